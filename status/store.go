@@ -1,0 +1,130 @@
+// Package status holds the published state of every pod: an immutable
+// v1.Pod (spec and status) per UID, written by its pod worker and read by the
+// API. Readers always get copies.
+package status
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// Event is one change to the store, in the Kubernetes watch vocabulary.
+type Event struct {
+	Type watch.EventType // Added, Modified or Deleted
+	Pod  *v1.Pod
+}
+
+// Store is safe for concurrent use.
+type Store struct {
+	mu       sync.Mutex
+	pods     map[types.UID]*v1.Pod
+	watchers map[chan Event]struct{}
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{pods: map[types.UID]*v1.Pod{}, watchers: map[chan Event]struct{}{}}
+}
+
+// Set publishes pod (a copy is kept). Watchers hear of it only if it changed.
+func (s *Store) Set(pod *v1.Pod) {
+	pod = pod.DeepCopy()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.pods[pod.UID]
+	if ok && equality.Semantic.DeepEqual(old, pod) {
+		return
+	}
+	s.pods[pod.UID] = pod
+	typ := watch.Added
+	if ok {
+		typ = watch.Modified
+	}
+	s.notify(Event{Type: typ, Pod: pod})
+}
+
+// Delete removes the pod with uid, if present.
+func (s *Store) Delete(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pod, ok := s.pods[uid]
+	if !ok {
+		return
+	}
+	delete(s.pods, uid)
+	s.notify(Event{Type: watch.Deleted, Pod: pod})
+}
+
+// Get returns a copy of the pod with uid.
+func (s *Store) Get(uid types.UID) (*v1.Pod, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pods[uid]
+	if !ok {
+		return nil, false
+	}
+	return p.DeepCopy(), true
+}
+
+// List returns copies of all pods in namespace ("" for all), sorted by
+// namespace and name; pods sharing a name (an old UID still terminating and
+// its replacement) are ordered by creation time.
+func (s *Store) List(namespace string) []*v1.Pod {
+	s.mu.Lock()
+	out := make([]*v1.Pod, 0, len(s.pods))
+	for _, p := range s.pods {
+		if namespace == "" || p.Namespace == namespace {
+			out = append(out, p.DeepCopy())
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	})
+	return out
+}
+
+// Watch streams changes until ctx ends. A watcher that falls more than
+// buffer events behind has its channel closed: like an API watch, the
+// client lists again and re-watches.
+func (s *Store) Watch(ctx context.Context, buffer int) <-chan Event {
+	ch := make(chan Event, buffer)
+	s.mu.Lock()
+	s.watchers[ch] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[ch]; ok {
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// notify must be called with s.mu held; the pods sent are never mutated.
+func (s *Store) notify(e Event) {
+	for ch := range s.watchers {
+		select {
+		case ch <- e:
+		default:
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	}
+}
