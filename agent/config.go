@@ -1,0 +1,95 @@
+// Package agent wires the node agent together: containerd, images, the
+// manifest source, pod workers, prober and the API server.
+package agent
+
+import (
+	"time"
+)
+
+// Config is the agent's configuration. Every field is a flag of
+// `minikubelet agent` and a key of its YAML --config file (flags win).
+type Config struct {
+	Manifests  string `json:"manifests"`
+	Root       string `json:"root"`
+	Socket     string `json:"socket"`
+	Containerd string `json:"containerd"`
+	Namespace  string `json:"namespace"`
+	NodeName   string `json:"nodeName"`
+	PodCIDR    string `json:"podCIDR"`
+	CNIBinDir  string `json:"cniBinDir"` // colon-separated search list
+	Images     string `json:"images"`
+	LogDir     string `json:"logDir"`
+	LogLevel   string `json:"logLevel"`
+
+	// Bridge is the Linux bridge pods attach to.
+	Bridge string `json:"bridge"`
+	// IPMasq masquerades pod traffic leaving the pod network.
+	IPMasq bool `json:"ipMasq"`
+	// ServiceCIDR gets a local unreachable route so that a ClusterIP without
+	// a rule never leaves the machine.
+	ServiceCIDR   string   `json:"serviceCIDR"`
+	ClusterDNS    []string `json:"clusterDNS"`
+	ClusterDomain string   `json:"clusterDomain"`
+
+	// PauseBinary is the pause program the agent turns into its sandbox image.
+	PauseBinary string `json:"pauseBinary"`
+
+	CrashLoopBackOff CrashLoopBackOffConfig `json:"crashLoopBackOff"`
+
+	// ResyncPeriod is the safety-net period at which each pod worker re-checks
+	// containerd even when no event arrived.
+	ResyncPeriod time.Duration `json:"resyncPeriod"`
+	// ManifestRescan is the safety-net period of the manifest directory relist.
+	ManifestRescan time.Duration `json:"manifestRescan"`
+}
+
+// CrashLoopBackOffConfig mirrors the kubelet's crashLoopBackOff settings
+// (KEP-4603).
+type CrashLoopBackOffConfig struct {
+	// MaxContainerRestartPeriod caps the restart back-off (1s–300s).
+	MaxContainerRestartPeriod *Duration `json:"maxContainerRestartPeriod,omitempty"`
+	// ReducedDecay opts into the 1s initial / 60s cap curve.
+	ReducedDecay bool `json:"reducedDecay,omitempty"`
+}
+
+// Duration is a time.Duration that reads "10s" style strings from YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON parses a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.Duration.String() + `"`), nil }
+
+// DefaultConfig returns the contract's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Manifests:      "/etc/minikubelet/manifests",
+		Root:           "/var/lib/minikubelet",
+		Socket:         "/run/minikubelet/minikubelet.sock",
+		Containerd:     "/run/containerd/containerd.sock",
+		Namespace:      "minikubelet",
+		PodCIDR:        "10.244.0.0/16",
+		CNIBinDir:      "/opt/cni/bin:/usr/lib/cni",
+		LogDir:         "/var/log/pods",
+		LogLevel:       "info",
+		Bridge:         "mkbr0",
+		IPMasq:         true,
+		ServiceCIDR:    "10.96.0.0/12",
+		ClusterDNS:     []string{"10.96.0.10"},
+		ClusterDomain:  "cluster.local",
+		ResyncPeriod:   10 * time.Second,
+		ManifestRescan: 20 * time.Second,
+	}
+}
