@@ -31,6 +31,10 @@ type Runtime interface {
 	StopSandbox(ctx context.Context, sandboxID string) error
 	// RemoveSandbox deletes the pause container and its snapshot.
 	RemoveSandbox(ctx context.Context, sandboxID string) error
+	// SavedPod returns the pod a sandbox was made for, as saved by
+	// RunSandbox, so an agent restart can terminate a pod whose manifest
+	// is gone with its own grace period.
+	SavedPod(ctx context.Context, uid types.UID) (*v1.Pod, error)
 	// CleanupPod removes what the pod owns outside containerd: its state dir
 	// (emptyDir volumes, hosts files, shm mount) and its log dir.
 	CleanupPod(ctx context.Context, uid types.UID) error

@@ -1,0 +1,259 @@
+package podworker
+
+import (
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+// podActions is what one sync must do, decided by computePodActions from
+// the desired pod and what containerd holds. It mirrors the kubelet's
+// kuberuntime podActions.
+type podActions struct {
+	// KillPod stops every container and sandbox of the pod.
+	KillPod bool
+	// CreateSandbox creates a new sandbox (after KillPod when one existed).
+	CreateSandbox bool
+	// Attempt of the sandbox to create.
+	Attempt uint32
+	// SandboxID is the ready sandbox containers start in.
+	SandboxID string
+	// InitToStart is the index of the init container to start next, -1 for none.
+	InitToStart int
+	// ContainersToStart are indexes into spec.containers.
+	ContainersToStart []int
+	// ContainersToKill maps container IDs to why they are killed.
+	ContainersToKill map[string]killInfo
+	// Terminal is set when nothing runs and nothing will be started again:
+	// the pod has finished.
+	Terminal bool
+}
+
+type killInfo struct {
+	name    string
+	message string
+	// probe is "liveness" or "startup" when a probe failure caused the kill.
+	probe string
+}
+
+// probeView is what computePodActions needs from the prober.
+type probeView interface {
+	// Failed returns "liveness" or "startup" when a committed failure of
+	// that probe asks to restart the container instance, "" otherwise.
+	Failed(containerID string) string
+	// Started reports whether a container instance counts as started
+	// (its startup probe, if any, has succeeded).
+	Started(c *v1.Container, containerID string) bool
+}
+
+// noProbes is the view of a pod without a prober: nothing fails, running
+// containers are started.
+type noProbes struct{}
+
+func (noProbes) Failed(string) string                   { return "" }
+func (noProbes) Started(c *v1.Container, _ string) bool { return c.StartupProbe == nil }
+
+// latest returns the newest instance of the named container.
+func latest(ps *runtime.PodState, name string) *runtime.Container {
+	for i := range ps.Containers {
+		if ps.Containers[i].Name == name {
+			return &ps.Containers[i]
+		}
+	}
+	return nil
+}
+
+func isRestartable(c *v1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
+}
+
+// shouldRestart is the kubelet's ShouldContainerBeRestarted for a stopped
+// instance.
+func shouldRestart(pod *v1.Pod, c *runtime.Container) bool {
+	switch pod.Spec.RestartPolicy {
+	case v1.RestartPolicyNever:
+		return false
+	case v1.RestartPolicyOnFailure:
+		return c.ExitCode != 0
+	}
+	return true
+}
+
+// sandboxChanged reports whether a new sandbox is needed, and the attempt
+// number it gets.
+func sandboxChanged(ps *runtime.PodState) (bool, uint32) {
+	if len(ps.Sandboxes) == 0 {
+		return true, 0
+	}
+	ready := 0
+	for _, sb := range ps.Sandboxes {
+		if sb.Ready {
+			ready++
+		}
+	}
+	sb := ps.Sandboxes[0]
+	if ready > 1 || !sb.Ready || len(sb.IPs) == 0 {
+		return true, sb.Attempt + 1
+	}
+	return false, sb.Attempt
+}
+
+// anyAppStarted reports whether an app container ever ran in the pod; once
+// one has, completed init containers are never run again in that sandbox.
+func anyAppStarted(pod *v1.Pod, ps *runtime.PodState) bool {
+	for i := range pod.Spec.Containers {
+		if c := latest(ps, pod.Spec.Containers[i].Name); c != nil && c.State != runtime.StateCreated {
+			return true
+		}
+	}
+	return false
+}
+
+// computePodActions decides what to do next, following the kubelet's
+// computePodActions / computeInitContainerActions. It has no side effects.
+func computePodActions(pod *v1.Pod, ps *runtime.PodState, probes probeView) podActions {
+	acts := podActions{InitToStart: -1, ContainersToKill: map[string]killInfo{}}
+
+	if changed, attempt := sandboxChanged(ps); changed {
+		if pod.Spec.RestartPolicy == v1.RestartPolicyNever && len(ps.Sandboxes) > 0 && len(ps.Containers) > 0 {
+			// A pod that must not restart is not given a second sandbox.
+			acts.KillPod = true
+			acts.Terminal = true
+			return acts
+		}
+		for i := range pod.Spec.Containers {
+			c := latest(ps, pod.Spec.Containers[i].Name)
+			if pod.Spec.RestartPolicy == v1.RestartPolicyOnFailure && c != nil && c.State == runtime.StateExited && c.ExitCode == 0 {
+				continue
+			}
+			acts.ContainersToStart = append(acts.ContainersToStart, i)
+		}
+		if len(acts.ContainersToStart) == 0 && anyAppStarted(pod, ps) {
+			acts.KillPod = len(ps.Sandboxes) > 0
+			acts.Terminal = true
+			return acts
+		}
+		acts.KillPod = len(ps.Sandboxes) > 0
+		acts.CreateSandbox = true
+		acts.Attempt = attempt
+		if len(pod.Spec.InitContainers) > 0 {
+			acts.InitToStart = 0
+			acts.ContainersToStart = nil
+		}
+		return acts
+	}
+	acts.SandboxID = ps.Sandboxes[0].ID
+
+	initialized, failedInit := computeInitActions(pod, ps, probes, &acts)
+	if failedInit {
+		acts.KillPod = true
+		acts.Terminal = true
+		return acts
+	}
+	if !initialized {
+		return acts
+	}
+
+	keep := 0
+	for i := range pod.Spec.Containers {
+		spec := &pod.Spec.Containers[i]
+		c := latest(ps, spec.Name)
+		switch {
+		case c == nil:
+			acts.ContainersToStart = append(acts.ContainersToStart, i)
+		case c.State == runtime.StateRunning:
+			if probe := probes.Failed(c.ID); probe != "" {
+				restart := pod.Spec.RestartPolicy != v1.RestartPolicyNever
+				acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, probe: probe,
+					message: killMessage(spec.Name, "failed "+probe+" probe", restart)}
+				if restart {
+					acts.ContainersToStart = append(acts.ContainersToStart, i)
+				}
+				continue
+			}
+			keep++
+		case c.State == runtime.StateCreated || c.State == runtime.StateUnknown:
+			acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "is in state "+string(c.State), true)}
+			acts.ContainersToStart = append(acts.ContainersToStart, i)
+		case shouldRestart(pod, c):
+			acts.ContainersToStart = append(acts.ContainersToStart, i)
+		}
+	}
+	if keep == 0 && len(acts.ContainersToStart) == 0 {
+		// Nothing runs and nothing will: stop the sandbox (and sidecars).
+		acts.KillPod = true
+		acts.Terminal = true
+	}
+	return acts
+}
+
+// computeInitActions walks the init containers in order. It reports whether
+// the pod is initialized, and whether a failed init container ends the pod.
+func computeInitActions(pod *v1.Pod, ps *runtime.PodState, probes probeView, acts *podActions) (initialized, failed bool) {
+	if len(pod.Spec.InitContainers) == 0 {
+		return true, false
+	}
+	appStarted := anyAppStarted(pod, ps)
+	for i := range pod.Spec.InitContainers {
+		spec := &pod.Spec.InitContainers[i]
+		c := latest(ps, spec.Name)
+		if !isRestartable(spec) && appStarted {
+			continue
+		}
+		if isRestartable(spec) {
+			switch {
+			case c == nil:
+				acts.InitToStart = i
+				return false, false
+			case c.State == runtime.StateRunning:
+				if probe := probes.Failed(c.ID); probe != "" {
+					acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, probe: probe,
+						message: fmt.Sprintf("Init container %s failed %s probe", spec.Name, probe)}
+					acts.InitToStart = i
+					return false, false
+				}
+				if !probes.Started(spec, c.ID) && !appStarted {
+					return false, false
+				}
+			case c.State == runtime.StateCreated || c.State == runtime.StateUnknown:
+				acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "is in state "+string(c.State), true)}
+				acts.InitToStart = i
+				return false, false
+			default: // exited: sidecars always restart
+				acts.InitToStart = i
+				return false, false
+			}
+			continue
+		}
+		switch {
+		case c == nil:
+			acts.InitToStart = i
+			return false, false
+		case c.State == runtime.StateRunning:
+			return false, false
+		case c.State == runtime.StateExited && c.ExitCode == 0:
+			continue
+		case c.State == runtime.StateExited:
+			if pod.Spec.RestartPolicy == v1.RestartPolicyNever {
+				return false, true
+			}
+			acts.InitToStart = i
+			return false, false
+		default: // created or unknown: kill and start again
+			acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "is in state "+string(c.State), true)}
+			acts.InitToStart = i
+			return false, false
+		}
+	}
+	return true, false
+}
+
+func killMessage(name, why string, restart bool) string {
+	m := fmt.Sprintf("Container %s %s", name, why)
+	if restart {
+		m += ", will be restarted"
+	}
+	return m
+}

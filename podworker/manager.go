@@ -1,0 +1,223 @@
+// Package podworker runs pods: one goroutine per pod UID decides, like the
+// kubelet's pod worker and computePodActions, what to start, restart and
+// kill, carries it out through the runtime, and publishes the pod's status.
+package podworker
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/runtime"
+	"github.com/minikubelet/minikubelet/status"
+)
+
+// Prober is what pod workers need from the prober: workers per pod, probe
+// results folded into container statuses, and kill verdicts.
+type Prober interface {
+	AddPod(pod *v1.Pod)
+	RemovePod(uid types.UID)
+	StopLivenessAndStartup(uid types.UID)
+	// UpdatePodStatus sets ready and started on the statuses about to be
+	// published.
+	UpdatePodStatus(pod *v1.Pod, status *v1.PodStatus)
+	probeView
+}
+
+// Config tunes pod workers.
+type Config struct {
+	LogDir string
+	NodeIP string
+	// CrashLoop back-off: initial delay and cap (10s / 300s by default).
+	BackOffInitial, BackOffMax time.Duration
+	// Resync is the safety-net period of a sync when no event comes.
+	Resync time.Duration
+	// Offline nodes never ask a remote registry: a present image satisfies
+	// imagePullPolicy Always.
+	Offline bool
+}
+
+// Manager owns the pod workers: it starts one per desired pod UID,
+// terminates those no longer desired, and routes runtime events and probe
+// results to them.
+type Manager struct {
+	log    *zap.Logger
+	cfg    Config
+	rt     Runtime
+	store  *status.Store
+	rec    events.Recorder
+	prober Prober
+
+	mu      sync.Mutex
+	ctx     context.Context
+	workers map[types.UID]*worker
+	// adopted lists what containerd held at start; cleared after the first
+	// desired set terminated the orphans among it.
+	adopted []runtime.PodState
+	wg      sync.WaitGroup
+}
+
+// New returns a Manager; prober may be nil for pods without probes.
+func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec events.Recorder, prober Prober) *Manager {
+	if prober == nil {
+		prober = nopProber{}
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 10 * time.Second
+	}
+	if cfg.BackOffInitial <= 0 {
+		cfg.BackOffInitial = 10 * time.Second
+	}
+	if cfg.BackOffMax <= 0 {
+		cfg.BackOffMax = 300 * time.Second
+	}
+	return &Manager{log: log, cfg: cfg, rt: rt, store: store, rec: rec, prober: prober, workers: map[types.UID]*worker{}}
+}
+
+// Start lists what containerd already runs (so that pods surviving an agent
+// restart are adopted, not restarted) and starts routing runtime events.
+// Workers live until ctx ends; Wait waits for them.
+func (m *Manager) Start(ctx context.Context) error {
+	existing, err := m.rt.ListPods(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.ctx = ctx
+	m.adopted = existing
+	m.mu.Unlock()
+	for _, p := range existing {
+		m.log.Info("found pod in containerd", zap.String("pod", p.Namespace+"/"+p.Name), zap.String("uid", string(p.UID)),
+			zap.Int("containers", len(p.Containers)))
+	}
+	evs := m.rt.Subscribe(ctx)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for ev := range evs {
+			m.Poke(ev.PodUID)
+		}
+	}()
+	return nil
+}
+
+// Wait blocks until every worker has returned (after ctx ended).
+func (m *Manager) Wait() { m.wg.Wait() }
+
+// Poke makes the worker of uid sync now (a container exited, a probe result
+// changed). Unknown UIDs are ignored.
+func (m *Manager) Poke(uid types.UID) {
+	m.mu.Lock()
+	w := m.workers[uid]
+	m.mu.Unlock()
+	if w != nil {
+		w.poke()
+	}
+}
+
+// SetPods makes pods the desired set: new UIDs get a worker, workers whose
+// UID is gone terminate their pod. A changed pod (same name, new UID)
+// starts only after its predecessor terminated. The first call also
+// terminates pods found in containerd that no manifest asks for.
+func (m *Manager) SetPods(pods []*v1.Pod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	desired := make(map[types.UID]*v1.Pod, len(pods))
+	for _, p := range pods {
+		desired[p.UID] = p
+	}
+	byName := map[string]*worker{}
+	for uid, w := range m.workers {
+		if _, ok := desired[uid]; !ok {
+			w.terminate()
+		}
+		byName[w.pod.Namespace+"/"+w.pod.Name] = w
+	}
+	for _, p := range pods {
+		if _, ok := m.workers[p.UID]; ok {
+			continue
+		}
+		var after <-chan struct{}
+		if prev := byName[p.Namespace+"/"+p.Name]; prev != nil {
+			after = prev.done
+		}
+		m.startWorker(p, after)
+	}
+	for _, ps := range m.adopted {
+		if _, ok := desired[ps.UID]; ok || m.workers[ps.UID] != nil {
+			continue
+		}
+		pod, err := m.rt.SavedPod(m.ctx, ps.UID)
+		if err != nil {
+			m.log.Warn("orphaned pod has no saved spec, terminating it with defaults", zap.String("uid", string(ps.UID)), zap.Error(err))
+			pod = &v1.Pod{}
+			pod.UID, pod.Name, pod.Namespace = ps.UID, ps.Name, ps.Namespace
+		}
+		m.log.Info("terminating pod whose manifest is gone", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("uid", string(pod.UID)))
+		w := m.startWorker(pod, nil)
+		w.terminate()
+	}
+	m.adopted = nil
+}
+
+// startWorker must be called with m.mu held.
+func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
+	w := &worker{
+		m:            m,
+		pod:          pod,
+		log:          m.log.With(zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("uid", string(pod.UID))),
+		wake:         make(chan struct{}, 1),
+		kill:         make(chan struct{}),
+		done:         make(chan struct{}),
+		after:        after,
+		stopped:      map[string]bool{},
+		backoff:      newBackOff(m.cfg.BackOffInitial, m.cfg.BackOffMax),
+		imageBackoff: newBackOff(10*time.Second, 300*time.Second),
+		reasons:      map[string]waitReason{},
+	}
+	w.syncCtx, w.cancelSync = context.WithCancel(m.ctx)
+	m.workers[pod.UID] = w
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		w.run(m.ctx)
+		m.mu.Lock()
+		if m.workers[pod.UID] == w {
+			delete(m.workers, pod.UID)
+		}
+		m.mu.Unlock()
+	}()
+	return w
+}
+
+// isLocalRegistry reports whether an image reference names a registry on
+// this machine's loopback.
+func isLocalRegistry(ref string) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return false
+	}
+	host := reference.Domain(named)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type nopProber struct{ noProbes }
+
+func (nopProber) AddPod(*v1.Pod)                         {}
+func (nopProber) RemovePod(types.UID)                    {}
+func (nopProber) StopLivenessAndStartup(types.UID)       {}
+func (nopProber) UpdatePodStatus(*v1.Pod, *v1.PodStatus) {}

@@ -1,0 +1,525 @@
+package podworker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+const (
+	// syncRetry is how soon a failed sync is retried (the kubelet's
+	// backOffPeriod, without its jitter).
+	syncRetry = 10 * time.Second
+	// minKillGrace is the kubelet's minimumGracePeriodInSeconds.
+	minKillGrace = 2 * time.Second
+)
+
+// worker owns one pod UID: it alone starts, stops and removes that pod's
+// sandboxes and containers and publishes its status. All fields below mu
+// are touched only by the run goroutine.
+type worker struct {
+	m   *Manager
+	pod *v1.Pod // desired pod; never mutated
+	log *zap.Logger
+
+	wake chan struct{} // buffer 1: pokes coalesce
+	kill chan struct{} // closed once when the pod must terminate
+	done chan struct{} // closed when run returns
+	// after, when set, is closed when the previous pod of the same name has
+	// terminated: a changed static pod never overlaps its old self.
+	after <-chan struct{}
+
+	killOnce sync.Once
+	// syncCtx is cancelled by terminate, so that a long sync (a pull, a
+	// graceful stop) gives way to the pod's termination at once.
+	syncCtx    context.Context
+	cancelSync context.CancelFunc
+	// stopped remembers sandboxes already torn down, so a finished pod
+	// does not run CNI DEL again at every resync.
+	stopped map[string]bool
+
+	backoff      *backOff
+	imageBackoff *backOff
+	reasons      map[string]waitReason
+	status       v1.PodStatus
+	terminal     bool
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// terminate asks the worker to stop the pod; it interrupts a sync in
+// progress. Safe to call more than once.
+func (w *worker) terminate() {
+	w.killOnce.Do(func() {
+		close(w.kill)
+		w.cancelSync()
+	})
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer close(w.done)
+	defer w.cancelSync()
+	w.publishState(&runtime.PodState{}, nil)
+	if w.after != nil {
+		select {
+		case <-w.after:
+		case <-ctx.Done():
+			return
+		}
+	}
+	w.m.prober.AddPod(w.pod)
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// The agent is stopping: pods keep running, the next agent adopts them.
+			return
+		case <-w.kill:
+			w.finish(ctx)
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		next := w.sync(w.syncCtx)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// sync runs one pass: observe, decide, act, publish. It returns when the
+// worker should look again if no event comes first.
+func (w *worker) sync(ctx context.Context) time.Duration {
+	now := time.Now()
+	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
+	if err != nil {
+		w.log.Error("read pod state", zap.Error(err))
+		return syncRetry
+	}
+	next := w.m.cfg.Resync
+	soon := func(at time.Time) {
+		if d := time.Until(at); d < next {
+			next = max(d, 0)
+		}
+	}
+
+	acts := computePodActions(w.pod, &ps, w.m.prober)
+	if acts.KillPod {
+		if err := w.killPod(ctx, &ps); err != nil {
+			w.log.Error("kill pod", zap.Error(err))
+			w.publish(ctx)
+			return syncRetry
+		}
+	}
+	if acts.Terminal {
+		w.terminal = true
+		w.reasons = map[string]waitReason{}
+		w.publish(ctx)
+		return next
+	}
+
+	var sb runtime.Sandbox
+	if acts.CreateSandbox {
+		w.reasons = map[string]waitReason{}
+		if err := w.purgeInitContainers(ctx, &ps); err != nil {
+			w.log.Error("remove old init containers", zap.Error(err))
+			return syncRetry
+		}
+		sb, err = w.m.rt.RunSandbox(ctx, w.pod, acts.Attempt)
+		if err != nil {
+			if ctx.Err() == nil {
+				events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			}
+			w.publish(ctx)
+			return syncRetry
+		}
+		w.log.Info("sandbox running", zap.String("sandbox", sb.ID), zap.Strings("ips", sb.IPs), zap.Uint32("attempt", sb.Attempt))
+		if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
+			return syncRetry
+		}
+	} else {
+		sb = ps.Sandboxes[0]
+	}
+
+	for id, k := range acts.ContainersToKill {
+		events.Eventf(w.m.rec, events.PodRef(w.pod, k.name), v1.EventTypeNormal, "Killing", "%s", k.message)
+		if err := w.m.rt.StopContainer(ctx, id, w.killGrace(k)); err != nil {
+			w.log.Error("stop container", zap.String("container", k.name), zap.Error(err))
+			return syncRetry
+		}
+	}
+
+	if i := acts.InitToStart; i >= 0 {
+		if at, ok := w.startContainer(ctx, sb, &ps, &w.pod.Spec.InitContainers[i], runtime.KindInit, now); !ok {
+			soon(at)
+		}
+	}
+	for _, i := range acts.ContainersToStart {
+		if at, ok := w.startContainer(ctx, sb, &ps, &w.pod.Spec.Containers[i], runtime.KindApp, now); !ok {
+			soon(at)
+		}
+	}
+	if err := w.gc(ctx); err != nil {
+		w.log.Warn("remove old containers", zap.Error(err))
+	}
+	w.publish(ctx)
+	return next
+}
+
+// killGrace is the grace period for killing one container: the probe's
+// terminationGracePeriodSeconds for probe kills when set, else the pod's;
+// never under two seconds.
+func (w *worker) killGrace(k killInfo) time.Duration {
+	grace := podGrace(w.pod)
+	if k.probe != "" {
+		for _, c := range append(append([]v1.Container{}, w.pod.Spec.InitContainers...), w.pod.Spec.Containers...) {
+			if c.Name != k.name {
+				continue
+			}
+			p := c.LivenessProbe
+			if k.probe == "startup" {
+				p = c.StartupProbe
+			}
+			if p != nil && p.TerminationGracePeriodSeconds != nil {
+				grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
+			}
+		}
+	}
+	return max(grace, minKillGrace)
+}
+
+func podGrace(pod *v1.Pod) time.Duration {
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		return time.Duration(*g) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// killPod stops every running container (in parallel, each with its grace
+// period) and every sandbox of the pod.
+func (w *worker) killPod(ctx context.Context, ps *runtime.PodState) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(ps.Containers))
+	for i := range ps.Containers {
+		c := &ps.Containers[i]
+		if c.State != runtime.StateRunning && c.State != runtime.StateCreated {
+			continue
+		}
+		if c.State == runtime.StateRunning {
+			events.Eventf(w.m.rec, events.PodRef(w.pod, c.Name), v1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.m.rt.StopContainer(ctx, c.ID, max(podGrace(w.pod), minKillGrace))
+		}()
+	}
+	wg.Wait()
+	for _, sb := range ps.Sandboxes {
+		if w.stopped[sb.ID] {
+			continue
+		}
+		err := w.m.rt.StopSandbox(ctx, sb.ID)
+		if err == nil {
+			w.stopped[sb.ID] = true
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// purgeInitContainers removes every init container instance before a new
+// sandbox, so that init runs again from the first one.
+func (w *worker) purgeInitContainers(ctx context.Context, ps *runtime.PodState) error {
+	var errs []error
+	for _, c := range ps.Containers {
+		if c.Kind == runtime.KindInit {
+			errs = append(errs, w.m.rt.RemoveContainer(ctx, c.ID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// gc keeps, per container name, the newest instance and the newest exited
+// one before it (for lastState), and removes older instances and sandboxes.
+func (w *worker) gc(ctx context.Context) error {
+	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	seen := map[string]int{}
+	for _, c := range ps.Containers {
+		seen[c.Name]++
+		if seen[c.Name] > 2 && c.State != runtime.StateRunning {
+			errs = append(errs, w.m.rt.RemoveContainer(ctx, c.ID))
+		}
+	}
+	for i, sb := range ps.Sandboxes {
+		if i > 0 && !sb.Ready {
+			errs = append(errs, w.m.rt.RemoveSandbox(ctx, sb.ID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// backoffKey is the kubelet's GetStableKey: a new UID or a changed container
+// spec starts a fresh back-off.
+func backoffKey(pod *v1.Pod, c *v1.Container) string {
+	return fmt.Sprintf("%s_%s_%s_%s_%s", pod.Name, pod.Namespace, pod.UID, c.Name, specHash(c))
+}
+
+// specHash is the FNV-32a hash of the container's JSON form, in hex.
+func specHash(c *v1.Container) string {
+	b, _ := json.Marshal(c) // a v1.Container always marshals
+	h := fnv.New32a()
+	h.Write(b)
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// logPath is where an instance's CRI log goes:
+// <log-dir>/<ns>_<name>_<uid>/<container>/<restartCount>.log.
+func logPath(logDir string, pod *v1.Pod, container string, restartCount int32) string {
+	return filepath.Join(logDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container, fmt.Sprintf("%d.log", restartCount))
+}
+
+// startContainer starts one container unless its back-off or image says
+// wait. It returns false and when to retry when it did not start it.
+func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *runtime.PodState, c *v1.Container, kind runtime.ContainerKind, now time.Time) (time.Time, bool) {
+	ref := events.PodRef(w.pod, c.Name)
+	prev := latest(ps, c.Name)
+	key := backoffKey(w.pod, c)
+	if prev != nil && prev.State == runtime.StateExited {
+		if in, until := w.backoff.InBackOffSince(key, prev.FinishedAt, now); in {
+			w.reasons[c.Name] = waitReason{Reason: "CrashLoopBackOff", Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
+				w.backoff.Current(key), c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)}
+			events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)
+			return until, false
+		}
+	}
+	w.backoff.Next(key, now)
+
+	img, retry, ok := w.ensureImage(ctx, c, now)
+	if !ok {
+		return retry, false
+	}
+	var restarts int32
+	if prev != nil {
+		restarts = prev.RestartCount + 1
+	}
+	ctr, err := w.m.rt.StartContainer(ctx, sb, w.pod, c, runtime.ContainerOptions{
+		Kind:         kind,
+		RestartCount: restarts,
+		SpecHash:     specHash(c),
+		Image:        img,
+		LogPath:      logPath(w.m.cfg.LogDir, w.pod, c.Name, restarts),
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return now, false
+		}
+		reason := "CreateContainerError"
+		if ctr.ID != "" {
+			events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+			reason = "RunContainerError"
+		}
+		w.reasons[c.Name] = waitReason{Reason: reason, Message: err.Error()}
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: %v", err)
+		return now.Add(w.backoff.Current(key)), false
+	}
+	delete(w.reasons, c.Name)
+	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	return time.Time{}, true
+}
+
+// ensureImage applies imagePullPolicy (the kubelet's EnsureImageExists).
+func (w *worker) ensureImage(ctx context.Context, c *v1.Container, now time.Time) (runtime.ImageInfo, time.Time, bool) {
+	ref := events.PodRef(w.pod, c.Name)
+	fail := func(reason, msg string, retry time.Time) (runtime.ImageInfo, time.Time, bool) {
+		w.reasons[c.Name] = waitReason{Reason: reason, Message: msg}
+		return runtime.ImageInfo{}, retry, false
+	}
+	info, err := w.m.rt.ImageStatus(ctx, c.Image)
+	present := err == nil
+	switch {
+	case errors.Is(err, runtime.ErrInvalidImageName):
+		msg := fmt.Sprintf("Failed to apply default image tag %q: %v", c.Image, err)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "InspectFailed", "%s", msg)
+		return fail("InvalidImageName", msg, now.Add(syncRetry))
+	case err != nil && !errors.Is(err, runtime.ErrImageNotPresent):
+		msg := fmt.Sprintf("Failed to inspect image %q: %v", c.Image, err)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "InspectFailed", "%s", msg)
+		return fail("ImageInspectError", msg, now.Add(syncRetry))
+	}
+
+	policy := c.ImagePullPolicy
+	pull := policy == v1.PullAlways || (policy != v1.PullNever && !present)
+	if pull && present && w.m.cfg.Offline && !isLocalRegistry(info.Ref) {
+		// An offline node cannot ask a remote registry; the copy it has is
+		// what a pull would have produced on the day it was imported.
+		pull = false
+	}
+	if !pull {
+		if present {
+			events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+			return info, time.Time{}, true
+		}
+		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "ErrImageNeverPull", "%s", msg)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: ErrImageNeverPull")
+		return fail("ErrImageNeverPull", msg, now.Add(syncRetry))
+	}
+
+	key := string(w.pod.UID) + "_" + c.Image
+	if in, until := w.imageBackoff.InBackOffSinceUpdate(key, now); in {
+		msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
+		events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "BackOff", "%s", msg)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: ImagePullBackOff")
+		return fail("ImagePullBackOff", msg, until)
+	}
+	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	start := time.Now()
+	pulled, err := w.m.rt.PullImage(ctx, c.Image)
+	if err != nil {
+		if ctx.Err() != nil {
+			return runtime.ImageInfo{}, now, false
+		}
+		w.imageBackoff.Next(key, now)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: ErrImagePull")
+		return fail("ErrImagePull", err.Error(), now.Add(w.imageBackoff.Current(key)))
+	}
+	d := time.Since(start).Round(time.Millisecond)
+	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting). Image size: %d bytes.", c.Image, d, d, pulled.Size)
+	return pulled, time.Time{}, true
+}
+
+// publish computes the pod's status from containerd's view and stores it.
+func (w *worker) publish(ctx context.Context) {
+	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("read pod state for status", zap.Error(err))
+		}
+		return
+	}
+	w.publishState(&ps, nil)
+}
+
+// publishState publishes the status for ps; deleting marks the pod as
+// terminating (deletionTimestamp).
+func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
+	now := time.Now()
+	old := w.status
+	initSt, appSt := containerStatuses(w.pod, ps, w.reasons)
+	st := v1.PodStatus{InitContainerStatuses: initSt, ContainerStatuses: appSt}
+	w.m.prober.UpdatePodStatus(w.pod, &st)
+
+	st.Phase = podPhase(&w.pod.Spec, st.InitContainerStatuses, st.ContainerStatuses)
+	if old.Phase == v1.PodSucceeded || old.Phase == v1.PodFailed {
+		st.Phase = old.Phase // terminal phases are sticky
+	}
+	changed, _ := sandboxChanged(ps)
+	st.Conditions = podConditions(w.pod, st.Phase, !changed, st.InitContainerStatuses, st.ContainerStatuses)
+	carryTransitionTimes(st.Conditions, old.Conditions, now)
+	if len(ps.Sandboxes) > 0 && ps.Sandboxes[0].Ready {
+		for _, ip := range ps.Sandboxes[0].IPs {
+			st.PodIPs = append(st.PodIPs, v1.PodIP{IP: ip})
+		}
+		if len(st.PodIPs) > 0 {
+			st.PodIP = st.PodIPs[0].IP
+		}
+	}
+	st.HostIP, st.HostIPs = w.m.cfg.NodeIP, nil
+	if st.HostIP != "" {
+		st.HostIPs = []v1.HostIP{{IP: st.HostIP}}
+	}
+	st.StartTime = old.StartTime
+	if st.StartTime == nil {
+		t := metav1.NewTime(now)
+		st.StartTime = &t
+	}
+	st.QOSClass = qosClass(w.pod)
+	w.status = st
+
+	pod := w.pod.DeepCopy()
+	pod.Status = st
+	if deleting != nil {
+		pod.DeletionTimestamp = deleting
+		pod.DeletionGracePeriodSeconds = w.pod.Spec.TerminationGracePeriodSeconds
+	}
+	w.m.store.Set(pod)
+}
+
+// finish terminates the pod for good: graceful kill, sandbox teardown,
+// removal of every container, the pod's dirs and its status. It retries
+// until it succeeds or the agent stops.
+func (w *worker) finish(ctx context.Context) {
+	w.m.prober.StopLivenessAndStartup(w.pod.UID)
+	deleting := metav1.Now()
+	for attempt := 0; ; attempt++ {
+		err := w.teardown(ctx, &deleting)
+		if err == nil {
+			break
+		}
+		w.log.Error("terminate pod", zap.Error(err), zap.Int("attempt", attempt))
+		select {
+		case <-ctx.Done():
+			return // the next agent finds the pod orphaned and finishes the job
+		case <-time.After(min(time.Second<<attempt, syncRetry)):
+		}
+	}
+	w.m.prober.RemovePod(w.pod.UID)
+	w.m.store.Delete(w.pod.UID)
+	w.log.Info("pod terminated and removed")
+}
+
+func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
+	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
+	if err != nil {
+		return err
+	}
+	w.publishState(&ps, deleting)
+	if err := w.killPod(ctx, &ps); err != nil {
+		return err
+	}
+	if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range ps.Containers {
+		errs = append(errs, w.m.rt.RemoveContainer(ctx, c.ID))
+	}
+	for _, sb := range ps.Sandboxes {
+		errs = append(errs, w.m.rt.RemoveSandbox(ctx, sb.ID))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return w.m.rt.CleanupPod(ctx, w.pod.UID)
+}
