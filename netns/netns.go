@@ -48,18 +48,38 @@ func New(dir string) (*NetNS, error) {
 
 	errc := make(chan error, 1)
 	go func() {
-		// Namespaces belong to threads, not goroutines. This goroutine keeps
-		// its thread locked and never unlocks it: when the goroutine returns,
-		// the Go runtime terminates the thread instead of handing a thread
-		// that lives in the pod's namespace to other goroutines.
-		runtime.LockOSThread()
-		errc <- unshareAndBind(path)
+		errc <- onLockedThread(func() error { return unshareAndBind(path) })
 	}()
 	if err := <-errc; err != nil {
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("create netns %s: %w", path, err)
 	}
 	return &NetNS{path: path}, nil
+}
+
+// onLockedThread runs fn, which may switch the calling thread's network
+// namespace, on a thread locked to the calling goroutine, and then moves the
+// thread back to the namespace it started in. Call it from a goroutine of its
+// own. The thread returns to the scheduler only once it is back home; if that
+// fails the goroutine exits still locked and the Go runtime discards the
+// thread. Restoring matters even so: the goroutine may have landed on the
+// main thread, which the runtime cannot discard (it parks it forever), and a
+// main thread parked inside a pod's namespace would keep that namespace alive
+// and make /proc/self/ns/net point into it.
+func onLockedThread(fn func() error) error {
+	runtime.LockOSThread()
+	home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open current netns: %w", err)
+	}
+	defer unix.Close(home)
+	fnErr := fn()
+	if err := unix.Setns(home, unix.CLONE_NEWNET); err != nil {
+		return errors.Join(fnErr, fmt.Errorf("return thread to its netns: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return fnErr
 }
 
 // unshareAndBind moves the calling (locked) thread into a new network
@@ -158,15 +178,13 @@ func (n *NetNS) Do(fn func() error) error {
 
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked, as in New: the thread dies with the goroutine
-		// rather than going back to the scheduler inside the pod's namespace.
-		runtime.LockOSThread()
-		// CLONE_NEWNET makes setns refuse any other kind of namespace.
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", n.path, err)
-			return
-		}
-		errc <- fn()
+		errc <- onLockedThread(func() error {
+			// CLONE_NEWNET makes setns refuse any other kind of namespace.
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("enter netns %s: %w", n.path, err)
+			}
+			return fn()
+		})
 	}()
 	return <-errc
 }
