@@ -1,0 +1,146 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// maxRedirects is how many same-host redirects an HTTP probe follows.
+const maxRedirects = 10
+
+// HTTP runs httpGet checks. One HTTP is shared by all workers; it holds no
+// per-probe state. Safe for concurrent use.
+type HTTP struct {
+	transport *http.Transport
+}
+
+// NewHTTP returns a prober configured as kubelet's: no keep-alives (every
+// probe is a fresh connection, like a real client), no proxy from the
+// environment, no compression (so no Accept-Encoding), no certificate check,
+// and the lingering dialer.
+func NewHTTP() *HTTP {
+	return &HTTP{transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer(0).DialContext,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // kubelet probes skip verification
+		TLSHandshakeTimeout: 10 * time.Second,
+		DisableKeepAlives:   true,
+		DisableCompression:  true,
+		// kubelet's transport goes through SetTransportDefaults, which
+		// enables HTTP/2 over TLS; a custom TLS config would otherwise turn
+		// it off.
+		ForceAttemptHTTP2: true,
+	}}
+}
+
+// NewHTTPRequest builds the GET request for action the way kubelet does:
+// scheme lowercased (default http), host defaulting to podIP, port resolved
+// against container, the path parsed as a URL reference, httpHeaders added,
+// User-Agent userAgent and Accept */* unless the probe sets them (an
+// explicitly empty Accept removes the header), and a Host header becoming the
+// request's Host.
+func NewHTTPRequest(ctx context.Context, action *v1.HTTPGetAction, container *v1.Container, podIP, userAgent string) (*http.Request, error) {
+	scheme := strings.ToLower(string(action.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	host := action.Host
+	if host == "" {
+		host = podIP
+	}
+	port, err := ResolvePort(action.Port, container)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(action.Path)
+	if err != nil {
+		// kubelet passes a path it cannot parse along as is.
+		u = &url.URL{Path: action.Path}
+	}
+	u.Scheme = scheme
+	u.Host = net.JoinHostPort(host, strconv.Itoa(port))
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	headers := http.Header{}
+	for _, h := range action.HTTPHeaders {
+		headers.Add(h.Name, h.Value)
+	}
+	if _, ok := headers["User-Agent"]; !ok {
+		headers.Set("User-Agent", userAgent)
+	}
+	if _, ok := headers["Accept"]; !ok {
+		headers.Set("Accept", "*/*")
+	} else if headers.Get("Accept") == "" {
+		headers.Del("Accept")
+	}
+	req.Header = headers
+	req.Host = headers.Get("Host")
+	return req, nil
+}
+
+// Probe sends req with timeout covering connect, headers and body. Status
+// 200–299 is Success, 300–399 (a redirect not followed, 304 …) is Warning,
+// anything else is Failure with kubelet's "HTTP probe failed with statuscode:
+// N" (the body is deliberately left out). Transport errors and timeouts are
+// Failures with Go's error text. Redirects are followed only while they stay
+// on the original hostname, at most 10 times.
+func (p *HTTP) Probe(req *http.Request, timeout time.Duration) (Result, string, error) {
+	client := &http.Client{
+		Timeout:       timeout,
+		Transport:     p.transport,
+		CheckRedirect: sameHostRedirects,
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return Failure, err.Error(), nil
+	}
+	defer func() { _ = res.Body.Close() }()
+	body, err := readAtMost(res.Body, MaxOutput)
+	if err != nil {
+		return Failure, "", err
+	}
+	switch {
+	case res.StatusCode >= http.StatusOK && res.StatusCode < http.StatusMultipleChoices:
+		return Success, body, nil
+	case res.StatusCode >= http.StatusMultipleChoices && res.StatusCode < http.StatusBadRequest:
+		return Warning, "Probe terminated redirects, Response body: " + body, nil
+	default:
+		return Failure, fmt.Sprintf("HTTP probe failed with statuscode: %d", res.StatusCode), nil
+	}
+}
+
+// sameHostRedirects is kubelet's redirect policy for probes
+// (followNonLocalRedirects=false): a redirect to another hostname is not
+// followed and its 3xx response becomes the result.
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	if req.URL.Hostname() != via[0].URL.Hostname() {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= maxRedirects {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// readAtMost reads up to limit bytes; a longer body is cut without error.
+func readAtMost(r io.Reader, limit int64) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
