@@ -1,0 +1,238 @@
+package podworker
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/status"
+)
+
+type harness struct {
+	t     *testing.T
+	rt    *fakeRuntime
+	store *status.Store
+	ev    *events.Store
+	m     *Manager
+}
+
+func newHarness(t *testing.T, rt *fakeRuntime, cfg Config) *harness {
+	t.Helper()
+	log := zaptest.NewLogger(t)
+	store := status.NewStore()
+	ev := events.NewStore(log, "node", 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := New(log, cfg, rt, store, ev, nil)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); m.Wait() })
+	return &harness{t: t, rt: rt, store: store, ev: ev, m: m}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; calls: %v", what, h.rt.Calls())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (h *harness) pod(uid types.UID) *v1.Pod {
+	p, _ := h.store.Get(uid)
+	return p
+}
+
+func (h *harness) containerState(uid types.UID, name string) v1.ContainerStatus {
+	p := h.pod(uid)
+	if p == nil {
+		return v1.ContainerStatus{}
+	}
+	for _, s := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+		if s.Name == name {
+			return s
+		}
+	}
+	return v1.ContainerStatus{}
+}
+
+func running(s v1.ContainerStatus) bool { return s.State.Running != nil }
+
+func TestWorkerRunsInitContainersInOrder(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{LogDir: "/logs"})
+	pod := testPod(v1.RestartPolicyAlways, []string{"init-a", "init-b"}, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+
+	h.waitFor("init-a running", func() bool { return running(h.containerState(pod.UID, "init-a")) })
+	if p := h.pod(pod.UID); p.Status.Phase != v1.PodPending || running(h.containerState(pod.UID, "init-b")) {
+		t.Fatalf("phase %s; init-b must wait", p.Status.Phase)
+	}
+	rt.exit(pod.UID, "init-a", 0)
+	h.waitFor("init-b running", func() bool { return running(h.containerState(pod.UID, "init-b")) })
+	if running(h.containerState(pod.UID, "app")) {
+		t.Fatal("app started before init-b finished")
+	}
+	rt.exit(pod.UID, "init-b", 0)
+	h.waitFor("app running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	h.waitFor("pod ready", func() bool {
+		p := h.pod(pod.UID)
+		return p.Status.Phase == v1.PodRunning && p.Status.PodIP == "10.0.0.9" && podReady(p)
+	})
+	want := []string{"RunSandbox p 0", "StartContainer init-a 0", "StartContainer init-b 0", "StartContainer app 0"}
+	if got := rt.Calls(); !slices.Equal(got, want) {
+		t.Fatalf("calls = %v, want %v", got, want)
+	}
+	if lp := rt.containers[h.containerState(pod.UID, "app").ContainerID[len("containerd://"):]].LogPath; lp != "/logs/default_p_uid-1/app/0.log" {
+		t.Fatalf("log path %q", lp)
+	}
+}
+
+func podReady(p *v1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == v1.PodReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func TestWorkerFailedInitNeverFailsPod(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyNever, []string{"init"}, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("init running", func() bool { return running(h.containerState(pod.UID, "init")) })
+	rt.exit(pod.UID, "init", 3)
+	h.waitFor("pod failed", func() bool { return h.pod(pod.UID).Status.Phase == v1.PodFailed })
+	for _, c := range rt.Calls() {
+		if strings.HasPrefix(c, "StartContainer app") {
+			t.Fatal("app container ran after a failed init container under Never")
+		}
+	}
+}
+
+func TestWorkerCrashLoopBackOff(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{BackOffInitial: 300 * time.Millisecond, BackOffMax: time.Second})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+
+	h.waitFor("app running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	rt.exit(pod.UID, "app", 1)
+	// First restart is immediate.
+	h.waitFor("restart 1", func() bool {
+		s := h.containerState(pod.UID, "app")
+		return running(s) && s.RestartCount == 1
+	})
+	rt.exit(pod.UID, "app", 1)
+	h.waitFor("CrashLoopBackOff", func() bool {
+		s := h.containerState(pod.UID, "app")
+		return s.State.Waiting != nil && s.State.Waiting.Reason == "CrashLoopBackOff" &&
+			s.LastTerminationState.Terminated != nil && s.LastTerminationState.Terminated.ExitCode == 1
+	})
+	if p := h.pod(pod.UID); p.Status.Phase != v1.PodRunning {
+		t.Fatalf("phase %s, want Running", p.Status.Phase)
+	}
+	// The worker wakes itself when the back-off expires.
+	h.waitFor("restart 2", func() bool {
+		s := h.containerState(pod.UID, "app")
+		return running(s) && s.RestartCount == 2
+	})
+	found := false
+	for _, e := range h.ev.List("default", "p") {
+		if e.Reason == "BackOff" && e.Type == v1.EventTypeWarning {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no BackOff event")
+	}
+}
+
+func TestWorkerOnFailureSucceeds(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyOnFailure, nil, "job")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("job running", func() bool { return running(h.containerState(pod.UID, "job")) })
+	rt.exit(pod.UID, "job", 0)
+	h.waitFor("pod succeeded", func() bool { return h.pod(pod.UID).Status.Phase == v1.PodSucceeded })
+	h.waitFor("sandbox stopped", func() bool { return slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "StopSandbox") }) })
+}
+
+func TestWorkerTerminatesRemovedPod(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "a", "b")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("both running", func() bool {
+		return running(h.containerState(pod.UID, "a")) && running(h.containerState(pod.UID, "b"))
+	})
+	h.m.SetPods(nil)
+	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(rt.containers) != 0 || len(rt.sandboxes) != 0 || !rt.cleaned[pod.UID] {
+		t.Fatalf("left behind: %d containers, %d sandboxes, cleaned=%v", len(rt.containers), len(rt.sandboxes), rt.cleaned[pod.UID])
+	}
+}
+
+func TestWorkerChangedPodWaitsForOldOne(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	old := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{old})
+	h.waitFor("old running", func() bool { return running(h.containerState(old.UID, "app")) })
+
+	changed := testPod(v1.RestartPolicyAlways, nil, "app")
+	changed.UID = "uid-2"
+	h.m.SetPods([]*v1.Pod{changed})
+	h.waitFor("new running", func() bool { return running(h.containerState(changed.UID, "app")) })
+	calls := rt.Calls()
+	cleanup := slices.Index(calls, "CleanupPod uid-1")
+	secondSandbox := slices.Index(calls, "RunSandbox p 0")
+	if last := slices.Index(calls[secondSandbox+1:], "RunSandbox p 0"); cleanup < 0 || last < 0 || secondSandbox+1+last < cleanup {
+		t.Fatalf("new pod started before the old one was gone: %v", calls)
+	}
+}
+
+func TestManagerAdoptsAndCleansOrphans(t *testing.T) {
+	rt := newFakeRuntime()
+	kept := testPod(v1.RestartPolicyAlways, nil, "app")
+	orphan := testPod(v1.RestartPolicyAlways, nil, "app")
+	orphan.Name, orphan.UID = "gone", "uid-orphan"
+	ctx := context.Background()
+	for _, p := range []*v1.Pod{kept, orphan} {
+		sb, _ := rt.RunSandbox(ctx, p, 0)
+		if _, err := rt.StartContainer(ctx, sb, p, &p.Spec.Containers[0], runtimeOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(rt.Calls())
+
+	h := newHarness(t, rt, Config{})
+	h.m.SetPods([]*v1.Pod{kept})
+	h.waitFor("kept pod published running", func() bool { return running(h.containerState(kept.UID, "app")) })
+	h.waitFor("orphan cleaned", func() bool {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.cleaned[orphan.UID]
+	})
+	for _, c := range rt.Calls()[before:] {
+		if strings.HasPrefix(c, "StartContainer") || strings.HasPrefix(c, "RunSandbox") {
+			t.Fatalf("adoption restarted something: %s", c)
+		}
+	}
+}
