@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 )
@@ -104,10 +107,17 @@ func NewNetwork(log *zap.Logger, cfg Config) (*Network, error) {
 	if err := writeFileAtomic(cfg.confFileName(), podBytes); err != nil {
 		return nil, fmt.Errorf("write CNI config %s: %w", cfg.confFileName(), err)
 	}
+	log = log.With(zap.String("network", cfg.NetworkName))
+	// An explicit exec: with nil, libcni fills one in lazily on each call,
+	// which is a data race between concurrent Setups.
+	exec := &invoke.DefaultExec{
+		RawExec:       &invoke.RawExec{Stderr: pluginStderr{log}},
+		PluginDecoder: version.PluginDecoder{},
+	}
 	return &Network{
-		log:      log.With(zap.String("network", cfg.NetworkName)),
+		log:      log,
 		cfg:      cfg,
-		cni:      libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.cacheDir(), nil),
+		cni:      libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.cacheDir(), exec),
 		pod:      pod,
 		loopback: loopback,
 	}, nil
@@ -123,6 +133,17 @@ func findPlugin(name string, dirs []string) error {
 		}
 	}
 	return fmt.Errorf("CNI plugin %q not found in %s", name, strings.Join(dirs, ":"))
+}
+
+// pluginStderr logs what plugins write to stderr (their errors come back on
+// stdout and end up in the returned error; stderr is extra diagnostics).
+type pluginStderr struct{ log *zap.Logger }
+
+func (w pluginStderr) Write(p []byte) (int, error) {
+	if msg := bytes.TrimSpace(p); len(msg) > 0 {
+		w.log.Warn("CNI plugin stderr", zap.ByteString("output", msg))
+	}
+	return len(p), nil
 }
 
 func writeFileAtomic(path string, data []byte) error {
