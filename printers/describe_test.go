@@ -142,8 +142,8 @@ func soloPod() *v1.Pod {
 			DeletionTimestamp:          ptr(metav1.NewTime(now.Add(30 * time.Second))),
 			DeletionGracePeriodSeconds: ptr(int64(30)),
 			Annotations: map[string]string{
-				"note": "line1\nline2\n",
-				"a":    "b",
+				"note":                         "line1\nline2\n",
+				"a":                            "b",
 				v1.LastAppliedConfigAnnotation: `{"kind":"Pod"}`,
 			},
 		},
