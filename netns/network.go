@@ -183,6 +183,8 @@ func podRef(meta PodMeta) string {
 // Setup attaches the sandbox's namespace: CNI ADD of the loopback network
 // (lo), then of the pod network (eth0). If anything fails, what was done is
 // undone (CNI DEL) before the error is returned, so no lease or veth leaks.
+// Call it once per sandbox: the plugins refuse a second ADD of an attached
+// sandbox, and the undo then detaches it.
 func (n *Network) Setup(ctx context.Context, netnsPath string, meta PodMeta) (_ Result, retErr error) {
 	if meta.SandboxID == "" || netnsPath == "" {
 		return Result{}, fmt.Errorf("set up network of pod %s: sandbox ID (%q) and netns path (%q) are required",
@@ -265,8 +267,9 @@ func ipStringers(ips []net.IP) []fmt.Stringer {
 // Teardown detaches the sandbox: CNI DEL of the pod network, then of the
 // loopback network (the reverse of Setup). It frees the IP lease even when
 // the namespace is already gone (then the plugins get an empty CNI_NETNS, as
-// the CNI spec allows, and the veth went with the namespace). Safe to call
-// any number of times.
+// the CNI spec allows, and the veth went with the namespace). Port mappings
+// are removed as Setup made them, whatever meta.PortMappings says now. Safe
+// to call any number of times.
 func (n *Network) Teardown(ctx context.Context, netnsPath string, meta PodMeta) error {
 	if meta.SandboxID == "" {
 		return fmt.Errorf("tear down network of pod %s: sandbox ID is required", podRef(meta))
@@ -302,7 +305,15 @@ func (n *Network) Teardown(ctx context.Context, netnsPath string, meta PodMeta) 
 
 // del runs CNI DEL of one network, treating "already gone" as success.
 func (n *Network) del(ctx context.Context, list *libcni.NetworkConfigList, netnsPath, ifName string, meta PodMeta) error {
-	err := n.cni.DelNetworkList(ctx, list, n.runtimeConf(netnsPath, ifName, meta))
+	rt := n.runtimeConf(netnsPath, ifName, meta)
+	// DEL must undo what ADD did: prefer the capability args ADD was given
+	// (libcni cached them) over the caller's, which after an agent restart
+	// may lack the port mappings; portmap removes only the mappings it is
+	// told about.
+	if _, cached, err := n.cni.GetNetworkListCachedConfig(list, rt); err == nil && cached != nil {
+		rt.CapabilityArgs = cached.CapabilityArgs
+	}
+	err := n.cni.DelNetworkList(ctx, list, rt)
 	if err == nil {
 		return nil
 	}
