@@ -1,0 +1,455 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Defaults of Config.
+const (
+	// DefaultRescan is the kubelet's fileCheckFrequency.
+	DefaultRescan = 20 * time.Second
+	// DefaultDebounce collects the burst of events of one save.
+	DefaultDebounce = 100 * time.Millisecond
+)
+
+// Config configures a Source.
+type Config struct {
+	// Dir is the manifest directory. It is created if missing.
+	Dir string
+	// NodeName goes into spec.nodeName and into every generated UID.
+	NodeName string
+	// Rescan is the period of the full relist that catches what the watch
+	// missed. Zero means DefaultRescan.
+	Rescan time.Duration
+	// Debounce is how long a path must stay quiet after an event before it
+	// is read. Zero means DefaultDebounce.
+	Debounce time.Duration
+	// DisableWatch relies on the periodic rescan alone (for file systems
+	// without inotify, and tests). The source also falls back to this when
+	// the watch cannot be set up.
+	DisableWatch bool
+}
+
+// Update is a complete snapshot of the directory. The receiver must treat it
+// as read-only: the same pods may be shared with later snapshots' producer.
+type Update struct {
+	// Pods is every valid pod, sorted by namespace/name.
+	Pods []*v1.Pod
+	// Errors is every problem found in this scan, sorted by file.
+	Errors []FileError
+	// Skipped lists the objects of kinds the agent does not run yet.
+	Skipped []Skipped
+}
+
+// Source watches a manifest directory and publishes the desired pods.
+type Source struct {
+	log *zap.Logger
+	cfg Config
+
+	// Everything below is owned by the Run goroutine.
+	files     map[string]fileResult // by path, the last read of each file
+	pending   map[string]time.Time  // debounced paths and when to read them
+	firstSeen map[types.UID]time.Time
+	logged    map[string]bool      // problems and skipped objects already logged
+	hashes    map[types.UID]string // content hashes of the pods of the last snapshot
+	lastSig   string
+	sent      bool
+	now       func() time.Time
+}
+
+type fileResult struct {
+	pods    []*v1.Pod
+	hashes  map[types.UID]string // content hash of each pod, for change detection
+	skipped []Skipped
+	errs    []FileError
+}
+
+// New returns a Source; nothing happens until Run.
+func New(log *zap.Logger, cfg Config) *Source {
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = DefaultRescan
+	}
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = DefaultDebounce
+	}
+	// The path is part of every UID: make it independent of the working
+	// directory the agent happens to start in.
+	if abs, err := filepath.Abs(cfg.Dir); err == nil {
+		cfg.Dir = abs
+	}
+	return &Source{
+		log:       log,
+		cfg:       cfg,
+		files:     map[string]fileResult{},
+		pending:   map[string]time.Time{},
+		firstSeen: map[types.UID]time.Time{},
+		logged:    map[string]bool{},
+		now:       time.Now,
+	}
+}
+
+// Run sends the first full snapshot, then a new snapshot after every change
+// that alters the result (pods by UID, errors, skipped objects), until ctx
+// ends. It returns nil when ctx ends and an error only if it cannot start.
+// Sends block: a slow receiver delays the watch, it never loses a snapshot.
+func (s *Source) Run(ctx context.Context, out chan<- Update) error {
+	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("create manifest directory %s: %w", s.cfg.Dir, err)
+	}
+	var w *fsnotify.Watcher
+	rewatch := false // the watch was lost with the directory: set it up again
+	if !s.cfg.DisableWatch {
+		// Watch before the first scan, so nothing changes unseen between.
+		w = s.watch()
+	}
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+
+	s.rescan()
+	if err := s.emit(ctx, out); err != nil {
+		return nil
+	}
+
+	ticker := time.NewTicker(s.cfg.Rescan)
+	defer ticker.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
+
+	for {
+		var (
+			events <-chan fsnotify.Event
+			errs   <-chan error
+		)
+		if w != nil {
+			events, errs = w.Events, w.Errors
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				w, rewatch = nil, true
+				continue
+			}
+			if ev.Name == s.cfg.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+				// The directory itself went away; the kernel dropped the
+				// watch. The next rescan recreates both.
+				s.log.Warn("manifest directory removed", zap.String("dir", s.cfg.Dir))
+				w.Close()
+				w, rewatch = nil, true
+				continue
+			}
+			if filepath.Dir(ev.Name) != s.cfg.Dir || !isManifestName(filepath.Base(ev.Name)) {
+				continue
+			}
+			s.pending[ev.Name] = s.now().Add(s.cfg.Debounce)
+			s.armTimer(debounce)
+		case err, ok := <-errs:
+			if ok {
+				// Typically an inotify queue overflow: events were lost,
+				// so read everything again.
+				s.log.Warn("manifest watch error; rescanning", zap.Error(err))
+				s.rescan()
+				if err := s.emit(ctx, out); err != nil {
+					return nil
+				}
+			}
+		case <-debounce.C:
+			s.readDue()
+			s.armTimer(debounce)
+			if err := s.emit(ctx, out); err != nil {
+				return nil
+			}
+		case <-ticker.C:
+			if rewatch {
+				if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
+					s.log.Warn("recreate manifest directory", zap.String("dir", s.cfg.Dir), zap.Error(err))
+				}
+				if w = s.watch(); w != nil {
+					rewatch = false
+				}
+			}
+			s.rescan()
+			if err := s.emit(ctx, out); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// watch sets up the fsnotify watch; nil (and a warning) when it cannot, in
+// which case the periodic rescan carries on alone.
+func (s *Source) watch() *fsnotify.Watcher {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		s.log.Warn("cannot watch manifest directory; relying on periodic rescans",
+			zap.String("dir", s.cfg.Dir), zap.Duration("rescan", s.cfg.Rescan), zap.Error(err))
+		return nil
+	}
+	if err := w.Add(s.cfg.Dir); err != nil {
+		w.Close()
+		s.log.Warn("cannot watch manifest directory; relying on periodic rescans",
+			zap.String("dir", s.cfg.Dir), zap.Duration("rescan", s.cfg.Rescan), zap.Error(err))
+		return nil
+	}
+	return w
+}
+
+// armTimer sets t to fire when the earliest pending path is due.
+func (s *Source) armTimer(t *time.Timer) {
+	t.Stop()
+	var first time.Time
+	for _, due := range s.pending {
+		if first.IsZero() || due.Before(first) {
+			first = due
+		}
+	}
+	if !first.IsZero() {
+		t.Reset(max(first.Sub(s.now()), 0))
+	}
+}
+
+// readDue reads every debounced path whose quiet period is over.
+func (s *Source) readDue() {
+	now := s.now()
+	for path, due := range s.pending {
+		if due.After(now) {
+			continue
+		}
+		delete(s.pending, path)
+		s.readPath(path)
+	}
+}
+
+// readPath re-reads one file into the cache, or forgets it if it is gone.
+func (s *Source) readPath(path string) {
+	res, ok := s.load(path)
+	if !ok {
+		delete(s.files, path)
+		return
+	}
+	s.files[path] = res
+}
+
+// rescan lists the directory and reads every manifest again. Paths with a
+// pending event keep their last read: they may be mid-write, and their
+// debounce timer reads them once they are quiet.
+func (s *Source) rescan() {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("list manifest directory", zap.String("dir", s.cfg.Dir), zap.Error(err))
+			return
+		}
+		// A missing directory is an empty set of pods, as for the kubelet.
+		entries = nil
+	}
+	files := map[string]fileResult{}
+	for _, e := range entries {
+		if !isManifestName(e.Name()) {
+			continue
+		}
+		path := filepath.Join(s.cfg.Dir, e.Name())
+		if _, busy := s.pending[path]; busy {
+			if old, ok := s.files[path]; ok {
+				files[path] = old
+			}
+			continue
+		}
+		if res, ok := s.load(path); ok {
+			files[path] = res
+		}
+	}
+	s.files = files
+}
+
+// load reads and parses one file. ok is false when there is no regular file
+// at path (removed, a directory, a socket...).
+func (s *Source) load(path string) (fileResult, bool) {
+	data, err := readManifest(path)
+	switch {
+	case errors.Is(err, errNotManifest):
+		return fileResult{}, false
+	case err != nil:
+		return fileResult{errs: []FileError{{File: path, Err: err}}}, true
+	}
+	pods, skipped, errs := ParseFile(path, data, s.cfg.NodeName)
+	res := fileResult{pods: pods, skipped: skipped, errs: errs, hashes: map[types.UID]string{}}
+	for _, p := range pods {
+		// A manifest that sets metadata.uid keeps its UID across edits:
+		// the content hash still tells the change apart.
+		res.hashes[p.UID] = contentHash(p)
+	}
+	return res, true
+}
+
+var errNotManifest = errors.New("not a regular file")
+
+// readManifest reads a regular file (following symlinks, as the kubelet
+// does) of at most MaxFileSize bytes.
+func readManifest(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, errNotManifest
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errNotManifest
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)
+	}
+	return data, nil
+}
+
+// isManifestName reports whether a directory entry is read as a manifest:
+// .yaml, .yml or .json, and not a dotfile or an editor's backup, swap or
+// lock file.
+func isManifestName(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		(strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#")) {
+		return false
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// snapshot builds the Update from the cached files: duplicates resolved in
+// sorted file order, first-seen times stamped.
+func (s *Source) snapshot() Update {
+	paths := make([]string, 0, len(s.files))
+	for p := range s.files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+
+	var u Update
+	hashes := map[types.UID]string{}
+	owner := map[string]string{} // namespace/name → file
+	for _, path := range paths {
+		res := s.files[path]
+		u.Errors = append(u.Errors, res.errs...)
+		u.Skipped = append(u.Skipped, res.skipped...)
+		for _, p := range res.pods {
+			key := podKey(p)
+			if first, dup := owner[key]; dup {
+				u.Errors = append(u.Errors, FileError{File: path, Pod: key,
+					Err: fmt.Errorf("duplicate pod %q: already defined in %s", key, first)})
+				continue
+			}
+			owner[key] = path
+			hashes[p.UID] = res.hashes[p.UID]
+			u.Pods = append(u.Pods, p)
+		}
+	}
+	sort.SliceStable(u.Errors, func(i, j int) bool { return u.Errors[i].File < u.Errors[j].File })
+	sort.Slice(u.Pods, func(i, j int) bool { return podKey(u.Pods[i]) < podKey(u.Pods[j]) })
+
+	now := s.now()
+	seen := make(map[types.UID]time.Time, len(u.Pods))
+	for i, p := range u.Pods {
+		t, ok := s.firstSeen[p.UID]
+		if !ok {
+			t = now
+		}
+		seen[p.UID] = t
+		// The cached pod is shared with later snapshots: stamp a copy.
+		cp := p.DeepCopy()
+		stampSeen(cp, t)
+		u.Pods[i] = cp
+	}
+	s.firstSeen = seen
+	s.hashes = hashes
+	return u
+}
+
+// signature identifies what receivers care about in a snapshot.
+func (s *Source) signature(u Update) string {
+	var b strings.Builder
+	for _, p := range u.Pods {
+		fmt.Fprintf(&b, "pod %s %s %s\n", podKey(p), p.UID, s.hashes[p.UID])
+	}
+	for _, e := range u.Errors {
+		fmt.Fprintf(&b, "err %s\n", e.Error())
+	}
+	for _, sk := range u.Skipped {
+		fmt.Fprintf(&b, "skip %s %s %s %s/%s\n", sk.File, sk.APIVersion, sk.Kind, sk.Namespace, sk.Name)
+	}
+	return b.String()
+}
+
+// emit sends the current snapshot unless it equals the last one sent. It
+// fails only when ctx ends first.
+func (s *Source) emit(ctx context.Context, out chan<- Update) error {
+	u := s.snapshot()
+	sig := s.signature(u)
+	if s.sent && sig == s.lastSig {
+		return nil
+	}
+	s.report(u)
+	select {
+	case out <- u:
+		s.sent, s.lastSig = true, sig
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// report logs each problem and each skipped object once, not at every
+// rescan; what disappears is forgotten so it is logged again if it returns.
+func (s *Source) report(u Update) {
+	current := map[string]bool{}
+	for _, e := range u.Errors {
+		key := "err " + e.Error()
+		current[key] = true
+		if !s.logged[key] {
+			s.log.Warn("invalid manifest", zap.String("file", e.File), zap.String("pod", e.Pod), zap.Error(e.Err))
+		}
+	}
+	for _, sk := range u.Skipped {
+		key := fmt.Sprintf("skip %s %s/%s %s/%s", sk.File, sk.APIVersion, sk.Kind, sk.Namespace, sk.Name)
+		current[key] = true
+		if !s.logged[key] {
+			s.log.Info("kind not yet supported; object skipped", zap.String("file", sk.File),
+				zap.String("apiVersion", sk.APIVersion), zap.String("kind", sk.Kind),
+				zap.String("namespace", sk.Namespace), zap.String("name", sk.Name))
+		}
+	}
+	s.logged = current
+}
