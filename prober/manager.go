@@ -189,7 +189,8 @@ func (m *Manager) Stop() {
 
 // Liveness reports the committed liveness result of a container, by its
 // status ID ("containerd://<id>"); false if it has no liveness worker or the
-// worker has not seen that container yet.
+// worker has not seen that container yet. A container that is not running
+// reads Failure, as in kubelet: act on it only for a running container.
 func (m *Manager) Liveness(containerID string) (Result, bool) {
 	return m.liveness.get(containerID)
 }
