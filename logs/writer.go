@@ -1,0 +1,283 @@
+// Package logs writes and reads container logs in the CRI log format that
+// containerd's CRI plugin writes and the kubelet reads:
+//
+//	<RFC3339Nano timestamp> <stdout|stderr> <F|P> <content>\n
+//
+// F marks the end of a line of the container's output, P a part of a line
+// that continues in the next record of the same stream: lines longer than the
+// maximum line size are cut into P…P,F records, and output that ends without
+// a newline is written as P.
+package logs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// DefaultMaxLineSize is containerd's default max_container_log_line_size.
+const DefaultMaxLineSize = 16 * 1024
+
+// Stream names as written in the log.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
+
+const (
+	tagFull    = "F"
+	tagPartial = "P"
+)
+
+// Option configures a File.
+type Option func(*File)
+
+// WithMaxLineSize sets the longest content of one record; longer lines are
+// split. n <= 0 means no limit.
+func WithMaxLineSize(n int) Option { return func(f *File) { f.maxLine = n } }
+
+// WithClock sets the clock that timestamps records (tests).
+func WithClock(now func() time.Time) Option { return func(f *File) { f.now = now } }
+
+// File is one container log file, shared by the container's stdout and
+// stderr streams. Records of both streams are written whole, one write call
+// each, under one lock, so they never interleave within a line. Safe for
+// concurrent use.
+type File struct {
+	path    string
+	maxLine int
+	now     func() time.Time
+
+	mu      sync.Mutex
+	f       *os.File
+	buf     []byte
+	streams []*stream
+	closed  bool
+}
+
+// OpenFile opens (creating it and its parent directories if needed) the log
+// file at path for appending.
+func OpenFile(path string, opts ...Option) (*File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create log directory for %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	lf := &File{path: path, maxLine: DefaultMaxLineSize, now: time.Now, f: f}
+	for _, o := range opts {
+		o(lf)
+	}
+	return lf, nil
+}
+
+// Path is the file's path.
+func (f *File) Path() string { return f.path }
+
+// Stream returns a writer that turns the bytes written to it into records of
+// the named stream ("stdout" or "stderr"). Writes need not be aligned to
+// lines: a line is written once its newline arrives (or once it exceeds the
+// maximum line size, as P records). Close flushes an unterminated last line
+// as a P record; it does not close the File.
+func (f *File) Stream(name string) io.WriteCloser {
+	s := &stream{file: f, name: name}
+	f.mu.Lock()
+	f.streams = append(f.streams, s)
+	f.mu.Unlock()
+	return s
+}
+
+// Close flushes and closes every stream of the file, then the file. Safe to
+// call twice.
+func (f *File) Close() error {
+	f.mu.Lock()
+	streams := f.streams
+	f.streams = nil
+	f.mu.Unlock()
+	var errs []error
+	for _, s := range streams {
+		errs = append(errs, s.Close())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errors.Join(errs...)
+	}
+	f.closed = true
+	if err := f.f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close log file %s: %w", f.path, err))
+	}
+	return errors.Join(errs...)
+}
+
+// writeRecord appends one record. The timestamp is taken under the lock so
+// records in the file are in time order.
+func (f *File) writeRecord(streamName, tag string, content []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("write to log file %s: %w", f.path, os.ErrClosed)
+	}
+	b := f.now().AppendFormat(f.buf[:0], time.RFC3339Nano)
+	b = append(b, ' ')
+	b = append(b, streamName...)
+	b = append(b, ' ')
+	b = append(b, tag...)
+	b = append(b, ' ')
+	b = append(b, content...)
+	b = append(b, '\n')
+	f.buf = b[:0]
+	if _, err := f.f.Write(b); err != nil {
+		return fmt.Errorf("write to log file %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// stream cuts one output stream into records.
+type stream struct {
+	file *File
+	name string
+
+	mu      sync.Mutex
+	pending []byte // output after the last newline
+	closed  bool
+}
+
+// Write consumes all of p. A record that cannot be written to the file is
+// lost and its error returned, but the stream stays usable: the container's
+// output must keep draining whatever happens to its log.
+func (s *stream) Write(p []byte) (int, error) {
+	if s.name != Stdout && s.name != Stderr {
+		return 0, fmt.Errorf("log stream %q: not stdout or stderr", s.name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, fmt.Errorf("write %s to %s: %w", s.name, s.file.path, os.ErrClosed)
+	}
+	s.pending = append(s.pending, p...)
+	var errs []error
+	rest := s.pending
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		line := rest[:i]
+		// containerd drops the CR of a CRLF line ending.
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		errs = append(errs, s.emitLine(line))
+		rest = rest[i+1:]
+	}
+	// An unterminated line that is already too long goes out in P records
+	// now, as containerd does, so memory stays bounded.
+	if max := s.file.maxLine; max > 0 {
+		for len(rest) > max {
+			errs = append(errs, s.file.writeRecord(s.name, tagPartial, rest[:max]))
+			rest = rest[max:]
+		}
+	}
+	s.pending = append(s.pending[:0], rest...)
+	return len(p), errors.Join(errs...)
+}
+
+// emitLine writes a complete line as P…P,F records.
+func (s *stream) emitLine(line []byte) error {
+	var errs []error
+	if max := s.file.maxLine; max > 0 {
+		for len(line) > max {
+			errs = append(errs, s.file.writeRecord(s.name, tagPartial, line[:max]))
+			line = line[max:]
+		}
+	}
+	errs = append(errs, s.file.writeRecord(s.name, tagFull, line))
+	return errors.Join(errs...)
+}
+
+// Flush writes an unterminated last line as a P record, as containerd does
+// when the container's output ends without a newline.
+func (s *stream) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *stream) flushLocked() error {
+	if s.closed || len(s.pending) == 0 {
+		return nil
+	}
+	err := s.file.writeRecord(s.name, tagPartial, s.pending)
+	s.pending = s.pending[:0]
+	return err
+}
+
+// Close flushes the stream. Safe to call twice.
+func (s *stream) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.flushLocked()
+	s.closed = true
+	return err
+}
+
+// flusher is implemented by the writers Stream returns.
+type flusher interface{ Flush() error }
+
+// Copy copies a container's output from r (typically a FIFO) into dst
+// (typically a Stream) until r reports EOF, then flushes dst if it can be
+// flushed, so that output ending without a newline is logged as P. It does
+// not close dst.
+//
+// If dst fails, Copy keeps reading and discarding r, so the container never
+// blocks on a full pipe, and returns the first write error at EOF.
+//
+// When ctx ends, Copy interrupts the blocked read (with a read deadline when
+// r supports one, as *os.File on a FIFO does, else by closing r if it is an
+// io.Closer) and returns ctx's error.
+func Copy(ctx context.Context, dst io.Writer, r io.Reader) error {
+	stop := context.AfterFunc(ctx, func() { interrupt(r) })
+	defer stop()
+	buf := make([]byte, 32*1024)
+	var writeErr error
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && writeErr == nil {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				writeErr = werr
+			}
+		}
+		if err == nil {
+			continue
+		}
+		var flushErr error
+		if fl, ok := dst.(flusher); ok {
+			flushErr = fl.Flush()
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if errors.Is(err, io.EOF) {
+			return errors.Join(writeErr, flushErr)
+		}
+		return errors.Join(fmt.Errorf("read container output: %w", err), writeErr, flushErr)
+	}
+}
+
+// interrupt makes a blocked Read on r return.
+func interrupt(r io.Reader) {
+	if d, ok := r.(interface{ SetReadDeadline(time.Time) error }); ok {
+		if d.SetReadDeadline(time.Unix(1, 0)) == nil {
+			return
+		}
+	}
+	if c, ok := r.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
