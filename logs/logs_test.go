@@ -303,6 +303,11 @@ func TestTailCountsRecordsLikeTheKubelet(t *testing.T) {
 	if got := readAll(t, path, ReadOptions{TailLines: -1}); got != "a\nbbcc\nd" {
 		t.Errorf("all = %q", got)
 	}
+	// The kubelet prefixes each record, partial ones included.
+	want := "2025-05-01T12:00:01.000000000Z bb2025-05-01T12:00:02.000000000Z cc\n"
+	if got := readAll(t, path, ReadOptions{TailLines: 2, Timestamps: true}); got != want {
+		t.Errorf("tail 2 with timestamps = %q, want %q", got, want)
+	}
 }
 
 func TestMalformedLinesAreSkipped(t *testing.T) {

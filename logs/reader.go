@@ -52,7 +52,8 @@ var errLimitReached = errors.New("log byte limit reached")
 // Read writes the content of the CRI log at path to w the way the kubelet
 // serves `kubectl logs`: each record's content, a newline after F records
 // only (so P records join up into their line), optionally preceded by the
-// record's timestamp. Malformed lines are skipped.
+// record's timestamp (each record's, as the kubelet does). Malformed lines
+// are skipped.
 //
 // With opts.Follow it then waits for appended records, using fsnotify on the
 // file with a slow poll as a fallback, until ctx ends (returning ctx's error)
@@ -194,6 +195,8 @@ func (r *logReader) emit(line []byte) (bool, error) {
 		return true, nil
 	}
 	var out []byte
+	// Like the kubelet, every record gets its own timestamp, so with
+	// Timestamps the P records of a long line read "<ts> part<ts> rest".
 	if r.opts.Timestamps {
 		out = ts.AppendFormat(out, timeFormatOut)
 		out = append(out, ' ')
