@@ -125,8 +125,12 @@ func splitYAML(data []byte) []segment {
 		if isSeparator(line) {
 			cur.end = pos
 			segs = append(segs, cur)
-			// Content after "---" on the same line belongs to the document.
-			cur = segment{start: pos, body: pos + 3}
+			// A comment after "---" stays with the separator; content
+			// ("--- {a: b}") belongs to the document.
+			cur = segment{start: pos, body: next}
+			if rest := bytes.TrimSpace(line[3:]); len(rest) > 0 && rest[0] != '#' {
+				cur.body = pos + 3
+			}
 		}
 		pos = next
 	}
@@ -159,7 +163,10 @@ func splitObjects(path string, data []byte) (objs []object, errs []docError, mul
 	segs := splitYAML(data)
 	n := 0
 	for i, seg := range segs {
-		j, err := yaml.YAMLToJSONStrict(data[seg.body:seg.end])
+		// Pad with the lines before the document so that the parser's
+		// line numbers are the file's.
+		pad := bytes.Repeat([]byte("\n"), bytes.Count(data[:seg.body], []byte("\n")))
+		j, err := yaml.YAMLToJSONStrict(append(pad, data[seg.body:seg.end]...))
 		if err != nil {
 			errs = append(errs, docError{doc: i + 1, item: -1, err: fmt.Errorf("error converting YAML to JSON: %w", err)})
 			n++

@@ -203,7 +203,7 @@ spec:
 		name:     "YAML syntax error in the second document does not hide the first",
 		path:     "p.yaml",
 		manifest: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n---\nkind: [\n",
-		want:     []string{`p.yaml: document 2: error converting YAML to JSON: yaml: line 2: did not find expected node content`},
+		want:     []string{`p.yaml: document 2: error converting YAML to JSON: yaml: line 6: did not find expected node content`},
 		pods:     1,
 	}, {
 		name: "a broken Service does not affect the pod in the same file",
@@ -456,13 +456,13 @@ func TestIsManifestName(t *testing.T) {
 }
 
 func TestSplitYAML(t *testing.T) {
-	data := "a: 1\n---\nb: 2\n--- # c\nc: 3\n---x: 4\n"
+	data := "a: 1\n---\nb: 2\n--- # c\nc: 3\n---x: 4\n--- {d: 5}\n"
 	segs := splitYAML([]byte(data))
 	var docs []string
 	for _, s := range segs {
 		docs = append(docs, data[s.body:s.end])
 	}
-	want := []string{"a: 1\n", "\nb: 2\n", " # c\nc: 3\n---x: 4\n"}
+	want := []string{"a: 1\n", "b: 2\n", "c: 3\n---x: 4\n", " {d: 5}\n"}
 	if strings.Join(docs, "|") != strings.Join(want, "|") {
 		t.Errorf("docs = %q, want %q", docs, want)
 	}

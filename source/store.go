@@ -454,8 +454,8 @@ func (f *storedFile) spliceDoc(doc int, text []byte) []byte {
 	seg := f.segs[doc-1]
 	var b bytes.Buffer
 	b.Write(f.data[:seg.body])
-	if seg.body > seg.start {
-		// The body starts right after "---": keep the separator on its own line.
+	if seg.body > seg.start && f.data[seg.body-1] != '\n' {
+		// The body started on the "---" line: keep the separator on its own.
 		b.WriteByte('\n')
 	}
 	b.Write(withNewline(trimLeadingBlankLines(text)))
@@ -471,7 +471,6 @@ func (f *storedFile) cutDoc(doc int) []byte {
 	if i == 0 && len(f.segs) > 1 {
 		// The first document has no separator of its own: take the next one.
 		end = f.segs[1].body
-		// Keep whatever followed that "---" on its line (a comment).
 	}
 	var b bytes.Buffer
 	b.Write(f.data[:start])
