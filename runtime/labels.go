@@ -63,6 +63,8 @@ const (
 	LabelExitCode = labelPrefix + "exit-code"
 	// LabelReason is Completed, Error, OOMKilled or Unknown once finalized.
 	LabelReason = labelPrefix + "reason"
+	// LabelMessage explains a StartError (truncated to 1 KiB).
+	LabelMessage = labelPrefix + "message"
 	// LabelOOM is "true" once containerd reported an OOM kill in the
 	// container; it turns the finalized reason into OOMKilled.
 	LabelOOM = labelPrefix + "oom"

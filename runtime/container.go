@@ -1,0 +1,399 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/oci"
+	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Exit codes and reasons containerd's CRI reports.
+const (
+	startErrorExitCode = 128
+	unknownExitCode    = 255
+
+	reasonCompleted  = "Completed"
+	reasonError      = "Error"
+	reasonOOMKilled  = "OOMKilled"
+	reasonUnknown    = "Unknown"
+	reasonStartError = "StartError"
+)
+
+// maxMessageLabel bounds the StartError message kept in a label.
+const maxMessageLabel = 1024
+
+// StartContainer creates and starts one container in the sandbox: image
+// config plus Kubernetes command/args/env/workingDir, the pod's namespaces,
+// files and volumes, stdio into the CRI log file at opts.LogPath. When the
+// container was created but its task failed to be created or started, it is
+// returned with its ID (state exited, reason StartError) along with the
+// error.
+func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod, ctr *v1.Container, opts ContainerOptions) (Container, error) {
+	ctx = c.ns(ctx)
+	ref := pod.Namespace + "/" + pod.Name
+	fail := func(err error) (Container, error) {
+		return Container{}, fmt.Errorf("start container %q of pod %s: %w", ctr.Name, ref, err)
+	}
+
+	// The sandbox must be running: the container joins its namespaces.
+	sbc, err := c.client.LoadContainer(ctx, sb.ID)
+	if err != nil {
+		return fail(fmt.Errorf("sandbox %s: %w", sb.ID, err))
+	}
+	sbInfo, err := sbc.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return fail(fmt.Errorf("sandbox %s: %w", sb.ID, err))
+	}
+	sbTask, err := sbc.Task(ctx, nil)
+	if err != nil {
+		return fail(fmt.Errorf("sandbox %s is not running: %w", sb.ID, err))
+	}
+	if st, err := sbTask.Status(ctx); err != nil || st.Status != containerd.Running {
+		return fail(fmt.Errorf("sandbox %s is not running (%v, %v)", sb.ID, st.Status, err))
+	}
+	podIPs := splitList(sbInfo.Labels[LabelPodIPs])
+
+	imageRef := opts.Image.Ref
+	if imageRef == "" {
+		imageRef = ctr.Image
+	}
+	img, named, err := c.getImage(ctx, imageRef)
+	if err != nil {
+		return fail(err)
+	}
+	ispec, err := img.Spec(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("image %q: config: %w", named.String(), err))
+	}
+	hostname, domain, err := podHostname(pod, c.cfg.ClusterDomain)
+	if err != nil {
+		return fail(err)
+	}
+	if hostname, err = utsHostname(pod, hostname, domain); err != nil {
+		return fail(err)
+	}
+	env, err := containerEnv(pod, ctr, envContext{
+		NodeName:   c.cfg.NodeName,
+		PodIPs:     podIPs,
+		NodeCPU:    *resource.NewQuantity(int64(c.nodeCPUs), resource.DecimalSI),
+		NodeMemory: *resource.NewQuantity(c.nodeMemory, resource.BinarySI),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	args, err := processArgs(ispec.Config.Entrypoint, ispec.Config.Cmd, ctr, env)
+	if err != nil {
+		return fail(err)
+	}
+	secOpt, err := withSecurityContext(ctr.SecurityContext, c.allCaps)
+	if err != nil {
+		return fail(err)
+	}
+
+	// Host side: the termination log and the volumes.
+	layout := c.podLayout(pod.UID)
+	termDir := layout.terminationLogDir(ctr.Name)
+	if err := os.MkdirAll(termDir, 0o750); err != nil {
+		return fail(err)
+	}
+	termLog := filepath.Join(termDir, shortID(4))
+	if err := createEmptyFile(termLog, 0o666); err != nil {
+		return fail(err)
+	}
+	id := newID()
+	mounts, err := c.volumes.containerMounts(layout, pod, ctr, env, termLog)
+	if err != nil {
+		_ = os.Remove(termLog)
+		return fail(err)
+	}
+	logPath := opts.LogPath
+	if logPath == "" {
+		logPath = filepath.Join(c.cfg.LogDir, podLogDirName(pod), ctr.Name, strconv.Itoa(int(opts.RestartCount))+".log")
+	}
+	stopSignal := ispec.Config.StopSignal
+	if stopSignal == "" {
+		stopSignal = "SIGTERM"
+	}
+	imageID := opts.Image.ID
+	if imageID == "" {
+		imageID = named.Name() + "@" + img.Target().Digest.String()
+	}
+	kind := opts.Kind
+	if kind == "" {
+		kind = KindApp
+	}
+	sharePID := pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace
+
+	specOpts := []oci.SpecOpts{
+		oci.WithoutRunMount,
+		withoutDefaultRlimits,
+		oci.WithProcessArgs(args...),
+		oci.WithDefaultPathEnv,
+		oci.WithEnv([]string{"HOSTNAME=" + hostname}),
+		oci.WithEnv(ispec.Config.Env),
+		oci.WithEnv(env),
+		withMounts(append(mounts, cgroupMount)),
+		secOpt,
+		withResources(ctr.Resources),
+		withOOMScoreAdj(qosOOMScoreAdj(pod, ctr, c.nodeMemory), c.ownOOMScoreAdj),
+		withPodNamespaces(sbTask.Pid(), sharePID),
+		oci.WithCgroup(c.cgroupsPath(id)),
+	}
+	switch {
+	case ctr.WorkingDir != "":
+		specOpts = append(specOpts, oci.WithProcessCwd(ctr.WorkingDir))
+	case ispec.Config.WorkingDir != "":
+		specOpts = append(specOpts, oci.WithProcessCwd(ispec.Config.WorkingDir))
+	}
+	if ctr.TTY {
+		specOpts = append(specOpts, oci.WithTTY)
+	}
+	// Last: these read /etc/passwd and /etc/group from the rootfs.
+	specOpts = append(specOpts, withUser(ispec.Config.User, ctr.SecurityContext, pod.Spec.SecurityContext)...)
+
+	labels := podLabels(pod)
+	labels[LabelKind] = string(kind)
+	labels[LabelSandboxID] = sb.ID
+	labels[LabelContainerName] = ctr.Name
+	labels[LabelRestartCount] = strconv.Itoa(int(opts.RestartCount))
+	labels[LabelSpecHash] = opts.SpecHash
+	labels[LabelImage] = ctr.Image
+	labels[LabelImageRef] = named.String()
+	labels[LabelImageID] = imageID
+	labels[LabelLogPath] = logPath
+	labels[LabelTerminationLog] = termLog
+	labels[LabelStopSignal] = stopSignal
+
+	container, err := c.client.NewContainer(ctx, id,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(c.cfg.Snapshotter),
+		containerd.WithNewSnapshot(id, img),
+		containerd.WithRuntime(runcRuntime, c.runcOptions()),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(labels),
+	)
+	if err != nil {
+		_ = os.Remove(termLog)
+		return fail(fmt.Errorf("create container: %w", err))
+	}
+	log := c.log.With(zap.String("pod", ref), zap.String("container", ctr.Name), zap.String("id", id))
+
+	startedAt, pid, err := c.startTask(ctx, container, ctr.TTY, logPath)
+	if err != nil {
+		cctx, cancel := c.cleanupContext(ctx)
+		defer cancel()
+		if markErr := c.markStartError(cctx, container, err); markErr != nil {
+			log.Error("record start error", zap.Error(markErr))
+		}
+		st, _ := c.containerStatus(cctx, id)
+		st.ID = id
+		return st, fmt.Errorf("start container %q (%s) of pod %s: %w", ctr.Name, id, ref, err)
+	}
+	log.Info("container started", zap.Uint32("pid", pid), zap.String("image", named.String()))
+	return Container{
+		ID:           id,
+		PodUID:       pod.UID,
+		SandboxID:    sb.ID,
+		Name:         ctr.Name,
+		Kind:         kind,
+		RestartCount: opts.RestartCount,
+		SpecHash:     opts.SpecHash,
+		Image:        ctr.Image,
+		ImageRef:     named.String(),
+		ImageID:      imageID,
+		State:        StateRunning,
+		PID:          pid,
+		CreatedAt:    startedAt, // refreshed from containerd by PodState
+		StartedAt:    startedAt,
+		LogPath:      logPath,
+	}, nil
+}
+
+// startTask creates the container's task with its stdio on FIFOs copied to
+// logPath, subscribes to its exit before starting it, starts it and records
+// the start time.
+func (c *Containerd) startTask(ctx context.Context, container containerd.Container, tty bool, logPath string) (time.Time, uint32, error) {
+	id := container.ID()
+	fifos := c.containerFIFOs(id, tty)
+	if err := c.attachLogs(id, fifos, logPath); err != nil {
+		return time.Time{}, 0, fmt.Errorf("attach log FIFOs: %w", err)
+	}
+	task, err := container.NewTask(ctx, func(string) (cio.IO, error) { return &fifoIO{cfg: fifos}, nil }, c.withRuncOptions)
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("create task: %w", err)
+	}
+	// Wait before Start: an exit right after start is never missed.
+	exitCh, err := task.Wait(c.ns(c.ctx))
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("wait for task: %w", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		return time.Time{}, 0, fmt.Errorf("start task: %w", err)
+	}
+	started := time.Now()
+	if _, err := container.SetLabels(ctx, map[string]string{LabelStartedAt: started.Format(time.RFC3339Nano)}); err != nil {
+		c.log.Warn("record container start time", zap.String("id", id), zap.Error(err))
+	}
+	c.monitorExit(id, exitCh)
+	return started, task.Pid(), nil
+}
+
+// monitorExit finalizes the container as soon as its task exits, so the
+// exit status is in its labels even if nobody asks for it before the next
+// agent restart.
+func (c *Containerd) monitorExit(id string, exitCh <-chan containerd.ExitStatus) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-exitCh:
+		case <-c.ctx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ns(c.ctx), cleanupTimeout)
+		defer cancel()
+		if err := c.finalize(ctx, id); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("finalize exited container", zap.String("id", id), zap.Error(err))
+		}
+	}()
+}
+
+// markStartError records a failed start: exit code 128, reason StartError
+// and the error as message, and removes the task if one was created.
+func (c *Containerd) markStartError(ctx context.Context, container containerd.Container, startErr error) error {
+	var errs []error
+	if task, err := container.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	msg := startErr.Error()
+	if len(msg) > maxMessageLabel {
+		msg = msg[:maxMessageLabel]
+	}
+	_, err := container.SetLabels(ctx, map[string]string{
+		LabelExitCode:   strconv.Itoa(startErrorExitCode),
+		LabelReason:     reasonStartError,
+		LabelMessage:    msg,
+		LabelFinishedAt: time.Now().Format(time.RFC3339Nano),
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// finalize persists the exit of a stopped container into its labels (exit
+// code, finish time, reason) and then deletes its task, which frees the
+// shim. It is idempotent and never loses an exit status: the labels are
+// written before the task (which holds the status) is deleted, and a task
+// that vanished without a recorded status (the node rebooted) is recorded as
+// exit code 255, reason Unknown. A running or never-started container is
+// left alone.
+func (c *Containerd) finalize(ctx context.Context, id string) error {
+	ctx = c.ns(ctx)
+	container, err := c.client.LoadContainer(ctx, id)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	labels, err := container.Labels(ctx)
+	if err != nil {
+		return err
+	}
+	task, err := container.Task(ctx, nil)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if task == nil {
+		if labels[LabelExitCode] != "" || labels[LabelStartedAt] == "" {
+			return nil // finalized already, or never started
+		}
+		// Another finalize may have just deleted the task: look again.
+		if labels, err = container.Labels(ctx); err != nil || labels[LabelExitCode] != "" {
+			return err
+		}
+		_, err := container.SetLabels(ctx, map[string]string{
+			LabelExitCode:   strconv.Itoa(unknownExitCode),
+			LabelReason:     reasonUnknown,
+			LabelFinishedAt: time.Now().Format(time.RFC3339Nano),
+		})
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if st.Status != containerd.Stopped {
+		return nil
+	}
+	if labels[LabelExitCode] == "" {
+		finished := st.ExitTime
+		if finished.IsZero() {
+			finished = time.Now()
+		}
+		if _, err := container.SetLabels(ctx, map[string]string{
+			LabelExitCode:   strconv.FormatUint(uint64(st.ExitStatus), 10),
+			LabelReason:     exitReason(int32(st.ExitStatus), labels[LabelOOM] == "true"),
+			LabelFinishedAt: finished.Format(time.RFC3339Nano),
+		}); err != nil {
+			return err
+		}
+	}
+	if _, err := task.Delete(ctx); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete task of container %s: %w", id, err)
+	}
+	return nil
+}
+
+// exitReason is containerd CRI's reason for an exit.
+func exitReason(code int32, oom bool) string {
+	switch {
+	case oom:
+		return reasonOOMKilled
+	case code == 0:
+		return reasonCompleted
+	}
+	return reasonError
+}
+
+func isNotFound(err error) bool {
+	return errdefs.IsNotFound(err)
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// podLogDirName is <namespace>_<name>_<uid>, the kubelet's pod log dir.
+func podLogDirName(pod *v1.Pod) string {
+	return pod.Namespace + "_" + pod.Name + "_" + string(pod.UID)
+}
+
+func createEmptyFile(path string, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode) // not subject to umask
+}

@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/pkg/cap"
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minikubelet/minikubelet/netns"
+	pauseimage "github.com/minikubelet/minikubelet/pause/image"
+)
+
+// Config is what the runtime needs to know about the node.
+type Config struct {
+	// Namespace is the containerd namespace every object lives in.
+	Namespace string
+	// Root holds pod state (<Root>/pods/<uid>), the containers' stdio FIFOs
+	// (<Root>/fifo) and runc's state (<Root>/runc).
+	Root string
+	// LogDir holds the CRI log files (<LogDir>/<ns>_<name>_<uid>/…).
+	LogDir string
+	// Network runs CNI for sandboxes. Required for RunSandbox/StopSandbox.
+	Network *netns.Network
+	// NetNSDir is where sandbox network namespaces are bind-mounted
+	// (default <Root>/netns).
+	NetNSDir string
+	// PauseImage is the sandbox image (default the agent's own pause image).
+	PauseImage string
+	// ClusterDNS, ClusterDomain and SearchDomains feed pods' resolv.conf.
+	ClusterDNS    []string
+	ClusterDomain string
+	SearchDomains []string
+	// NodeName is spec.nodeName for the downward API.
+	NodeName string
+	// Snapshotter unpacks images and makes rootfs (default overlayfs).
+	Snapshotter string
+}
+
+// runcRuntime is the containerd runtime (shim) used for every task.
+const runcRuntime = "io.containerd.runc.v2"
+
+// cleanupTimeout bounds the deferred cleanups that run on a fresh context
+// after a failure, when the caller's context may be what failed.
+const cleanupTimeout = time.Minute
+
+// Containerd runs pods on containerd. It keeps no state of its own beyond
+// what it can rebuild from containerd labels and files under Root, so a new
+// Containerd over the same client and Root picks up where an old one left
+// off (see New). Safe for concurrent use.
+type Containerd struct {
+	log    *zap.Logger
+	client *containerd.Client
+	cfg    Config
+
+	ownOOMScoreAdj int   // floor for every process we start
+	nodeMemory     int64 // bytes, for the QoS oom_score_adj and resourceFieldRef
+	nodeCPUs       int
+	allCaps        []string
+	volumes        volumeHost
+
+	// ctx bounds background work (log copiers, exit monitors); Close
+	// cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	copiers map[string]*logCopier // by container ID
+}
+
+// New prepares a runtime over client: it creates the namespace if needed
+// and re-attaches the log FIFOs of containers that are still there from an
+// earlier agent, so their output keeps reaching the log files.
+func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Config) (*Containerd, error) {
+	if cfg.Namespace == "" || cfg.Root == "" || cfg.LogDir == "" {
+		return nil, errors.New("runtime: Namespace, Root and LogDir are required")
+	}
+	if cfg.Snapshotter == "" {
+		cfg.Snapshotter = containerd.DefaultSnapshotter
+	}
+	if cfg.PauseImage == "" {
+		cfg.PauseImage = pauseimage.Ref
+	}
+	if cfg.NetNSDir == "" {
+		cfg.NetNSDir = filepath.Join(cfg.Root, "netns")
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = defaultClusterDomain
+	}
+	for _, dir := range []string{cfg.Root, filepath.Join(cfg.Root, "pods"), filepath.Join(cfg.Root, "fifo"), cfg.LogDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("runtime: %w", err)
+		}
+	}
+	c := &Containerd{
+		log:     log,
+		client:  client,
+		cfg:     cfg,
+		copiers: map[string]*logCopier{},
+	}
+	var err error
+	if c.ownOOMScoreAdj, err = ownOOMScoreAdj(); err != nil {
+		return nil, err
+	}
+	c.nodeMemory = memTotal()
+	c.nodeCPUs = numCPU()
+	if c.allCaps, err = cap.Current(); err != nil {
+		c.allCaps = cap.Known()
+	}
+	c.volumes = volumeHost{mountTmpfs: mountTmpfs}
+	if err := client.NamespaceService().Create(c.ns(ctx), cfg.Namespace, nil); err != nil && !errdefs.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create containerd namespace %q: %w", cfg.Namespace, err)
+	}
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := c.adopt(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops the background work of this Containerd: log copiers detach
+// from the containers' FIFOs (the shims buffer what the containers write
+// until a new Containerd attaches again) and exit monitors end. Containers
+// keep running. Safe to call twice.
+func (c *Containerd) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// Client is the containerd client this runtime uses.
+func (c *Containerd) Client() *containerd.Client { return c.client }
+
+// Namespace is the containerd namespace this runtime uses.
+func (c *Containerd) Namespace() string { return c.cfg.Namespace }
+
+// ns scopes ctx to our containerd namespace.
+func (c *Containerd) ns(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, c.cfg.Namespace)
+}
+
+// cleanupContext is a fresh, namespaced context for deferred cleanups.
+func (c *Containerd) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ns(context.WithoutCancel(ctx)), cleanupTimeout)
+}
+
+func (c *Containerd) podLayout(uid types.UID) podLayout {
+	return podLayout{dir: filepath.Join(c.cfg.Root, "pods", string(uid))}
+}
+
+func (c *Containerd) fifoDir(containerID string) string {
+	return filepath.Join(c.cfg.Root, "fifo", containerID)
+}
+
+// runcOptions keeps runc's state under Root rather than in the host-wide
+// /run/containerd/runc.
+func (c *Containerd) runcOptions() *options.Options {
+	return &options.Options{Root: filepath.Join(c.cfg.Root, "runc")}
+}
+
+func (c *Containerd) withRuncOptions(_ context.Context, _ *containerd.Client, ti *containerd.TaskInfo) error {
+	ti.Options = c.runcOptions()
+	return nil
+}
+
+// cgroupsPath groups our containers under /minikubelet/<namespace> in every
+// cgroup hierarchy (cgroupfs driver).
+func (c *Containerd) cgroupsPath(id string) string {
+	return "/" + filepath.Join("minikubelet", c.cfg.Namespace, id)
+}
+
+// newID returns a random 64-hex container or sandbox ID.
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+func shortID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// ownOOMScoreAdj reads this process's oom_score_adj: no process we start may
+// ask for less (see withOOMScoreAdj).
+func ownOOMScoreAdj() (int, error) {
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return 0, fmt.Errorf("read own oom_score_adj: %w", err)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("read own oom_score_adj: %w", err)
+	}
+	return v, nil
+}
+
+// memTotal is the node's memory in bytes (0 if unknown).
+func memTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func numCPU() int { return goruntime.NumCPU() }

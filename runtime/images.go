@@ -1,0 +1,290 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/archive/compression"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/platforms"
+	"github.com/containerd/containerd/remotes/docker"
+	"github.com/distribution/reference"
+	"go.uber.org/zap"
+
+	"github.com/minikubelet/minikubelet/imagebuild"
+	pauseimage "github.com/minikubelet/minikubelet/pause/image"
+)
+
+// normalizeImageRef parses an image reference the way Docker does
+// (busybox → docker.io/library/busybox:latest).
+func normalizeImageRef(ref string) (reference.Named, error) {
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrInvalidImageName, ref, err)
+	}
+	return named, nil
+}
+
+// ImageStatus reports a local image; ErrImageNotPresent (wrapped) if absent.
+// A digest reference also finds an image stored under a tag of the same
+// repository with that digest.
+func (c *Containerd) ImageStatus(ctx context.Context, ref string) (ImageInfo, error) {
+	named, err := normalizeImageRef(ref)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	ctx = c.ns(ctx)
+	img, err := c.client.ImageService().Get(ctx, named.String())
+	if errdefs.IsNotFound(err) {
+		img, err = c.findByDigest(ctx, named)
+	}
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return ImageInfo{}, fmt.Errorf("image %q: %w", named.String(), ErrImageNotPresent)
+		}
+		return ImageInfo{}, fmt.Errorf("image status %q: %w", named.String(), err)
+	}
+	return c.imageInfo(ctx, img, named)
+}
+
+func (c *Containerd) findByDigest(ctx context.Context, named reference.Named) (images.Image, error) {
+	d, ok := named.(reference.Digested)
+	if !ok {
+		return images.Image{}, errdefs.ErrNotFound
+	}
+	list, err := c.client.ImageService().List(ctx, fmt.Sprintf("target.digest==%s", d.Digest()))
+	if err != nil {
+		return images.Image{}, err
+	}
+	for _, img := range list {
+		if n, err := reference.ParseNormalizedNamed(img.Name); err == nil && n.Name() == named.Name() {
+			return img, nil
+		}
+	}
+	return images.Image{}, errdefs.ErrNotFound
+}
+
+// imageInfo describes img; named is how the caller asked for it.
+func (c *Containerd) imageInfo(ctx context.Context, img images.Image, named reference.Named) (ImageInfo, error) {
+	i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
+	size, err := i.Size(ctx)
+	if err != nil {
+		return ImageInfo{}, fmt.Errorf("image %q: size: %w", img.Name, err)
+	}
+	spec, err := i.Spec(ctx)
+	if err != nil {
+		return ImageInfo{}, fmt.Errorf("image %q: config: %w", img.Name, err)
+	}
+	return ImageInfo{
+		Ref:        named.String(),
+		ID:         named.Name() + "@" + img.Target.Digest.String(),
+		Size:       size,
+		StopSignal: spec.Config.StopSignal,
+	}, nil
+}
+
+// PullImage pulls ref through containerd and unpacks it for the
+// snapshotter. Registries on localhost or 127.0.0.1 are spoken to over
+// plain HTTP, every other one over HTTPS, anonymously.
+func (c *Containerd) PullImage(ctx context.Context, ref string) (ImageInfo, error) {
+	named, err := normalizeImageRef(ref)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	ctx = c.ns(ctx)
+	resolver := docker.NewResolver(docker.ResolverOptions{
+		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost)),
+	})
+	img, err := c.client.Pull(ctx, named.String(),
+		containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter(c.cfg.Snapshotter),
+		containerd.WithResolver(resolver),
+	)
+	if err != nil {
+		return ImageInfo{}, fmt.Errorf("pull image %q: %w", named.String(), err)
+	}
+	return c.imageInfo(ctx, img.Metadata(), named)
+}
+
+// ImportArchive imports a docker-archive or OCI layout tarball (optionally
+// compressed) and unpacks its images for the snapshotter, all under one
+// lease so nothing is garbage-collected half-way. It returns the image
+// names; index entries that carry only a tag and no repository are skipped.
+func (c *Containerd) ImportArchive(ctx context.Context, r io.Reader) ([]string, error) {
+	ctx = c.ns(ctx)
+	ctx, done, err := c.client.WithLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("import images: lease: %w", err)
+	}
+	defer func() {
+		cctx, cancel := c.cleanupContext(ctx)
+		defer cancel()
+		_ = done(cctx)
+	}()
+	ds, err := compression.DecompressStream(r)
+	if err != nil {
+		return nil, fmt.Errorf("import images: %w", err)
+	}
+	defer ds.Close()
+	imgs, err := c.client.Import(ctx, ds,
+		containerd.WithImportPlatform(platforms.Default()),
+		containerd.WithImageRefTranslator(fullRefOnly),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("import images: %w", err)
+	}
+	var names []string
+	for _, img := range imgs {
+		i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
+		if err := i.Unpack(ctx, c.cfg.Snapshotter); err != nil {
+			return names, fmt.Errorf("import images: unpack %q: %w", img.Name, err)
+		}
+		names = append(names, img.Name)
+	}
+	return names, nil
+}
+
+// fullRefOnly keeps an OCI ref.name annotation only when it is a whole
+// image reference (some tools write that); a bare tag names nothing.
+func fullRefOnly(name string) string {
+	if !strings.ContainsAny(name, "/:") {
+		return ""
+	}
+	named, err := reference.ParseDockerRef(name)
+	if err != nil {
+		return ""
+	}
+	return named.String()
+}
+
+// ImportImages imports every image tarball in dir (*.tar, *.tar.gz, *.tgz,
+// *.tar.zst: docker-archive or OCI layout), one file at a time. A file that
+// fails is logged and skipped; the error reports how many failed. A missing
+// dir is not an error.
+func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("import images from %s: %w", dir, err)
+	}
+	var failed []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !isImageArchive(name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		path := filepath.Join(dir, name)
+		names, err := c.importFile(ctx, path)
+		if err != nil {
+			c.log.Error("image import failed; skipping the file", zap.String("file", path), zap.Error(err))
+			failed = append(failed, name)
+			continue
+		}
+		c.log.Info("imported images", zap.String("file", path), zap.Strings("images", names))
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return fmt.Errorf("import images from %s: %d file(s) failed: %s", dir, len(failed), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func isImageArchive(name string) bool {
+	for _, ext := range []string{".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Containerd) importFile(ctx context.Context, path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return c.ImportArchive(ctx, f)
+}
+
+// EnsurePauseImage makes the sandbox image available without a registry:
+// when cfg.PauseImage is the agent's own pause image and it is missing, it
+// is built from the pause binary at pauseBinaryPath and imported.
+func (c *Containerd) EnsurePauseImage(ctx context.Context, pauseBinaryPath string) error {
+	if _, err := c.ImageStatus(ctx, c.cfg.PauseImage); err == nil {
+		return nil
+	} else if !errors.Is(err, ErrImageNotPresent) {
+		return err
+	}
+	named, err := normalizeImageRef(pauseimage.Ref)
+	if err != nil {
+		return err
+	}
+	if want, _ := normalizeImageRef(c.cfg.PauseImage); want == nil || want.String() != named.String() {
+		return fmt.Errorf("pause image %q is not present (only %s can be built locally)", c.cfg.PauseImage, pauseimage.Ref)
+	}
+	bin, err := os.ReadFile(pauseBinaryPath)
+	if err != nil {
+		return fmt.Errorf("build pause image: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&buf, pauseimage.Build(bin)); err != nil {
+		return fmt.Errorf("build pause image: %w", err)
+	}
+	names, err := c.ImportArchive(ctx, &buf)
+	if err != nil {
+		return fmt.Errorf("import pause image: %w", err)
+	}
+	c.log.Info("pause image imported", zap.Strings("images", names))
+	return nil
+}
+
+// ensureUnpacked unpacks an image for the snapshotter if an earlier pull
+// or import did not (another snapshotter, an interrupted import).
+func (c *Containerd) ensureUnpacked(ctx context.Context, img containerd.Image) error {
+	ok, err := img.IsUnpacked(ctx, c.cfg.Snapshotter)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	return img.Unpack(ctx, c.cfg.Snapshotter)
+}
+
+// getImage loads an image by reference for running a container.
+func (c *Containerd) getImage(ctx context.Context, ref string) (containerd.Image, reference.Named, error) {
+	named, err := normalizeImageRef(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := c.client.ImageService().Get(ctx, named.String())
+	if errdefs.IsNotFound(err) {
+		img, err = c.findByDigest(ctx, named)
+	}
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("image %q: %w", named.String(), ErrImageNotPresent)
+		}
+		return nil, nil, fmt.Errorf("image %q: %w", named.String(), err)
+	}
+	i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
+	if err := c.ensureUnpacked(ctx, i); err != nil {
+		return nil, nil, fmt.Errorf("unpack image %q: %w", named.String(), err)
+	}
+	return i, named, nil
+}

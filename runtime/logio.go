@@ -1,0 +1,148 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/fifo"
+	"go.uber.org/zap"
+
+	"github.com/minikubelet/minikubelet/logs"
+)
+
+// Container stdio goes through FIFOs in a stable directory,
+// <Root>/fifo/<containerID>, which the shim keeps open for the container's
+// whole life. The agent reads them and writes the CRI log file. When the
+// agent stops, the shim holds what the container writes meanwhile (up to the
+// pipe's buffer, then the container blocks on write); a new agent opens the
+// same FIFOs again and carries on, so no container loses its stdout.
+
+// fifoIO is the cio.IO handed to containerd for a container task: only the
+// FIFO paths. The copying is done by a logCopier with its own lifetime,
+// because it must outlive the Task value and be re-created after a restart.
+type fifoIO struct{ cfg cio.Config }
+
+func (f *fifoIO) Config() cio.Config { return f.cfg }
+func (f *fifoIO) Cancel()            {}
+func (f *fifoIO) Wait()              {}
+func (f *fifoIO) Close() error       { return nil }
+
+// containerFIFOs names the FIFOs of a container (no stderr with a TTY: the
+// terminal carries both streams).
+func (c *Containerd) containerFIFOs(id string, tty bool) cio.Config {
+	dir := c.fifoDir(id)
+	cfg := cio.Config{Stdout: filepath.Join(dir, "stdout"), Terminal: tty}
+	if !tty {
+		cfg.Stderr = filepath.Join(dir, "stderr")
+	}
+	return cfg
+}
+
+// logCopier copies one container's FIFOs into its log file.
+type logCopier struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when both streams ended and the file is closed
+}
+
+// attachLogs starts copying the container's FIFOs (creating them when
+// needed) into logPath, unless a copier for it already runs. The copier ends
+// at EOF (the task was deleted) or when the Containerd is closed.
+func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.copiers[id]; ok {
+		return nil
+	}
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(fifos.Stdout), 0o700); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	type stream struct {
+		name string
+		r    io.ReadCloser
+	}
+	var streams []stream
+	closeAll := func() {
+		for _, s := range streams {
+			s.r.Close()
+		}
+	}
+	for _, s := range []struct{ name, path string }{{"stdout", fifos.Stdout}, {"stderr", fifos.Stderr}} {
+		if s.path == "" {
+			continue
+		}
+		// O_NONBLOCK: return at once; reads start once the shim has the
+		// other end open.
+		r, err := fifo.OpenFifo(ctx, s.path, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+		if err != nil {
+			closeAll()
+			cancel()
+			return err
+		}
+		streams = append(streams, stream{s.name, r})
+	}
+	file, err := logs.OpenFile(logPath)
+	if err != nil {
+		closeAll()
+		cancel()
+		return err
+	}
+	lc := &logCopier{cancel: cancel, done: make(chan struct{})}
+	c.copiers[id] = lc
+	// A read blocked on a FIFO ends only when the FIFO is closed.
+	stopReads := context.AfterFunc(ctx, closeAll)
+	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := file.Stream(s.name)
+			if err := logs.Copy(ctx, w, s.r); err != nil && ctx.Err() == nil {
+				c.log.Warn("copy container output", zap.String("container", id), zap.String("stream", s.name), zap.Error(err))
+			}
+			_ = w.Close()
+		}()
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		wg.Wait()
+		stopReads()
+		closeAll()
+		_ = file.Close()
+		cancel()
+		c.mu.Lock()
+		delete(c.copiers, id)
+		c.mu.Unlock()
+		close(lc.done)
+	}()
+	return nil
+}
+
+// detachLogs waits for the container's copier to finish (it does once the
+// task is gone) or stops it when ctx ends first.
+func (c *Containerd) detachLogs(ctx context.Context, id string) {
+	c.mu.Lock()
+	lc := c.copiers[id]
+	c.mu.Unlock()
+	if lc == nil {
+		return
+	}
+	select {
+	case <-lc.done:
+	case <-ctx.Done():
+		lc.cancel()
+		<-lc.done
+	}
+}

@@ -1,0 +1,308 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"go.uber.org/zap"
+
+	"github.com/minikubelet/minikubelet/netns"
+)
+
+// sandboxOOMScoreAdj is what containerd gives pause processes; it is raised
+// to the agent's own value when that is higher (see withOOMScoreAdj).
+const sandboxOOMScoreAdj = -998
+
+// shmSize is the size of a pod's /dev/shm, as in containerd and Docker.
+const shmSize = 64 << 20
+
+// RunSandbox creates the pod's sandbox: pod files (hostname, resolv.conf,
+// hosts, /dev/shm), a network namespace configured by CNI, and the pause
+// task in it. On failure everything this call created is undone; the pod
+// directory is kept when it already existed (it holds emptyDir data).
+func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32) (_ Sandbox, retErr error) {
+	ctx = c.ns(ctx)
+	ref := pod.Namespace + "/" + pod.Name
+	if pod.UID == "" {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: the pod has no UID", ref)
+	}
+	if pod.Spec.HostNetwork || pod.Spec.HostPID || pod.Spec.HostIPC {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: hostNetwork, hostPID and hostIPC are not supported", ref)
+	}
+	if c.cfg.Network == nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: no pod network configured", ref)
+	}
+	hostname, domain, err := podHostname(pod, c.cfg.ClusterDomain)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox: %w", err)
+	}
+	uts, err := utsHostname(pod, hostname, domain)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox: %w", err)
+	}
+	dns, fellBack, err := podDNS(pod, dnsSettings{ClusterDNS: c.cfg.ClusterDNS, ClusterDomain: c.cfg.ClusterDomain, SearchDomains: c.cfg.SearchDomains})
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox: %w", err)
+	}
+	if fellBack {
+		c.log.Warn("no cluster DNS configured: the pod gets no nameserver (the host's resolver is never copied into pods)",
+			zap.String("pod", ref))
+	}
+	pause, err := c.getImageForSandbox(ctx)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	id := newID()
+	log := c.log.With(zap.String("pod", ref), zap.String("sandbox", id))
+
+	// Pod directory and files.
+	layout := c.podLayout(pod.UID)
+	_, statErr := os.Stat(layout.dir)
+	createdDir := errors.Is(statErr, os.ErrNotExist)
+	if err := os.MkdirAll(layout.dir, 0o750); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	defer func() {
+		if retErr != nil && createdDir {
+			if err := c.removePodDir(layout); err != nil {
+				retErr = errors.Join(retErr, err)
+			}
+		}
+	}()
+	if err := writePodManifest(layout, pod); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	for path, data := range map[string][]byte{
+		layout.hostname():   []byte(uts + "\n"),
+		layout.resolvConf(): resolvConfContent(dns),
+	} {
+		if err := writeFileAtomic(path, data, 0o644); err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+		}
+	}
+	if err := os.MkdirAll(layout.shm(), 0o755); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	if err := mountTmpfsWith(layout.shm(), "mode=1777,size="+strconv.Itoa(shmSize)); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: mount /dev/shm: %w", ref, err)
+	}
+
+	// Network namespace and CNI.
+	ns, err := netns.New(c.cfg.NetNSDir)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	defer func() {
+		if retErr != nil {
+			if err := ns.Remove(); err != nil {
+				retErr = errors.Join(retErr, fmt.Errorf("remove netns %s: %w", ns.Path(), err))
+			}
+		}
+	}()
+	meta := netns.PodMeta{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), SandboxID: id, PortMappings: portMappings(pod)}
+	portsJSON, err := json.Marshal(meta.PortMappings)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	res, err := c.cfg.Network.Setup(ctx, ns.Path(), meta)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: set up network: %w", ref, err)
+	}
+	defer func() {
+		if retErr != nil {
+			cctx, cancel := c.cleanupContext(ctx)
+			defer cancel()
+			if err := c.cfg.Network.Teardown(cctx, ns.Path(), meta); err != nil {
+				retErr = errors.Join(retErr, err)
+			}
+		}
+	}()
+	var ips []string
+	for _, ip := range res.IPs {
+		ips = append(ips, ip.String())
+	}
+	if err := writeFileAtomic(layout.hosts(), hostsFileContent(hostname, domain, ips, pod.Spec.HostAliases), 0o644); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+
+	// Pause container and task.
+	labels := podLabels(pod)
+	labels[LabelKind] = kindSandbox
+	labels[LabelSandboxID] = id
+	labels[LabelAttempt] = strconv.FormatUint(uint64(attempt), 10)
+	labels[LabelNetNS] = ns.Path()
+	labels[LabelPodIPs] = strings.Join(ips, ",")
+	labels[LabelPortMappings] = string(portsJSON)
+	labels[LabelImage] = c.cfg.PauseImage
+	if len(labels[LabelPortMappings]) > 3500 {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: too many host ports", ref)
+	}
+	specOpts := []oci.SpecOpts{
+		oci.WithImageConfig(pause),
+		oci.WithoutRunMount,
+		withoutDefaultRlimits,
+		oci.WithRootFSReadonly(),
+		oci.WithHostname(uts),
+		withNetNSPath(ns.Path()),
+		withOOMScoreAdj(sandboxOOMScoreAdj, c.ownOOMScoreAdj),
+		oci.WithCgroup(c.cgroupsPath(id)),
+		withMounts([]specs.Mount{
+			bindMount(layout.shm(), "/dev/shm", false),
+			bindMount(layout.resolvConf(), "/etc/resolv.conf", true),
+		}),
+		oci.WithAnnotations(map[string]string{"io.kubernetes.cri.container-type": "sandbox"}),
+	}
+	container, err := c.client.NewContainer(ctx, id,
+		containerd.WithImage(pause),
+		containerd.WithSnapshotter(c.cfg.Snapshotter),
+		containerd.WithNewSnapshot(id, pause),
+		containerd.WithRuntime(runcRuntime, c.runcOptions()),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(labels),
+	)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: create pause container %s: %w", ref, id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			cctx, cancel := c.cleanupContext(ctx)
+			defer cancel()
+			if err := container.Delete(cctx, containerd.WithSnapshotCleanup); err != nil {
+				retErr = errors.Join(retErr, fmt.Errorf("delete pause container %s: %w", id, err))
+			}
+		}
+	}()
+	task, err := container.NewTask(ctx, cio.NullIO, c.withRuncOptions)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: create pause task %s: %w", ref, id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			cctx, cancel := c.cleanupContext(ctx)
+			defer cancel()
+			if _, err := task.Delete(cctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
+				retErr = errors.Join(retErr, fmt.Errorf("delete pause task %s: %w", id, err))
+			}
+		}
+	}()
+	if err := task.Start(ctx); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: start pause task %s: %w", ref, id, err)
+	}
+	info, err := container.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	log.Info("sandbox started", zap.Strings("ips", ips), zap.Uint32("attempt", attempt), zap.Uint32("pid", task.Pid()))
+	return Sandbox{
+		ID:           id,
+		PodUID:       pod.UID,
+		PodName:      pod.Name,
+		PodNamespace: pod.Namespace,
+		Attempt:      attempt,
+		Ready:        true,
+		IPs:          ips,
+		NetNSPath:    ns.Path(),
+		PID:          task.Pid(),
+		CreatedAt:    info.CreatedAt,
+	}, nil
+}
+
+// getImageForSandbox loads the pause image; the agent imports it at start
+// (EnsurePauseImage), so a missing one is an error here.
+func (c *Containerd) getImageForSandbox(ctx context.Context) (containerd.Image, error) {
+	img, _, err := c.getImage(ctx, c.cfg.PauseImage)
+	if err != nil {
+		return nil, fmt.Errorf("pause image: %w", err)
+	}
+	return img, nil
+}
+
+// podLabels are the labels every container of the pod carries.
+func podLabels(pod *v1.Pod) map[string]string {
+	return map[string]string{
+		LabelPodUID:       string(pod.UID),
+		LabelPodName:      pod.Name,
+		LabelPodNamespace: pod.Namespace,
+	}
+}
+
+// portMappings lists the host ports of the pod's app containers (the
+// kubelet ignores init containers' ports).
+func portMappings(pod *v1.Pod) []netns.PortMapping {
+	var out []netns.PortMapping
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort <= 0 {
+				continue
+			}
+			proto := strings.ToLower(string(p.Protocol))
+			if proto == "" {
+				proto = "tcp"
+			}
+			out = append(out, netns.PortMapping{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: proto, HostIP: p.HostIP})
+		}
+	}
+	return out
+}
+
+// writePodManifest saves the pod next to its state, so an agent that
+// restarts can still terminate a pod whose manifest vanished meanwhile.
+func writePodManifest(layout podLayout, pod *v1.Pod) error {
+	b, err := json.Marshal(pod)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(layout.manifest(), b, 0o600)
+}
+
+// SavedPod returns the pod as it was when its sandbox was last created; the
+// error wraps os.ErrNotExist when none was saved.
+func (c *Containerd) SavedPod(_ context.Context, uid types.UID) (*v1.Pod, error) {
+	b, err := os.ReadFile(c.podLayout(uid).manifest())
+	if err != nil {
+		return nil, fmt.Errorf("saved pod %s: %w", uid, err)
+	}
+	var pod v1.Pod
+	if err := json.Unmarshal(b, &pod); err != nil {
+		return nil, fmt.Errorf("saved pod %s: %w", uid, err)
+	}
+	return &pod, nil
+}
+
+// writeFileAtomic replaces path with data: readers (containers bind-mount
+// these files) never see a half-written file.
+//
+// A bind mount follows the inode, so files that are already bind-mounted
+// into running containers are rewritten in place instead of renamed over.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	if _, err := os.Stat(path); err == nil {
+		return os.WriteFile(path, data, mode)
+	}
+	tmp := path + ".tmp-" + shortID(4)
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// parseTime parses an RFC 3339 label, zero when absent or malformed.
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}

@@ -1,0 +1,279 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/containerd/containerd"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/containers"
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// maxTerminationMessage is what the kubelet reads of a termination log.
+const maxTerminationMessage = 4096
+
+// labelFilter selects containers whose label key equals value.
+func labelFilter(key, value string) string {
+	return fmt.Sprintf("labels.%q==%q", key, value)
+}
+
+// ourContainers selects every container this package created.
+func ourContainers() string {
+	return fmt.Sprintf("labels.%q", LabelPodUID)
+}
+
+// PodState returns the sandboxes and containers of one pod, newest first,
+// rebuilt from containerd labels and task status. Containers found stopped
+// are finalized on the way (see finalize).
+func (c *Containerd) PodState(ctx context.Context, uid types.UID) (PodState, error) {
+	ctx = c.ns(ctx)
+	recs, err := c.client.ContainerService().List(ctx, labelFilter(LabelPodUID, string(uid)))
+	if err != nil {
+		return PodState{}, fmt.Errorf("pod state of %s: %w", uid, err)
+	}
+	ps, err := c.podState(ctx, uid, recs)
+	if err != nil {
+		return PodState{}, fmt.Errorf("pod state of %s: %w", uid, err)
+	}
+	return ps, nil
+}
+
+// ListPods returns every pod that has containers in the namespace.
+func (c *Containerd) ListPods(ctx context.Context) ([]PodState, error) {
+	ctx = c.ns(ctx)
+	recs, err := c.client.ContainerService().List(ctx, ourContainers())
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	byPod := map[types.UID][]containers.Container{}
+	for _, r := range recs {
+		uid := types.UID(r.Labels[LabelPodUID])
+		byPod[uid] = append(byPod[uid], r)
+	}
+	var out []PodState
+	for uid, recs := range byPod {
+		ps, err := c.podState(ctx, uid, recs)
+		if err != nil {
+			return nil, fmt.Errorf("list pods: pod %s: %w", uid, err)
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
+	return out, nil
+}
+
+func (c *Containerd) podState(ctx context.Context, uid types.UID, recs []containers.Container) (PodState, error) {
+	ps := PodState{UID: uid}
+	for _, r := range recs {
+		if ps.Name == "" {
+			ps.Name, ps.Namespace = r.Labels[LabelPodName], r.Labels[LabelPodNamespace]
+		}
+		if r.Labels[LabelKind] == kindSandbox {
+			sb, err := c.sandboxStatus(ctx, r)
+			if err != nil {
+				return PodState{}, err
+			}
+			ps.Sandboxes = append(ps.Sandboxes, sb)
+			continue
+		}
+		ct, err := c.statusOf(ctx, r)
+		if err != nil {
+			return PodState{}, err
+		}
+		ps.Containers = append(ps.Containers, ct)
+	}
+	sort.SliceStable(ps.Sandboxes, func(i, j int) bool { return ps.Sandboxes[i].CreatedAt.After(ps.Sandboxes[j].CreatedAt) })
+	sort.SliceStable(ps.Containers, func(i, j int) bool { return ps.Containers[i].CreatedAt.After(ps.Containers[j].CreatedAt) })
+	return ps, nil
+}
+
+// taskProcess returns the container's init process as containerd reports
+// it, nil when it has no task.
+func (c *Containerd) taskProcess(ctx context.Context, id string) (*tasktypes.Process, error) {
+	resp, err := c.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("task of %s: %w", id, err)
+	}
+	return resp.Process, nil
+}
+
+func (c *Containerd) sandboxStatus(ctx context.Context, r containers.Container) (Sandbox, error) {
+	attempt, _ := strconv.ParseUint(r.Labels[LabelAttempt], 10, 32)
+	sb := Sandbox{
+		ID:           r.ID,
+		PodUID:       types.UID(r.Labels[LabelPodUID]),
+		PodName:      r.Labels[LabelPodName],
+		PodNamespace: r.Labels[LabelPodNamespace],
+		Attempt:      uint32(attempt),
+		IPs:          splitList(r.Labels[LabelPodIPs]),
+		NetNSPath:    r.Labels[LabelNetNS],
+		CreatedAt:    r.CreatedAt,
+	}
+	p, err := c.taskProcess(ctx, r.ID)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	if p != nil && p.Status == tasktypes.Status_RUNNING {
+		sb.Ready, sb.PID = true, p.Pid
+	}
+	return sb, nil
+}
+
+// containerStatus loads one container's status by ID.
+func (c *Containerd) containerStatus(ctx context.Context, id string) (Container, error) {
+	r, err := c.client.ContainerService().Get(c.ns(ctx), id)
+	if err != nil {
+		return Container{}, err
+	}
+	return c.statusOf(c.ns(ctx), r)
+}
+
+// statusOf reconstructs a container's state; a stopped task is finalized
+// first so the answer is the same before and after an agent restart.
+func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Container, error) {
+	p, err := c.taskProcess(ctx, r.ID)
+	if err != nil {
+		return Container{}, err
+	}
+	needsFinalize := (p != nil && p.Status == tasktypes.Status_STOPPED) ||
+		(p == nil && r.Labels[LabelExitCode] == "" && r.Labels[LabelStartedAt] != "")
+	if needsFinalize {
+		if err := c.finalize(ctx, r.ID); err != nil {
+			return Container{}, fmt.Errorf("finalize container %s: %w", r.ID, err)
+		}
+		if r, err = c.client.ContainerService().Get(ctx, r.ID); err != nil {
+			return Container{}, err
+		}
+		if p, err = c.taskProcess(ctx, r.ID); err != nil {
+			return Container{}, err
+		}
+	}
+	l := r.Labels
+	restarts, _ := strconv.Atoi(l[LabelRestartCount])
+	ct := Container{
+		ID:           r.ID,
+		PodUID:       types.UID(l[LabelPodUID]),
+		SandboxID:    l[LabelSandboxID],
+		Name:         l[LabelContainerName],
+		Kind:         ContainerKind(l[LabelKind]),
+		RestartCount: int32(restarts),
+		SpecHash:     l[LabelSpecHash],
+		Image:        l[LabelImage],
+		ImageRef:     l[LabelImageRef],
+		ImageID:      l[LabelImageID],
+		CreatedAt:    r.CreatedAt,
+		StartedAt:    parseTime(l[LabelStartedAt]),
+		LogPath:      l[LabelLogPath],
+	}
+	switch {
+	case l[LabelExitCode] != "":
+		code, _ := strconv.Atoi(l[LabelExitCode])
+		ct.State = StateExited
+		ct.ExitCode = int32(code)
+		ct.FinishedAt = parseTime(l[LabelFinishedAt])
+		ct.Reason = l[LabelReason]
+		ct.Message = l[LabelMessage]
+		if ct.Message == "" {
+			ct.Message = readTerminationMessage(l[LabelTerminationLog])
+		}
+	case p == nil:
+		ct.State = StateCreated
+	default:
+		switch p.Status {
+		case tasktypes.Status_CREATED:
+			ct.State = StateCreated
+		case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
+			ct.State = StateRunning
+			ct.PID = p.Pid
+			if ct.StartedAt.IsZero() {
+				ct.StartedAt = r.CreatedAt // the agent died between start and label
+			}
+		default:
+			ct.State = StateUnknown
+			ct.Reason = reasonUnknown
+		}
+	}
+	return ct, nil
+}
+
+// readTerminationMessage reads what the container left in its termination
+// log, up to the kubelet's 4 KiB.
+func readTerminationMessage(path string) string {
+	if path == "" {
+		return ""
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, maxTerminationMessage))
+	return string(b)
+}
+
+// adopt takes over containers left by an earlier agent: their log FIFOs are
+// attached again (through containerd's attach, with the FIFO paths the task
+// was created with), running ones get an exit monitor, and tasks that
+// stopped while no agent was watching are finalized.
+func (c *Containerd) adopt(ctx context.Context) error {
+	ctx = c.ns(ctx)
+	recs, err := c.client.ContainerService().List(ctx, ourContainers())
+	if err != nil {
+		return fmt.Errorf("adopt containers: %w", err)
+	}
+	for _, r := range recs {
+		if r.Labels[LabelKind] == kindSandbox || r.Labels[LabelExitCode] != "" {
+			continue
+		}
+		container, err := c.client.LoadContainer(ctx, r.ID)
+		if err != nil {
+			continue
+		}
+		logPath := r.Labels[LabelLogPath]
+		task, err := container.Task(ctx, func(fs *cio.FIFOSet) (cio.IO, error) {
+			cfg := fs.Config
+			if err := c.attachLogs(r.ID, cfg, logPath); err != nil {
+				return nil, err
+			}
+			return &fifoIO{cfg: cfg}, nil
+		})
+		if err != nil {
+			if !isNotFound(err) {
+				c.log.Warn("re-attach container output", zap.String("id", r.ID), zap.Error(err))
+			}
+			if err := c.finalize(ctx, r.ID); err != nil {
+				c.log.Warn("finalize container", zap.String("id", r.ID), zap.Error(err))
+			}
+			continue
+		}
+		st, err := task.Status(ctx)
+		if err != nil {
+			continue
+		}
+		switch st.Status {
+		case containerd.Stopped:
+			if err := c.finalize(ctx, r.ID); err != nil {
+				c.log.Warn("finalize container", zap.String("id", r.ID), zap.Error(err))
+			}
+		case containerd.Running, containerd.Paused, containerd.Pausing:
+			exitCh, err := task.Wait(c.ns(c.ctx))
+			if err == nil {
+				c.monitorExit(r.ID, exitCh)
+			}
+		}
+		c.log.Info("adopted container", zap.String("id", r.ID), zap.String("pod", r.Labels[LabelPodNamespace]+"/"+r.Labels[LabelPodName]),
+			zap.String("container", r.Labels[LabelContainerName]), zap.String("status", string(st.Status)))
+	}
+	return nil
+}

@@ -1,0 +1,284 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/moby/sys/signal"
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minikubelet/minikubelet/netns"
+)
+
+// StopContainer stops a container like containerd's CRI: with grace > 0 it
+// sends the recorded stop signal (the image's STOPSIGNAL, default SIGTERM)
+// and waits up to grace; then, or at once with grace 0, it SIGKILLs every
+// process of the container and waits for the exit. The exit is finalized
+// (recorded and the task deleted). Stopping a stopped or missing container
+// succeeds.
+func (c *Containerd) StopContainer(ctx context.Context, containerID string, grace time.Duration) error {
+	ctx = c.ns(ctx)
+	container, err := c.client.LoadContainer(ctx, containerID)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("stop container %s: %w", containerID, err)
+	}
+	if err := c.killTask(ctx, container, grace); err != nil {
+		return fmt.Errorf("stop container %s: %w", containerID, err)
+	}
+	if err := c.finalize(ctx, containerID); err != nil {
+		return fmt.Errorf("stop container %s: %w", containerID, err)
+	}
+	return nil
+}
+
+// killTask signals the task and waits for it to stop (nerdctl's
+// containerutil.Stop: Wait first, then signal, timeout, SIGKILL).
+func (c *Containerd) killTask(ctx context.Context, container containerd.Container, grace time.Duration) error {
+	task, err := container.Task(ctx, nil)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	switch st.Status {
+	case containerd.Stopped:
+		return nil
+	case containerd.Created:
+		// Never started: there is no process to signal gracefully.
+		grace = 0
+	case containerd.Paused, containerd.Pausing:
+		if err := task.Resume(ctx); err != nil && !isNotFound(err) {
+			return fmt.Errorf("resume before stop: %w", err)
+		}
+	}
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if grace > 0 {
+		sig := syscall.SIGTERM
+		if labels, err := container.Labels(ctx); err == nil && labels[LabelStopSignal] != "" {
+			if s, err := signal.ParseSignal(labels[LabelStopSignal]); err == nil {
+				sig = s
+			}
+		}
+		if err := task.Kill(ctx, sig); err != nil && !isNotFound(err) {
+			return fmt.Errorf("send %v: %w", sig, err)
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-exitCh:
+			return nil
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// KillAll: with a shared PID namespace the container's children outlive
+	// its init otherwise.
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !isNotFound(err) {
+		return fmt.Errorf("send SIGKILL: %w", err)
+	}
+	select {
+	case <-exitCh:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for exit after SIGKILL: %w", ctx.Err())
+	}
+}
+
+// RemoveContainer deletes a stopped container: its task (if still there),
+// the container with its snapshot, its FIFOs and its termination log. A
+// running container is refused; a missing one is fine.
+func (c *Containerd) RemoveContainer(ctx context.Context, containerID string) error {
+	ctx = c.ns(ctx)
+	container, err := c.client.LoadContainer(ctx, containerID)
+	if err != nil {
+		if isNotFound(err) {
+			return c.removeContainerFiles(ctx, containerID, "")
+		}
+		return fmt.Errorf("remove container %s: %w", containerID, err)
+	}
+	labels, err := container.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("remove container %s: %w", containerID, err)
+	}
+	if task, err := container.Task(ctx, nil); err == nil {
+		st, err := task.Status(ctx)
+		if err == nil && st.Status != containerd.Stopped && st.Status != containerd.Created {
+			return fmt.Errorf("remove container %s: it is %s; stop it first", containerID, st.Status)
+		}
+		if err := c.finalize(ctx, containerID); err != nil {
+			return fmt.Errorf("remove container %s: %w", containerID, err)
+		}
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
+			return fmt.Errorf("remove container %s: delete task: %w", containerID, err)
+		}
+	} else if !isNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", containerID, err)
+	}
+	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !isNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", containerID, err)
+	}
+	return c.removeContainerFiles(ctx, containerID, labels[LabelTerminationLog])
+}
+
+func (c *Containerd) removeContainerFiles(ctx context.Context, id, termLog string) error {
+	// The copier reaches EOF once the task is gone; don't pull its FIFOs
+	// away while it drains them.
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c.detachLogs(dctx, id)
+	cancel()
+	var errs []error
+	if err := os.RemoveAll(c.fifoDir(id)); err != nil {
+		errs = append(errs, err)
+	}
+	if termLog != "" {
+		if err := os.Remove(termLog); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove files of container %s: %w", id, err)
+	}
+	return nil
+}
+
+// StopSandbox kills every container of the sandbox (SIGKILL: the pod worker
+// has already stopped them gracefully), then the pause task, runs CNI DEL
+// and removes the network namespace. Exits are finalized. Safe to repeat;
+// a missing sandbox is fine.
+func (c *Containerd) StopSandbox(ctx context.Context, sandboxID string) error {
+	ctx = c.ns(ctx)
+	pause, err := c.client.LoadContainer(ctx, sandboxID)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+	}
+	labels, err := pause.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+	}
+	recs, err := c.client.ContainerService().List(ctx, labelFilter(LabelSandboxID, sandboxID))
+	if err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+	}
+	var errs []error
+	for _, r := range recs {
+		if r.ID == sandboxID {
+			continue
+		}
+		if err := c.StopContainer(ctx, r.ID, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.killTask(ctx, pause, 0); err != nil {
+		errs = append(errs, fmt.Errorf("stop pause task: %w", err))
+	} else if task, err := pause.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete pause task: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+	}
+	// Containers are gone: now the network can go.
+	if c.cfg.Network == nil {
+		return fmt.Errorf("stop sandbox %s: no pod network configured", sandboxID)
+	}
+	var ports []netns.PortMapping
+	if s := labels[LabelPortMappings]; s != "" {
+		if err := json.Unmarshal([]byte(s), &ports); err != nil {
+			c.log.Warn("unreadable port mappings label", zap.String("sandbox", sandboxID), zap.Error(err))
+		}
+	}
+	meta := netns.PodMeta{
+		Namespace: labels[LabelPodNamespace], Name: labels[LabelPodName], UID: labels[LabelPodUID],
+		SandboxID: sandboxID, PortMappings: ports,
+	}
+	path := labels[LabelNetNS]
+	if err := c.cfg.Network.Teardown(ctx, path, meta); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+	}
+	if path != "" {
+		if err := netns.Load(path).Remove(); err != nil {
+			return fmt.Errorf("stop sandbox %s: remove netns: %w", sandboxID, err)
+		}
+	}
+	return nil
+}
+
+// RemoveSandbox deletes the pause container and its snapshot, stopping the
+// sandbox first if its pause task still exists. The sandbox's other
+// containers are left to RemoveContainer. A missing sandbox is fine.
+func (c *Containerd) RemoveSandbox(ctx context.Context, sandboxID string) error {
+	ctx = c.ns(ctx)
+	pause, err := c.client.LoadContainer(ctx, sandboxID)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("remove sandbox %s: %w", sandboxID, err)
+	}
+	if _, err := pause.Task(ctx, nil); err == nil {
+		if err := c.StopSandbox(ctx, sandboxID); err != nil {
+			return fmt.Errorf("remove sandbox %s: %w", sandboxID, err)
+		}
+	}
+	if err := pause.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !isNotFound(err) {
+		return fmt.Errorf("remove sandbox %s: %w", sandboxID, err)
+	}
+	return nil
+}
+
+// CleanupPod removes what the pod owns outside containerd: its state dir
+// (unmounting /dev/shm and memory-backed emptyDirs first) and its log dir
+// <LogDir>/<ns>_<name>_<uid>. Call it once the pod's containers and
+// sandboxes are gone. Safe to repeat.
+func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
+	if uid == "" {
+		return errors.New("cleanup pod: empty UID")
+	}
+	var errs []error
+	if err := c.removePodDir(c.podLayout(uid)); err != nil {
+		errs = append(errs, err)
+	}
+	logDirs, err := filepath.Glob(filepath.Join(c.cfg.LogDir, "*_*_"+string(uid)))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range logDirs {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cleanup pod %s: %w", uid, err)
+	}
+	return nil
+}
