@@ -9,8 +9,8 @@ import (
 	"strconv"
 
 	"github.com/containerd/containerd"
-	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/api/services/tasks/v1"
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
 	"go.uber.org/zap"
