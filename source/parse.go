@@ -7,6 +7,7 @@ package source
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -106,8 +107,9 @@ func isJSON(path string, data []byte) bool {
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		return true
 	}
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
-	return len(trimmed) > 0 && trimmed[0] == '{'
+	// A YAML flow mapping also starts with "{": only valid JSON counts.
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed)
 }
 
 // splitYAML cuts a YAML stream at its "---" separator lines, keeping byte
@@ -194,9 +196,9 @@ func isEmptyJSON(j []byte) bool {
 // objectsOf turns one document's JSON into objects, expanding a List
 // (kubectl accepts any kind ending in "List" that carries items).
 func objectsOf(doc int, j []byte) ([]object, []docError) {
-	var meta objectMeta
-	if err := json.Unmarshal(j, &meta); err != nil {
-		return nil, []docError{{doc: doc, item: -1, err: fmt.Errorf("not a Kubernetes object: %w", err)}}
+	meta, err := parseMeta(j)
+	if err != nil {
+		return nil, []docError{{doc: doc, item: -1, err: err}}
 	}
 	if strings.HasSuffix(meta.Kind, "List") {
 		var list struct {
@@ -206,9 +208,9 @@ func objectsOf(doc int, j []byte) ([]object, []docError) {
 			var objs []object
 			var errs []docError
 			for i, raw := range *list.Items {
-				var m objectMeta
-				if err := json.Unmarshal(raw, &m); err != nil {
-					errs = append(errs, docError{doc: doc, item: i, err: fmt.Errorf("not a Kubernetes object: %w", err)})
+				m, err := parseMeta(raw)
+				if err != nil {
+					errs = append(errs, docError{doc: doc, item: i, err: err})
 					continue
 				}
 				objs = append(objs, object{doc: doc, item: i, json: raw, meta: m})
@@ -217,6 +219,27 @@ func objectsOf(doc int, j []byte) ([]object, []docError) {
 		}
 	}
 	return []object{{doc: doc, item: -1, json: j, meta: meta}}, nil
+}
+
+// parseMeta reads what identifies an object, leniently (unknown fields are
+// left to the strict decode).
+func parseMeta(j []byte) (objectMeta, error) {
+	var meta objectMeta
+	err := json.Unmarshal(j, &meta)
+	if err == nil {
+		return meta, nil
+	}
+	if !json.Valid(j) {
+		return meta, fmt.Errorf("error parsing JSON: %w", err)
+	}
+	if t := bytes.TrimSpace(j); len(t) == 0 || t[0] != '{' {
+		return meta, errors.New("not a Kubernetes object: a document must be a mapping")
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return meta, fmt.Errorf("not a Kubernetes object: %s: expected %s, got %s", te.Field, te.Type, te.Value)
+	}
+	return meta, fmt.Errorf("not a Kubernetes object: %w", err)
 }
 
 // checkTypeMeta reports what kubectl reports for an object it cannot map.

@@ -236,6 +236,26 @@ spec: {containers: [{name: c, image: busybox:2}]}
 		want: []string{`d.yaml: document 2: duplicate pod "default/p": already defined in d.yaml (document 1)`},
 		pods: 1,
 	}, {
+		name:     "broken JSON",
+		path:     "p.json",
+		manifest: `{"apiVersion": "v1",}`,
+		want:     []string{`p.json: error parsing JSON: invalid character '}' looking for beginning of object key string`},
+	}, {
+		name:     "a YAML flow mapping is YAML",
+		path:     "p.yaml",
+		manifest: "{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: busybox}]}}\n---\n{apiVersion: v1, kind: Pod, metadata: {name: q}, spec: {containers: [{name: c, image: busybox}]}}\n",
+		pods:     2,
+	}, {
+		name:     "not an object",
+		path:     "p.yaml",
+		manifest: "- a\n- b\n",
+		want:     []string{`p.yaml: not a Kubernetes object: a document must be a mapping`},
+	}, {
+		name:     "kind of the wrong type",
+		path:     "p.yaml",
+		manifest: "apiVersion: v1\nkind: 5\n",
+		want:     []string{`p.yaml: not a Kubernetes object: kind: expected string, got number`},
+	}, {
 		name:     "empty documents are ignored",
 		path:     "e.yaml",
 		manifest: "---\n# nothing\n---\n\n",
