@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const webManifest = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: app
+    image: busybox
+`
+
+func TestApplyAndDelete(t *testing.T) {
+	env := startServer(t, Deps{NodeName: "node1"})
+	ctx := context.Background()
+
+	results, err := env.client.Apply(ctx, "web.yaml", []byte(webManifest))
+	if err != nil || strings.Join(results, "|") != "pod/web created" {
+		t.Fatalf("apply: %q, %v", results, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(env.deps.ManifestDir, "*.yaml"))
+	if len(files) != 1 {
+		t.Fatalf("manifest files %v", files)
+	}
+	results, err = env.client.Apply(ctx, "web.yaml", []byte(webManifest))
+	if err != nil || strings.Join(results, "|") != "pod/web unchanged" {
+		t.Errorf("apply again: %q, %v", results, err)
+	}
+
+	results, err = env.client.DeletePod(ctx, "default", "web")
+	if err != nil || strings.Join(results, "|") != `pod "web" deleted` {
+		t.Errorf("delete: %q, %v", results, err)
+	}
+	if _, err := os.Stat(files[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("manifest still there: %v", err)
+	}
+	_, err = env.client.DeletePod(ctx, "default", "web")
+	if !apierrors.IsNotFound(err) || err.Error() != `pods "web" not found` {
+		t.Errorf("delete again: %v", err)
+	}
+
+	// Delete by manifest.
+	if _, err := env.client.Apply(ctx, "", []byte(webManifest)); err != nil {
+		t.Fatal(err)
+	}
+	results, err = env.client.Delete(ctx, []byte(webManifest))
+	if err != nil || strings.Join(results, "|") != `pod "web" deleted` {
+		t.Errorf("delete -f: %q, %v", results, err)
+	}
+}
+
+func TestApplyInvalid(t *testing.T) {
+	env := startServer(t, Deps{})
+	ctx := context.Background()
+	noImage := strings.Replace(webManifest, "    image: busybox\n", "", 1)
+	_, err := env.client.Apply(ctx, "web.yaml", []byte(noImage))
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) || !apierrors.IsInvalid(err) {
+		t.Fatalf("apply without image: %v", err)
+	}
+	st := se.ErrStatus
+	if st.Code != 422 || st.Details == nil || st.Details.Kind != "Pod" || st.Details.Name != "web" ||
+		len(st.Details.Causes) != 1 || st.Details.Causes[0].Field != "spec.containers[0].image" ||
+		st.Details.Causes[0].Type != metav1.CauseTypeFieldValueRequired {
+		t.Errorf("status %+v details %+v", st, st.Details)
+	}
+
+	// Unparsable input is refused too, and nothing is written.
+	_, err = env.client.Apply(ctx, "", []byte("kind: [\n"))
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "STDIN") {
+		t.Errorf("apply garbage: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(env.deps.ManifestDir, "*.yaml"))
+	if len(files) != 0 {
+		t.Errorf("files written: %v", files)
+	}
+}
