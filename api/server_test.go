@@ -301,10 +301,10 @@ func TestNextWatchEvent(t *testing.T) {
 		pod  *v1.Pod
 		want watch.EventType
 	}{
-		{watch.Modified, web, watch.Added},        // first sight of a match is ADDED
-		{watch.Modified, web, ""},                 // nothing new
+		{watch.Modified, web, watch.Added},         // first sight of a match is ADDED
+		{watch.Modified, web, ""},                  // nothing new
 		{watch.Modified, relabeled, watch.Deleted}, // stops matching
-		{watch.Deleted, relabeled, ""},            // already gone for this watcher
+		{watch.Deleted, relabeled, ""},             // already gone for this watcher
 		{watch.Added, web, watch.Added},
 	}
 	for i, s := range steps {
