@@ -1,0 +1,31 @@
+// Command minikubelet is the node agent (`minikubelet agent`) and a
+// kubectl-like client for it (get, describe, logs, exec, apply, delete).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time: -ldflags "-X main.version=v0.1.0".
+var version = "dev"
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		// Later signals get their default action: a second Ctrl-C ends a
+		// stuck shutdown.
+		signal.Stop(sigs)
+		cancel(signalError{sig.(syscall.Signal)})
+	}()
+	code := run(ctx, os.Args[1:], IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.Getenv)
+	os.Exit(code)
+}
