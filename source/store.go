@@ -105,7 +105,7 @@ type input struct {
 // completely, other kinds as far as we know them.
 func readInput(name string, data []byte, nodeName string) ([]input, error) {
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s: file is larger than the %d byte limit", name, MaxFileSize)
+		return nil, errors.Join(FileError{File: name, Err: fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)})
 	}
 	objs, docErrs, multi := splitObjects(name, data)
 	var errs []error
