@@ -163,14 +163,16 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 			s.pending[ev.Name] = s.now().Add(s.cfg.Debounce)
 			s.armTimer(debounce)
 		case err, ok := <-errs:
-			if ok {
-				// Typically an inotify queue overflow: events were lost,
-				// so read everything again.
-				s.log.Warn("manifest watch error; rescanning", zap.Error(err))
-				s.rescan()
-				if err := s.emit(ctx, out); err != nil {
-					return nil
-				}
+			if !ok {
+				w, rewatch = nil, true
+				continue
+			}
+			// Typically an inotify queue overflow: events were lost, so
+			// read everything again.
+			s.log.Warn("manifest watch error; rescanning", zap.Error(err))
+			s.rescan()
+			if err := s.emit(ctx, out); err != nil {
+				return nil
 			}
 		case <-debounce.C:
 			s.readDue()
