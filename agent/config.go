@@ -31,6 +31,10 @@ type Config struct {
 	ClusterDNS    []string `json:"clusterDNS"`
 	ClusterDomain string   `json:"clusterDomain"`
 
+	// Offline nodes never contact a remote registry: imported images satisfy
+	// imagePullPolicy Always, and only registries on loopback are pulled from.
+	Offline bool `json:"offline"`
+
 	// PauseBinary is the pause program the agent turns into its sandbox image.
 	PauseBinary string `json:"pauseBinary"`
 

@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/netns"
+	"github.com/minikubelet/minikubelet/podworker"
+	"github.com/minikubelet/minikubelet/prober"
+	"github.com/minikubelet/minikubelet/runtime"
+	"github.com/minikubelet/minikubelet/source"
+	"github.com/minikubelet/minikubelet/status"
+)
+
+// KubeletVersion is the Kubernetes minor whose behaviour the agent follows;
+// probes send it in their User-Agent (kube-probe/1.34).
+const KubeletVersion = "1.34"
+
+// Complete fills the defaults that depend on other fields or the host.
+func (c *Config) Complete() error {
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		c.NodeName = strings.ToLower(h)
+	}
+	if c.Images == "" {
+		c.Images = filepath.Join(c.Root, "images")
+	}
+	if c.PauseBinary == "" {
+		c.PauseBinary = findPause()
+	}
+	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
+		return fmt.Errorf("podCIDR %q: %w", c.PodCIDR, err)
+	}
+	if c.ServiceCIDR != "" {
+		if _, _, err := net.ParseCIDR(c.ServiceCIDR); err != nil {
+			return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)
+		}
+	}
+	if m := c.CrashLoopBackOff.MaxContainerRestartPeriod; m != nil && (m.Duration < time.Second || m.Duration > 300*time.Second) {
+		return fmt.Errorf("crashLoopBackOff.maxContainerRestartPeriod %v: must be between 1s and 300s", m.Duration)
+	}
+	return nil
+}
+
+// backOff returns the crash-loop curve the config asks for (KEP-4603).
+func (c *Config) backOff() (initial, max time.Duration) {
+	initial, max = 10*time.Second, 300*time.Second
+	if c.CrashLoopBackOff.ReducedDecay {
+		initial, max = time.Second, 60*time.Second
+	}
+	if m := c.CrashLoopBackOff.MaxContainerRestartPeriod; m != nil {
+		max = m.Duration
+	}
+	return initial, max
+}
+
+// findPause looks for the pause program installed beside the agent.
+func findPause() string {
+	var candidates []string
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "minikubelet-pause"))
+	}
+	candidates = append(candidates, "/usr/local/lib/minikubelet/pause", "/usr/lib/minikubelet/pause")
+	for _, p := range candidates {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return candidates[0]
+}
+
+// Run runs the node agent until ctx ends. Pods keep running when it
+// returns; the next agent adopts them.
+func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error {
+	if err := cfg.Complete(); err != nil {
+		return err
+	}
+	for _, d := range []string{cfg.Root, cfg.Manifests, cfg.LogDir, cfg.Images} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+
+	client, daemon, err := runtime.Connect(ctx, log, cfg.Containerd, cfg.Root)
+	if err != nil {
+		return fmt.Errorf("containerd: %w", err)
+	}
+	defer client.Close()
+	if daemon != nil {
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := daemon.Stop(stopCtx); err != nil {
+				log.Warn("stop embedded containerd", zap.Error(err))
+			}
+		}()
+	}
+
+	if cfg.ServiceCIDR != "" {
+		if err := netns.EnsureUnreachableRoute(cfg.ServiceCIDR); err != nil {
+			return fmt.Errorf("service CIDR route: %w", err)
+		}
+	}
+	network, err := netns.NewNetwork(log, netns.Config{
+		NetworkName: "minikubelet",
+		Bridge:      cfg.Bridge,
+		Subnet:      cfg.PodCIDR,
+		IPMasq:      cfg.IPMasq,
+		BinDirs:     filepath.SplitList(cfg.CNIBinDir),
+		ConfDir:     filepath.Join(cfg.Root, "cni", "net.d"),
+		DataDir:     filepath.Join(cfg.Root, "cni"),
+	})
+	if err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	rt, err := runtime.New(ctx, log, client, runtime.Config{
+		Namespace:     cfg.Namespace,
+		Root:          cfg.Root,
+		LogDir:        cfg.LogDir,
+		Network:       network,
+		NetNSDir:      filepath.Join(cfg.Root, "netns"),
+		ClusterDNS:    cfg.ClusterDNS,
+		ClusterDomain: cfg.ClusterDomain,
+		NodeName:      cfg.NodeName,
+	})
+	if err != nil {
+		return err
+	}
+	if err := rt.EnsurePauseImage(ctx, cfg.PauseBinary); err != nil {
+		return fmt.Errorf("pause image from %s: %w", cfg.PauseBinary, err)
+	}
+	if err := rt.ImportImages(ctx, cfg.Images); err != nil {
+		return fmt.Errorf("import images from %s: %w", cfg.Images, err)
+	}
+
+	store := status.NewStore()
+	rec := events.NewStore(log.Named("events"), cfg.NodeName, 5000)
+	var workers *podworker.Manager
+	probes := prober.NewManager(prober.Options{
+		Log:        log.Named("prober"),
+		Exec:       rt,
+		Status:     store,
+		Recorder:   rec,
+		Notify:     func(uid types.UID) { workers.Poke(uid) },
+		Version:    KubeletVersion,
+		AgentStart: time.Now(),
+	})
+	defer probes.Stop()
+	initial, max := cfg.backOff()
+	workers = podworker.New(log.Named("pods"), podworker.Config{
+		LogDir:         cfg.LogDir,
+		BackOffInitial: initial,
+		BackOffMax:     max,
+		Resync:         cfg.ResyncPeriod,
+		Offline:        cfg.Offline,
+	}, rt, store, rec, proberAdapter{probes})
+	if err := workers.Start(ctx); err != nil {
+		return fmt.Errorf("adopt running pods: %w", err)
+	}
+	defer workers.Wait()
+
+	warnings := &manifestWarnings{}
+	srv := api.NewServer(log.Named("api"), api.Deps{
+		Pods:        store,
+		Events:      rec,
+		Exec:        rt,
+		Warnings:    warnings,
+		ManifestDir: cfg.Manifests,
+		NodeName:    cfg.NodeName,
+		LogDir:      cfg.LogDir,
+		Version:     api.VersionInfo{Version: version},
+	})
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ctx, cfg.Socket) }()
+
+	updates := make(chan source.Update)
+	src := source.New(log.Named("source"), source.Config{Dir: cfg.Manifests, NodeName: cfg.NodeName, Rescan: cfg.ManifestRescan})
+	go func() { errc <- src.Run(ctx, updates) }()
+
+	log.Info("agent running", zap.String("node", cfg.NodeName), zap.String("manifests", cfg.Manifests),
+		zap.String("socket", cfg.Socket), zap.String("containerd", client.Conn().Target()))
+	first := true
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+		case u := <-updates:
+			warnings.set(rec, u)
+			workers.SetPods(u.Pods)
+			if first {
+				first = false
+				notifyReady(log)
+			}
+		}
+	}
+}
+
+// manifestWarnings holds the current manifest problems for the API and
+// records each new one once as a Warning event.
+type manifestWarnings struct {
+	mu   sync.Mutex
+	list []string
+	seen map[string]bool
+}
+
+func (w *manifestWarnings) set(rec events.Recorder, u source.Update) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := map[string]bool{}
+	w.list = w.list[:0]
+	for _, e := range u.Errors {
+		msg := e.Error()
+		w.list = append(w.list, msg)
+		seen[msg] = true
+		if w.seen[msg] {
+			continue
+		}
+		ref := &v1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: "default", Name: filepath.Base(e.File)}
+		if ns, name, ok := strings.Cut(e.Pod, "/"); ok {
+			ref.Namespace, ref.Name = ns, name
+		}
+		rec.Event(ref, v1.EventTypeWarning, "FailedValidation", msg)
+	}
+	w.seen = seen
+}
+
+// Warnings implements api.Warner.
+func (w *manifestWarnings) Warnings() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.list...)
+}
+
+// notifyReady tells systemd (Type=notify) that the first full sync is done.
+func notifyReady(log *zap.Logger) {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		log.Warn("sd_notify", zap.Error(err))
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("READY=1")); err != nil {
+		log.Warn("sd_notify", zap.Error(err))
+	}
+}
+
+// proberAdapter turns the prober's committed results into the pod
+// worker's kill verdicts.
+type proberAdapter struct{ *prober.Manager }
+
+func (p proberAdapter) Failed(containerID string) string {
+	id := "containerd://" + containerID
+	if r, ok := p.Liveness(id); ok && r == prober.Failure {
+		return "liveness"
+	}
+	if r, ok := p.Startup(id); ok && r == prober.Failure {
+		return "startup"
+	}
+	return ""
+}
+
+func (p proberAdapter) Started(c *v1.Container, containerID string) bool {
+	if c.StartupProbe == nil {
+		return true
+	}
+	r, ok := p.Startup("containerd://" + containerID)
+	return ok && r == prober.Success
+}
