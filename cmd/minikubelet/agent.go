@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -51,6 +55,10 @@ var agentFlagKeys = map[string]string{
 	"pause-binary":    "pauseBinary",
 	"resync-period":   "resyncPeriod",
 	"manifest-rescan": "manifestRescan",
+	"offline":         "offline",
+
+	"max-container-restart-period": "crashLoopBackOff.maxContainerRestartPeriod",
+	"crashloop-reduced-decay":      "crashLoopBackOff.reducedDecay",
 }
 
 func newAgentCommand(streams IOStreams, run agentRunner) *cobra.Command {
@@ -88,6 +96,9 @@ YAML file given with --config; flags given on the command line win.`,
 	f.StringVar(&c.PauseBinary, "pause-binary", c.PauseBinary, "pause program turned into the sandbox image")
 	f.DurationVar(&c.ResyncPeriod, "resync-period", c.ResyncPeriod, "how often each pod worker re-checks containerd without an event")
 	f.DurationVar(&c.ManifestRescan, "manifest-rescan", c.ManifestRescan, "how often the manifest directory is listed again without an event")
+	f.BoolVar(&c.Offline, "offline", c.Offline, "never contact a remote registry: imported images satisfy imagePullPolicy Always")
+	f.Var(durationPtr{&c.CrashLoopBackOff.MaxContainerRestartPeriod}, "max-container-restart-period", "cap of the crash-loop restart back-off, 1s to 300s (default 5m0s)")
+	f.BoolVar(&c.CrashLoopBackOff.ReducedDecay, "crashloop-reduced-decay", c.CrashLoopBackOff.ReducedDecay, "crash-loop back-off from 1s up to 60s instead of 10s up to 300s")
 	o.fs = f
 	return cmd
 }
@@ -115,41 +126,117 @@ func (o *agentOptions) execute(ctx context.Context) error {
 func (o *agentOptions) config() (agent.Config, error) {
 	cfg := agent.DefaultConfig()
 	if o.configFile != "" {
-		data, err := os.ReadFile(o.configFile)
-		if err != nil {
-			return cfg, fmt.Errorf("read agent config: %w", err)
-		}
-		if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-			return cfg, fmt.Errorf("agent config %s: %w", o.configFile, err)
+		if err := loadConfigFile(o.configFile, &cfg); err != nil {
+			return cfg, err
 		}
 	}
-	// Encode the flag values and keep the keys of the flags that were set,
-	// so a flag wins over the file only when it was given.
+	// Encode the flag values and keep those of the flags that were set, so
+	// a flag wins over the file only when it was given.
 	all, err := json.Marshal(&o.flags)
 	if err != nil {
 		return cfg, err
 	}
-	var values map[string]json.RawMessage
+	var values map[string]any
 	if err := json.Unmarshal(all, &values); err != nil {
 		return cfg, err
 	}
-	set := map[string]json.RawMessage{}
+	overlay := map[string]any{}
 	o.fs.Visit(func(f *pflag.Flag) {
-		if key, ok := agentFlagKeys[f.Name]; ok {
-			set[key] = values[key]
+		path, ok := agentFlagKeys[f.Name]
+		if !ok {
+			return
 		}
+		keys := strings.Split(path, ".")
+		src, dst := values, overlay
+		for _, k := range keys[:len(keys)-1] {
+			src, _ = src[k].(map[string]any)
+			next, ok := dst[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				dst[k] = next
+			}
+			dst = next
+		}
+		dst[keys[len(keys)-1]] = src[keys[len(keys)-1]]
 	})
-	if len(set) > 0 {
-		overlay, err := json.Marshal(set)
+	if len(overlay) > 0 {
+		data, err := json.Marshal(overlay)
 		if err != nil {
 			return cfg, err
 		}
-		if err := json.Unmarshal(overlay, &cfg); err != nil {
+		// Decoding into the filled struct changes only the keys present.
+		if err := json.Unmarshal(data, &cfg); err != nil {
 			return cfg, fmt.Errorf("apply agent flags: %w", err)
 		}
 	}
 	return cfg, nil
 }
+
+// loadConfigFile reads the YAML config file over cfg. Unknown keys are
+// errors (a typo must not pass silently), and the plain time.Duration
+// fields accept "10s" strings as well as nanoseconds.
+func loadConfigFile(path string, cfg *agent.Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read agent config: %w", err)
+	}
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return fmt.Errorf("agent config %s: %w", path, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(j, &doc); err != nil {
+		return fmt.Errorf("agent config %s: %w", path, err)
+	}
+	if doc == nil {
+		return nil // empty file
+	}
+	t := reflect.TypeOf(*cfg)
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		s, isString := doc[key].(string)
+		if f.Type != reflect.TypeOf(time.Duration(0)) || !isString {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("agent config %s: %s: %w", path, key, err)
+		}
+		doc[key] = int64(d)
+	}
+	j, err = json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("agent config %s: %w", path, err)
+	}
+	return nil
+}
+
+// durationPtr is a flag for an optional *agent.Duration.
+type durationPtr struct{ p **agent.Duration }
+
+func (d durationPtr) String() string {
+	if d.p == nil || *d.p == nil {
+		return ""
+	}
+	return (*d.p).Duration.String()
+}
+
+func (d durationPtr) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d.p = &agent.Duration{Duration: v}
+	return nil
+}
+
+func (d durationPtr) Type() string { return "duration" }
 
 // newLogger returns the agent's logger: human-readable lines on w at level.
 func newLogger(level string, w io.Writer) (*zap.Logger, error) {

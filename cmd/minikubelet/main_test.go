@@ -487,7 +487,8 @@ func TestGetWatch(t *testing.T) {
 func TestAgentConfig(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(file, []byte("manifests: /from/file\nroot: /file/root\nclusterDNS: [10.0.0.10]\n"), 0o644)
+	os.WriteFile(file, []byte("manifests: /from/file\nroot: /file/root\nclusterDNS: [10.0.0.10]\n"+
+		"resyncPeriod: 30s\ncrashLoopBackOff:\n  maxContainerRestartPeriod: 20s\n  reducedDecay: true\n"), 0o644)
 
 	for _, tc := range []struct {
 		args  []string
@@ -495,13 +496,23 @@ func TestAgentConfig(t *testing.T) {
 	}{
 		{[]string{"--config", file, "--root", "/flag/root"}, func(c mkConfig) string {
 			if c.Manifests != "/from/file" || c.Root != "/flag/root" || c.ClusterDNS[0] != "10.0.0.10" ||
-				c.Socket != "/run/minikubelet/minikubelet.sock" || c.Namespace != "minikubelet" {
+				c.Socket != "/run/minikubelet/minikubelet.sock" || c.Namespace != "minikubelet" ||
+				c.ResyncPeriod != 30*time.Second || !c.CrashLoopBackOff.ReducedDecay ||
+				c.CrashLoopBackOff.MaxContainerRestartPeriod.Duration != 20*time.Second {
 				return fmt.Sprintf("%+v", c)
 			}
 			return ""
 		}},
 		{[]string{"--namespace", "test-ns", "--cluster-dns", "1.1.1.1,2.2.2.2", "--resync-period", "3s"}, func(c mkConfig) string {
 			if c.Namespace != "test-ns" || len(c.ClusterDNS) != 2 || c.ResyncPeriod != 3*time.Second || c.Manifests != "/etc/minikubelet/manifests" {
+				return fmt.Sprintf("%+v", c)
+			}
+			return ""
+		}},
+		// A nested flag changes only its own key of the file's object.
+		{[]string{"--config", file, "--max-container-restart-period", "40s", "--offline"}, func(c mkConfig) string {
+			if c.CrashLoopBackOff.MaxContainerRestartPeriod.Duration != 40*time.Second || !c.CrashLoopBackOff.ReducedDecay ||
+				!c.Offline || c.ResyncPeriod != 30*time.Second {
 				return fmt.Sprintf("%+v", c)
 			}
 			return ""
