@@ -45,6 +45,9 @@ func newGetCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 			if err := validOutput(o.output); err != nil {
 				return err
 			}
+			if o.allNamespaces && len(names) > 0 {
+				return fmt.Errorf("a resource cannot be retrieved by name across all namespaces")
+			}
 			o.names = names
 			o.namespace = g.namespace
 			if o.allNamespaces {
