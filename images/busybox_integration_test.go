@@ -1,0 +1,84 @@
+//go:build integration
+
+package images_test
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/imagebuild/imagetest"
+	"github.com/minikubelet/minikubelet/images"
+)
+
+// TestBusyboxRuns imports the busybox image in both archive kinds the agent
+// accepts and runs the applets the lab's pods use. Nothing touches the
+// network: each network applet only prints its usage.
+func TestBusyboxRuns(t *testing.T) {
+	c := imagetest.StartContainerd(t)
+	for _, kind := range []struct {
+		name  string
+		write func(io.Writer, ...imagebuild.Image) error
+	}{
+		{"oci", imagebuild.WriteOCIArchive},
+		{"docker", imagebuild.WriteDockerArchive},
+	} {
+		t.Run(kind.name, func(t *testing.T) {
+			img, err := images.Busybox(images.BusyboxPath, "lab.test/busybox-"+kind.name+":1.36")
+			if err != nil {
+				t.Skip(err) // no busybox-static on this host
+			}
+			ref := img.Names[0]
+			var archive bytes.Buffer
+			if err := kind.write(&archive, img); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			c.Import(t, archive.Bytes())
+			t.Logf("busybox %s archive (%d bytes) imported in %v", kind.name, archive.Len(), time.Since(start))
+
+			// The image's default command: sh, reading an empty stdin.
+			if res := c.Run(t, t.Context(), ref); res.ExitCode != 0 || res.Output != "" {
+				t.Errorf("default command: %+v, want exit 0 and no output", res)
+			}
+
+			// The shell runs applets itself whatever PATH holds (busybox's
+			// standalone shell); which(1) proves the links are there.
+			script := `set -e
+echo hi
+sleep 0
+which sh sleep nslookup wget nc httpd
+nslookup 2>&1 | head -1
+wget --help 2>&1 | head -1
+nc --help 2>&1 | head -1
+httpd --help 2>&1 | head -1
+id
+ls -ld /tmp | cut -c1-10
+echo "PATH=$PATH"`
+			res := c.Run(t, t.Context(), ref, "sh", "-c", script)
+			if res.ExitCode != 0 {
+				t.Fatalf("script exited %d:\n%s", res.ExitCode, res.Output)
+			}
+			lines := strings.Split(strings.TrimSuffix(res.Output, "\n"), "\n")
+			want := []string{
+				"hi",
+				"/bin/sh", "/bin/sleep", "/usr/bin/nslookup", "/usr/bin/wget", "/usr/bin/nc", "/usr/sbin/httpd",
+				"BusyBox", "BusyBox", "BusyBox", "BusyBox",
+				"uid=0(root) gid=0(root) groups=0(root)",
+				"drwxrwxrwt",
+				"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			}
+			if len(lines) != len(want) {
+				t.Fatalf("output has %d lines, want %d:\n%s", len(lines), len(want), res.Output)
+			}
+			for i, w := range want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("line %d = %q, want it to start with %q", i+1, lines[i], w)
+				}
+			}
+		})
+	}
+}
