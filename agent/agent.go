@@ -38,6 +38,9 @@ func (c *Config) Complete() error {
 		}
 		c.NodeName = strings.ToLower(h)
 	}
+	if c.NodeIP == "" {
+		c.NodeIP = firstHostIP(c.Bridge)
+	}
 	if c.Images == "" {
 		c.Images = filepath.Join(c.Root, "images")
 	}
@@ -68,6 +71,27 @@ func (c *Config) backOff() (initial, max time.Duration) {
 		max = m.Duration
 	}
 	return initial, max
+}
+
+// firstHostIP returns the first global IPv4 address of an interface that
+// is up, other than the pod bridge; "" if there is none.
+func firstHostIP(bridge string) string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || ifc.Name == bridge {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return ""
 }
 
 // findPause looks for the pause program installed beside the agent.
@@ -165,6 +189,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	initial, max := cfg.backOff()
 	workers = podworker.New(log.Named("pods"), podworker.Config{
 		LogDir:         cfg.LogDir,
+		NodeIP:         cfg.NodeIP,
 		BackOffInitial: initial,
 		BackOffMax:     max,
 		Resync:         cfg.ResyncPeriod,

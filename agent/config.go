@@ -15,11 +15,14 @@ type Config struct {
 	Containerd string `json:"containerd"`
 	Namespace  string `json:"namespace"`
 	NodeName   string `json:"nodeName"`
-	PodCIDR    string `json:"podCIDR"`
-	CNIBinDir  string `json:"cniBinDir"` // colon-separated search list
-	Images     string `json:"images"`
-	LogDir     string `json:"logDir"`
-	LogLevel   string `json:"logLevel"`
+	// NodeIP is reported as the pods' hostIP (default: the first global
+	// IPv4 address of an interface that is up).
+	NodeIP    string `json:"nodeIP"`
+	PodCIDR   string `json:"podCIDR"`
+	CNIBinDir string `json:"cniBinDir"` // colon-separated search list
+	Images    string `json:"images"`
+	LogDir    string `json:"logDir"`
+	LogLevel  string `json:"logLevel"`
 
 	// Bridge is the Linux bridge pods attach to.
 	Bridge string `json:"bridge"`

@@ -140,9 +140,16 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		}
 		byName[w.pod.Namespace+"/"+w.pod.Name] = w
 	}
+	adopted := map[types.UID]bool{}
+	for _, ps := range m.adopted {
+		adopted[ps.UID] = true
+	}
 	for _, p := range pods {
 		if _, ok := m.workers[p.UID]; ok {
 			continue
+		}
+		if adopted[p.UID] {
+			p = m.keepIdentity(p)
 		}
 		var after <-chan struct{}
 		if prev := byName[p.Namespace+"/"+p.Name]; prev != nil {
@@ -165,6 +172,18 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		w.terminate()
 	}
 	m.adopted = nil
+}
+
+// keepIdentity gives a pod adopted after an agent restart the creation
+// time it had, so AGE does not restart with the agent.
+func (m *Manager) keepIdentity(p *v1.Pod) *v1.Pod {
+	saved, err := m.rt.SavedPod(m.ctx, p.UID)
+	if err != nil || saved.CreationTimestamp.IsZero() {
+		return p
+	}
+	p = p.DeepCopy()
+	p.CreationTimestamp = saved.CreationTimestamp
+	return p
 }
 
 // startWorker must be called with m.mu held.

@@ -120,6 +120,9 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		w.log.Error("read pod state", zap.Error(err))
 		return syncRetry
 	}
+	// Publish what was observed before acting on it, so that a watcher sees
+	// each step (an init container done → PodInitializing → Running).
+	w.publishState(&ps, nil)
 	next := w.m.cfg.Resync
 	soon := func(at time.Time) {
 		if d := time.Until(at); d < next {
@@ -461,7 +464,11 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	}
 	st.StartTime = old.StartTime
 	if st.StartTime == nil {
+		// A pod adopted after an agent restart started with its first sandbox.
 		t := metav1.NewTime(now)
+		if n := len(ps.Sandboxes); n > 0 {
+			t = metav1.NewTime(ps.Sandboxes[n-1].CreatedAt)
+		}
 		st.StartTime = &t
 	}
 	st.QOSClass = qosClass(w.pod)
