@@ -273,6 +273,7 @@ func (c *Containerd) monitorExit(id string, exitCh <-chan containerd.ExitStatus)
 // markStartError records a failed start: exit code 128, reason StartError
 // and the error as message, and removes the task if one was created.
 func (c *Containerd) markStartError(ctx context.Context, container containerd.Container, startErr error) error {
+	defer c.taskLocks.lock(container.ID())()
 	var errs []error
 	if task, err := container.Task(ctx, nil); err == nil {
 		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
@@ -301,6 +302,7 @@ func (c *Containerd) markStartError(ctx context.Context, container containerd.Co
 // left alone.
 func (c *Containerd) finalize(ctx context.Context, id string) error {
 	ctx = c.ns(ctx)
+	defer c.taskLocks.lock(id)()
 	container, err := c.client.LoadContainer(ctx, id)
 	if err != nil {
 		if isNotFound(err) {
@@ -311,6 +313,9 @@ func (c *Containerd) finalize(ctx context.Context, id string) error {
 	labels, err := container.Labels(ctx)
 	if err != nil {
 		return err
+	}
+	if labels[LabelKind] == kindSandbox {
+		return nil // pause tasks are deleted by StopSandbox
 	}
 	task, err := container.Task(ctx, nil)
 	if err != nil && !isNotFound(err) {

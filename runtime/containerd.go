@@ -83,6 +83,9 @@ type Containerd struct {
 
 	mu      sync.Mutex
 	copiers map[string]*logCopier // by container ID
+
+	// taskLocks serializes finalizing and deleting each container's task.
+	taskLocks keyedMutex
 }
 
 // New prepares a runtime over client: it creates the namespace if needed

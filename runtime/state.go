@@ -13,6 +13,7 @@ import (
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/errdefs"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -100,6 +101,7 @@ func (c *Containerd) podState(ctx context.Context, uid types.UID, recs []contain
 func (c *Containerd) taskProcess(ctx context.Context, id string) (*tasktypes.Process, error) {
 	resp, err := c.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
 	if err != nil {
+		err = errdefs.FromGRPC(err)
 		if isNotFound(err) {
 			return nil, nil
 		}

@@ -134,7 +134,10 @@ func (c *Containerd) RemoveContainer(ctx context.Context, containerID string) er
 		if err := c.finalize(ctx, containerID); err != nil {
 			return fmt.Errorf("remove container %s: %w", containerID, err)
 		}
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
+		unlock := c.taskLocks.lock(containerID)
+		_, err = task.Delete(ctx, containerd.WithProcessKill)
+		unlock()
+		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove container %s: delete task: %w", containerID, err)
 		}
 	} else if !isNotFound(err) {
@@ -200,7 +203,10 @@ func (c *Containerd) StopSandbox(ctx context.Context, sandboxID string) error {
 	if err := c.killTask(ctx, pause, 0); err != nil {
 		errs = append(errs, fmt.Errorf("stop pause task: %w", err))
 	} else if task, err := pause.Task(ctx, nil); err == nil {
-		if _, err := task.Delete(ctx); err != nil && !isNotFound(err) {
+		unlock := c.taskLocks.lock(sandboxID)
+		_, err := task.Delete(ctx)
+		unlock()
+		if err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete pause task: %w", err))
 		}
 	}

@@ -1,0 +1,498 @@
+// Package testenv gives integration tests an isolated world on a real
+// containerd: one private containerd per test binary (started on first use
+// under a temp root, stopped by Main), and per test its own containerd
+// namespace, state and log dirs, bridge, subnet and runtime, all removed when
+// the test ends, even when it fails.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }
+//
+// and in a test:
+//
+//	env := testenv.New(t) // skips when not root
+//	pod := env.Pod(t, `...yaml...`)
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/leases"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/snapshots"
+	"github.com/moby/sys/mountinfo"
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/netns"
+	pauseimage "github.com/minikubelet/minikubelet/pause/image"
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+// BusyboxRef is the busybox image every Env has (built from the host's
+// static busybox; docker.io/library/busybox:1.36 is there too).
+const BusyboxRef = "docker.io/library/busybox:latest"
+
+// busyboxBinary is the static busybox the test image is built from.
+const busyboxBinary = "/bin/busybox"
+
+// cniBinDirs is where the CNI plugins are looked for.
+var cniBinDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
+
+// Env is one test's isolated world.
+type Env struct {
+	// Root is the runtime's state dir (a t.TempDir), LogDir the pod log dir.
+	Root, LogDir string
+	// Namespace is the test's containerd namespace, "mkt-<random>".
+	Namespace string
+	// Bridge and Subnet are the test's pod network.
+	Bridge, Subnet string
+	// Client is the shared containerd's client; scope contexts with Ctx.
+	Client  *containerd.Client
+	Runtime *runtime.Containerd
+	Network *netns.Network
+	// PauseBinary is the built pause program; BusyboxRef an imported image.
+	PauseBinary, BusyboxRef string
+	Log                     *zap.Logger
+}
+
+// shared is the containerd of this test binary. It is package state on
+// purpose: one daemon serves all tests of a binary and Main stops it.
+var shared struct {
+	once sync.Once
+	err  error
+
+	root        string
+	client      *containerd.Client
+	daemon      *runtime.Daemon
+	pauseBinary string
+	archive     []byte // OCI archive with the pause and busybox images
+}
+
+// Main runs the tests and then stops the shared containerd.
+func Main(m *testing.M) {
+	code := m.Run()
+	stopShared()
+	os.Exit(code)
+}
+
+func stopShared() {
+	if shared.client != nil {
+		shared.client.Close()
+	}
+	if shared.daemon != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := shared.daemon.Stop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+		}
+		// The daemon's state dir (under /run) holds nothing once stopped.
+		_ = os.RemoveAll(filepath.Dir(filepath.Dir(shared.daemon.Address())))
+	}
+	if shared.root != "" {
+		_ = unmountUnder(shared.root)
+		_ = os.RemoveAll(shared.root)
+	}
+}
+
+// startShared starts the binary's containerd and builds the test images.
+func startShared() error {
+	shared.once.Do(func() {
+		shared.err = func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			root, err := os.MkdirTemp("", "mkt-ctd-")
+			if err != nil {
+				return err
+			}
+			shared.root = root
+			// Nothing answers at this address, so Connect starts an
+			// embedded containerd: the same path the agent takes.
+			client, daemon, err := runtime.Connect(ctx, zap.NewNop(), filepath.Join(root, "no-containerd.sock"), root)
+			if err != nil {
+				return err
+			}
+			shared.client, shared.daemon = client, daemon
+			shared.pauseBinary = filepath.Join(root, "pause")
+			if err := pauseimage.BuildBinary(ctx, shared.pauseBinary); err != nil {
+				return err
+			}
+			bin, err := os.ReadFile(shared.pauseBinary)
+			if err != nil {
+				return err
+			}
+			busybox, err := busyboxImage(busyboxBinary)
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if err := imagebuild.WriteOCIArchive(&buf, pauseimage.Build(bin), busybox); err != nil {
+				return err
+			}
+			shared.archive = buf.Bytes()
+			return nil
+		}()
+	})
+	return shared.err
+}
+
+// New returns a fresh Env; the test is skipped when not root. Everything
+// the Env and the test create in it is removed when the test ends.
+func New(t *testing.T) *Env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("integration test: needs root")
+	}
+	if err := startShared(); err != nil {
+		t.Fatalf("testenv: start containerd: %v", err)
+	}
+	log := zaptest.NewLogger(t)
+	id := randHex(4)
+	root := t.TempDir()
+	e := &Env{
+		Root:        root,
+		LogDir:      filepath.Join(root, "logs"),
+		Namespace:   "mkt-" + id,
+		Bridge:      "mkt" + id[:5],
+		Client:      shared.client,
+		PauseBinary: shared.pauseBinary,
+		BusyboxRef:  BusyboxRef,
+		Log:         log,
+	}
+	subnet, err := freeSubnet()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	e.Subnet = subnet
+	t.Cleanup(func() { e.cleanup(t) })
+
+	e.Network, err = netns.NewNetwork(log.Named("cni"), netns.Config{
+		NetworkName: e.Namespace,
+		Bridge:      e.Bridge,
+		Subnet:      e.Subnet,
+		BinDirs:     cniBinDirs,
+		ConfDir:     filepath.Join(root, "cni", "conf"),
+		DataDir:     filepath.Join(root, "cni", "data"),
+	})
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e.Runtime, err = runtime.New(ctx, log.Named("runtime"), e.Client, e.RuntimeConfig())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if _, err := e.Runtime.ImportArchive(ctx, bytes.NewReader(shared.archive)); err != nil {
+		t.Fatalf("testenv: import test images: %v", err)
+	}
+	return e
+}
+
+// RuntimeConfig is the configuration of e.Runtime, for tests that make a
+// second runtime over the same state (an agent restart).
+func (e *Env) RuntimeConfig() runtime.Config {
+	return runtime.Config{
+		Namespace: e.Namespace,
+		Root:      e.Root,
+		LogDir:    e.LogDir,
+		Network:   e.Network,
+		NetNSDir:  filepath.Join(e.Root, "netns"),
+		NodeName:  "testnode",
+	}
+}
+
+// Ctx scopes ctx to the test's containerd namespace.
+func (e *Env) Ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, e.Namespace)
+}
+
+// Pod decodes a pod manifest and gives it what the source would: a UID, the
+// default namespace, and the API defaults the runtime relies on.
+func (e *Env) Pod(t *testing.T, manifest string) *v1.Pod {
+	t.Helper()
+	var pod v1.Pod
+	if err := yaml.UnmarshalStrict([]byte(manifest), &pod); err != nil {
+		t.Fatalf("testenv: decode pod: %v", err)
+	}
+	if pod.Namespace == "" {
+		pod.Namespace = "default"
+	}
+	if pod.UID == "" {
+		pod.UID = types.UID(uuid())
+	}
+	if pod.Spec.RestartPolicy == "" {
+		pod.Spec.RestartPolicy = v1.RestartPolicyAlways
+	}
+	if pod.Spec.DNSPolicy == "" {
+		pod.Spec.DNSPolicy = v1.DNSClusterFirst
+	}
+	if pod.Spec.TerminationGracePeriodSeconds == nil {
+		g := int64(v1.DefaultTerminationGracePeriodSeconds)
+		pod.Spec.TerminationGracePeriodSeconds = &g
+	}
+	for _, list := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			c := &list[i]
+			if c.TerminationMessagePath == "" {
+				c.TerminationMessagePath = v1.TerminationMessagePathDefault
+			}
+			if c.TerminationMessagePolicy == "" {
+				c.TerminationMessagePolicy = v1.TerminationMessageReadFile
+			}
+			if c.ImagePullPolicy == "" {
+				c.ImagePullPolicy = v1.PullIfNotPresent
+			}
+			for j := range c.Ports {
+				if c.Ports[j].Protocol == "" {
+					c.Ports[j].Protocol = v1.ProtocolTCP
+				}
+			}
+		}
+	}
+	return &pod
+}
+
+// cleanup removes everything in the test's namespace and on the host that
+// belongs to the Env. It logs what it had to clean up.
+func (e *Env) cleanup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(e.Ctx(context.Background()), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	note := func(format string, args ...any) { t.Logf("testenv cleanup: "+format, args...) }
+
+	if e.Runtime != nil {
+		// Sandboxes first (their network), through the runtime itself.
+		pods, err := e.Runtime.ListPods(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, p := range pods {
+			for _, c := range p.Containers {
+				note("container %s (%s) of pod %s/%s left behind", c.ID, c.Name, p.Namespace, p.Name)
+				errs = append(errs, e.Runtime.StopContainer(ctx, c.ID, 0), e.Runtime.RemoveContainer(ctx, c.ID))
+			}
+			for _, sb := range p.Sandboxes {
+				note("sandbox %s of pod %s/%s left behind", sb.ID, p.Namespace, p.Name)
+				errs = append(errs, e.Runtime.StopSandbox(ctx, sb.ID), e.Runtime.RemoveSandbox(ctx, sb.ID))
+			}
+			errs = append(errs, e.Runtime.CleanupPod(ctx, p.UID))
+		}
+		errs = append(errs, e.Runtime.Close())
+	}
+	errs = append(errs, e.removeContainerdObjects(ctx, note))
+	if err := shared.client.NamespaceService().Delete(ctx, e.Namespace); err != nil && !isNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete namespace %s: %w", e.Namespace, err))
+	}
+	// Host leftovers.
+	if paths, _ := filepath.Glob(filepath.Join(e.Root, "netns", "*")); len(paths) > 0 {
+		for _, p := range paths {
+			note("netns %s left behind", p)
+			errs = append(errs, netns.Load(p).Remove())
+		}
+	}
+	if err := unmountUnder(e.Root); err != nil {
+		errs = append(errs, err)
+	}
+	if e.Network != nil {
+		errs = append(errs, e.Network.RemoveBridge())
+	}
+	removeCgroups(e.Namespace)
+	if err := errors.Join(errs...); err != nil {
+		t.Errorf("testenv cleanup: %v", err)
+	}
+}
+
+// removeContainerdObjects deletes every task, container, image, lease,
+// snapshot and content blob left in the namespace.
+func (e *Env) removeContainerdObjects(ctx context.Context, note func(string, ...any)) error {
+	c := shared.client
+	var errs []error
+	conts, err := c.Containers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ct := range conts {
+		note("containerd container %s left behind", ct.ID())
+		if task, err := ct.Task(ctx, nil); err == nil {
+			_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		}
+		if err := ct.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete container %s: %w", ct.ID(), err))
+		}
+	}
+	is := c.ImageService()
+	list, err := is.List(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, img := range list {
+		var opts []images.DeleteOpt
+		if i == len(list)-1 {
+			opts = append(opts, images.SynchronousDelete())
+		}
+		if err := is.Delete(ctx, img.Name, opts...); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete image %s: %w", img.Name, err))
+		}
+	}
+	ls := c.LeasesService()
+	if all, err := ls.List(ctx); err == nil {
+		for _, l := range all {
+			note("lease %s left behind", l.ID)
+			if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !isNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
+			}
+		}
+	}
+	errs = append(errs, removeSnapshots(ctx, c.SnapshotService(containerd.DefaultSnapshotter)))
+	cs := c.ContentStore()
+	var blobs []content.Info
+	_ = cs.Walk(ctx, func(info content.Info) error { blobs = append(blobs, info); return nil })
+	for _, b := range blobs {
+		if err := cs.Delete(ctx, b.Digest); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete content %s: %w", b.Digest, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeSnapshots removes all snapshots, children before parents.
+func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) error {
+	for range 64 {
+		var all []snapshots.Info
+		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+			all = append(all, info)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			return nil
+		}
+		parents := map[string]bool{}
+		for _, s := range all {
+			parents[s.Parent] = true
+		}
+		for _, s := range all {
+			if !parents[s.Name] {
+				if err := sn.Remove(ctx, s.Name); err != nil && !isNotFound(err) {
+					return fmt.Errorf("remove snapshot %s: %w", s.Name, err)
+				}
+			}
+		}
+	}
+	return errors.New("snapshots keep coming back")
+}
+
+// unmountUnder unmounts every mount at or below dir, deepest first.
+func unmountUnder(dir string) error {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return err
+	}
+	sort.Slice(infos, func(i, j int) bool { return len(infos[i].Mountpoint) > len(infos[j].Mountpoint) })
+	var errs []error
+	for _, m := range infos {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeCgroups removes the (empty) cgroups runc left for the namespace.
+func removeCgroups(namespace string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "minikubelet", namespace))
+	if d := filepath.Join("/sys/fs/cgroup", "minikubelet", namespace); dirExists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		// Children (containers) first; rmdir only removes empty cgroups.
+		subs, _ := os.ReadDir(d)
+		for _, s := range subs {
+			if s.IsDir() {
+				_ = unix.Rmdir(filepath.Join(d, s.Name()))
+			}
+		}
+		_ = unix.Rmdir(d)
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// freeSubnet picks a random /24 in 10.200.0.0/13 that no route or address
+// on the host overlaps.
+func freeSubnet() (string, error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", err
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", err
+	}
+	for range 100 {
+		b := make([]byte, 2)
+		_, _ = rand.Read(b)
+		_, candidate, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0]%8), b[1]))
+		taken := false
+		for _, r := range routes {
+			if r.Dst != nil && (r.Dst.Contains(candidate.IP) || candidate.Contains(r.Dst.IP)) {
+				taken = true
+			}
+		}
+		for _, a := range addrs {
+			if candidate.Contains(a.IP) {
+				taken = true
+			}
+		}
+		if !taken {
+			return candidate.String(), nil
+		}
+	}
+	return "", errors.New("no free /24 in 10.200.0.0/13")
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// uuid returns a random RFC 4122 version 4 UUID, as pod UIDs are.
+func uuid() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
+}
+
+func isNotFound(err error) bool { return errdefs.IsNotFound(err) }

@@ -1,0 +1,616 @@
+//go:build integration
+
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/snapshots"
+	"github.com/moby/sys/mountinfo"
+	"github.com/vishvananda/netlink"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// testTimeout bounds every test's calls; conditions are waited for, never
+// slept on.
+const testTimeout = 2 * time.Minute
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+// started runs the pod's sandbox and starts its containers in order.
+func started(t *testing.T, env *testenv.Env, pod *v1.Pod) (runtime.Sandbox, []runtime.Container) {
+	t.Helper()
+	ctx := testContext(t)
+	sb, err := env.Runtime.RunSandbox(ctx, pod, 0)
+	if err != nil {
+		t.Fatalf("RunSandbox: %v", err)
+	}
+	var cs []runtime.Container
+	for i := range pod.Spec.Containers {
+		c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[i], runtime.ContainerOptions{
+			Kind:    runtime.KindApp,
+			LogPath: logPath(env, pod, pod.Spec.Containers[i].Name, 0),
+		})
+		if err != nil {
+			t.Fatalf("StartContainer %s: %v", pod.Spec.Containers[i].Name, err)
+		}
+		cs = append(cs, c)
+	}
+	return sb, cs
+}
+
+func logPath(env *testenv.Env, pod *v1.Pod, container string, restart int) string {
+	return filepath.Join(env.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container, fmt.Sprintf("%d.log", restart))
+}
+
+// waitLog waits until the container's log file has a record with content.
+func waitLog(t *testing.T, path, stream, content string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%q in %s", content, path), func() (bool, string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.SplitN(line, " ", 4)
+			if len(f) == 4 && f[1] == stream && f[2] == "F" && f[3] == content {
+				return true, ""
+			}
+		}
+		return false, string(b)
+	})
+}
+
+// execOut runs cmd in the container and returns its trimmed output; it
+// fails the test unless the command exits 0.
+func execOut(t *testing.T, env *testenv.Env, id string, cmd ...string) string {
+	t.Helper()
+	out, code, err := env.Runtime.ExecSync(testContext(t), id, cmd, 30*time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("exec %q: code %d, err %v, output %q", cmd, code, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func containerState(t *testing.T, env *testenv.Env, pod *v1.Pod, id string) runtime.Container {
+	t.Helper()
+	ps, err := env.Runtime.PodState(testContext(t), pod.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ps.Containers {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("container %s not in pod state %+v", id, ps)
+	return runtime.Container{}
+}
+
+// teardown does what the pod worker does when a pod goes away, and then
+// checks that nothing of the pod is left anywhere.
+func teardown(t *testing.T, env *testenv.Env, pod *v1.Pod) {
+	t.Helper()
+	ctx := testContext(t)
+	ps, err := env.Runtime.PodState(ctx, pod.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range ps.Containers {
+		if err := env.Runtime.StopContainer(ctx, c.ID, 2*time.Second); err != nil {
+			t.Errorf("StopContainer: %v", err)
+		}
+		if err := env.Runtime.RemoveContainer(ctx, c.ID); err != nil {
+			t.Errorf("RemoveContainer: %v", err)
+		}
+		ids = append(ids, c.ID)
+	}
+	for _, sb := range ps.Sandboxes {
+		for range 2 { // idempotent
+			if err := env.Runtime.StopSandbox(ctx, sb.ID); err != nil {
+				t.Errorf("StopSandbox: %v", err)
+			}
+			if err := env.Runtime.RemoveSandbox(ctx, sb.ID); err != nil {
+				t.Errorf("RemoveSandbox: %v", err)
+			}
+		}
+		ids = append(ids, sb.ID)
+	}
+	for range 2 {
+		if err := env.Runtime.CleanupPod(ctx, pod.UID); err != nil {
+			t.Errorf("CleanupPod: %v", err)
+		}
+	}
+	assertNothingLeft(t, env, pod, ids)
+}
+
+// assertNothingLeft checks containerd (containers, tasks, leases, the
+// containers' snapshots) and the host (veths on the bridge, IP leases,
+// mounts, netns files, pod and log dirs).
+func assertNothingLeft(t *testing.T, env *testenv.Env, pod *v1.Pod, ids []string) {
+	t.Helper()
+	ctx := env.Ctx(testContext(t))
+	if cs, err := env.Client.Containers(ctx); err != nil || len(cs) > 0 {
+		t.Errorf("containers left: %d (%v)", len(cs), err)
+	}
+	if ls, err := env.Client.LeasesService().List(ctx); err != nil || len(ls) > 0 {
+		t.Errorf("leases left: %v (%v)", ls, err)
+	}
+	_ = env.Client.SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if slices.Contains(ids, info.Name) {
+			t.Errorf("snapshot %s left", info.Name)
+		}
+		return nil
+	})
+	if br, err := netlink.LinkByName(env.Bridge); err == nil {
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				t.Errorf("veth %s still on bridge %s", l.Attrs().Name, env.Bridge)
+			}
+		}
+	}
+	_ = filepath.Walk(filepath.Join(env.Root, "cni", "data", "ipam"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && net.ParseIP(info.Name()) != nil {
+			t.Errorf("IP lease left: %s", p)
+		}
+		return nil
+	})
+	if ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(env.Root)); err != nil || len(ms) > 0 {
+		for _, m := range ms {
+			t.Errorf("mount left: %s", m.Mountpoint)
+		}
+	}
+	if ns, _ := filepath.Glob(filepath.Join(env.Root, "netns", "*")); len(ns) > 0 {
+		t.Errorf("netns left: %v", ns)
+	}
+	for _, d := range []string{
+		filepath.Join(env.Root, "pods", string(pod.UID)),
+		filepath.Join(env.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
+	} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left (%v)", d, err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(env.Root, "fifo", id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("FIFO dir of %s left", id)
+		}
+	}
+}
+
+func TestSandboxRunsAndContainerLogs(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: hello}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'echo hello from $(POD_NAME); echo oops >&2; exec sleep 3600']
+    env:
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+`)
+	sb, cs := started(t, env, pod)
+	if len(sb.IPs) == 0 || !sb.Ready || sb.PID == 0 {
+		t.Fatalf("sandbox = %+v", sb)
+	}
+	_, subnet, _ := net.ParseCIDR(env.Subnet)
+	if !subnet.Contains(net.ParseIP(sb.IPs[0])) {
+		t.Errorf("pod IP %s not in %s", sb.IPs[0], env.Subnet)
+	}
+	waitLog(t, cs[0].LogPath, "stdout", "hello from hello")
+	waitLog(t, cs[0].LogPath, "stderr", "oops")
+
+	ps, err := env.Runtime.PodState(testContext(t), pod.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.Name != "hello" || ps.Namespace != "default" || len(ps.Sandboxes) != 1 || len(ps.Containers) != 1 {
+		t.Fatalf("pod state = %+v", ps)
+	}
+	got := ps.Containers[0]
+	if got.State != runtime.StateRunning || got.PID == 0 || got.StartedAt.IsZero() || got.SandboxID != sb.ID ||
+		got.Name != "main" || got.Kind != runtime.KindApp || got.ImageRef != "docker.io/library/busybox:latest" ||
+		!strings.HasPrefix(got.ImageID, "docker.io/library/busybox@sha256:") {
+		t.Errorf("container = %+v", got)
+	}
+	if !ps.Sandboxes[0].Ready || ps.Sandboxes[0].IPs[0] != sb.IPs[0] {
+		t.Errorf("sandbox state = %+v", ps.Sandboxes[0])
+	}
+	// The pod's files, as the container sees them.
+	if h := execOut(t, env, got.ID, "cat", "/etc/hosts"); !strings.Contains(h, sb.IPs[0]+"\thello") {
+		t.Errorf("/etc/hosts:\n%s", h)
+	}
+	if h := execOut(t, env, got.ID, "hostname"); h != "hello" {
+		t.Errorf("hostname = %q", h)
+	}
+	// No cluster DNS in tests: the pod gets no nameserver, and never the host's.
+	if r := execOut(t, env, got.ID, "cat", "/etc/resolv.conf"); strings.Contains(r, "nameserver") {
+		t.Errorf("resolv.conf:\n%s", r)
+	}
+	if m := execOut(t, env, got.ID, "sh", "-c", "grep ' /dev/shm ' /proc/mounts"); !strings.Contains(m, "tmpfs") {
+		t.Errorf("/dev/shm: %s", m)
+	}
+	if p, err := env.Runtime.SavedPod(testContext(t), pod.UID); err != nil || p.Name != "hello" {
+		t.Errorf("SavedPod = %v, %v", p, err)
+	}
+	teardown(t, env, pod)
+}
+
+func TestContainersShareNetworkIPCAndUTS(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: pair}
+spec:
+  containers:
+  - name: server
+    image: busybox
+    command: [sh, -c, 'echo pong > /tmp/index.html && exec httpd -f -p 8080 -h /tmp']
+  - name: client
+    image: busybox
+    command: [sleep, "3600"]
+`)
+	_, cs := started(t, env, pod)
+	server, client := cs[0].ID, cs[1].ID
+	waitFor(t, "the client to reach the server on localhost", func() (bool, string) {
+		out, code, err := env.Runtime.ExecSync(testContext(t), client, []string{"wget", "-q", "-O-", "http://127.0.0.1:8080/index.html"}, 10*time.Second)
+		return err == nil && code == 0 && strings.TrimSpace(string(out)) == "pong", fmt.Sprintf("%d %v %q", code, err, out)
+	})
+	for _, ns := range []string{"net", "ipc", "uts"} {
+		a := execOut(t, env, server, "readlink", "/proc/self/ns/"+ns)
+		b := execOut(t, env, client, "readlink", "/proc/self/ns/"+ns)
+		if a != b {
+			t.Errorf("%s namespace not shared: %s vs %s", ns, a, b)
+		}
+	}
+	if a, b := execOut(t, env, server, "readlink", "/proc/self/ns/pid"), execOut(t, env, client, "readlink", "/proc/self/ns/pid"); a == b {
+		t.Errorf("PID namespace shared without shareProcessNamespace")
+	}
+	if h := execOut(t, env, client, "hostname"); h != "pair" {
+		t.Errorf("hostname = %q", h)
+	}
+	teardown(t, env, pod)
+}
+
+func TestEnvCommandArgsAndWorkingDir(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: envpod, labels: {app: demo}}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    workingDir: /tmp
+    command: [sh, -c]
+    args:
+    - 'printf "%s\n" "$@"; echo "env=$GREETING ip=$POD_IP app=$APP pwd=$(pwd) host=$HOSTNAME"; exec sleep 3600'
+    - sh
+    - 'cmd=$(GREETING) esc=$$(GREETING) unknown=$(NOPE)'
+    env:
+    - {name: WHO, value: world}
+    - {name: GREETING, value: "hello $(WHO)"}
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    - name: APP
+      valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
+`)
+	sb, cs := started(t, env, pod)
+	waitLog(t, cs[0].LogPath, "stdout", "cmd=hello world esc=$(GREETING) unknown=$(NOPE)")
+	waitLog(t, cs[0].LogPath, "stdout", fmt.Sprintf("env=hello world ip=%s app=demo pwd=/tmp host=envpod", sb.IPs[0]))
+	teardown(t, env, pod)
+}
+
+func TestEmptyDirSurvivesContainerRecreation(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: vol}
+spec:
+  volumes:
+  - {name: data, emptyDir: {}}
+  - {name: mem, emptyDir: {medium: Memory}}
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'if [ -f /data/first ]; then cat /data/first /mem/first; else echo one > /data/first; echo mem > /mem/first; fi; exec sleep 3600']
+    volumeMounts:
+    - {name: data, mountPath: /data}
+    - {name: mem, mountPath: /mem}
+`)
+	ctx := testContext(t)
+	sb, cs := started(t, env, pod)
+	first := cs[0]
+	waitFor(t, "the first instance to write", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(env.Root, "pods", string(pod.UID), "volumes", "empty-dir", "data", "first"))
+		return err == nil, fmt.Sprint(err)
+	})
+	if m := execOut(t, env, first.ID, "sh", "-c", "grep ' /mem ' /proc/mounts"); !strings.Contains(m, "tmpfs") {
+		t.Errorf("memory emptyDir is not tmpfs: %q", m)
+	}
+	// The container "crashes" and is re-created: the data is still there.
+	if err := env.Runtime.StopContainer(ctx, first.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := containerState(t, env, pod, first.ID); st.State != runtime.StateExited || st.ExitCode != 137 {
+		t.Errorf("after SIGKILL: %+v", st)
+	}
+	second, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtime.ContainerOptions{
+		RestartCount: 1, LogPath: logPath(env, pod, "main", 1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, second.LogPath, "stdout", "one")
+	waitLog(t, second.LogPath, "stdout", "mem")
+	if st := containerState(t, env, pod, second.ID); st.RestartCount != 1 {
+		t.Errorf("restart count = %d", st.RestartCount)
+	}
+	teardown(t, env, pod)
+}
+
+func TestExitEventsIgnoreExecs(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: exits}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'while [ ! -f /tmp/stop ]; do sleep 0.1; done; echo bye > /dev/termination-log; exit 7']
+`)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	events := env.Runtime.Subscribe(ctx)
+	_, cs := started(t, env, pod)
+	id := cs[0].ID
+
+	out, code, err := env.Runtime.ExecSync(ctx, id, []string{"false"}, 10*time.Second)
+	if err != nil || code != 1 {
+		t.Fatalf("exec false: %d %v %q", code, err, out)
+	}
+	if _, code, _ := env.Runtime.ExecSync(ctx, id, []string{"sh", "-c", "exit 3"}, 10*time.Second); code != 3 {
+		t.Fatalf("exec exit 3: code %d", code)
+	}
+	execOut(t, env, id, "touch", "/tmp/stop")
+	// Events arrive in order: had an exec's exit looked like the
+	// container's, it would come first, with code 1 or 3.
+	for {
+		select {
+		case ev := <-events:
+			if ev.ContainerID != id {
+				continue
+			}
+			if ev.Type != runtime.ContainerExited || ev.ExitCode != 7 || ev.PodUID != pod.UID {
+				t.Fatalf("first event for the container = %+v", ev)
+			}
+		case <-ctx.Done():
+			t.Fatal("no exit event")
+		}
+		break
+	}
+	st := containerState(t, env, pod, id)
+	if st.State != runtime.StateExited || st.ExitCode != 7 || st.Reason != "Error" || st.FinishedAt.IsZero() || st.Message != "bye\n" {
+		t.Errorf("exited container = %+v", st)
+	}
+	// Finalized: the task (and its shim) is gone, the status stays.
+	c, err := env.Client.LoadContainer(env.Ctx(ctx), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Task(env.Ctx(ctx), nil); err == nil {
+		t.Error("task of the exited container still exists")
+	}
+	teardown(t, env, pod)
+}
+
+func TestStopContainerGraceAndStopSignal(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: stopper}
+spec:
+  containers:
+  - name: polite
+    image: busybox
+    command: [sh, -c, 'trap "exit 0" TERM; while true; do sleep 0.2; done']
+  - name: stubborn
+    image: busybox
+    command: [sh, -c, 'trap "" TERM; while true; do sleep 0.2; done']
+`)
+	ctx := testContext(t)
+	_, cs := started(t, env, pod)
+	// Let the shells install their traps before signalling.
+	for _, c := range cs {
+		waitFor(t, "the shell to run", func() (bool, string) {
+			out, _, err := env.Runtime.ExecSync(ctx, c.ID, []string{"sh", "-c", "pidof sleep"}, 10*time.Second)
+			return err == nil && len(strings.TrimSpace(string(out))) > 0, string(out)
+		})
+	}
+	if err := env.Runtime.StopContainer(ctx, cs[0].ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st := containerState(t, env, pod, cs[0].ID); st.ExitCode != 0 || st.Reason != "Completed" {
+		t.Errorf("polite container after SIGTERM: %+v", st)
+	}
+	if err := env.Runtime.StopContainer(ctx, cs[1].ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := containerState(t, env, pod, cs[1].ID); st.ExitCode != 137 || st.Reason != "Error" {
+		t.Errorf("stubborn container after grace: %+v", st)
+	}
+	// Stopping again is fine.
+	if err := env.Runtime.StopContainer(ctx, cs[1].ID, time.Second); err != nil {
+		t.Error(err)
+	}
+	teardown(t, env, pod)
+}
+
+func TestRestartAdoptsContainersAndReattachesLogs(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: survivor}
+spec:
+  containers:
+  - name: long
+    image: busybox
+    command: [sh, -c, 'echo before; exec sleep 3600']
+  - name: short
+    image: busybox
+    command: [sh, -c, 'while [ ! -f /tmp/stop ]; do sleep 0.1; done; exit 4']
+`)
+	ctx := testContext(t)
+	_, cs := started(t, env, pod)
+	long, short := cs[0], cs[1]
+	waitLog(t, long.LogPath, "stdout", "before")
+
+	// The agent goes away: containers keep running.
+	if err := env.Runtime.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile one container writes (the shim holds it) and the other
+	// exits (its status must not be lost).
+	first := env.Runtime
+	if _, code, err := first.ExecSync(ctx, long.ID, []string{"sh", "-c", "echo during-downtime > /proc/1/fd/1"}, 10*time.Second); err != nil || code != 0 {
+		t.Fatalf("write while detached: %d %v", code, err)
+	}
+	if _, code, err := first.ExecSync(ctx, short.ID, []string{"touch", "/tmp/stop"}, 10*time.Second); err != nil || code != 0 {
+		t.Fatalf("stop short: %d %v", code, err)
+	}
+	sc, err := env.Client.LoadContainer(env.Ctx(ctx), short.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the short container to exit", func() (bool, string) {
+		task, err := sc.Task(env.Ctx(ctx), nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		st, err := task.Status(env.Ctx(ctx))
+		return err == nil && st.Status == "stopped", fmt.Sprint(st.Status, err)
+	})
+
+	// A new agent over the same state.
+	second, err := runtime.New(ctx, env.Log.Named("restarted"), env.Client, env.RuntimeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Runtime = second // teardown and cleanup use the live one
+	ps, err := second.PodState(ctx, pod.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]runtime.Container{}
+	for _, c := range ps.Containers {
+		byID[c.ID] = c
+	}
+	if got := byID[long.ID]; got.State != runtime.StateRunning || got.PID != long.PID {
+		t.Errorf("long container after restart: %+v (before: pid %d)", got, long.PID)
+	}
+	if got := byID[short.ID]; got.State != runtime.StateExited || got.ExitCode != 4 {
+		t.Errorf("short container after restart: %+v", got)
+	}
+	waitLog(t, long.LogPath, "stdout", "during-downtime")
+	execOut(t, env, long.ID, "sh", "-c", "echo after-restart > /proc/1/fd/1")
+	waitLog(t, long.LogPath, "stdout", "after-restart")
+	pods, err := second.ListPods(ctx)
+	if err != nil || len(pods) != 1 || pods[0].UID != pod.UID {
+		t.Errorf("ListPods = %+v, %v", pods, err)
+	}
+	teardown(t, env, pod)
+}
+
+func TestExecSyncLimits(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: execs}
+spec:
+  containers:
+  - {name: main, image: busybox, command: [sleep, "3600"]}
+`)
+	ctx := testContext(t)
+	_, cs := started(t, env, pod)
+	id := cs[0].ID
+	out, code, err := env.Runtime.ExecSync(ctx, id, []string{"sh", "-c", "yes | head -c 100000"}, 10*time.Second)
+	if err != nil || code != 0 || len(out) != 10<<10 {
+		t.Errorf("large output: code %d err %v len %d", code, err, len(out))
+	}
+	_, _, err = env.Runtime.ExecSync(ctx, id, []string{"sleep", "30"}, time.Second)
+	if !errors.Is(err, runtime.ErrExecTimeout) {
+		t.Errorf("timeout: %v", err)
+	}
+	if ps := execOut(t, env, id, "sh", "-c", "ps -o comm | grep -c sleep || true"); ps != "1" {
+		t.Errorf("the timed-out exec still runs: %s sleep processes", ps)
+	}
+	// Interactive exec with stdin.
+	var stdout strings.Builder
+	code, err = env.Runtime.Exec(ctx, id, runtime.ExecOptions{
+		Cmd: []string{"sh", "-c", "read line; echo got $line; exit 5"}, Stdin: strings.NewReader("hi\n"), Stdout: &stdout, Stderr: &stdout,
+	})
+	if err != nil || code != 5 || strings.TrimSpace(stdout.String()) != "got hi" {
+		t.Errorf("interactive exec: code %d err %v out %q", code, err, stdout.String())
+	}
+	if left, _ := os.ReadDir(filepath.Join(env.Root, "fifo", "exec")); len(left) > 0 {
+		t.Errorf("exec FIFOs left: %d", len(left))
+	}
+	teardown(t, env, pod)
+}
+
+func TestImageStatusNormalizesNames(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testContext(t)
+	info, err := env.Runtime.ImageStatus(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ref != "docker.io/library/busybox:latest" || !strings.HasPrefix(info.ID, "docker.io/library/busybox@sha256:") || info.Size == 0 {
+		t.Errorf("busybox = %+v", info)
+	}
+	if _, err := env.Runtime.ImageStatus(ctx, "docker.io/library/busybox:1.36"); err != nil {
+		t.Error(err)
+	}
+	if _, err := env.Runtime.ImageStatus(ctx, "busybox:nope"); !errors.Is(err, runtime.ErrImageNotPresent) {
+		t.Errorf("missing image: %v", err)
+	}
+	if _, err := env.Runtime.ImageStatus(ctx, "Not A Name"); !errors.Is(err, runtime.ErrInvalidImageName) {
+		t.Errorf("bad name: %v", err)
+	}
+	digestRef := strings.Replace(info.ID, "docker.io/library/", "", 1)
+	if got, err := env.Runtime.ImageStatus(ctx, digestRef); err != nil || got.ID != info.ID {
+		t.Errorf("by digest %s: %+v %v", digestRef, got, err)
+	}
+}
