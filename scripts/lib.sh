@@ -1,0 +1,202 @@
+# shellcheck shell=bash
+# Functions shared by scripts/install.sh and scripts/test. Source it; it
+# sets REPO to the repository root and changes nothing else until called.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian packages the agent needs at run time and to build the lab images:
+# containerd and runc run the containers, the CNI plugins wire the pods,
+# iproute2/nftables/iptables are what the bridge and port mapping use,
+# busybox-static and curl are copied into the lab images, ca-certificates
+# lets Go fetch modules over HTTPS.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+RUNTIME_PACKAGES=(containerd runc containernetworking-plugins iproute2 nftables iptables
+	busybox-static curl ca-certificates)
+# What only the test suite needs: a registry to pull from on 127.0.0.1.
+# shellcheck disable=SC2034
+TEST_PACKAGES=(docker-registry)
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+need_root() {
+	[[ $(id -u) -eq 0 ]] || die "run me as root"
+}
+
+systemd_running() { [[ -d /run/systemd/system ]]; }
+
+# missing_packages prints those of its arguments that are not installed.
+missing_packages() {
+	local p status
+	for p in "$@"; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+		[[ $status == installed ]] || printf '%s\n' "$p"
+	done
+}
+
+APT_UPDATED=
+apt_update_once() {
+	if [[ -z $APT_UPDATED ]]; then
+		log "apt-get update"
+		apt-get update -qq
+		APT_UPDATED=1
+	fi
+}
+
+# apt_install installs those of its arguments that are missing, without
+# questions and without recommended extras. Services that packages would
+# start (docker-registry listens on :5000) are kept stopped with a
+# policy-rc.d for the duration of the install when norestart is set.
+apt_install() {
+	local missing
+	mapfile -t missing < <(missing_packages "$@")
+	[[ ${#missing[@]} -gt 0 ]] || return 0
+	apt_update_once
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+}
+
+# apt_install_nostart installs packages without letting them start their
+# services now or at boot: the tests start the program themselves.
+apt_install_nostart() {
+	local missing policy=/usr/sbin/policy-rc.d created='' p
+	mapfile -t missing < <(missing_packages "$@")
+	[[ ${#missing[@]} -gt 0 ]] || return 0
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\n# written by minikubelet scripts/lib.sh for one install\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		created=1
+	fi
+	local rc=0
+	apt_install "${missing[@]}" || rc=$?
+	[[ -z $created ]] || rm -f "$policy"
+	[[ $rc -eq 0 ]] || return "$rc"
+	if systemd_running; then
+		for p in "${missing[@]}"; do
+			if systemctl list-unit-files "$p.service" >/dev/null 2>&1; then
+				systemctl disable --now "$p.service" >/dev/null 2>&1 || true
+			fi
+		done
+	fi
+}
+
+# go_version_of prints the version of a go binary as "1.26.8".
+go_version_of() {
+	local v
+	v=$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) || return 1
+	v=${v#go}
+	printf '%s\n' "${v%%[-+ ]*}"
+}
+
+# version_ge A B: is version A at least B (dotted numbers)?
+version_ge() {
+	[[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1) == "$2" ]]
+}
+
+# ensure_go puts a Go toolchain able to build go.mod on PATH and exports
+# GO. The machine's /usr/local/go is used when there is one; otherwise
+# Debian's golang from bookworm-backports. A toolchain older than go.mod's
+# go line (but at least 1.21) fetches the right one through the Go module
+# proxy (GOTOOLCHAIN=auto).
+ensure_go() {
+	local want have cand best=
+	want=$(awk '$1 == "go" { print $2; exit }' "$REPO/go.mod")
+	for cand in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go /usr/lib/go-1.*/bin/go; do
+		[[ -n $cand && -x $cand ]] || continue
+		have=$(go_version_of "$cand") || continue
+		if [[ -z $best ]] || version_ge "$have" "$(go_version_of "$best")"; then
+			best=$cand
+		fi
+	done
+	if [[ -z $best ]] || ! version_ge "$(go_version_of "$best")" 1.21; then
+		install_debian_go
+		best=
+		for cand in /usr/lib/go-1.*/bin/go; do
+			[[ -x $cand ]] || continue
+			if [[ -z $best ]] || version_ge "$(go_version_of "$cand")" "$(go_version_of "$best")"; then
+				best=$cand
+			fi
+		done
+		[[ -n $best ]] || die "no Go toolchain: install Go $want or newer by hand and run me again"
+	fi
+	GO=$best
+	PATH="$(dirname "$GO"):$PATH"
+	export PATH
+	have=$(go_version_of "$GO")
+	if ! version_ge "$have" "$want"; then
+		# Debian's go.env says GOTOOLCHAIN=local; ask for the switch.
+		log "Go $have is older than go.mod's $want: fetching go$want through the Go module proxy"
+		export GOTOOLCHAIN=auto
+	fi
+	# Building as root in a checkout owned by someone else (a Vagrant
+	# synced folder) makes git refuse the VCS stamp; the version comes
+	# from -ldflags instead.
+	export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false"
+	export GO
+	log "using $("$GO" version)"
+}
+
+# install_debian_go installs the newest golang-1.N-go from bookworm-backports
+# (bookworm's own golang-go is 1.19, too old to switch toolchains). The
+# backports suite is added on the mirror the machine already uses.
+install_debian_go() {
+	local list=/etc/apt/sources.list.d/minikubelet-bookworm-backports.list pkg mirror
+	if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		mirror=$(debian_mirror)
+		[[ -n $mirror ]] || die "no Debian bookworm mirror in the apt sources; install Go $(awk '$1 == "go" { print $2 }' "$REPO/go.mod") by hand"
+		log "enabling bookworm-backports on $mirror for Debian's Go"
+		echo "deb $mirror bookworm-backports main" >"$list"
+		APT_UPDATED=
+	fi
+	apt_update_once
+	pkg=$(apt-cache pkgnames golang-1. 2>/dev/null | grep -E '^golang-1\.[0-9]+-go$' | sort -V | tail -n1)
+	[[ -n $pkg ]] || die "no golang-1.N-go package found in Debian's archive; install Go by hand"
+	log "installing $pkg"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports "$pkg" >/dev/null ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+}
+
+# debian_mirror prints the URI of the apt source that serves bookworm main,
+# from one-line (.list) or deb822 (.sources) files.
+debian_mirror() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[[ -r $f ]] || continue
+		awk '$1 == "deb" && $3 == "bookworm" { for (i = 4; i <= NF; i++) if ($i == "main") { print $2; exit } }' "$f"
+	done | head -n1 | grep . && return 0
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -r $f ]] || continue
+		# Stanzas are separated by blank lines; keep the URI of one that
+		# lists the bookworm suite and the main component.
+		awk 'BEGIN { RS = ""; FS = "\n" }
+			/(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|$|\n)/ && /(^|\n)Components:[^\n]*main/ {
+				for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); print a[2]; exit }
+			}' "$f"
+	done | head -n1
+}
+
+# project_version is what `minikubelet version` prints.
+project_version() {
+	git -c safe.directory="$REPO" -C "$REPO" describe --tags --always --dirty 2>/dev/null || echo dev
+}
+
+# build builds bin/minikubelet, bin/minikubelet-pause (static, as the pause
+# image needs) and the lab images in bin/images.
+build() {
+	local version
+	version=$(project_version)
+	log "building bin/minikubelet ($version) and bin/minikubelet-pause"
+	(
+		cd "$REPO" || exit
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o bin/minikubelet ./cmd/minikubelet
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/minikubelet-pause ./pause
+		CGO_ENABLED=0 go build -trimpath -o bin/labimages ./cmd/labimages
+		# labimages builds the web app from this module: run it from here.
+		log "writing the lab images to bin/images"
+		bin/labimages --out bin/images
+	)
+}
