@@ -224,12 +224,17 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 // startTask creates the container's task with its stdio on FIFOs copied to
 // logPath, subscribes to its exit before starting it, starts it and records
 // the start time.
-func (c *Containerd) startTask(ctx context.Context, container containerd.Container, tty bool, logPath string) (time.Time, uint32, error) {
+func (c *Containerd) startTask(ctx context.Context, container containerd.Container, tty bool, logPath string) (_ time.Time, _ uint32, retErr error) {
 	id := container.ID()
 	fifos := c.containerFIFOs(id, tty)
 	if err := c.attachLogs(id, fifos, logPath); err != nil {
 		return time.Time{}, 0, fmt.Errorf("attach log FIFOs: %w", err)
 	}
+	defer func() {
+		if retErr != nil {
+			c.stopLogs(id)
+		}
+	}()
 	task, err := container.NewTask(ctx, func(string) (cio.IO, error) { return &fifoIO{cfg: fifos}, nil }, c.withRuncOptions)
 	if err != nil {
 		return time.Time{}, 0, fmt.Errorf("create task: %w", err)

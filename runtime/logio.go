@@ -146,3 +146,15 @@ func (c *Containerd) detachLogs(ctx context.Context, id string) {
 		<-lc.done
 	}
 }
+
+// stopLogs stops the container's copier at once (its task never came to
+// be, so no EOF will end it).
+func (c *Containerd) stopLogs(id string) {
+	c.mu.Lock()
+	lc := c.copiers[id]
+	c.mu.Unlock()
+	if lc != nil {
+		lc.cancel()
+		<-lc.done
+	}
+}

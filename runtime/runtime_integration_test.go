@@ -614,3 +614,100 @@ func TestImageStatusNormalizesNames(t *testing.T) {
 		t.Errorf("by digest %s: %+v %v", digestRef, got, err)
 	}
 }
+
+func TestStartErrorReturnsTheContainer(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: broken}
+spec:
+  containers:
+  - {name: main, image: busybox, command: [/no/such/binary]}
+`)
+	ctx := testContext(t)
+	sb, err := env.Runtime.RunSandbox(ctx, pod, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtime.ContainerOptions{LogPath: logPath(env, pod, "main", 0)})
+	if err == nil || c.ID == "" {
+		t.Fatalf("StartContainer = %+v, %v; want the container and an error", c, err)
+	}
+	st := containerState(t, env, pod, c.ID)
+	if st.State != runtime.StateExited || st.ExitCode != 128 || st.Reason != "StartError" || st.Message == "" {
+		t.Errorf("failed container = %+v", st)
+	}
+	teardown(t, env, pod)
+}
+
+func TestOOMKilled(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: hungry}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'head -c 500m /dev/zero | tail']
+    resources: {limits: {memory: 32Mi}}
+`)
+	ctx := testContext(t)
+	events := env.Runtime.Subscribe(ctx)
+	_, cs := started(t, env, pod)
+	var sawOOM, sawExit bool
+	for !sawExit {
+		select {
+		case ev := <-events:
+			if ev.ContainerID != cs[0].ID {
+				continue
+			}
+			switch ev.Type {
+			case runtime.ContainerOOM:
+				sawOOM = true
+			case runtime.ContainerExited:
+				sawExit = true
+			}
+		case <-ctx.Done():
+			t.Fatal("no exit event")
+		}
+	}
+	if !sawOOM {
+		t.Error("no OOM event before the exit")
+	}
+	waitFor(t, "reason OOMKilled", func() (bool, string) {
+		st := containerState(t, env, pod, cs[0].ID)
+		return st.State == runtime.StateExited && st.Reason == "OOMKilled", fmt.Sprintf("%+v", st)
+	})
+	teardown(t, env, pod)
+}
+
+func TestSharedPIDNamespaceAndHostPath(t *testing.T) {
+	env := testenv.New(t)
+	hostDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(hostDir, "greeting"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pod := env.Pod(t, `
+metadata: {name: sharing}
+spec:
+  shareProcessNamespace: true
+  volumes:
+  - {name: host, hostPath: {path: "`+hostDir+`", type: Directory}}
+  containers:
+  - {name: a, image: busybox, command: [sleep, "3601"]}
+  - name: b
+    image: busybox
+    command: [sleep, "3602"]
+    volumeMounts: [{name: host, mountPath: /host, readOnly: true}]
+`)
+	_, cs := started(t, env, pod)
+	if ps := execOut(t, env, cs[1].ID, "ps", "-o", "args"); !strings.Contains(ps, "sleep 3601") {
+		t.Errorf("b does not see a's processes:\n%s", ps)
+	}
+	if g := execOut(t, env, cs[1].ID, "cat", "/host/greeting"); g != "from the host" {
+		t.Errorf("hostPath content = %q", g)
+	}
+	if _, code, _ := env.Runtime.ExecSync(testContext(t), cs[1].ID, []string{"touch", "/host/x"}, 10*time.Second); code == 0 {
+		t.Error("read-only hostPath is writable")
+	}
+	teardown(t, env, pod)
+}

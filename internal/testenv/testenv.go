@@ -47,6 +47,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
+	imgs "github.com/minikubelet/minikubelet/images"
 	"github.com/minikubelet/minikubelet/netns"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 	"github.com/minikubelet/minikubelet/runtime"
@@ -57,7 +58,7 @@ import (
 const BusyboxRef = "docker.io/library/busybox:latest"
 
 // busyboxBinary is the static busybox the test image is built from.
-const busyboxBinary = "/bin/busybox"
+const busyboxBinary = imgs.BusyboxPath
 
 // cniBinDirs is where the CNI plugins are looked for.
 var cniBinDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
@@ -144,7 +145,7 @@ func startShared() error {
 			if err != nil {
 				return err
 			}
-			busybox, err := busyboxImage(busyboxBinary)
+			busybox, err := imgs.Busybox(busyboxBinary)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,143 @@
+//go:build integration
+
+package runtime_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+// busyboxNamed is the busybox image under other names, with cfg applied.
+func busyboxNamed(t *testing.T, stopSignal string, names ...string) imagebuild.Image {
+	t.Helper()
+	img, err := images.Busybox(images.BusyboxPath, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Config.StopSignal = stopSignal
+	return img
+}
+
+func TestStopSignalFromImage(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testContext(t)
+	var buf bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&buf, busyboxNamed(t, "SIGUSR1", "example.com/lab/stopsig:1")); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := env.Runtime.ImportArchive(ctx, &buf); err != nil || len(names) != 1 {
+		t.Fatalf("import: %v %v", names, err)
+	}
+	info, err := env.Runtime.ImageStatus(ctx, "example.com/lab/stopsig:1")
+	if err != nil || info.StopSignal != "SIGUSR1" {
+		t.Fatalf("image status: %+v %v", info, err)
+	}
+	pod := env.Pod(t, `
+metadata: {name: stopsig}
+spec:
+  containers:
+  - name: main
+    image: example.com/lab/stopsig:1
+    command: [sh, -c, 'trap "exit 5" USR1; trap "exit 6" TERM; while true; do sleep 0.2; done']
+`)
+	_, cs := started(t, env, pod)
+	waitFor(t, "the shell to run", func() (bool, string) {
+		out, _, err := env.Runtime.ExecSync(ctx, cs[0].ID, []string{"pidof", "sleep"}, 10*time.Second)
+		return err == nil && len(bytes.TrimSpace(out)) > 0, string(out)
+	})
+	if err := env.Runtime.StopContainer(ctx, cs[0].ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st := containerState(t, env, pod, cs[0].ID); st.ExitCode != 5 {
+		t.Errorf("after StopContainer: %+v (want exit 5 from SIGUSR1)", st)
+	}
+	teardown(t, env, pod)
+}
+
+func TestImportImagesFromDir(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testContext(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var oci, docker, gz bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&oci, busyboxNamed(t, "", "example.com/lab/oci:1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := imagebuild.WriteDockerArchive(&docker, busyboxNamed(t, "", "example.com/lab/docker:1")); err != nil {
+		t.Fatal(err)
+	}
+	var gzSrc bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&gzSrc, busyboxNamed(t, "", "example.com/lab/gz:1")); err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(&gz)
+	zw.Write(gzSrc.Bytes())
+	zw.Close()
+	write("a-oci.tar", oci.Bytes())
+	write("b-docker.tar", docker.Bytes())
+	write("c-compressed.tar.gz", gz.Bytes())
+	write("d-broken.tar", []byte("this is not a tarball"))
+	write("notes.txt", []byte("ignored"))
+	write(".hidden.tar", []byte("ignored too"))
+
+	err := env.Runtime.ImportImages(ctx, dir)
+	if err == nil || !strings.Contains(err.Error(), "d-broken.tar") || strings.Contains(err.Error(), "hidden") {
+		t.Errorf("ImportImages error = %v", err)
+	}
+	for _, ref := range []string{"example.com/lab/oci:1", "example.com/lab/docker:1", "example.com/lab/gz:1"} {
+		if _, err := env.Runtime.ImageStatus(ctx, ref); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+	if err := env.Runtime.ImportImages(ctx, filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("missing dir: %v", err)
+	}
+}
+
+func TestPullFromLocalRegistry(t *testing.T) {
+	env := testenv.New(t)
+	host := testenv.StartRegistry(t)
+	ctx := testContext(t)
+	ref := host + "/lab/busybox:v1"
+	env.Push(t, env.BusyboxRef, ref)
+	if _, err := env.Runtime.ImageStatus(ctx, ref); !errors.Is(err, runtime.ErrImageNotPresent) {
+		t.Fatalf("before pull: %v", err)
+	}
+	info, err := env.Runtime.PullImage(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ref != ref || !strings.HasPrefix(info.ID, host+"/lab/busybox@sha256:") || info.Size == 0 {
+		t.Errorf("pulled = %+v", info)
+	}
+	if _, err := env.Runtime.PullImage(ctx, host+"/lab/busybox:missing"); err == nil {
+		t.Error("pulling a missing tag succeeded")
+	}
+	pod := env.Pod(t, `
+metadata: {name: pulled}
+spec:
+  containers:
+  - {name: main, image: "`+ref+`", command: [sh, -c, 'echo from the registry; exec sleep 3600']}
+`)
+	_, cs := started(t, env, pod)
+	waitLog(t, cs[0].LogPath, "stdout", "from the registry")
+	if cs[0].ImageID != info.ID {
+		t.Errorf("container image ID %s, pulled %s", cs[0].ImageID, info.ID)
+	}
+	teardown(t, env, pod)
+}
