@@ -31,16 +31,19 @@ import (
 type Config struct {
 	// Namespace is the containerd namespace every object lives in.
 	Namespace string
-	// Root holds pod state (<Root>/pods/<uid>), the containers' stdio FIFOs
-	// (<Root>/fifo) and runc's state (<Root>/runc).
+	// Root holds pod state (<Root>/pods/<uid>) and the containers' stdio
+	// FIFOs (<Root>/fifo).
 	Root string
 	// LogDir holds the CRI log files (<LogDir>/<ns>_<name>_<uid>/…).
 	LogDir string
 	// Network runs CNI for sandboxes. Required for RunSandbox/StopSandbox.
 	Network *netns.Network
 	// NetNSDir is where sandbox network namespaces are bind-mounted
-	// (default <Root>/netns).
+	// (default /run/minikubelet/netns: they do not outlive a reboot).
 	NetNSDir string
+	// RuncRoot is runc's state dir (default /run/minikubelet/runc), kept
+	// apart from the host's /run/containerd/runc.
+	RuncRoot string
 	// PauseImage is the sandbox image (default the agent's own pause image).
 	PauseImage string
 	// ClusterDNS, ClusterDomain and SearchDomains feed pods' resolv.conf.
@@ -102,7 +105,10 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		cfg.PauseImage = pauseimage.Ref
 	}
 	if cfg.NetNSDir == "" {
-		cfg.NetNSDir = filepath.Join(cfg.Root, "netns")
+		cfg.NetNSDir = "/run/minikubelet/netns"
+	}
+	if cfg.RuncRoot == "" {
+		cfg.RuncRoot = "/run/minikubelet/runc"
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = defaultClusterDomain
@@ -112,13 +118,20 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 	}
+	// Mount points are compared with the paths under Root: use the real one.
+	root, err := filepath.EvalSymlinks(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	if cfg.Root, err = filepath.Abs(root); err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
 	c := &Containerd{
 		log:     log,
 		client:  client,
 		cfg:     cfg,
 		copiers: map[string]*logCopier{},
 	}
-	var err error
 	if c.ownOOMScoreAdj, err = ownOOMScoreAdj(); err != nil {
 		return nil, err
 	}
@@ -173,10 +186,11 @@ func (c *Containerd) fifoDir(containerID string) string {
 	return filepath.Join(c.cfg.Root, "fifo", containerID)
 }
 
-// runcOptions keeps runc's state under Root rather than in the host-wide
-// /run/containerd/runc.
+// runcOptions keeps runc's state in RuncRoot rather than in the host-wide
+// /run/containerd/runc. The shim reads them at task creation (task
+// options) and when it cleans up after a dead shim (container options).
 func (c *Containerd) runcOptions() *options.Options {
-	return &options.Options{Root: filepath.Join(c.cfg.Root, "runc")}
+	return &options.Options{Root: c.cfg.RuncRoot}
 }
 
 func (c *Containerd) withRuncOptions(_ context.Context, _ *containerd.Client, ti *containerd.TaskInfo) error {

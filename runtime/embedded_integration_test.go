@@ -3,28 +3,32 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/minikubelet/minikubelet/imagebuild"
+	imgs "github.com/minikubelet/minikubelet/images"
 )
 
-// TestConnectStartsEmbeddedDaemon: nothing answers at the address, so Connect
-// starts a private containerd under root; a second Connect over the same root
-// finds that daemon; Stop ends it.
-func TestConnectStartsEmbeddedDaemon(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+// startEmbedded starts a private containerd under a temp root and stops it
+// (and removes its state dir) when the test ends.
+func startEmbedded(t *testing.T, root string) (*containerd.Client, *Daemon) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	root := t.TempDir()
-	log := zaptest.NewLogger(t)
-
-	client, d, err := Connect(ctx, log, filepath.Join(root, "nothing.sock"), root)
+	client, d, err := Connect(ctx, zaptest.NewLogger(t), filepath.Join(root, "nothing.sock"), root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,21 +42,143 @@ func TestConnectStartsEmbeddedDaemon(t *testing.T) {
 		if err := d.Stop(stopCtx); err != nil {
 			t.Error(err)
 		}
-		_ = os.RemoveAll(filepath.Dir(d.cfg.State))
 	})
+	return client, d
+}
+
+// TestConnectStartsEmbeddedDaemon: nothing answers at the address, so Connect
+// starts a private containerd under root; a second Connect over the same root
+// finds that daemon; Stop ends it.
+func TestConnectStartsEmbeddedDaemon(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	t.Cleanup(func() { removeStateDir(t, root) })
+	client, d := startEmbedded(t, root)
+	ctx := context.Background()
 	v, err := client.Version(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("embedded containerd %s at %s", v.Version, d.Address())
+	if len(d.Address()) >= 108 {
+		t.Errorf("socket path too long for a unix socket: %s", d.Address())
+	}
 
 	// The daemon's own socket answers now: a second Connect uses it.
-	client2, d2, err := Connect(ctx, log, d.Address(), root)
+	client2, d2, err := Connect(ctx, zaptest.NewLogger(t), d.Address(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client2.Close()
 	if d2 != nil {
 		t.Fatal("second Connect started another daemon")
+	}
+}
+
+// TestEmbeddedDaemonRestartKeepsTasks: a task started through one embedded
+// daemon keeps running when the daemon stops, and a new daemon over the same
+// root adopts it (what an agent restart relies on).
+func TestEmbeddedDaemonRestartKeepsTasks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	t.Cleanup(func() {
+		removeStateDir(t, root)
+		// runc leaves the namespace's (empty) parent cgroup.
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/mkt-embedded")
+		for _, d := range dirs {
+			_ = syscall.Rmdir(d)
+		}
+	})
+	client, d := startEmbedded(t, root)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "mkt-embedded"), 2*time.Minute)
+	defer cancel()
+
+	bb, err := imgs.Busybox(imgs.BusyboxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&buf, bb); err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.Import(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := containerd.NewImage(client, list[0])
+	if err := img.Unpack(ctx, containerd.DefaultSnapshotter); err != nil {
+		t.Fatal(err)
+	}
+	runcRoot := filepath.Join(root, "runc")
+	container, err := client.NewContainer(ctx, "sleeper",
+		containerd.WithNewSnapshot("sleeper", img),
+		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "3600"), withoutDefaultRlimits),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := container.NewTask(ctx, cio.NullIO, func(_ context.Context, _ *containerd.Client, ti *containerd.TaskInfo) error {
+		ti.Options = (&Containerd{cfg: Config{RuncRoot: runcRoot}}).runcOptions()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid := task.Pid()
+
+	// The daemon goes away; the task does not.
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopCancel()
+	if err := d.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	if err := syscall.Kill(int(pid), 0); err != nil {
+		t.Fatalf("task process %d died with the daemon: %v", pid, err)
+	}
+
+	// A new daemon over the same root finds it.
+	client2, _ := startEmbedded(t, root)
+	c2, err := client2.LoadContainer(ctx, "sleeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := c2.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := t2.Status(ctx)
+	if err != nil || st.Status != containerd.Running || t2.Pid() != pid {
+		t.Fatalf("after restart: %+v pid %d (was %d), %v", st, t2.Pid(), pid, err)
+	}
+	if _, err := t2.Delete(ctx, containerd.WithProcessKill); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range list {
+		if err := client2.ImageService().Delete(ctx, i.Name, images.SynchronousDelete()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// removeStateDir removes the embedded daemon's state dir under /run.
+func removeStateDir(t *testing.T, root string) {
+	cfg, err := newEmbeddedConfig(root)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.RemoveAll(filepath.Dir(cfg.State)); err != nil {
+		t.Error(err)
 	}
 }

@@ -222,6 +222,7 @@ func (e *Env) RuntimeConfig() runtime.Config {
 		LogDir:    e.LogDir,
 		Network:   e.Network,
 		NetNSDir:  filepath.Join(e.Root, "netns"),
+		RuncRoot:  filepath.Join(e.Root, "runc"),
 		NodeName:  "testnode",
 	}
 }
