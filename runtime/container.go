@@ -86,6 +86,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	}
 	env, err := containerEnv(pod, ctr, envContext{
 		NodeName:   c.cfg.NodeName,
+		NodeIP:     c.cfg.NodeIP,
 		PodIPs:     podIPs,
 		NodeCPU:    *resource.NewQuantity(int64(c.nodeCPUs), resource.DecimalSI),
 		NodeMemory: *resource.NewQuantity(c.nodeMemory, resource.BinarySI),

@@ -50,8 +50,10 @@ type Config struct {
 	ClusterDNS    []string
 	ClusterDomain string
 	SearchDomains []string
-	// NodeName is spec.nodeName for the downward API.
+	// NodeName is spec.nodeName and NodeIP status.hostIP for the downward
+	// API (env valueFrom.fieldRef).
 	NodeName string
+	NodeIP   string
 	// Snapshotter unpacks images and makes rootfs (default overlayfs).
 	Snapshotter string
 }

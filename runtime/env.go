@@ -52,6 +52,7 @@ func expand(s string, lookup func(string) (string, bool)) string {
 // envContext is what environment values can refer to besides the pod.
 type envContext struct {
 	NodeName string
+	NodeIP   string
 	PodIPs   []string
 	// NodeCPU and NodeMemory stand in for limits a container does not set
 	// (resourceFieldRef), as node allocatable does in the kubelet.
@@ -137,8 +138,7 @@ func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, ec envContext) (val
 }
 
 // podFieldValue implements the downward API fields allowed in env
-// (kubelet podFieldSelectorRuntimeValue). The node's own IP is not known to
-// the runtime, so status.hostIP(s) resolve to "".
+// (kubelet podFieldSelectorRuntimeValue).
 func podFieldValue(pod *v1.Pod, path string, ec envContext) (string, error) {
 	switch path {
 	case "metadata.name":
@@ -159,7 +159,7 @@ func podFieldValue(pod *v1.Pod, path string, ec envContext) (string, error) {
 	case "status.podIPs":
 		return strings.Join(ec.PodIPs, ","), nil
 	case "status.hostIP", "status.hostIPs":
-		return "", nil
+		return ec.NodeIP, nil
 	}
 	for _, m := range []struct {
 		prefix string

@@ -57,6 +57,7 @@ func TestContainerEnv(t *testing.T) {
 			{Name: "UID", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
 			{Name: "IP", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 			{Name: "NODE", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+			{Name: "HOST", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "status.hostIP"}}},
 			{Name: "APP", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
 			{Name: "NOTE", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "metadata.annotations['note']"}}},
 			{Name: "SA", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "spec.serviceAccountName"}}},
@@ -68,7 +69,7 @@ func TestContainerEnv(t *testing.T) {
 			{Name: "GREETING", Value: "again"},
 		},
 	}
-	got, err := containerEnv(pod, c, envContext{NodeName: "node1", PodIPs: []string{"10.1.0.5"},
+	got, err := containerEnv(pod, c, envContext{NodeName: "node1", NodeIP: "192.0.2.1", PodIPs: []string{"10.1.0.5"},
 		NodeCPU: resource.MustParse("2"), NodeMemory: resource.MustParse("1Gi")})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestContainerEnv(t *testing.T) {
 		"GREETING=again",
 		"MSG=hello $(LATER) $(GREETING)",
 		"LATER=late",
-		"POD=web", "NS=lab", "UID=u-1", "IP=10.1.0.5", "NODE=node1", "APP=web", "NOTE=hi", "SA=sa",
+		"POD=web", "NS=lab", "UID=u-1", "IP=10.1.0.5", "NODE=node1", "HOST=192.0.2.1", "APP=web", "NOTE=hi", "SA=sa",
 		"MEM=64", "CPU=1", "CPULIM=2",
 		"VERBATIM=",
 	}

@@ -167,9 +167,10 @@ func fullRefOnly(name string) string {
 }
 
 // ImportImages imports every image tarball in dir (*.tar, *.tar.gz, *.tgz,
-// *.tar.zst: docker-archive or OCI layout), one file at a time. A file that
-// fails is logged and skipped; the error reports how many failed. A missing
-// dir is not an error.
+// *.tar.zst: docker-archive or OCI layout), one file at a time, k3s style: a
+// file that fails is logged and skipped, and never stops the others or the
+// caller. The error is only for a dir that cannot be read or a ctx that
+// ended. A missing dir is not an error.
 func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -198,7 +199,7 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		return fmt.Errorf("import images from %s: %d file(s) failed: %s", dir, len(failed), strings.Join(failed, ", "))
+		c.log.Warn("some image archives were skipped", zap.String("dir", dir), zap.Strings("files", failed))
 	}
 	return nil
 }

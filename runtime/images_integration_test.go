@@ -95,9 +95,9 @@ func TestImportImagesFromDir(t *testing.T) {
 	write("notes.txt", []byte("ignored"))
 	write(".hidden.tar", []byte("ignored too"))
 
-	err := env.Runtime.ImportImages(ctx, dir)
-	if err == nil || !strings.Contains(err.Error(), "d-broken.tar") || strings.Contains(err.Error(), "hidden") {
-		t.Errorf("ImportImages error = %v", err)
+	// The broken file is logged and skipped; the others are imported.
+	if err := env.Runtime.ImportImages(ctx, dir); err != nil {
+		t.Errorf("ImportImages: %v", err)
 	}
 	for _, ref := range []string{"example.com/lab/oci:1", "example.com/lab/docker:1", "example.com/lab/gz:1"} {
 		if _, err := env.Runtime.ImageStatus(ctx, ref); err != nil {
