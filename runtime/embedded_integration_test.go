@@ -5,6 +5,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -180,5 +181,116 @@ func removeStateDir(t *testing.T, root string) {
 	}
 	if err := os.RemoveAll(filepath.Dir(cfg.State)); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSubscribeSurvivesDaemonRestart: the event stream breaks when
+// containerd restarts; Subscribe subscribes again and still reports exits.
+func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	const ns = "mkt-resubscribe"
+	t.Cleanup(func() {
+		removeStateDir(t, root)
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/minikubelet/" + ns)
+		for _, d := range dirs {
+			subs, _ := os.ReadDir(d)
+			for _, s := range subs {
+				_ = syscall.Rmdir(filepath.Join(d, s.Name()))
+			}
+			_ = syscall.Rmdir(d)
+		}
+	})
+	client, d := startEmbedded(t, root)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), 2*time.Minute)
+	defer cancel()
+	rt, err := New(ctx, zaptest.NewLogger(t), client, Config{
+		Namespace: ns, Root: filepath.Join(root, "rt"), LogDir: filepath.Join(root, "logs"), RuncRoot: filepath.Join(root, "runc"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	events := rt.Subscribe(ctx)
+
+	bb, err := imgs.Busybox(imgs.BusyboxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&buf, bb); err != nil {
+		t.Fatal(err)
+	}
+	names, err := rt.ImportArchive(ctx, bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := rt.getImage(ctx, names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// exitWith runs a container of ours that exits with code and waits for
+	// its event.
+	exitWith := func(id string, code int) {
+		t.Helper()
+		container, err := client.NewContainer(ctx, id,
+			containerd.WithNewSnapshot(id, img),
+			containerd.WithRuntime(runcRuntime, rt.runcOptions()),
+			containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sh", "-c", fmt.Sprintf("exit %d", code)),
+				withoutDefaultRlimits, oci.WithCgroup(rt.cgroupsPath(id))),
+			containerd.WithContainerLabels(map[string]string{LabelPodUID: "uid-1", LabelKind: "app", LabelStartedAt: time.Now().Format(time.RFC3339Nano)}),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, err := container.NewTask(ctx, cio.NullIO, rt.withRuncOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for ev := range events {
+			if ev.ContainerID == id {
+				if ev.Type != ContainerExited || ev.ExitCode != int32(code) || ev.PodUID != "uid-1" {
+					t.Errorf("event = %+v", ev)
+				}
+				break
+			}
+		}
+		st, err := rt.containerStatus(ctx, id)
+		if err != nil || st.State != StateExited || st.ExitCode != int32(code) || st.Reason != "Error" {
+			t.Errorf("status = %+v, %v", st, err)
+		}
+		if err := rt.RemoveContainer(ctx, id); err != nil {
+			t.Error(err)
+		}
+	}
+	// The subscription is live once it delivered an event.
+	exitWith("before", 3)
+
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopCancel()
+	if err := d.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	startEmbedded(t, root) // same root, same socket: the old client reconnects
+	waitUntil(t, "the client to reconnect", func() bool {
+		_, err := client.Version(ctx)
+		return err == nil
+	})
+	exitWith("after", 9)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

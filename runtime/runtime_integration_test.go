@@ -711,3 +711,26 @@ spec:
 	}
 	teardown(t, env, pod)
 }
+
+func TestTTYContainerAndExec(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: terminal}
+spec:
+  containers:
+  - {name: main, image: busybox, tty: true, command: [sh, -c, 'echo on-a-tty; tty; exec sleep 3600']}
+`)
+	_, cs := started(t, env, pod)
+	waitLog(t, cs[0].LogPath, "stdout", "on-a-tty")
+	waitLog(t, cs[0].LogPath, "stdout", "/dev/pts/0")
+	var out strings.Builder
+	resize := make(chan runtime.TerminalSize, 1)
+	resize <- runtime.TerminalSize{Width: 100, Height: 40}
+	code, err := env.Runtime.Exec(testContext(t), cs[0].ID, runtime.ExecOptions{
+		Cmd: []string{"tty"}, TTY: true, Stdout: &out, Resize: resize,
+	})
+	if err != nil || code != 0 || !strings.HasPrefix(strings.TrimSpace(out.String()), "/dev/pts/") {
+		t.Errorf("exec with TTY: code %d err %v out %q", code, err, out.String())
+	}
+	teardown(t, env, pod)
+}
