@@ -5,7 +5,7 @@
 # again: it installs only what is missing and rebuilds in place.
 set -euo pipefail
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
@@ -110,8 +110,13 @@ EOF
 		fi
 		log "minikubelet is $(systemctl is-active minikubelet.service): minikubelet get pods; journalctl -u minikubelet -f"
 	else
+		# Enabling works without a running systemd: it only makes links.
+		local enabled="installed"
+		if command -v systemctl >/dev/null && systemctl enable minikubelet.service >/dev/null 2>&1; then
+			enabled="installed and enabled: it starts at the next boot with systemd"
+		fi
 		log "systemd is not running here (PID 1 is $(ps -o comm= -p 1 2>/dev/null || echo unknown)):" \
-			"the service is installed and starts at the next boot with systemd;" \
+			"the service is $enabled;" \
 			"to run the agent now: minikubelet agent --config /etc/minikubelet/config.yaml"
 	fi
 }
