@@ -166,7 +166,13 @@ debian_mirror() {
 	local f
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
 		[[ -r $f ]] || continue
-		awk '$1 == "deb" && $3 == "bookworm" { for (i = 4; i <= NF; i++) if ($i == "main") { print $2; exit } }' "$f"
+		# deb [options] URI suite components...
+		awk '$1 == "deb" {
+				i = 2
+				if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+				if ($(i + 1) != "bookworm") next
+				for (j = i + 2; j <= NF; j++) if ($j == "main") { print $i; exit }
+			}' "$f"
 	done | head -n1 | grep . && return 0
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[[ -r $f ]] || continue
