@@ -136,6 +136,11 @@ ensure_go() {
 	# synced folder) makes git refuse the VCS stamp; the version comes
 	# from -ldflags instead.
 	export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false"
+	# go keeps its caches under $HOME, which a bare CI environment may lack.
+	if [[ -z ${HOME:-} ]]; then
+		HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+		export HOME
+	fi
 	export GO
 	log "using $("$GO" version)"
 }
