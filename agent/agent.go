@@ -162,13 +162,16 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
 		NodeName:      cfg.NodeName,
+		NodeIP:        cfg.NodeIP,
 	})
 	if err != nil {
 		return err
 	}
+	defer rt.Close()
 	if err := rt.EnsurePauseImage(ctx, cfg.PauseBinary); err != nil {
 		return fmt.Errorf("pause image from %s: %w", cfg.PauseBinary, err)
 	}
+	// A bad tarball is logged and skipped; only an unreadable directory fails.
 	if err := rt.ImportImages(ctx, cfg.Images); err != nil {
 		return fmt.Errorf("import images from %s: %w", cfg.Images, err)
 	}

@@ -117,7 +117,9 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	now := time.Now()
 	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
 	if err != nil {
-		w.log.Error("read pod state", zap.Error(err))
+		if ctx.Err() == nil {
+			w.log.Error("read pod state", zap.Error(err))
+		}
 		return syncRetry
 	}
 	// Publish what was observed before acting on it, so that a watcher sees
@@ -494,7 +496,11 @@ func (w *worker) finish(ctx context.Context) {
 		if err == nil {
 			break
 		}
-		w.log.Error("terminate pod", zap.Error(err), zap.Int("attempt", attempt))
+		if ctx.Err() != nil {
+			w.log.Info("agent stopping: the next agent finishes terminating this pod")
+			return
+		}
+		w.log.Warn("terminate pod", zap.Error(err), zap.Int("attempt", attempt))
 		select {
 		case <-ctx.Done():
 			return // the next agent finds the pod orphaned and finishes the job

@@ -71,6 +71,8 @@ type Env struct {
 	Namespace string
 	// Bridge and Subnet are the test's pod network.
 	Bridge, Subnet string
+	// Address is the shared containerd's socket, for an agent under test.
+	Address string
 	// Client is the shared containerd's client; scope contexts with Ctx.
 	Client  *containerd.Client
 	Runtime *runtime.Containerd
@@ -174,6 +176,7 @@ func New(t *testing.T) *Env {
 	id := randHex(4)
 	root := t.TempDir()
 	e := &Env{
+		Address:     shared.daemon.Address(),
 		Root:        root,
 		LogDir:      filepath.Join(root, "logs"),
 		Namespace:   "mkt-" + id,

@@ -1,0 +1,74 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/snapshots"
+	"github.com/moby/sys/mountinfo"
+	"github.com/vishvananda/netlink"
+	v1 "k8s.io/api/core/v1"
+)
+
+// AssertPodGone checks containerd (containers, tasks, leases, the
+// containers' snapshots) and the host (veths on the bridge, IP leases,
+// mounts, netns files, pod and log dirs).
+func (env *Env) AssertPodGone(t *testing.T, pod *v1.Pod, ids ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(env.Ctx(context.Background()), time.Minute)
+	defer cancel()
+	if cs, err := env.Client.Containers(ctx); err != nil || len(cs) > 0 {
+		t.Errorf("containers left: %d (%v)", len(cs), err)
+	}
+	if ls, err := env.Client.LeasesService().List(ctx); err != nil || len(ls) > 0 {
+		t.Errorf("leases left: %v (%v)", ls, err)
+	}
+	_ = env.Client.SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if slices.Contains(ids, info.Name) {
+			t.Errorf("snapshot %s left", info.Name)
+		}
+		return nil
+	})
+	if br, err := netlink.LinkByName(env.Bridge); err == nil {
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				t.Errorf("veth %s still on bridge %s", l.Attrs().Name, env.Bridge)
+			}
+		}
+	}
+	_ = filepath.Walk(filepath.Join(env.Root, "cni", "data", "ipam"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && net.ParseIP(info.Name()) != nil {
+			t.Errorf("IP lease left: %s", p)
+		}
+		return nil
+	})
+	if ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(env.Root)); err != nil || len(ms) > 0 {
+		for _, m := range ms {
+			t.Errorf("mount left: %s", m.Mountpoint)
+		}
+	}
+	if ns, _ := filepath.Glob(filepath.Join(env.Root, "netns", "*")); len(ns) > 0 {
+		t.Errorf("netns left: %v", ns)
+	}
+	for _, d := range []string{
+		filepath.Join(env.Root, "pods", string(pod.UID)),
+		filepath.Join(env.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
+	} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left (%v)", d, err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(env.Root, "fifo", id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("FIFO dir of %s left", id)
+		}
+	}
+}
