@@ -163,6 +163,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		ClusterDomain: cfg.ClusterDomain,
 		NodeName:      cfg.NodeName,
 		NodeIP:        cfg.NodeIP,
+		Offline:       cfg.Offline,
 	})
 	if err != nil {
 		return err

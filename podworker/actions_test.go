@@ -286,16 +286,3 @@ func TestPodConditions(t *testing.T) {
 	}
 }
 
-func TestIsLocalRegistry(t *testing.T) {
-	for ref, want := range map[string]bool{
-		"busybox":                        false,
-		"docker.io/library/busybox:1.36": false,
-		"127.0.0.1:5000/myapp:v1":        true,
-		"localhost:5000/x":               true,
-		"registry.example:5000/x":        false,
-	} {
-		if got := isLocalRegistry(ref); got != want {
-			t.Errorf("isLocalRegistry(%q) = %v", ref, got)
-		}
-	}
-}

@@ -5,11 +5,9 @@ package podworker
 
 import (
 	"context"
-	"net"
 	"sync"
 	"time"
 
-	"github.com/distribution/reference"
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -214,24 +212,6 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 		m.mu.Unlock()
 	}()
 	return w
-}
-
-// isLocalRegistry reports whether an image reference names a registry on
-// this machine's loopback.
-func isLocalRegistry(ref string) bool {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return false
-	}
-	host := reference.Domain(named)
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 type nopProber struct{ noProbes }

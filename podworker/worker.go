@@ -384,7 +384,7 @@ func (w *worker) ensureImage(ctx context.Context, c *v1.Container, now time.Time
 
 	policy := c.ImagePullPolicy
 	pull := policy == v1.PullAlways || (policy != v1.PullNever && !present)
-	if pull && present && w.m.cfg.Offline && !isLocalRegistry(info.Ref) {
+	if pull && present && w.m.cfg.Offline && !runtime.IsLocalRegistry(info.Ref) {
 		// An offline node cannot ask a remote registry; the copy it has is
 		// what a pull would have produced on the day it was imported.
 		pull = false

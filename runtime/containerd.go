@@ -56,6 +56,9 @@ type Config struct {
 	NodeIP   string
 	// Snapshotter unpacks images and makes rootfs (default overlayfs).
 	Snapshotter string
+	// Offline refuses pulls from any registry not on loopback: on a node
+	// without network access (or in tests) no lookup ever leaves the machine.
+	Offline bool
 }
 
 // runcRuntime is the containerd runtime (shim) used for every task.

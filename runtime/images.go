@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -95,10 +96,16 @@ func (c *Containerd) imageInfo(ctx context.Context, img images.Image, named refe
 // PullImage pulls ref through containerd and unpacks it for the
 // snapshotter. Registries on localhost or 127.0.0.1 are spoken to over
 // plain HTTP, every other one over HTTPS, anonymously.
+//
+// An offline runtime refuses, before any lookup, to pull from a registry
+// that is not on this machine's loopback.
 func (c *Containerd) PullImage(ctx context.Context, ref string) (ImageInfo, error) {
 	named, err := normalizeImageRef(ref)
 	if err != nil {
 		return ImageInfo{}, err
+	}
+	if c.cfg.Offline && !IsLocalRegistry(named.String()) {
+		return ImageInfo{}, fmt.Errorf("pull image %q: %w: registry %s is not on this machine", named.String(), ErrOffline, reference.Domain(named))
 	}
 	ctx = c.ns(ctx)
 	resolver := docker.NewResolver(docker.ResolverOptions{
@@ -288,4 +295,22 @@ func (c *Containerd) getImage(ctx context.Context, ref string) (containerd.Image
 		return nil, nil, fmt.Errorf("unpack image %q: %w", named.String(), err)
 	}
 	return i, named, nil
+}
+
+// IsLocalRegistry reports whether an image reference names a registry on
+// this machine's loopback (localhost, 127.0.0.0/8, ::1).
+func IsLocalRegistry(ref string) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return false
+	}
+	host := reference.Domain(named)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -114,6 +114,9 @@ var (
 	ErrImageNotPresent = errors.New("image not present")
 	// ErrInvalidImageName is returned for a reference that cannot be parsed.
 	ErrInvalidImageName = errors.New("invalid image name")
+	// ErrOffline is returned by PullImage on an offline node for a registry
+	// that is not on loopback.
+	ErrOffline = errors.New("offline node: pulls from remote registries are disabled")
 )
 
 // ContainerOptions carries what the pod worker decided about a container
