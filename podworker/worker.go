@@ -452,7 +452,8 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	changed, _ := sandboxChanged(ps)
 	st.Conditions = podConditions(w.pod, st.Phase, !changed, st.InitContainerStatuses, st.ContainerStatuses)
 	carryTransitionTimes(st.Conditions, old.Conditions, now)
-	if len(ps.Sandboxes) > 0 && ps.Sandboxes[0].Ready {
+	// A stopped sandbox keeps its IPs in status, as a completed pod does.
+	if len(ps.Sandboxes) > 0 {
 		for _, ip := range ps.Sandboxes[0].IPs {
 			st.PodIPs = append(st.PodIPs, v1.PodIP{IP: ip})
 		}

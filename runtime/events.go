@@ -137,18 +137,15 @@ func (c *Containerd) podOf(ctx context.Context, id string) (types.UID, bool) {
 	return types.UID(uid), uid != ""
 }
 
-// recordOOM marks the container as OOM-killed. When the exit was finalized
-// before the OOM event arrived, the recorded reason is corrected.
+// recordOOM marks the container as OOM-killed. Reading the state turns a
+// finalized Error into OOMKilled when this mark is there, whichever of the
+// exit and the OOM event was handled first.
 func (c *Containerd) recordOOM(ctx context.Context, id string) {
 	container, err := c.client.LoadContainer(ctx, id)
 	if err != nil {
 		return
 	}
-	update := map[string]string{LabelOOM: "true"}
-	if labels, err := container.Labels(ctx); err == nil && labels[LabelExitCode] != "" && labels[LabelReason] == reasonError {
-		update[LabelReason] = reasonOOMKilled
-	}
-	if _, err := container.SetLabels(ctx, update); err != nil {
+	if _, err := container.SetLabels(ctx, map[string]string{LabelOOM: "true"}); err != nil {
 		c.log.Warn("record OOM kill", zap.String("id", id), zap.Error(err))
 	}
 }

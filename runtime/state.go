@@ -185,6 +185,11 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 		ct.ExitCode = int32(code)
 		ct.FinishedAt = parseTime(l[LabelFinishedAt])
 		ct.Reason = l[LabelReason]
+		if l[LabelOOM] == "true" && ct.Reason == reasonError {
+			// The OOM event and the exit are handled on different paths; an
+			// OOM recorded after finalization still names the exit.
+			ct.Reason = reasonOOMKilled
+		}
 		ct.Message = l[LabelMessage]
 		if ct.Message == "" {
 			ct.Message = readTerminationMessage(l[LabelTerminationLog])
