@@ -143,14 +143,19 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		adopted[ps.UID] = true
 	}
 	for _, p := range pods {
-		if _, ok := m.workers[p.UID]; ok {
-			continue
+		var after <-chan struct{}
+		if w, ok := m.workers[p.UID]; ok {
+			if !w.terminating() {
+				continue
+			}
+			// The manifest came back while its pod was being terminated:
+			// a fresh worker starts it again once the old one is done.
+			after = w.done
 		}
 		if adopted[p.UID] {
 			p = m.keepIdentity(p)
 		}
-		var after <-chan struct{}
-		if prev := byName[p.Namespace+"/"+p.Name]; prev != nil {
+		if prev := byName[p.Namespace+"/"+p.Name]; prev != nil && prev.pod.UID != p.UID {
 			after = prev.done
 		}
 		m.startWorker(p, after)

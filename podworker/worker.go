@@ -74,6 +74,16 @@ func (w *worker) terminate() {
 	})
 }
 
+// terminating reports whether terminate was called.
+func (w *worker) terminating() bool {
+	select {
+	case <-w.kill:
+		return true
+	default:
+		return false
+	}
+}
+
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	defer w.cancelSync()
@@ -134,6 +144,9 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 
 	acts := computePodActions(w.pod, &ps, w.m.prober)
 	if acts.KillPod {
+		if acts.CreateSandbox {
+			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+		}
 		if err := w.killPod(ctx, &ps); err != nil {
 			w.log.Error("kill pod", zap.Error(err))
 			w.publish(ctx)

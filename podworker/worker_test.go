@@ -236,3 +236,47 @@ func TestManagerAdoptsAndCleansOrphans(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerManifestBackDuringTermination(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	h.m.SetPods(nil)
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("cleaned", func() bool {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.cleaned[pod.UID]
+	})
+	h.waitFor("running again", func() bool { return running(h.containerState(pod.UID, "app")) })
+}
+
+func TestWorkerRecreatesDeadSandbox(t *testing.T) {
+	rt := newFakeRuntime()
+	// The app container killed with the old sandbox restarts under its
+	// back-off like any exited container.
+	h := newHarness(t, rt, Config{BackOffInitial: 100 * time.Millisecond, BackOffMax: 200 * time.Millisecond})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	rt.mu.Lock()
+	for _, sb := range rt.sandboxes {
+		sb.Ready, sb.PID = false, 0
+	}
+	rt.mu.Unlock()
+	h.m.Poke(pod.UID)
+	h.waitFor("new sandbox", func() bool { return slices.Contains(rt.Calls(), "RunSandbox p 1") })
+	h.waitFor("running again", func() bool {
+		s := h.containerState(pod.UID, "app")
+		return running(s) && s.RestartCount == 1
+	})
+	if !hasEventReason(h.ev.List("default", "p"), "SandboxChanged") {
+		t.Error("no SandboxChanged event")
+	}
+}
+
+func hasEventReason(evs []v1.Event, reason string) bool {
+	return slices.ContainsFunc(evs, func(e v1.Event) bool { return e.Reason == reason })
+}
