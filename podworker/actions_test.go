@@ -285,4 +285,3 @@ func TestPodConditions(t *testing.T) {
 		}
 	}
 }
-

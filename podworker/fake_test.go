@@ -196,7 +196,9 @@ func (f *fakeRuntime) ExecSync(context.Context, string, []string, time.Duration)
 	return nil, 0, nil
 }
 
-func (f *fakeRuntime) Exec(context.Context, string, runtime.ExecOptions) (int32, error) { return 0, nil }
+func (f *fakeRuntime) Exec(context.Context, string, runtime.ExecOptions) (int32, error) {
+	return 0, nil
+}
 
 func (f *fakeRuntime) Subscribe(ctx context.Context) <-chan runtime.Event {
 	out := make(chan runtime.Event)

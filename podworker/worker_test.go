@@ -169,7 +169,9 @@ func TestWorkerOnFailureSucceeds(t *testing.T) {
 	h.waitFor("job running", func() bool { return running(h.containerState(pod.UID, "job")) })
 	rt.exit(pod.UID, "job", 0)
 	h.waitFor("pod succeeded", func() bool { return h.pod(pod.UID).Status.Phase == v1.PodSucceeded })
-	h.waitFor("sandbox stopped", func() bool { return slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "StopSandbox") }) })
+	h.waitFor("sandbox stopped", func() bool {
+		return slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "StopSandbox") })
+	})
 }
 
 func TestWorkerTerminatesRemovedPod(t *testing.T) {
