@@ -231,6 +231,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /apply", s.apply)
 	mux.HandleFunc("POST /delete", s.delete)
 	mux.HandleFunc("GET /version", s.version)
+	mux.HandleFunc("GET /debug/goroutines", s.goroutines)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFoundPath())
 	})
