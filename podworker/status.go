@@ -281,33 +281,3 @@ func carryTransitionTimes(conds []v1.PodCondition, old []v1.PodCondition, now ti
 		}
 	}
 }
-
-// qosClass is the pod's QoS class (k8s qos.GetPodQOS, simplified to the
-// cpu and memory resources).
-func qosClass(pod *v1.Pod) v1.PodQOSClass {
-	requests, limits := 0, 0
-	guaranteed := true
-	all := append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
-	for _, c := range all {
-		for _, r := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-			req, hasReq := c.Resources.Requests[r]
-			lim, hasLim := c.Resources.Limits[r]
-			if hasReq && !req.IsZero() {
-				requests++
-			}
-			if hasLim && !lim.IsZero() {
-				limits++
-			}
-			if !hasLim || (hasReq && req.Cmp(lim) != 0) {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case requests == 0 && limits == 0:
-		return v1.PodQOSBestEffort
-	case guaranteed:
-		return v1.PodQOSGuaranteed
-	}
-	return v1.PodQOSBurstable
-}

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/qos"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -487,7 +488,7 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 		}
 		st.StartTime = &t
 	}
-	st.QOSClass = qosClass(w.pod)
+	st.QOSClass = qos.PodQOS(w.pod)
 	w.status = st
 
 	pod := w.pod.DeepCopy()

@@ -401,51 +401,24 @@ func TestHumanDuration(t *testing.T) {
 }
 
 func TestPodQOS(t *testing.T) {
-	rl := func(kv ...string) v1.ResourceList {
-		l := v1.ResourceList{}
-		for i := 0; i < len(kv); i += 2 {
-			l[v1.ResourceName(kv[i])] = mustQuantity(kv[i+1])
-		}
-		return l
-	}
-	pod := func(cs ...v1.ResourceRequirements) *v1.Pod {
+	limited := v1.ResourceRequirements{Limits: v1.ResourceList{
+		v1.ResourceCPU: mustQuantity("1"), v1.ResourceMemory: mustQuantity("1Gi"),
+	}}
+	pod := func(r v1.ResourceRequirements, status v1.PodQOSClass) *v1.Pod {
 		p := &v1.Pod{}
-		for _, r := range cs {
-			p.Spec.Containers = append(p.Spec.Containers, v1.Container{Resources: r})
-		}
+		p.Spec.Containers = []v1.Container{{Resources: r}}
+		p.Status.QOSClass = status
 		return p
 	}
+	// The classification itself is tested in internal/qos.
 	tests := []struct {
 		name string
 		pod  *v1.Pod
 		want v1.PodQOSClass
 	}{
-		{"nothing set", pod(v1.ResourceRequirements{}), v1.PodQOSBestEffort},
-		{"only other resources", pod(v1.ResourceRequirements{Limits: rl("ephemeral-storage", "1Gi")}), v1.PodQOSBestEffort},
-		{"zero requests", pod(v1.ResourceRequirements{Requests: rl("cpu", "0")}), v1.PodQOSBestEffort},
-		{"request only", pod(v1.ResourceRequirements{Requests: rl("cpu", "100m")}), v1.PodQOSBurstable},
-		{"equal requests and limits", pod(v1.ResourceRequirements{
-			Requests: rl("cpu", "100m", "memory", "64Mi"), Limits: rl("cpu", "100m", "memory", "64Mi"),
-		}), v1.PodQOSGuaranteed},
-		{"limits only default the requests", pod(v1.ResourceRequirements{Limits: rl("cpu", "1", "memory", "1Gi")}), v1.PodQOSGuaranteed},
-		{"memory limit only", pod(v1.ResourceRequirements{Limits: rl("memory", "1Gi")}), v1.PodQOSBurstable},
-		{"request below limit", pod(v1.ResourceRequirements{
-			Requests: rl("cpu", "100m", "memory", "64Mi"), Limits: rl("cpu", "200m", "memory", "64Mi"),
-		}), v1.PodQOSBurstable},
-		{"one container without limits", pod(
-			v1.ResourceRequirements{Limits: rl("cpu", "1", "memory", "1Gi")},
-			v1.ResourceRequirements{},
-		), v1.PodQOSBurstable},
-		{"status wins", func() *v1.Pod {
-			p := pod(v1.ResourceRequirements{})
-			p.Status.QOSClass = v1.PodQOSGuaranteed
-			return p
-		}(), v1.PodQOSGuaranteed},
-		{"init containers count", func() *v1.Pod {
-			p := pod(v1.ResourceRequirements{})
-			p.Spec.InitContainers = []v1.Container{{Resources: v1.ResourceRequirements{Requests: rl("memory", "1Mi")}}}
-			return p
-		}(), v1.PodQOSBurstable},
+		{"computed without status", pod(limited, ""), v1.PodQOSGuaranteed},
+		{"computed best effort", pod(v1.ResourceRequirements{}, ""), v1.PodQOSBestEffort},
+		{"status wins", pod(v1.ResourceRequirements{}, v1.PodQOSBurstable), v1.PodQOSBurstable},
 	}
 	for _, tt := range tests {
 		if got := PodQOS(tt.pod); got != tt.want {

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/pkg/cap"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/qos"
 )
 
 // The spec options below are small and free of side effects so they can be
@@ -321,7 +323,7 @@ func withSecurityContext(sc *v1.SecurityContext, allCaps []string) (oci.SpecOpts
 // (pkg/kubelet/qos/policy.go): Guaranteed -997, BestEffort 1000, Burstable
 // scaled by the memory request against node memory, within [3, 999].
 func qosOOMScoreAdj(pod *v1.Pod, c *v1.Container, nodeMemory int64) int {
-	switch podQOS(pod) {
+	switch qos.PodQOS(pod) {
 	case v1.PodQOSGuaranteed:
 		return -997
 	case v1.PodQOSBestEffort:
@@ -339,35 +341,4 @@ func qosOOMScoreAdj(pod *v1.Pod, c *v1.Container, nodeMemory int64) int {
 		return 999
 	}
 	return int(adj)
-}
-
-// podQOS classifies a pod (k8s.io/kubernetes pkg/apis/core/v1/helper/qos):
-// BestEffort without any CPU/memory request or limit, Guaranteed when every
-// container limits both and requests (defaulting to limits) equal them.
-func podQOS(pod *v1.Pod) v1.PodQOSClass {
-	all := append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
-	hasAny, guaranteed := false, true
-	for _, c := range all {
-		for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-			req, hasReq := c.Resources.Requests[name]
-			lim, hasLim := c.Resources.Limits[name]
-			if (hasReq && !req.IsZero()) || (hasLim && !lim.IsZero()) {
-				hasAny = true
-			}
-			if !hasLim || lim.IsZero() {
-				guaranteed = false
-				continue
-			}
-			if hasReq && req.Cmp(lim) != 0 {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case !hasAny:
-		return v1.PodQOSBestEffort
-	case guaranteed:
-		return v1.PodQOSGuaranteed
-	}
-	return v1.PodQOSBurstable
 }

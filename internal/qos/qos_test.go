@@ -1,0 +1,74 @@
+package qos
+
+import (
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+func TestPodQOS(t *testing.T) {
+	rl := func(kv ...string) v1.ResourceList {
+		l := v1.ResourceList{}
+		for i := 0; i < len(kv); i += 2 {
+			l[v1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
+		}
+		return l
+	}
+	req := func(requests, limits v1.ResourceList) v1.ResourceRequirements {
+		return v1.ResourceRequirements{Requests: requests, Limits: limits}
+	}
+	pod := func(cs ...v1.ResourceRequirements) *v1.Pod {
+		p := &v1.Pod{}
+		for _, r := range cs {
+			p.Spec.Containers = append(p.Spec.Containers, v1.Container{Resources: r})
+		}
+		return p
+	}
+	withInit := func(p *v1.Pod, r v1.ResourceRequirements) *v1.Pod {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, v1.Container{Resources: r})
+		return p
+	}
+	full := rl("cpu", "100m", "memory", "64Mi")
+
+	tests := []struct {
+		name string
+		pod  *v1.Pod
+		want v1.PodQOSClass
+	}{
+		{"no containers", &v1.Pod{}, v1.PodQOSBestEffort},
+		{"nothing set", pod(v1.ResourceRequirements{}), v1.PodQOSBestEffort},
+		{"only other resources", pod(req(nil, rl("ephemeral-storage", "1Gi"))), v1.PodQOSBestEffort},
+		{"zero request", pod(req(rl("cpu", "0"), nil)), v1.PodQOSBestEffort},
+		{"zero limits", pod(req(nil, rl("cpu", "0", "memory", "0"))), v1.PodQOSBestEffort},
+		{"request only", pod(req(rl("cpu", "100m"), nil)), v1.PodQOSBurstable},
+		{"equal requests and limits", pod(req(full, full)), v1.PodQOSGuaranteed},
+		{"equal in other units", pod(req(rl("cpu", "0.1", "memory", "67108864"), full)), v1.PodQOSGuaranteed},
+		{"limits only default the requests", pod(req(nil, rl("cpu", "1", "memory", "1Gi"))), v1.PodQOSGuaranteed},
+		{"memory limit only", pod(req(nil, rl("memory", "1Gi"))), v1.PodQOSBurstable},
+		{"zero memory limit", pod(req(nil, rl("cpu", "1", "memory", "0"))), v1.PodQOSBurstable},
+		{"explicit zero request under a limit", pod(req(rl("cpu", "0", "memory", "64Mi"), full)), v1.PodQOSBurstable},
+		{"request below limit", pod(req(rl("cpu", "100m", "memory", "64Mi"), rl("cpu", "200m", "memory", "64Mi"))), v1.PodQOSBurstable},
+		{"other resources do not spoil guaranteed", pod(req(nil, rl("cpu", "1", "memory", "1Gi", "ephemeral-storage", "1Gi"))), v1.PodQOSGuaranteed},
+		{"two guaranteed containers", pod(req(full, full), req(nil, full)), v1.PodQOSGuaranteed},
+		{"one container without limits", pod(req(nil, full), v1.ResourceRequirements{}), v1.PodQOSBurstable},
+		{"init container requests count", withInit(pod(v1.ResourceRequirements{}), req(rl("memory", "1Mi"), nil)), v1.PodQOSBurstable},
+		{"init container without limits spoils guaranteed", withInit(pod(req(nil, full)), v1.ResourceRequirements{}), v1.PodQOSBurstable},
+		{"guaranteed init container", withInit(pod(req(nil, full)), req(nil, full)), v1.PodQOSGuaranteed},
+		{"pod-level resources are ignored", func() *v1.Pod {
+			p := pod(v1.ResourceRequirements{})
+			p.Spec.Resources = &v1.ResourceRequirements{Limits: full}
+			return p
+		}(), v1.PodQOSBestEffort},
+		{"status is not consulted", func() *v1.Pod {
+			p := pod(v1.ResourceRequirements{})
+			p.Status.QOSClass = v1.PodQOSGuaranteed
+			return p
+		}(), v1.PodQOSBestEffort},
+	}
+	for _, tt := range tests {
+		if got := PodQOS(tt.pod); got != tt.want {
+			t.Errorf("%s: PodQOS = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
