@@ -6,13 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
-	goruntime "runtime"
-	"strings"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/internal/gobuild"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -115,67 +111,13 @@ func MyApp(busyboxPath, binary, version string, names ...string) (imagebuild.Ima
 	}, nil
 }
 
-// myappPackage is the Go package of the web app, in this module.
-const myappPackage = "./images/myapp"
-
-// BuildMyApp builds the web app for version into outPath: static
-// (CGO_ENABLED=0), -trimpath, stripped, with the version the index page
-// shows set by -ldflags -X. It needs this module's source and a go
-// toolchain.
+// BuildMyApp builds the web app (./images/myapp of this module) for version
+// into outPath, static and stripped (gobuild.Static), with the version the
+// index page shows set by -ldflags -X. It needs this module's source and a
+// go toolchain.
 func BuildMyApp(ctx context.Context, version, outPath string) error {
-	root, err := moduleRoot(ctx)
-	if err != nil {
+	if err := gobuild.Static(ctx, "./images/myapp", outPath, "-X main.version="+version); err != nil {
 		return fmt.Errorf("build myapp %s: %w", version, err)
-	}
-	out, err := filepath.Abs(outPath)
-	if err != nil {
-		return fmt.Errorf("build myapp %s: %w", version, err)
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -X main.version="+version, "-o", out, myappPackage)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goruntime.GOARCH)
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build myapp %s in %s: %w\n%s", version, root, err, output)
 	}
 	return nil
-}
-
-// modulePath is the module that holds the web app.
-const modulePath = "github.com/minikubelet/minikubelet"
-
-// moduleRoot finds the module's source: beside this file when it was
-// compiled from a source tree, otherwise the module that `go env GOMOD`
-// finds from the working directory.
-func moduleRoot(ctx context.Context) (string, error) {
-	if _, file, _, ok := goruntime.Caller(0); ok && filepath.IsAbs(file) {
-		if root := filepath.Dir(filepath.Dir(file)); isModuleRoot(root) {
-			return root, nil
-		}
-	}
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the " + modulePath + " module (go env GOMOD is empty)")
-	}
-	if root := filepath.Dir(gomod); isModuleRoot(root) {
-		return root, nil
-	}
-	return "", fmt.Errorf("%s is not the %s module", gomod, modulePath)
-}
-
-func isModuleRoot(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
-			return f[1] == modulePath
-		}
-	}
-	return false
 }

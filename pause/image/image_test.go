@@ -6,8 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -74,15 +72,5 @@ func TestBuild(t *testing.T) {
 	}
 	if !reflect.DeepEqual(names, []string{"pause"}) {
 		t.Errorf("layer entries = %v, want [pause]", names)
-	}
-}
-
-func TestModuleRoot(t *testing.T) {
-	root, err := moduleRoot(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "pause", "main.go")); err != nil {
-		t.Errorf("module root %s has no pause/main.go: %v", root, err)
 	}
 }
