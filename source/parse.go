@@ -259,55 +259,98 @@ func checkTypeMeta(m objectMeta) error {
 
 func isPod(m objectMeta) bool { return m.Kind == "Pod" && m.group() == "" }
 
-// ParseFile reads one manifest file's content: every valid v1 Pod (defaulted,
-// with UID, node name and the static-pod annotations), the objects of other
-// kinds, and every problem found. It is pure: the same input gives the same
-// output. The time a pod was first seen (creationTimestamp and the
-// kubernetes.io/config.seen annotation) is left to the caller.
+// Objects is what one manifest file holds.
+type Objects struct {
+	// Pods are the valid v1 Pods, defaulted, with UID, node name and the
+	// static-pod annotations.
+	Pods []*v1.Pod
+	// Services are the valid v1 Services, defaulted, with UID.
+	Services []*v1.Service
+	// Skipped are the objects of kinds the agent does not run.
+	Skipped []Skipped
+	// Errors is every problem found.
+	Errors []FileError
+}
+
+// Parse reads one manifest file's content: every valid v1 Pod and Service,
+// the objects of other kinds, and every problem found. It is pure: the same
+// input gives the same output. The time an object was first seen
+// (creationTimestamp, and for pods the kubernetes.io/config.seen
+// annotation) is left to the caller.
+func Parse(path string, data []byte, nodeName string) Objects {
+	return parse(path, data, nodeName, false)
+}
+
+// ParseFile is Parse for callers that look only at pods: Services are
+// reported among the skipped objects, in file order.
 func ParseFile(path string, data []byte, nodeName string) ([]*v1.Pod, []Skipped, []FileError) {
+	o := parse(path, data, nodeName, true)
+	return o.Pods, o.Skipped, o.Errors
+}
+
+func parse(path string, data []byte, nodeName string, skipServices bool) Objects {
+	var res Objects
 	if len(data) > MaxFileSize {
-		return nil, nil, []FileError{{File: path, Err: fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)}}
+		res.Errors = []FileError{{File: path, Err: fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)}}
+		return res
 	}
 	objs, docErrs, multi := splitObjects(path, data)
-	var (
-		pods    []*v1.Pod
-		skipped []Skipped
-		errs    []FileError
-	)
 	for _, de := range docErrs {
 		o := object{doc: de.doc, item: de.item}
-		errs = append(errs, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), de.err)})
+		res.Errors = append(res.Errors, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), de.err)})
 	}
 	seen := map[string]object{}
+	seenSvc := map[string]object{}
 	for _, o := range objs {
 		if err := checkTypeMeta(o.meta); err != nil {
-			errs = append(errs, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), err)})
+			res.Errors = append(res.Errors, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), err)})
+			continue
+		}
+		if isService(o.meta) {
+			svc, ferrs := loadService(o, path, nodeName, multi)
+			if len(ferrs) > 0 {
+				res.Errors = append(res.Errors, ferrs...)
+				continue
+			}
+			key := serviceKey(svc)
+			if first, dup := seenSvc[key]; dup {
+				res.Errors = append(res.Errors, FileError{File: path,
+					Err: fmt.Errorf("%sduplicate service %q: already defined in %s (document %d)", o.where(multi), key, path, first.doc)})
+				continue
+			}
+			seenSvc[key] = o
+			if skipServices {
+				res.Skipped = append(res.Skipped, Skipped{File: path, APIVersion: o.meta.APIVersion, Kind: o.meta.Kind,
+					Namespace: svc.Namespace, Name: svc.Name})
+				continue
+			}
+			res.Services = append(res.Services, svc)
 			continue
 		}
 		if !isPod(o.meta) {
 			if err := checkOther(o); err != nil {
-				errs = append(errs, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), err)})
+				res.Errors = append(res.Errors, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), err)})
 				continue
 			}
-			skipped = append(skipped, Skipped{File: path, APIVersion: o.meta.APIVersion, Kind: o.meta.Kind,
+			res.Skipped = append(res.Skipped, Skipped{File: path, APIVersion: o.meta.APIVersion, Kind: o.meta.Kind,
 				Namespace: namespaceOf(o.meta), Name: o.meta.Metadata.Name})
 			continue
 		}
 		pod, ferrs := loadPod(o, path, nodeName, multi)
 		if len(ferrs) > 0 {
-			errs = append(errs, ferrs...)
+			res.Errors = append(res.Errors, ferrs...)
 			continue
 		}
 		key := podKey(pod)
 		if first, dup := seen[key]; dup {
-			errs = append(errs, FileError{File: path, Pod: key,
+			res.Errors = append(res.Errors, FileError{File: path, Pod: key,
 				Err: fmt.Errorf("%sduplicate pod %q: already defined in %s (document %d)", o.where(multi), key, path, first.doc)})
 			continue
 		}
 		seen[key] = o
-		pods = append(pods, pod)
+		res.Pods = append(res.Pods, pod)
 	}
-	return pods, skipped, errs
+	return res
 }
 
 func podKey(p *v1.Pod) string { return p.Namespace + "/" + p.Name }

@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 type Update struct {
 	// Pods is every valid pod, sorted by namespace/name.
 	Pods []*v1.Pod
+	// Services is every valid v1 Service, sorted by namespace/name, with
+	// creationTimestamp set to when this source first saw it.
+	Services []*v1.Service
 	// Errors is every problem found in this scan, sorted by file.
 	Errors []FileError
 	// Skipped lists the objects of kinds the agent does not run yet.
@@ -72,10 +76,11 @@ type Source struct {
 }
 
 type fileResult struct {
-	pods    []*v1.Pod
-	hashes  map[types.UID]string // content hash of each pod, for change detection
-	skipped []Skipped
-	errs    []FileError
+	pods     []*v1.Pod
+	services []*v1.Service
+	hashes   map[types.UID]string // content hash of each pod and service, for change detection
+	skipped  []Skipped
+	errs     []FileError
 }
 
 // New returns a Source; nothing happens until Run.
@@ -293,12 +298,17 @@ func (s *Source) load(path string) (fileResult, bool) {
 	case err != nil:
 		return fileResult{errs: []FileError{{File: path, Err: err}}}, true
 	}
-	pods, skipped, errs := ParseFile(path, data, s.cfg.NodeName)
-	res := fileResult{pods: pods, skipped: skipped, errs: errs, hashes: map[types.UID]string{}}
-	for _, p := range pods {
+	objs := Parse(path, data, s.cfg.NodeName)
+	res := fileResult{pods: objs.Pods, services: objs.Services, skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
+	for _, p := range objs.Pods {
 		// A manifest that sets metadata.uid keeps its UID across edits:
 		// the content hash still tells the change apart.
 		res.hashes[p.UID] = contentHash(p)
+	}
+	for _, svc := range objs.Services {
+		// A Service keeps its UID across edits (it names the Service, not
+		// its content): the hash tells the change apart.
+		res.hashes[svc.UID] = serviceHash(svc)
 	}
 	return res, true
 }
@@ -362,11 +372,23 @@ func (s *Source) snapshot() Update {
 
 	var u Update
 	hashes := map[types.UID]string{}
-	owner := map[string]string{} // namespace/name → file
+	owner := map[string]string{}    // namespace/name → file
+	svcOwner := map[string]string{} // namespace/name → file
 	for _, path := range paths {
 		res := s.files[path]
 		u.Errors = append(u.Errors, res.errs...)
 		u.Skipped = append(u.Skipped, res.skipped...)
+		for _, svc := range res.services {
+			key := serviceKey(svc)
+			if first, dup := svcOwner[key]; dup {
+				u.Errors = append(u.Errors, FileError{File: path,
+					Err: fmt.Errorf("duplicate service %q: already defined in %s", key, first)})
+				continue
+			}
+			svcOwner[key] = path
+			hashes[svc.UID] = res.hashes[svc.UID]
+			u.Services = append(u.Services, svc)
+		}
 		for _, p := range res.pods {
 			key := podKey(p)
 			if first, dup := owner[key]; dup {
@@ -381,9 +403,10 @@ func (s *Source) snapshot() Update {
 	}
 	sort.SliceStable(u.Errors, func(i, j int) bool { return u.Errors[i].File < u.Errors[j].File })
 	sort.Slice(u.Pods, func(i, j int) bool { return podKey(u.Pods[i]) < podKey(u.Pods[j]) })
+	sort.Slice(u.Services, func(i, j int) bool { return serviceKey(u.Services[i]) < serviceKey(u.Services[j]) })
 
 	now := s.now()
-	seen := make(map[types.UID]time.Time, len(u.Pods))
+	seen := make(map[types.UID]time.Time, len(u.Pods)+len(u.Services))
 	for i, p := range u.Pods {
 		t, ok := s.firstSeen[p.UID]
 		if !ok {
@@ -395,6 +418,16 @@ func (s *Source) snapshot() Update {
 		stampSeen(cp, t)
 		u.Pods[i] = cp
 	}
+	for i, svc := range u.Services {
+		t, ok := s.firstSeen[svc.UID]
+		if !ok {
+			t = now
+		}
+		seen[svc.UID] = t
+		cp := svc.DeepCopy()
+		cp.CreationTimestamp = metav1.NewTime(t)
+		u.Services[i] = cp
+	}
 	s.firstSeen = seen
 	s.hashes = hashes
 	return u
@@ -405,6 +438,9 @@ func (s *Source) signature(u Update) string {
 	var b strings.Builder
 	for _, p := range u.Pods {
 		fmt.Fprintf(&b, "pod %s %s %s\n", podKey(p), p.UID, s.hashes[p.UID])
+	}
+	for _, svc := range u.Services {
+		fmt.Fprintf(&b, "svc %s %s %s\n", serviceKey(svc), svc.UID, s.hashes[svc.UID])
 	}
 	for _, e := range u.Errors {
 		fmt.Fprintf(&b, "err %s\n", e.Error())

@@ -231,8 +231,12 @@ func TestMultiDocFileInDirectory(t *testing.T) {
 	h.waitFor("the first snapshot", func(Update) bool { return true })
 	h.write("all.yaml", string(readTestdata(t, "services-and-pod.yaml")))
 	u := h.waitFor("pod web", hasPods("default/web"))
-	if len(u.Skipped) != 3 || u.Skipped[0].Kind != "Service" || u.Skipped[2].Kind != "Deployment" {
+	// The Services are delivered; only the Deployment is skipped.
+	if len(u.Skipped) != 1 || u.Skipped[0].Kind != "Deployment" {
 		t.Errorf("skipped = %+v", u.Skipped)
+	}
+	if got := serviceNames(u); !slices.Equal(got, []string{"default/mydb", "default/myservice"}) {
+		t.Errorf("services = %v", got)
 	}
 }
 

@@ -101,8 +101,8 @@ type input struct {
 	yaml []byte // the text written to a YAML file
 }
 
-// readInput parses and checks what Apply was given. Pods are validated
-// completely, other kinds as far as we know them.
+// readInput parses and checks what Apply was given. Pods and Services are
+// validated completely, other kinds as far as we know them.
 func readInput(name string, data []byte, nodeName string) ([]input, error) {
 	if len(data) > MaxFileSize {
 		return nil, errors.Join(FileError{File: name, Err: fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)})
@@ -121,6 +121,13 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 		}
 		if isPod(o.meta) {
 			if _, ferrs := loadPod(o, name, nodeName, multi); len(ferrs) > 0 {
+				for _, fe := range ferrs {
+					errs = append(errs, fe)
+				}
+				continue
+			}
+		} else if isService(o.meta) {
+			if _, ferrs := loadService(o, name, nodeName, multi); len(ferrs) > 0 {
 				for _, fe := range ferrs {
 					errs = append(errs, fe)
 				}
