@@ -16,10 +16,13 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/content"
-	"github.com/minikubelet/minikubelet/imagebuild"
-	"github.com/minikubelet/minikubelet/imagebuild/imagetest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/internal/testenv"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func labImage(names ...string) imagebuild.Image {
 	return imagebuild.Image{
@@ -54,7 +57,7 @@ func TestImportArchives(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("needs /bin/busybox (busybox-static)")
 	}
-	c := imagetest.StartContainerd(t)
+	env := testenv.New(t)
 
 	for _, kind := range []struct {
 		name  string
@@ -70,27 +73,28 @@ func TestImportArchives(t *testing.T) {
 			if err := kind.write(&archive, img); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			imported := c.Import(t, archive.Bytes())
-			t.Logf("%s archive of %d bytes imported in %v", kind.name, archive.Len(), time.Since(start))
-
-			var got []string
-			for _, i := range imported {
-				got = append(got, i.Name)
+			ctx := env.Ctx(t.Context())
+			size, start := archive.Len(), time.Now()
+			got, err := env.Runtime.ImportArchive(ctx, &archive)
+			if err != nil {
+				t.Fatal(err)
 			}
+			t.Logf("%s archive of %d bytes imported in %v", kind.name, size, time.Since(start))
 			sort.Strings(got)
 			if !reflect.DeepEqual(got, names) {
 				t.Fatalf("imported names = %v, want %v", got, names)
 			}
 
-			ctx := c.Context(t.Context())
-			image := c.Image(t, names[0])
+			image, err := env.Client.GetImage(ctx, names[0])
+			if err != nil {
+				t.Fatal(err)
+			}
 			cfgDesc, err := image.Config(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var cfg ocispec.Image
-			raw, err := content.ReadBlob(ctx, c.Client.ContentStore(), cfgDesc)
+			raw, err := content.ReadBlob(ctx, env.Client.ContentStore(), cfgDesc)
 			if err != nil {
 				t.Fatalf("read config: %v", err)
 			}
@@ -104,7 +108,7 @@ func TestImportArchives(t *testing.T) {
 				t.Errorf("platform %s/%s, want %s/%s", cfg.OS, cfg.Architecture, want.OS, want.Architecture)
 			}
 
-			rootfs := c.Mount(t, names[0])
+			rootfs := env.MountImage(t, names[0])
 			checkFile(t, rootfs, "/etc/greeting", 0o600, "second\n")
 			checkFile(t, rootfs, "/etc/removed-later", 0o644, "x")
 			checkFile(t, rootfs, "/srv/www/index.html", 0o644, "<p>hi</p>\n")
@@ -118,8 +122,8 @@ func TestImportArchives(t *testing.T) {
 				t.Errorf("implicit /srv mode = %v, %v; want drwxr-xr-x", fi.Mode(), err)
 			}
 
-			// The image's own entrypoint, cmd, env and working dir, through runc.
-			res := c.Run(t, t.Context(), names[0])
+			// The image's own entrypoint, cmd, env and working dir, in a pod.
+			res := env.Run(t, ctx, names[0])
 			if res.ExitCode != 0 || res.Output != "hello from /srv/www\n" {
 				t.Errorf("run = %+v, want exit 0 and %q", res, "hello from /srv/www\n")
 			}

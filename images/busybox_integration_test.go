@@ -10,15 +10,17 @@ import (
 	"time"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
-	"github.com/minikubelet/minikubelet/imagebuild/imagetest"
 	"github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/internal/testenv"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestBusyboxRuns imports the busybox image in both archive kinds the agent
 // accepts and runs the applets the lab's pods use. Nothing touches the
 // network: each network applet only prints its usage.
 func TestBusyboxRuns(t *testing.T) {
-	c := imagetest.StartContainerd(t)
+	env := testenv.New(t)
 	for _, kind := range []struct {
 		name  string
 		write func(io.Writer, ...imagebuild.Image) error
@@ -36,12 +38,15 @@ func TestBusyboxRuns(t *testing.T) {
 			if err := kind.write(&archive, img); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			c.Import(t, archive.Bytes())
-			t.Logf("busybox %s archive (%d bytes) imported in %v", kind.name, archive.Len(), time.Since(start))
+			ctx := t.Context()
+			size, start := archive.Len(), time.Now()
+			if _, err := env.Runtime.ImportArchive(ctx, &archive); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("busybox %s archive (%d bytes) imported in %v", kind.name, size, time.Since(start))
 
 			// The image's default command: sh, reading an empty stdin.
-			if res := c.Run(t, t.Context(), ref); res.ExitCode != 0 || res.Output != "" {
+			if res := env.Run(t, ctx, ref); res.ExitCode != 0 || res.Output != "" {
 				t.Errorf("default command: %+v, want exit 0 and no output", res)
 			}
 
@@ -58,7 +63,7 @@ httpd --help 2>&1 | head -1
 id
 ls -ld /tmp | cut -c1-10
 echo "PATH=$PATH"`
-			res := c.Run(t, t.Context(), ref, "sh", "-c", script)
+			res := env.Run(t, ctx, ref, "sh", "-c", script)
 			if res.ExitCode != 0 {
 				t.Fatalf("script exited %d:\n%s", res.ExitCode, res.Output)
 			}

@@ -243,6 +243,13 @@ func (e *Env) Pod(t *testing.T, manifest string) *v1.Pod {
 	if err := yaml.UnmarshalStrict([]byte(manifest), &pod); err != nil {
 		t.Fatalf("testenv: decode pod: %v", err)
 	}
+	setPodDefaults(&pod)
+	return &pod
+}
+
+// setPodDefaults gives pod a UID, the default namespace and the API
+// defaults the runtime relies on.
+func setPodDefaults(pod *v1.Pod) {
 	if pod.Namespace == "" {
 		pod.Namespace = "default"
 	}
@@ -278,7 +285,6 @@ func (e *Env) Pod(t *testing.T, manifest string) *v1.Pod {
 			}
 		}
 	}
-	return &pod
 }
 
 // cleanup removes everything in the test's namespace and on the host that
@@ -298,13 +304,11 @@ func (e *Env) cleanup(t *testing.T) {
 		for _, p := range pods {
 			for _, c := range p.Containers {
 				note("container %s (%s) of pod %s/%s left behind", c.ID, c.Name, p.Namespace, p.Name)
-				errs = append(errs, e.Runtime.StopContainer(ctx, c.ID, 0), e.Runtime.RemoveContainer(ctx, c.ID))
 			}
 			for _, sb := range p.Sandboxes {
 				note("sandbox %s of pod %s/%s left behind", sb.ID, p.Namespace, p.Name)
-				errs = append(errs, e.Runtime.StopSandbox(ctx, sb.ID), e.Runtime.RemoveSandbox(ctx, sb.ID))
 			}
-			errs = append(errs, e.Runtime.CleanupPod(ctx, p.UID))
+			errs = append(errs, e.removePod(ctx, p))
 		}
 		errs = append(errs, e.Runtime.Close())
 	}

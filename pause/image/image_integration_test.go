@@ -11,14 +11,17 @@ import (
 	"time"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
-	"github.com/minikubelet/minikubelet/imagebuild/imagetest"
+	"github.com/minikubelet/minikubelet/internal/testenv"
 	"github.com/minikubelet/minikubelet/pause/image"
 )
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // TestPauseImageRuns imports the pause image the way the agent does and
-// runs its binary with runc as the image's user.
+// runs its binary in a pod, as the image's user.
 func TestPauseImageRuns(t *testing.T) {
-	c := imagetest.StartContainerd(t)
+	env := testenv.New(t)
+	ctx := t.Context()
 
 	bin := filepath.Join(t.TempDir(), "pause")
 	start := time.Now()
@@ -34,14 +37,17 @@ func TestPauseImageRuns(t *testing.T) {
 	if err := imagebuild.WriteOCIArchive(&archive, image.Build(binary)); err != nil {
 		t.Fatal(err)
 	}
-	start = time.Now()
-	imported := c.Import(t, archive.Bytes())
-	t.Logf("pause image (%d bytes) imported in %v", archive.Len(), time.Since(start))
-	if len(imported) != 1 || imported[0].Name != image.Ref {
-		t.Fatalf("imported %+v, want only %s", imported, image.Ref)
+	size, start := archive.Len(), time.Now()
+	imported, err := env.Runtime.ImportArchive(ctx, &archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pause image (%d bytes) imported in %v", size, time.Since(start))
+	if !reflect.DeepEqual(imported, []string{image.Ref}) {
+		t.Fatalf("imported %v, want only %s", imported, image.Ref)
 	}
 
-	rootfs := c.Mount(t, image.Ref)
+	rootfs := env.MountImage(t, image.Ref)
 	entries, err := os.ReadDir(rootfs)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func TestPauseImageRuns(t *testing.T) {
 		t.Errorf("rootfs holds %v, want only pause", names)
 	}
 
-	res := c.Run(t, t.Context(), image.Ref, "/pause", "-v")
+	res := env.Run(t, ctx, image.Ref, "/pause", "-v")
 	if res.ExitCode != 0 || res.Output != "pause.minikubelet 1.0\n" {
 		t.Errorf("/pause -v in the image = %+v", res)
 	}
