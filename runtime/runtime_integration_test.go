@@ -31,52 +31,10 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last: %s", what, last)
-}
-
-// started runs the pod's sandbox and starts its containers in order.
-func started(t *testing.T, env *testenv.Env, pod *v1.Pod) (runtime.Sandbox, []runtime.Container) {
-	t.Helper()
-	ctx := testContext(t)
-	sb, err := env.Runtime.RunSandbox(ctx, pod, 0)
-	if err != nil {
-		t.Fatalf("RunSandbox: %v", err)
-	}
-	var cs []runtime.Container
-	for i := range pod.Spec.Containers {
-		c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[i], runtime.ContainerOptions{
-			Kind:    runtime.KindApp,
-			LogPath: logPath(env, pod, pod.Spec.Containers[i].Name, 0),
-		})
-		if err != nil {
-			t.Fatalf("StartContainer %s: %v", pod.Spec.Containers[i].Name, err)
-		}
-		cs = append(cs, c)
-	}
-	return sb, cs
-}
-
-func logPath(env *testenv.Env, pod *v1.Pod, container string, restart int) string {
-	return filepath.Join(env.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container, fmt.Sprintf("%d.log", restart))
-}
-
 // waitLog waits until the container's log file has a record with content.
 func waitLog(t *testing.T, path, stream, content string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%q in %s", content, path), func() (bool, string) {
+	testenv.WaitFor(t, fmt.Sprintf("%q in %s", content, path), func() (bool, string) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return false, err.Error()
@@ -168,7 +126,7 @@ spec:
     - name: POD_NAME
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
 `)
-	sb, cs := started(t, env, pod)
+	sb, cs := env.StartPod(t, testContext(t), pod)
 	if len(sb.IPs) == 0 || !sb.Ready || sb.PID == 0 {
 		t.Fatalf("sandbox = %+v", sb)
 	}
@@ -228,9 +186,9 @@ spec:
     image: busybox
     command: [sleep, "3600"]
 `)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	server, client := cs[0].ID, cs[1].ID
-	waitFor(t, "the client to reach the server on localhost", func() (bool, string) {
+	testenv.WaitFor(t, "the client to reach the server on localhost", func() (bool, string) {
 		out, code, err := env.Runtime.ExecSync(testContext(t), client, []string{"wget", "-q", "-O-", "http://127.0.0.1:8080/index.html"}, 10*time.Second)
 		return err == nil && code == 0 && strings.TrimSpace(string(out)) == "pong", fmt.Sprintf("%d %v %q", code, err, out)
 	})
@@ -272,7 +230,7 @@ spec:
     - name: APP
       valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
 `)
-	sb, cs := started(t, env, pod)
+	sb, cs := env.StartPod(t, testContext(t), pod)
 	waitLog(t, cs[0].LogPath, "stdout", "cmd=hello world esc=$(GREETING) unknown=$(NOPE)")
 	waitLog(t, cs[0].LogPath, "stdout", fmt.Sprintf("env=hello world ip=%s app=demo pwd=/tmp host=envpod", sb.IPs[0]))
 	teardown(t, env, pod)
@@ -295,9 +253,9 @@ spec:
     - {name: mem, mountPath: /mem}
 `)
 	ctx := testContext(t)
-	sb, cs := started(t, env, pod)
+	sb, cs := env.StartPod(t, testContext(t), pod)
 	first := cs[0]
-	waitFor(t, "the first instance to write", func() (bool, string) {
+	testenv.WaitFor(t, "the first instance to write", func() (bool, string) {
 		_, err := os.Stat(filepath.Join(env.Root, "pods", string(pod.UID), "volumes", "empty-dir", "data", "first"))
 		return err == nil, fmt.Sprint(err)
 	})
@@ -312,7 +270,7 @@ spec:
 		t.Errorf("after SIGKILL: %+v", st)
 	}
 	second, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtime.ContainerOptions{
-		RestartCount: 1, LogPath: logPath(env, pod, "main", 1),
+		RestartCount: 1, LogPath: env.LogPath(pod, "main", 1),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +296,7 @@ spec:
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
 	events := env.Runtime.Subscribe(ctx)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	id := cs[0].ID
 
 	out, code, err := env.Runtime.ExecSync(ctx, id, []string{"false"}, 10*time.Second)
@@ -394,10 +352,10 @@ spec:
     command: [sh, -c, 'trap "" TERM; while true; do sleep 0.2; done']
 `)
 	ctx := testContext(t)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	// Let the shells install their traps before signalling.
 	for _, c := range cs {
-		waitFor(t, "the shell to run", func() (bool, string) {
+		testenv.WaitFor(t, "the shell to run", func() (bool, string) {
 			out, _, err := env.Runtime.ExecSync(ctx, c.ID, []string{"sh", "-c", "pidof sleep"}, 10*time.Second)
 			return err == nil && len(strings.TrimSpace(string(out))) > 0, string(out)
 		})
@@ -435,7 +393,7 @@ spec:
     command: [sh, -c, 'while [ ! -f /tmp/stop ]; do sleep 0.1; done; exit 4']
 `)
 	ctx := testContext(t)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	long, short := cs[0], cs[1]
 	waitLog(t, long.LogPath, "stdout", "before")
 
@@ -456,7 +414,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the short container to exit", func() (bool, string) {
+	testenv.WaitFor(t, "the short container to exit", func() (bool, string) {
 		task, err := sc.Task(env.Ctx(ctx), nil)
 		if err != nil {
 			return false, err.Error()
@@ -504,7 +462,7 @@ spec:
   - {name: main, image: busybox, command: [sleep, "3600"]}
 `)
 	ctx := testContext(t)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	id := cs[0].ID
 	out, code, err := env.Runtime.ExecSync(ctx, id, []string{"sh", "-c", "yes | head -c 100000"}, 10*time.Second)
 	if err != nil || code != 0 || len(out) != 10<<10 {
@@ -569,7 +527,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtime.ContainerOptions{LogPath: logPath(env, pod, "main", 0)})
+	c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtime.ContainerOptions{LogPath: env.LogPath(pod, "main", 0)})
 	if err == nil || c.ID == "" {
 		t.Fatalf("StartContainer = %+v, %v; want the container and an error", c, err)
 	}
@@ -593,7 +551,7 @@ spec:
 `)
 	ctx := testContext(t)
 	events := env.Runtime.Subscribe(ctx)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	var sawOOM, sawExit bool
 	for !sawExit {
 		select {
@@ -614,7 +572,7 @@ spec:
 	if !sawOOM {
 		t.Error("no OOM event before the exit")
 	}
-	waitFor(t, "reason OOMKilled", func() (bool, string) {
+	testenv.WaitFor(t, "reason OOMKilled", func() (bool, string) {
 		st := containerState(t, env, pod, cs[0].ID)
 		return st.State == runtime.StateExited && st.Reason == "OOMKilled", fmt.Sprintf("%+v", st)
 	})
@@ -640,7 +598,7 @@ spec:
     command: [sleep, "3602"]
     volumeMounts: [{name: host, mountPath: /host, readOnly: true}]
 `)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	if ps := execOut(t, env, cs[1].ID, "ps", "-o", "args"); !strings.Contains(ps, "sleep 3601") {
 		t.Errorf("b does not see a's processes:\n%s", ps)
 	}
@@ -661,7 +619,7 @@ spec:
   containers:
   - {name: main, image: busybox, tty: true, command: [sh, -c, 'echo on-a-tty; tty; exec sleep 3600']}
 `)
-	_, cs := started(t, env, pod)
+	_, cs := env.StartPod(t, testContext(t), pod)
 	waitLog(t, cs[0].LogPath, "stdout", "on-a-tty")
 	waitLog(t, cs[0].LogPath, "stdout", "/dev/pts/0")
 	var out strings.Builder

@@ -66,59 +66,18 @@ func TestLabImages(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last: %s", what, last)
-}
-
-// startPod runs the pod's sandbox and its containers.
+// startPod runs the pod's sandbox and its containers, and removes them all
+// when the test ends.
 func startPod(t *testing.T, env *testenv.Env, pod *v1.Pod) (runtime.Sandbox, []runtime.Container) {
 	t.Helper()
-	ctx := testContext(t)
-	sb, err := env.Runtime.RunSandbox(ctx, pod, 0)
-	if err != nil {
-		t.Fatalf("RunSandbox %s: %v", pod.Name, err)
-	}
-	var cs []runtime.Container
-	for i := range pod.Spec.Containers {
-		c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[i], runtime.ContainerOptions{Kind: runtime.KindApp})
-		if err != nil {
-			t.Fatalf("StartContainer %s: %v", pod.Spec.Containers[i].Name, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := env.RemovePod(ctx, pod.UID); err != nil {
+			t.Errorf("remove pod %s: %v", pod.Name, err)
 		}
-		cs = append(cs, c)
-	}
-	t.Cleanup(func() { stopPod(t, env, pod) })
-	return sb, cs
-}
-
-func stopPod(t *testing.T, env *testenv.Env, pod *v1.Pod) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ps, err := env.Runtime.PodState(ctx, pod.UID)
-	if err != nil {
-		t.Errorf("pod state of %s: %v", pod.Name, err)
-		return
-	}
-	for _, c := range ps.Containers {
-		_ = env.Runtime.StopContainer(ctx, c.ID, 0)
-		_ = env.Runtime.RemoveContainer(ctx, c.ID)
-	}
-	for _, sb := range ps.Sandboxes {
-		_ = env.Runtime.StopSandbox(ctx, sb.ID)
-		_ = env.Runtime.RemoveSandbox(ctx, sb.ID)
-	}
-	_ = env.Runtime.CleanupPod(ctx, pod.UID)
+	})
+	return env.StartPod(t, testContext(t), pod)
 }
 
 // execIn runs cmd in the container and returns its output and exit code.
@@ -154,7 +113,7 @@ func get(url string) (int, string, error) {
 
 func waitPage(t *testing.T, url string, wantStatus int, wantBody string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("GET %s = %d %q", url, wantStatus, wantBody), func() (bool, string) {
+	testenv.WaitFor(t, fmt.Sprintf("GET %s = %d %q", url, wantStatus, wantBody), func() (bool, string) {
 		status, body, err := get(url)
 		if err != nil {
 			return false, err.Error()
@@ -270,7 +229,7 @@ spec:
 
 	// Liveness exercise: nginx -s stop closes the port; PID 1 stays.
 	mustExec(t, env, id, "nginx", "-s", "stop")
-	waitFor(t, "port 80 to close", func() (bool, string) {
+	testenv.WaitFor(t, "port 80 to close", func() (bool, string) {
 		conn, err := net.DialTimeout("tcp", net.JoinHostPort(sb.IPs[0], "80"), 2*time.Second)
 		if err != nil {
 			return true, ""
