@@ -177,14 +177,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	labels[LabelTerminationLog] = termLog
 	labels[LabelStopSignal] = stopSignal
 
-	container, err := c.client.NewContainer(ctx, id,
-		containerd.WithImage(img),
-		containerd.WithSnapshotter(c.cfg.Snapshotter),
-		containerd.WithNewSnapshot(id, img),
-		containerd.WithRuntime(runcRuntime, c.runcOptions()),
-		containerd.WithNewSpec(specOpts...),
-		containerd.WithContainerLabels(labels),
-	)
+	container, err := c.newContainer(ctx, id, img, specOpts, labels)
 	if err != nil {
 		_ = os.Remove(termLog)
 		return fail(fmt.Errorf("create container: %w", err))
@@ -254,6 +247,19 @@ func (c *Containerd) startTask(ctx context.Context, container containerd.Contain
 	}
 	c.monitorExit(id, exitCh)
 	return started, task.Pid(), nil
+}
+
+// newContainer creates a container of a pod, sandbox or not, the one way:
+// on a new snapshot of img with the configured snapshotter, run by runc.
+func (c *Containerd) newContainer(ctx context.Context, id string, img containerd.Image, spec []oci.SpecOpts, labels map[string]string) (containerd.Container, error) {
+	return c.client.NewContainer(ctx, id,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(c.cfg.Snapshotter),
+		containerd.WithNewSnapshot(id, img),
+		containerd.WithRuntime(runcRuntime, c.runcOptions()),
+		containerd.WithNewSpec(spec...),
+		containerd.WithContainerLabels(labels),
+	)
 }
 
 // monitorExit finalizes the container as soon as its task exits, so the

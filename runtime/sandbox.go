@@ -164,14 +164,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 		}),
 		oci.WithAnnotations(map[string]string{"io.kubernetes.cri.container-type": "sandbox"}),
 	}
-	container, err := c.client.NewContainer(ctx, id,
-		containerd.WithImage(pause),
-		containerd.WithSnapshotter(c.cfg.Snapshotter),
-		containerd.WithNewSnapshot(id, pause),
-		containerd.WithRuntime(runcRuntime, c.runcOptions()),
-		containerd.WithNewSpec(specOpts...),
-		containerd.WithContainerLabels(labels),
-	)
+	container, err := c.newContainer(ctx, id, pause, specOpts, labels)
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: create pause container %s: %w", ref, id, err)
 	}
