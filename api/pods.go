@@ -90,27 +90,37 @@ func (s *Server) warn(w http.ResponseWriter) {
 	}
 }
 
+// listPods answers a pod list, or watches the pods it selects.
 func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.warn(w)
-	if isWatch(r) {
-		s.watchPods(w, r, f)
-		return
-	}
-	list := v1.PodList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PodList"}, Items: []v1.Pod{}}
-	for _, p := range s.deps.Pods.List(f.namespace) {
-		if f.matches(p) {
-			list.Items = append(list.Items, *p)
+	s.servePods(w, r, func(f podFilter) {
+		list := v1.PodList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PodList"}, Items: []v1.Pod{}}
+		for _, p := range s.deps.Pods.List(f.namespace) {
+			if f.matches(p) {
+				list.Items = append(list.Items, *p)
+			}
 		}
-	}
-	writeJSON(w, http.StatusOK, &list)
+		writeJSON(w, http.StatusOK, &list)
+	})
 }
 
+// getPod answers one pod, or watches it.
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
+	s.servePods(w, r, func(f podFilter) {
+		pod := s.findPod(f.namespace, f.name)
+		if pod == nil {
+			writeError(w, podNotFound(f.name))
+			return
+		}
+		pod.TypeMeta = podTypeMeta
+		writeJSON(w, http.StatusOK, pod)
+	})
+}
+
+// servePods is what a pod list and a pod get share: the filter from the
+// path and query, the warnings header, and ?watch=true, which streams the
+// selected pods' changes the same way for both. Only the plain answer is
+// left to answer.
+func (s *Server) servePods(w http.ResponseWriter, r *http.Request, answer func(podFilter)) {
 	f, err := parseFilter(r)
 	if err != nil {
 		writeError(w, err)
@@ -121,13 +131,7 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 		s.watchPods(w, r, f)
 		return
 	}
-	pod := s.findPod(f.namespace, f.name)
-	if pod == nil {
-		writeError(w, podNotFound(f.name))
-		return
-	}
-	pod.TypeMeta = podTypeMeta
-	writeJSON(w, http.StatusOK, pod)
+	answer(f)
 }
 
 func isWatch(r *http.Request) bool {
