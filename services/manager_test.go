@@ -1,0 +1,253 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/minikubelet/minikubelet/status"
+)
+
+// fakeKernel records what the manager would do to the machine, in order.
+type fakeKernel struct {
+	mu      sync.Mutex
+	ops     []string
+	ruleset string
+	addrs   []string
+	failNFT int // fail this many Apply calls
+	link    bool
+}
+
+func (k *fakeKernel) Apply(_ context.Context, r string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failNFT > 0 {
+		k.failNFT--
+		k.ops = append(k.ops, "apply failed")
+		return errors.New("nft: boom")
+	}
+	k.ruleset = r
+	k.ops = append(k.ops, "apply")
+	return nil
+}
+
+func (k *fakeKernel) DeleteTable(_ context.Context, table string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ruleset = ""
+	k.ops = append(k.ops, "delete table "+table)
+	return nil
+}
+
+func (k *fakeKernel) Ensure() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.link = true
+	k.ops = append(k.ops, "ensure link")
+	return nil
+}
+
+func (k *fakeKernel) SetAddresses(ips []string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.addrs = slices.Clone(ips)
+	k.ops = append(k.ops, "addrs "+strings.Join(ips, ","))
+	return nil
+}
+
+func (k *fakeKernel) Delete() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.link, k.addrs = false, nil
+	k.ops = append(k.ops, "delete link")
+	return nil
+}
+
+func (k *fakeKernel) state() (string, []string, []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ruleset, slices.Clone(k.addrs), slices.Clone(k.ops)
+}
+
+type recorded struct{ reason, msg string }
+
+type fakeRecorder struct {
+	mu     sync.Mutex
+	events []recorded
+}
+
+func (r *fakeRecorder) Event(_ *v1.ObjectReference, _, reason, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, recorded{reason, msg})
+}
+
+func startManager(t *testing.T, pods *status.Store) (*Manager, *fakeKernel, *fakeRecorder, context.CancelFunc) {
+	t.Helper()
+	k := &fakeKernel{}
+	rec := &fakeRecorder{}
+	m, err := New(zaptest.NewLogger(t), Config{
+		ServiceCIDR: "10.112.7.0/24",
+		DNSIPs:      []string{"10.112.7.10"},
+		StateDir:    filepath.Join(t.TempDir(), "services"),
+		Table:       "mk-test",
+		Link:        "mktest0",
+	}, Deps{Pods: pods, Firewall: k, Addresses: k, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		m.Wait()
+	})
+	return m, k, rec, cancel
+}
+
+// waitUntil polls cond with a deadline (no fixed sleeps).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	pods := status.NewStore()
+	m, k, _, cancel := startManager(t, pods)
+
+	// Start: the link with the DNS address and a table with no Service.
+	rules, addrs, ops := k.state()
+	if !slices.Equal(addrs, []string{"10.112.7.10"}) || !strings.Contains(rules, "table ip mk-test {") {
+		t.Fatalf("after Start: addrs %v ops %v", addrs, ops)
+	}
+	if want := []string{"ensure link", "apply", "addrs 10.112.7.10"}; !slices.Equal(ops, want) {
+		t.Errorf("start ops = %v, want %v", ops, want)
+	}
+
+	s := svc("default", "myservice", "")
+	s.Spec.Selector = map[string]string{"app": "myapp"}
+	s.Spec.Ports[0].TargetPort = intstr.FromInt32(9376)
+	m.Set([]*v1.Service{s, svc("default", "mydb", "")})
+	waitUntil(t, "two services published", func() bool { return len(m.Store().ListServices("")) == 2 })
+	got, ok := m.Store().GetService("default", "myservice")
+	if !ok || !strings.HasPrefix(got.Spec.ClusterIP, "10.112.7.") {
+		t.Fatalf("myservice = %+v", got)
+	}
+	if ep, ok := m.Store().GetEndpoints("default", "myservice"); !ok || len(ep.Subsets) != 0 {
+		t.Errorf("endpoints without pods = %+v %v", ep, ok)
+	}
+	if _, ok := m.Store().GetEndpoints("default", "mydb"); ok {
+		t.Error("a Service without selector has managed Endpoints")
+	}
+	if byIP, ok := m.Store().ServiceByClusterIP(got.Spec.ClusterIP); !ok || byIP.Name != "myservice" {
+		t.Errorf("ServiceByClusterIP = %v %v", byIP, ok)
+	}
+	waitUntil(t, "ClusterIPs on the link", func() bool { _, a, _ := k.state(); return len(a) == 3 })
+
+	// A ready pod becomes an endpoint and a DNAT rule.
+	pods.Set(mkPod("myapp-pod", "10.244.9.5", true))
+	waitUntil(t, "the DNAT rule", func() bool {
+		r, _, _ := k.state()
+		return strings.Contains(r, "dnat to 10.244.9.5:9376")
+	})
+	// Not ready any more: out of the rules, into notReadyAddresses.
+	pods.Set(mkPod("myapp-pod", "10.244.9.5", false))
+	waitUntil(t, "the rule gone", func() bool {
+		r, _, _ := k.state()
+		return !strings.Contains(r, "dnat to")
+	})
+	ep, _ := m.Store().GetEndpoints("default", "myservice")
+	if summary(ep) != "ready= notready=10.244.9.5 ports=:9376/TCP" {
+		t.Errorf("endpoints = %s", summary(ep))
+	}
+
+	// Removing a Service removes its address before the rules that
+	// covered it.
+	m.Set([]*v1.Service{s})
+	waitUntil(t, "mydb gone", func() bool { _, a, _ := k.state(); return len(a) == 2 })
+	_, _, ops = k.state()
+	last := ops[len(ops)-2:]
+	if !strings.HasPrefix(last[0], "addrs ") || last[1] != "apply" {
+		t.Errorf("removal order = %v, want addresses then rules", last)
+	}
+
+	cancel()
+	m.Wait()
+	if err := m.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, a, _ := k.state()
+	if r != "" || a != nil || k.link {
+		t.Errorf("after Cleanup: ruleset %q addrs %v link %v", r, a, k.link)
+	}
+}
+
+func TestManagerRetriesAFailedApply(t *testing.T) {
+	pods := status.NewStore()
+	m, k, _, _ := startManager(t, pods)
+	k.mu.Lock()
+	k.failNFT = 1
+	k.mu.Unlock()
+	m.Set([]*v1.Service{svc("default", "a", "")})
+	waitUntil(t, "the retried apply", func() bool {
+		r, a, _ := k.state()
+		return strings.Contains(r, "cluster-ips") && len(a) == 2
+	})
+	_, _, ops := k.state()
+	if !slices.Contains(ops, "apply failed") {
+		t.Errorf("ops = %v", ops)
+	}
+	// Addresses are only added once their rules are in.
+	failed := slices.Index(ops, "apply failed")
+	if failed+1 < len(ops) && strings.HasPrefix(ops[failed+1], "addrs") {
+		t.Errorf("addresses added right after a failed apply: %v", ops)
+	}
+}
+
+func TestManagerReportsAllocationFailuresOnce(t *testing.T) {
+	pods := status.NewStore()
+	m, _, rec, _ := startManager(t, pods)
+	bad := svc("default", "bad", "10.112.7.10") // the DNS address
+	m.Set([]*v1.Service{bad})
+	waitUntil(t, "the event", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.events) == 1 })
+	m.Set([]*v1.Service{bad, svc("default", "ok", "")})
+	waitUntil(t, "ok published", func() bool { return len(m.Store().ListServices("")) == 1 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.events) != 1 || rec.events[0].reason != "ClusterIPNotAllocated" ||
+		!strings.Contains(rec.events[0].msg, "provided IP is already allocated") {
+		t.Errorf("events = %+v", rec.events)
+	}
+}
+
+func TestManagerSetNeverBlocks(t *testing.T) {
+	m, err := New(zaptest.NewLogger(t), Config{ServiceCIDR: "10.112.8.0/24", StateDir: t.TempDir(), Table: "t", Link: "l"},
+		Deps{Pods: status.NewStore(), Firewall: &fakeKernel{}, Addresses: &fakeKernel{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		m.Set(nil) // not started: only the newest is kept
+	}
+	m.Set([]*v1.Service{svc("default", "last", "")})
+	if got := <-m.desired; len(got) != 1 || got[0].Name != "last" {
+		t.Errorf("pending set = %v", got)
+	}
+}
