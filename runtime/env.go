@@ -8,46 +8,9 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-)
 
-// expand replaces $(VAR) references in s using lookup, by the kubelet's
-// rules: $$ is an escaped $, a reference lookup does not know stays as
-// written, and a $ before anything else (or an unclosed "$(") is literal.
-func expand(s string, lookup func(string) (string, bool)) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch next := s[i+1]; next {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 { // incomplete reference: the rest is literal
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := lookup(name); ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-			b.WriteByte(next)
-			i++
-		}
-	}
-	return b.String()
-}
+	"github.com/minikubelet/minikubelet/internal/expansion"
+)
 
 // envContext is what environment values can refer to besides the pod.
 type envContext struct {
@@ -94,7 +57,7 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error)
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			set(e.Name, expand(e.Value, lookup))
+			set(e.Name, expansion.Expand(e.Value, lookup))
 			continue
 		}
 		v, skip, err := envValueFrom(pod, c, e, ec)
@@ -231,7 +194,7 @@ func processArgs(imageEntrypoint, imageCmd []string, c *v1.Container, env []stri
 	expandAll := func(in []string) []string {
 		out := make([]string, len(in))
 		for i, s := range in {
-			out[i] = expand(s, lookup)
+			out[i] = expansion.Expand(s, lookup)
 		}
 		return out
 	}

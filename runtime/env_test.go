@@ -9,32 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"A": "alpha", "B": "beta", "EMPTY": ""}
-	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-	for _, tc := range []struct{ in, want string }{
-		{"plain", "plain"},
-		{"$(A)", "alpha"},
-		{"x$(A)y$(B)z", "xalphaybetaz"},
-		{"$(UNKNOWN)", "$(UNKNOWN)"},
-		{"$$(A)", "$(A)"},
-		{"$$$(A)", "$alpha"},
-		{"$$", "$"},
-		{"$", "$"},
-		{"a$", "a$"},
-		{"$A", "$A"},
-		{"$(A", "$(A"},
-		{"x $(A", "x $(A"},
-		{"$()", "$()"},
-		{"$(EMPTY)-", "-"},
-		{"$(A)$(B)", "alphabeta"},
-	} {
-		if got := expand(tc.in, lookup); got != tc.want {
-			t.Errorf("expand(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestContainerEnv(t *testing.T) {
 	pod := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "lab", UID: "u-1",

@@ -10,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/expansion"
 )
 
 // podLayout names the files a pod owns under <Root>/pods/<uid>. Everything
@@ -106,7 +108,7 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 	}
 	sub := vm.SubPath
 	if vm.SubPathExpr != "" {
-		sub = expand(vm.SubPathExpr, envLookup(env))
+		sub = expansion.Expand(vm.SubPathExpr, envLookup(env))
 	}
 	if sub != "" {
 		p, err := subPath(src, sub)
