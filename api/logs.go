@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/minikubelet/minikubelet/logs"
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 // containerNames lists the app containers of pod, then its init containers,
@@ -121,12 +121,6 @@ func chooseLogTarget(pod *v1.Pod, container string, previous bool) (logTarget, e
 	}
 }
 
-// LogPath is where the CRI log of one container instance lives.
-func LogPath(logDir string, pod *v1.Pod, container string, restartCount int32) string {
-	return filepath.Join(logDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID),
-		container, fmt.Sprintf("%d.log", restartCount))
-}
-
 func parseLogOptions(r *http.Request, now time.Time) (logs.ReadOptions, bool, error) {
 	q := r.URL.Query()
 	opts := logs.ReadOptions{TailLines: -1}
@@ -214,7 +208,7 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	path := LogPath(s.deps.LogDir, pod, container, target.attempt)
+	path := runtime.LogPath(s.deps.LogDir, pod, container, target.attempt)
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			err = badRequest(fmt.Sprintf("log file of container %q in pod %q not found: %s", container, name, path))

@@ -14,13 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/logs"
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 // writeLog writes lines to the CRI log of one container instance through
 // the logs package, as the runtime would.
 func writeLog(t *testing.T, logDir string, pod *v1.Pod, container string, attempt int32, lines ...string) *logs.File {
 	t.Helper()
-	f, err := logs.OpenFile(LogPath(logDir, pod, container, attempt))
+	f, err := logs.OpenFile(runtime.LogPath(logDir, pod, container, attempt))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	}
 	logPath := opts.LogPath
 	if logPath == "" {
-		logPath = filepath.Join(c.cfg.LogDir, podLogDirName(pod), ctr.Name, strconv.Itoa(int(opts.RestartCount))+".log")
+		logPath = LogPath(c.cfg.LogDir, pod, ctr.Name, opts.RestartCount)
 	}
 	stopSignal := ispec.Config.StopSignal
 	if stopSignal == "" {
@@ -399,9 +399,10 @@ func splitList(s string) []string {
 	return strings.Split(s, ",")
 }
 
-// podLogDirName is <namespace>_<name>_<uid>, the kubelet's pod log dir.
-func podLogDirName(pod *v1.Pod) string {
-	return pod.Namespace + "_" + pod.Name + "_" + string(pod.UID)
+// LogPath is the kubelet's CRI log file of one container instance:
+// <logDir>/<namespace>_<name>_<uid>/<container>/<restartCount>.log.
+func LogPath(logDir string, pod *v1.Pod, container string, restartCount int32) string {
+	return filepath.Join(logDir, pod.Namespace+"_"+pod.Name+"_"+string(pod.UID), container, strconv.Itoa(int(restartCount))+".log")
 }
 
 func createEmptyFile(path string, mode os.FileMode) error {

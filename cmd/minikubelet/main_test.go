@@ -26,6 +26,7 @@ import (
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/logs"
+	"github.com/minikubelet/minikubelet/runtime"
 	mkruntime "github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/status"
 )
@@ -301,7 +302,7 @@ func TestLogsCommand(t *testing.T) {
 	web := podAged("default", "web", time.Hour, "app", "side")
 	a.pods.Set(web)
 	for _, c := range []string{"app", "side"} {
-		f, err := logs.OpenFile(api.LogPath(a.logDir, web, c, 0))
+		f, err := logs.OpenFile(runtime.LogPath(a.logDir, web, c, 0))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,11 +32,10 @@ func WaitFor(t testing.TB, what string, cond func() (ok bool, state string)) {
 	t.Fatalf("timed out waiting for %s; last: %s", what, last)
 }
 
-// LogPath is the kubelet's CRI log file of one container instance under
-// e.LogDir: <ns>_<name>_<uid>/<container>/<restart>.log, where the runtime
-// writes it when not told otherwise.
-func (e *Env) LogPath(pod *v1.Pod, container string, restart int) string {
-	return filepath.Join(e.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container, fmt.Sprintf("%d.log", restart))
+// LogPath is the CRI log file of one container instance under e.LogDir
+// (runtime.LogPath), where the runtime writes it when not told otherwise.
+func (e *Env) LogPath(pod *v1.Pod, container string, restart int32) string {
+	return runtime.LogPath(e.LogDir, pod, container, restart)
 }
 
 // StartPod runs the pod's sandbox and starts its app containers in order,
