@@ -55,6 +55,8 @@ type Deps struct {
 	Events   EventSource
 	Exec     Executor
 	Warnings Warner
+	// Services serves Services and Endpoints; nil lists none.
+	Services ServiceSource
 
 	// ManifestDir is where apply and delete write; NodeName is given to the
 	// manifest source for defaulting.
@@ -232,6 +234,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /delete", s.delete)
 	mux.HandleFunc("GET /version", s.version)
 	mux.HandleFunc("GET /debug/goroutines", s.goroutines)
+	s.serviceRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFoundPath())
 	})
