@@ -51,7 +51,7 @@ spec:
     image: example.com/lab/stopsig:1
     command: [sh, -c, 'trap "exit 5" USR1; trap "exit 6" TERM; while true; do sleep 0.2; done']
 `)
-	_, cs := env.StartPod(t, testContext(t), pod)
+	_, cs := env.StartPod(t, ctx, pod)
 	testenv.WaitFor(t, "the shell to run", func() (bool, string) {
 		out, _, err := env.Runtime.ExecSync(ctx, cs[0].ID, []string{"pidof", "sleep"}, 10*time.Second)
 		return err == nil && len(bytes.TrimSpace(out)) > 0, string(out)
@@ -134,7 +134,7 @@ spec:
   containers:
   - {name: main, image: "`+ref+`", command: [sh, -c, 'echo from the registry; exec sleep 3600']}
 `)
-	_, cs := env.StartPod(t, testContext(t), pod)
+	_, cs := env.StartPod(t, ctx, pod)
 	waitLog(t, cs[0].LogPath, "stdout", "from the registry")
 	if cs[0].ImageID != info.ID {
 		t.Errorf("container image ID %s, pulled %s", cs[0].ImageID, info.ID)

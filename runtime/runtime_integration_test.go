@@ -253,7 +253,7 @@ spec:
     - {name: mem, mountPath: /mem}
 `)
 	ctx := testContext(t)
-	sb, cs := env.StartPod(t, testContext(t), pod)
+	sb, cs := env.StartPod(t, ctx, pod)
 	first := cs[0]
 	testenv.WaitFor(t, "the first instance to write", func() (bool, string) {
 		_, err := os.Stat(filepath.Join(env.Root, "pods", string(pod.UID), "volumes", "empty-dir", "data", "first"))
@@ -352,7 +352,7 @@ spec:
     command: [sh, -c, 'trap "" TERM; while true; do sleep 0.2; done']
 `)
 	ctx := testContext(t)
-	_, cs := env.StartPod(t, testContext(t), pod)
+	_, cs := env.StartPod(t, ctx, pod)
 	// Let the shells install their traps before signalling.
 	for _, c := range cs {
 		testenv.WaitFor(t, "the shell to run", func() (bool, string) {
@@ -393,7 +393,7 @@ spec:
     command: [sh, -c, 'while [ ! -f /tmp/stop ]; do sleep 0.1; done; exit 4']
 `)
 	ctx := testContext(t)
-	_, cs := env.StartPod(t, testContext(t), pod)
+	_, cs := env.StartPod(t, ctx, pod)
 	long, short := cs[0], cs[1]
 	waitLog(t, long.LogPath, "stdout", "before")
 
@@ -462,7 +462,7 @@ spec:
   - {name: main, image: busybox, command: [sleep, "3600"]}
 `)
 	ctx := testContext(t)
-	_, cs := env.StartPod(t, testContext(t), pod)
+	_, cs := env.StartPod(t, ctx, pod)
 	id := cs[0].ID
 	out, code, err := env.Runtime.ExecSync(ctx, id, []string{"sh", "-c", "yes | head -c 100000"}, 10*time.Second)
 	if err != nil || code != 0 || len(out) != 10<<10 {
@@ -551,7 +551,7 @@ spec:
 `)
 	ctx := testContext(t)
 	events := env.Runtime.Subscribe(ctx)
-	_, cs := env.StartPod(t, testContext(t), pod)
+	_, cs := env.StartPod(t, ctx, pod)
 	var sawOOM, sawExit bool
 	for !sawExit {
 		select {
