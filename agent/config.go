@@ -33,6 +33,13 @@ type Config struct {
 	ServiceCIDR   string   `json:"serviceCIDR"`
 	ClusterDNS    []string `json:"clusterDNS"`
 	ClusterDomain string   `json:"clusterDomain"`
+	// DNSInterface is the dummy interface the agent creates to hold the
+	// cluster DNS address and the ClusterIPs (default: mkdns0, or a name
+	// derived from Namespace when that is not the default).
+	DNSInterface string `json:"dnsInterface"`
+	// NFTTable is the nftables table (family ip) the agent programs the
+	// Services into (default: named after Namespace).
+	NFTTable string `json:"nftTable"`
 
 	// Offline nodes never contact a remote registry: imported images satisfy
 	// imagePullPolicy Always, and only registries on loopback are pulled from.
