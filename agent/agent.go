@@ -179,6 +179,11 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 
 	store := status.NewStore()
 	rec := events.NewStore(log.Named("events"), cfg.NodeName, 5000)
+	svcs, err := startServices(ctx, log, cfg, store, rec)
+	if err != nil {
+		return fmt.Errorf("services: %w", err)
+	}
+	defer svcs.Close()
 	var workers *podworker.Manager
 	probes := prober.NewManager(prober.Options{
 		Log:        log.Named("prober"),
@@ -210,6 +215,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Events:      rec,
 		Exec:        rt,
 		Warnings:    warnings,
+		Services:    svcs.Source(),
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,
 		LogDir:      cfg.LogDir,
@@ -236,6 +242,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		case u := <-updates:
 			warnings.set(rec, u)
 			workers.SetPods(u.Pods)
+			svcs.Set(u.Services)
 			if first {
 				first = false
 				notifyReady(log)
