@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -320,12 +319,6 @@ func specHash(c *v1.Container) string {
 	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }
 
-// logPath is where an instance's CRI log goes:
-// <log-dir>/<ns>_<name>_<uid>/<container>/<restartCount>.log.
-func logPath(logDir string, pod *v1.Pod, container string, restartCount int32) string {
-	return filepath.Join(logDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container, fmt.Sprintf("%d.log", restartCount))
-}
-
 // startContainer starts one container unless its back-off or image says
 // wait. It returns false and when to retry when it did not start it.
 func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *runtime.PodState, c *v1.Container, kind runtime.ContainerKind, now time.Time) (time.Time, bool) {
@@ -355,7 +348,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 		RestartCount: restarts,
 		SpecHash:     specHash(c),
 		Image:        img,
-		LogPath:      logPath(w.m.cfg.LogDir, w.pod, c.Name, restarts),
+		LogPath:      runtime.LogPath(w.m.cfg.LogDir, w.pod, c.Name, restarts),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
