@@ -27,11 +27,19 @@ type describeOptions struct {
 func newDescribeCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 	o := &describeOptions{IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "describe pod [NAME...]",
-		Short: "Show details of pods, with their events",
+		Use:   "describe pod|service [NAME...]",
+		Short: "Show details of pods or services, with their events",
 		Example: `  minikubelet describe pod web
   minikubelet describe pods -l app=web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if svcNames, ok, err := serviceNames(args); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				o.namespace = g.namespace
+				o.client = g.client(o.ErrOut)
+				return o.runServices(cmd.Context(), svcNames)
+			}
 			names, err := podNames(cmd, args, "describe")
 			if err != nil {
 				return err
