@@ -95,6 +95,7 @@ type Manager struct {
 
 	// Owned by the Run goroutine.
 	services  []*v1.Service
+	known     bool     // services holds a desired set (Set was called)
 	applied   string   // the ruleset in the kernel
 	linkIPs   []string // the addresses on the link, sorted
 	reported  map[string]bool
@@ -207,7 +208,7 @@ func (m *Manager) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case svcs := <-m.desired:
-			m.services = svcs
+			m.services, m.known = svcs, true
 		case _, ok := <-events:
 			if !ok {
 				// Fell behind: watch again; the sync below lists anyway.
@@ -250,8 +251,15 @@ func drain(ch <-chan status.Event) {
 
 // sync brings everything in line with the desired Services and the pods.
 func (m *Manager) sync(ctx context.Context) error {
-	svcs, failed, saveErr := m.alloc.Sync(m.services)
-	m.report(failed, saveErr)
+	var svcs []*v1.Service
+	if m.known {
+		// Before the first set, the saved allocations must not be taken
+		// for released: the Services are just not read yet.
+		var failed []*AllocationError
+		var saveErr error
+		svcs, failed, saveErr = m.alloc.Sync(m.services)
+		m.report(failed, saveErr)
+	}
 
 	pods := m.deps.Pods.List("")
 	eps := map[string]*v1.Endpoints{}

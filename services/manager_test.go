@@ -251,3 +251,31 @@ func TestManagerSetNeverBlocks(t *testing.T) {
 		t.Errorf("pending set = %v", got)
 	}
 }
+
+// A new manager on the same state directory (the agent restarted) gives
+// the Services their addresses back, although it starts before the first
+// set of Services arrives.
+func TestManagerKeepsAddressesAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	run := func() string {
+		k := &fakeKernel{}
+		m, err := New(zaptest.NewLogger(t), Config{ServiceCIDR: "10.112.9.0/24", DNSIPs: []string{"10.112.9.10"},
+			StateDir: dir, Table: "t", Link: "l"}, Deps{Pods: status.NewStore(), Firewall: k, Addresses: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer func() { cancel(); m.Wait() }()
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m.Set([]*v1.Service{svc("default", "a", "")})
+		waitUntil(t, "a published", func() bool { return len(m.Store().ListServices("")) == 1 })
+		s, _ := m.Store().GetService("default", "a")
+		return s.Spec.ClusterIP
+	}
+	first, second := run(), run()
+	if first != second {
+		t.Errorf("ClusterIP %s after the restart, was %s", second, first)
+	}
+}
