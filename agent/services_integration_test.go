@@ -27,23 +27,20 @@ import (
 	"github.com/minikubelet/minikubelet/printers"
 )
 
-// serviceTestConfig is testConfig with the test's own service network: a
-// free /24 inside 10.112.0.0/12, its tenth address as cluster DNS, and the
-// interface and nftables table derived from the test's containerd
-// namespace. Everything the agent adds for it (table, interface, the
-// unreachable route of the CIDR) is removed when the test ends, also when
-// the agent could not clean up.
-func serviceTestConfig(t *testing.T, env *testenv.Env) Config {
+// isolateServices gives cfg a service network of its own: a free /24 of
+// 10.112.0.0/12 and its tenth address as cluster DNS; the interface and
+// nftables table derive from the test's containerd namespace. Everything
+// the agent adds for it (table, interface, the CIDR's unreachable route)
+// is removed when the test ends, also when the agent could not clean up.
+// Every agent under test needs one: two agents cannot share a DNS address.
+func isolateServices(t *testing.T, cfg *Config) {
 	t.Helper()
-	cfg := testConfig(t, env)
 	cidr := freeServiceCIDR(t)
 	_, n, _ := net.ParseCIDR(cidr)
-	dnsIP := net.IPv4(n.IP[0], n.IP[1], n.IP[2], 10).String()
 	cfg.ServiceCIDR = cidr
-	cfg.ClusterDNS = []string{dnsIP}
+	cfg.ClusterDNS = []string{net.IPv4(n.IP[0], n.IP[1], n.IP[2], 10).String()}
 	// Registered before the agent starts, so it runs after the agent stopped.
-	t.Cleanup(func() { removeServiceNetwork(t, cfg) })
-	return cfg
+	t.Cleanup(func() { removeServiceNetwork(t, *cfg) })
 }
 
 // freeServiceCIDR picks a random /24 of 10.112.0.0/12 that no route or
@@ -138,7 +135,7 @@ func readRepoFile(t *testing.T, path string) string {
 // removes the table and the interface.
 func TestLabInitWaitsForServices(t *testing.T) {
 	env := testenv.New(t)
-	cfg := serviceTestConfig(t, env)
+	cfg := testConfig(t, env)
 	a := startAgent(t, cfg)
 
 	// manifests/init.yml. Its app container, when it has no command (the
@@ -240,7 +237,7 @@ spec:
 // own Service (hairpin); a Service without endpoints refuses at once.
 func TestServiceTraffic(t *testing.T) {
 	env := testenv.New(t)
-	cfg := serviceTestConfig(t, env)
+	cfg := testConfig(t, env)
 	a := startAgent(t, cfg)
 
 	a.write("web-a.yaml", fmt.Sprintf(webPods, "web-a", "httpGet: {path: /, port: http}"))
@@ -376,7 +373,7 @@ spec:
 // Service is an empty success.
 func TestClusterDNS(t *testing.T) {
 	env := testenv.New(t)
-	cfg := serviceTestConfig(t, env)
+	cfg := testConfig(t, env)
 	a := startAgent(t, cfg)
 	a.write("client.yaml", `apiVersion: v1
 kind: Pod
