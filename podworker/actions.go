@@ -65,6 +65,16 @@ func latest(ps *runtime.PodState, name string) *runtime.Container {
 	return nil
 }
 
+// latestExited returns the newest exited instance of the named container.
+func latestExited(ps *runtime.PodState, name string) *runtime.Container {
+	for i := range ps.Containers {
+		if c := &ps.Containers[i]; c.Name == name && c.State == runtime.StateExited {
+			return c
+		}
+	}
+	return nil
+}
+
 func isRestartable(c *v1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
 }

@@ -324,16 +324,19 @@ func specHash(c *v1.Container) string {
 func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *runtime.PodState, c *v1.Container, kind runtime.ContainerKind, now time.Time) (time.Time, bool) {
 	ref := events.PodRef(w.pod, c.Name)
 	prev := latest(ps, c.Name)
-	key := backoffKey(w.pod, c)
-	if prev != nil && prev.State == runtime.StateExited {
-		if in, until := w.backoff.InBackOffSince(key, prev.FinishedAt, now); in {
+	// The kubelet's doBackOff: only a container that has exited before is
+	// subject to back-off, measured from its newest exited instance. The
+	// first start records nothing, so the first crash restarts at once.
+	if exited := latestExited(ps, c.Name); exited != nil {
+		key := backoffKey(w.pod, c)
+		if in, until := w.backoff.InBackOffSince(key, exited.FinishedAt, now); in {
 			w.reasons[c.Name] = waitReason{Reason: "CrashLoopBackOff", Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 				w.backoff.Current(key), c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)}
 			events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)
 			return until, false
 		}
+		w.backoff.Next(key, now)
 	}
-	w.backoff.Next(key, now)
 
 	img, retry, ok := w.ensureImage(ctx, c, now)
 	if !ok {
@@ -361,7 +364,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 		}
 		w.reasons[c.Name] = waitReason{Reason: reason, Message: err.Error()}
 		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: %v", err)
-		return now.Add(w.backoff.Current(key)), false
+		return now.Add(max(w.backoff.Current(backoffKey(w.pod, c)), time.Second)), false
 	}
 	delete(w.reasons, c.Name)
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Created", "Created container: %s", c.Name)

@@ -125,7 +125,9 @@ func TestWorkerFailedInitNeverFailsPod(t *testing.T) {
 
 func TestWorkerCrashLoopBackOff(t *testing.T) {
 	rt := newFakeRuntime()
-	h := newHarness(t, rt, Config{BackOffInitial: 300 * time.Millisecond, BackOffMax: time.Second})
+	// The default 10s curve: the first restart must not wait for it, and the
+	// second must, which a test of a few seconds can tell apart.
+	h := newHarness(t, rt, Config{})
 	pod := testPod(v1.RestartPolicyAlways, nil, "app")
 	h.m.SetPods([]*v1.Pod{pod})
 
@@ -145,11 +147,9 @@ func TestWorkerCrashLoopBackOff(t *testing.T) {
 	if p := h.pod(pod.UID); p.Status.Phase != v1.PodRunning {
 		t.Fatalf("phase %s, want Running", p.Status.Phase)
 	}
-	// The worker wakes itself when the back-off expires.
-	h.waitFor("restart 2", func() bool {
-		s := h.containerState(pod.UID, "app")
-		return running(s) && s.RestartCount == 2
-	})
+	if s := h.containerState(pod.UID, "app"); !strings.HasPrefix(s.State.Waiting.Message, "back-off 10s restarting failed container=app pod=p_default(uid-1)") {
+		t.Fatalf("waiting message %q", s.State.Waiting.Message)
+	}
 	found := false
 	for _, e := range h.ev.List("default", "p") {
 		if e.Reason == "BackOff" && e.Type == v1.EventTypeWarning {
@@ -158,6 +158,22 @@ func TestWorkerCrashLoopBackOff(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no BackOff event")
+	}
+}
+
+// The worker wakes itself when a back-off expires.
+func TestWorkerRestartsWhenBackOffExpires(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{BackOffInitial: 200 * time.Millisecond, BackOffMax: time.Second})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	for i := int32(1); i <= 3; i++ {
+		h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+		rt.exit(pod.UID, "app", 1)
+		h.waitFor("restart", func() bool {
+			s := h.containerState(pod.UID, "app")
+			return running(s) && s.RestartCount == i
+		})
 	}
 }
 
