@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/minikubelet/minikubelet/api"
+)
+
+// agentProc is the real minikubelet binary running `agent` as a child
+// process, so that its CPU and memory are its own.
+type agentProc struct {
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	exitErr   error
+	Root      string // the agent's --root
+	Manifests string
+	Socket    string
+	Namespace string
+	LogPath   string
+	Client    *api.Client
+	// StartedIn is how long the process took to answer on its API.
+	StartedIn time.Duration
+}
+
+// agentConfig is the subset of the agent's YAML --config the bench sets.
+type agentConfig struct {
+	Manifests   string   `json:"manifests"`
+	Root        string   `json:"root"`
+	Socket      string   `json:"socket"`
+	Containerd  string   `json:"containerd"`
+	Namespace   string   `json:"namespace"`
+	NodeName    string   `json:"nodeName"`
+	PodCIDR     string   `json:"podCIDR"`
+	Bridge      string   `json:"bridge"`
+	IPMasq      bool     `json:"ipMasq"`
+	ServiceCIDR string   `json:"serviceCIDR"`
+	CNIBinDir   string   `json:"cniBinDir"`
+	Images      string   `json:"images"`
+	LogDir      string   `json:"logDir"`
+	LogLevel    string   `json:"logLevel"`
+	PauseBinary string   `json:"pauseBinary"`
+	Offline     bool     `json:"offline"`
+	ClusterDNS  []string `json:"clusterDNS"`
+}
+
+// startAgent writes the agent's config and starts it on the world's
+// containerd and the given network; it returns once the API answers.
+func startAgent(ctx context.Context, w *world, binary, pauseBinary string, n netSpec, cniBinDirs []string) (*agentProc, error) {
+	dir := filepath.Join(w.root, "agent")
+	a := &agentProc{
+		Root:      filepath.Join(dir, "state"),
+		Manifests: filepath.Join(dir, "manifests"),
+		Socket:    filepath.Join(dir, "api.sock"),
+		Namespace: n.Namespace,
+		LogPath:   filepath.Join(dir, "agent.log"),
+		exited:    make(chan struct{}),
+	}
+	for _, d := range []string{a.Root, a.Manifests} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	cfg := agentConfig{
+		Manifests:  a.Manifests,
+		Root:       a.Root,
+		Socket:     a.Socket,
+		Containerd: w.daemon.Address(),
+		Namespace:  n.Namespace,
+		NodeName:   "benchnode",
+		PodCIDR:    n.Subnet,
+		Bridge:     n.Bridge,
+		// No masquerading and no service route: the bench leaves the
+		// host's firewall and routes alone, and the floor does not
+		// masquerade either.
+		IPMasq:      false,
+		ServiceCIDR: "",
+		CNIBinDir:   strings.Join(cniBinDirs, ":"),
+		Images:      w.imagesDir,
+		LogDir:      filepath.Join(dir, "logs"),
+		LogLevel:    "info",
+		PauseBinary: pauseBinary,
+		Offline:     true,
+		// The default, spelled out: pods get a resolv.conf pointing at the
+		// (absent) cluster DNS and never ask the host's resolver.
+		ClusterDNS: []string{"10.96.0.10"},
+	}
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.OpenFile(a.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	a.cmd = exec.Command(binary, "agent", "--config", cfgPath)
+	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true, // a ^C on the bench's terminal is for the bench, which stops the agent itself
+		Pdeathsig: syscall.SIGTERM,
+	}
+	start := time.Now()
+	if err := a.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start agent: %w", err)
+	}
+	go func() {
+		a.exitErr = a.cmd.Wait()
+		close(a.exited)
+	}()
+	w.defer_(a.stop)
+	a.Client = api.NewClient(a.Socket)
+	deadline := time.After(time.Minute)
+	for {
+		vctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := a.Client.Version(vctx)
+		cancel()
+		if err == nil {
+			a.StartedIn = time.Since(start)
+			return a, nil
+		}
+		select {
+		case <-a.exited:
+			return nil, fmt.Errorf("agent exited during start-up (%v); see %s", a.exitErr, a.LogPath)
+		case <-deadline:
+			return nil, fmt.Errorf("agent API did not come up in a minute; see %s", a.LogPath)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Pid is the agent's process ID.
+func (a *agentProc) Pid() int { return a.cmd.Process.Pid }
+
+// sample reads the agent's CPU, memory, threads and fds.
+func (a *agentProc) sample() (procSample, error) {
+	select {
+	case <-a.exited:
+		return procSample{}, fmt.Errorf("agent exited (%v); see %s", a.exitErr, a.LogPath)
+	default:
+	}
+	return sampleProc(a.Pid())
+}
+
+// stop ends the agent with SIGTERM (pods keep running; the world's cleanup
+// removes them) and kills it if it does not exit in time. Safe to call
+// twice.
+func (a *agentProc) stop(ctx context.Context) error {
+	select {
+	case <-a.exited:
+		return nil
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+	}
+	_ = a.cmd.Process.Kill()
+	<-a.exited
+	return errors.New("agent did not stop on SIGTERM; killed")
+}
+
+// write puts a manifest into the agent's directory atomically (temp file
+// and rename, as `minikubelet apply` does) and returns the moment it
+// appeared.
+func (a *agentProc) write(name string, data []byte) (time.Time, error) {
+	tmp := filepath.Join(a.Manifests, "."+name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return time.Time{}, err
+	}
+	at := time.Now()
+	return at, os.Rename(tmp, filepath.Join(a.Manifests, name))
+}
+
+// remove deletes a manifest and returns the moment it went.
+func (a *agentProc) remove(name string) (time.Time, error) {
+	at := time.Now()
+	return at, os.Remove(filepath.Join(a.Manifests, name))
+}
+
+// goroutines asks the agent's GET /debug/goroutines for its goroutine
+// count.
+func (a *agentProc) goroutines(ctx context.Context) (int, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", a.Socket)
+		},
+	}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/debug/goroutines", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /debug/goroutines: %s", resp.Status)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(body)))
+}

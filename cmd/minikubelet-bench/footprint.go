@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/namespaces"
+	"go.uber.org/zap"
+
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+// idle is the agent's footprint over one idle window.
+type idle struct {
+	procSample         // at the end of the window
+	CPU        float64 // percent of one core over the window
+	Goroutines int
+}
+
+// measureIdle waits a moment for the agent to settle, then measures its
+// CPU (utime+stime) over the idle window and its memory at the end.
+func (b *bench) measureIdle(ctx context.Context) (idle, error) {
+	if err := sleep(ctx, 3*time.Second); err != nil {
+		return idle{}, err
+	}
+	s0, err := b.agent.sample()
+	if err != nil {
+		return idle{}, err
+	}
+	if err := sleep(ctx, b.size.IdleWindow); err != nil {
+		return idle{}, err
+	}
+	s1, err := b.agent.sample()
+	if err != nil {
+		return idle{}, err
+	}
+	// Asked after the window: the request itself is not idle work.
+	g, err := b.agent.goroutines(ctx)
+	if err != nil {
+		return idle{}, err
+	}
+	return idle{procSample: s1, CPU: cpuPercent(s0, s1), Goroutines: g}, nil
+}
+
+// idleEmpty measures the agent with no pods, right after it started.
+func (b *bench) idleEmpty(ctx context.Context) error {
+	m, err := b.measureIdle(ctx)
+	if err != nil {
+		return err
+	}
+	r := b.res
+	r.IdleWindowS = b.size.IdleWindow.Seconds()
+	r.AgentRSSIdle, r.AgentCPUIdle = mib(m.RSS), round2(m.CPU)
+	r.AgentRSSAnonIdle, r.AgentRSSFileIdle = mib(m.RSSAnon), mib(m.RSSFile)
+	r.AgentGoroutinesIdle, r.AgentThreadsIdle = m.Goroutines, m.Threads
+	b.idleRSS = m.RSS
+	b.containerdRSS = rss(b.containerdPID())
+	b.res.ContainerdRSSIdle = mib(b.containerdRSS)
+	b.log.Sugar().Infof("idle, 0 pods: RSS %.1f MiB, CPU %.2f%%", b.res.AgentRSSIdle, b.res.AgentCPUIdle)
+	return nil
+}
+
+// manyPods drops Few and then Many pods at once, on the floor and on the
+// agent, and measures the agent idle with each set running.
+func (b *bench) manyPods(ctx context.Context) error {
+	r := b.res
+	few, err := b.drop(ctx, b.size.Few, b.size.Many == b.size.Few)
+	if err != nil {
+		return err
+	}
+	r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.Floor)
+	r.Pods20ContainerdRunningS, r.Pods20AllGoneS = secs(few.Containerd), secs(few.Gone)
+	r.AgentRSS20Pods, r.AgentCPU20Pods = mib(few.Idle.RSS), round2(few.Idle.CPU)
+	many := few
+	if b.size.Many != b.size.Few {
+		if many, err = b.drop(ctx, b.size.Many, true); err != nil {
+			return err
+		}
+	}
+	r.Pods100, r.Pods100AllRunningS, r.FloorPods100AllRunningS = many.N, secs(many.API), secs(many.Floor)
+	r.Pods100ContainerdRunning, r.Pods100AllGoneS = secs(many.Containerd), secs(many.Gone)
+	r.AgentRSS100Pods, r.AgentCPU100Pods = mib(many.Idle.RSS), round2(many.Idle.CPU)
+	r.AgentRSSAnon100, r.AgentRSSFile100 = mib(many.Idle.RSSAnon), mib(many.Idle.RSSFile)
+	r.AgentGoroutines100, r.AgentThreads100 = many.Idle.Goroutines, many.Idle.Threads
+	r.AgentCPUMsPerPodStart = ms(many.AgentCPU / time.Duration(many.N))
+	r.ContainerdCPUMsPerPod = ms(many.ContainerdCPU / time.Duration(many.N))
+	r.FloorContainerdCPUMsPerPod = ms(many.FloorContainerdCPU / time.Duration(many.N))
+	b.log.Sugar().Infof("%d pods at once: all Running in %.2f s (floor %.2f s); %d pods: %.2f s (floor %.2f s); idle with %d pods: RSS %.1f MiB, CPU %.2f%%",
+		few.N, secs(few.API), secs(few.Floor), many.N, secs(many.API), secs(many.Floor), many.N, r.AgentRSS100Pods, r.AgentCPU100Pods)
+	return nil
+}
+
+// dropResult is one "n pods at once" round.
+type dropResult struct {
+	N          int
+	Floor      time.Duration // floor: first call → last app task running
+	Containerd time.Duration // agent: first manifest → last app task running
+	API        time.Duration // agent: first manifest → last pod Running in the API
+	Gone       time.Duration // agent: manifests removed → last pod gone
+	Idle       idle
+	// CPU spent from the first manifest until all pods ran: the agent's
+	// own, containerd's for the agent, containerd's for the floor's pods.
+	AgentCPU, ContainerdCPU, FloorContainerdCPU time.Duration
+}
+
+// drop runs one round of n pods at once; with memory it also measures the
+// node's memory per pod while they run.
+func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error) {
+	res := dropResult{N: n}
+	ctx, cancel := context.WithTimeout(ctx, manyTimeout)
+	defer cancel()
+
+	ctrd := b.containerdPID()
+	c0, _ := sampleProc(ctrd)
+	var err error
+	if res.Floor, err = b.floorDrop(ctx, n); err != nil {
+		return res, err
+	}
+	c1, _ := sampleProc(ctrd)
+	res.FloorContainerdCPU = c1.CPU - c0.CPU
+	if err := sleep(ctx, time.Second); err != nil {
+		return res, err
+	}
+
+	names := make([]string, n)
+	mark := b.tasks.mark()
+	a0, err := b.agent.sample()
+	if err != nil {
+		return res, err
+	}
+	c0, _ = sampleProc(ctrd)
+	var t0 time.Time
+	for i := range names {
+		names[i] = fmt.Sprintf("many-%d-%d", n, i)
+		at, err := b.apply(idlePod(names[i]))
+		if err != nil {
+			return res, err
+		}
+		if i == 0 {
+			t0 = at
+		}
+	}
+	for _, name := range names {
+		pt, err := b.pods.wait(ctx, name, isRunning)
+		if err != nil {
+			return res, err
+		}
+		res.API = max(res.API, pt.Running.Sub(t0))
+		ev, _, err := b.tasks.wait(ctx, mark, b.isStart(name, "app"))
+		if err != nil {
+			return res, err
+		}
+		res.Containerd = max(res.Containerd, ev.At.Sub(t0))
+	}
+	a1, err := b.agent.sample()
+	if err != nil {
+		return res, err
+	}
+	c1, _ = sampleProc(ctrd)
+	res.AgentCPU, res.ContainerdCPU = a1.CPU-a0.CPU, c1.CPU-c0.CPU
+	if res.Idle, err = b.measureIdle(ctx); err != nil {
+		return res, err
+	}
+	if memory {
+		if err := b.memoryPerPod(ctx, n, res.Idle.RSS); err != nil {
+			return res, err
+		}
+	}
+	t1 := time.Now()
+	for _, name := range names {
+		if _, err := b.agent.remove(name + ".yaml"); err != nil {
+			return res, err
+		}
+	}
+	for _, name := range names {
+		pt, err := b.pods.wait(ctx, name, isGone)
+		if err != nil {
+			return res, err
+		}
+		res.Gone = max(res.Gone, pt.Deleted.Sub(t1))
+	}
+	return res, sleep(ctx, time.Second)
+}
+
+// floorDrop starts n floor pods at once and returns how long until the last
+// app task ran; then it removes them.
+func (b *bench) floorDrop(ctx context.Context, n int) (time.Duration, error) {
+	mark := b.tasks.mark()
+	pods := make([]*floorPod, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pods[i], errs[i] = b.floor.run(ctx, floorSpec{App: floorApp})
+		}()
+	}
+	wg.Wait()
+	var last time.Duration
+	for _, p := range pods {
+		if p == nil {
+			continue
+		}
+		ev, _, err := b.tasks.wait(ctx, mark, func(e taskEvent) bool { return e.Start && e.Container == p.AppID })
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		last = max(last, ev.At.Sub(t0))
+	}
+	errs = append(errs, b.floorRemove(ctx, pods))
+	return last, errors.Join(errs...)
+}
+
+// floorRemove removes floor pods in parallel.
+func (b *bench) floorRemove(ctx context.Context, pods []*floorPod) error {
+	errs := make([]error, len(pods))
+	var wg sync.WaitGroup
+	for i, p := range pods {
+		if p == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.remove(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// memoryPerPod splits the node's memory for n running pods: the pause
+// processes and shims of the agent's namespace by PSS (their shared pages
+// split among them), the agent by its RSS growth over the idle agent, and
+// containerd's growth, reported apart.
+func (b *bench) memoryPerPod(ctx context.Context, n int, agentRSS int64) error {
+	pauses, err := b.pausePIDs(ctx)
+	if err != nil {
+		return err
+	}
+	var pausePSS, shimPSS int64
+	for _, pid := range pauses {
+		pausePSS += pss(pid)
+	}
+	shims := shimPIDs(b.net.Namespace)
+	for _, pid := range shims {
+		shimPSS += pss(pid)
+	}
+	r := b.res
+	per := func(v int64) float64 { return mib(v / int64(n)) }
+	r.PauseMiBPerPod = per(pausePSS)
+	r.ShimMiBPerPod = per(shimPSS)
+	r.ShimsPerPod = round2(float64(len(shims)) / float64(n))
+	r.AgentGroupsShims = r.ShimsPerPod < 1.5
+	r.AgentMiBPerPod = per(max(agentRSS-b.idleRSS, 0))
+	r.ContainerdMiBPod = per(max(rss(b.containerdPID())-b.containerdRSS, 0))
+	r.NodeMiBPerPod = round2(r.PauseMiBPerPod + r.ShimMiBPerPod + r.AgentMiBPerPod)
+	b.log.Info("memory per pod", zap.Int("pods", n), zap.Int("pauses", len(pauses)), zap.Int("shims", len(shims)),
+		zap.Float64("MiB", r.NodeMiBPerPod))
+	return nil
+}
+
+// pausePIDs lists the PIDs of the agent's pause tasks.
+func (b *bench) pausePIDs(ctx context.Context) ([]int, error) {
+	ctx = namespaces.WithNamespace(ctx, b.net.Namespace)
+	list, err := b.world.client.Containers(ctx, fmt.Sprintf(`labels.%q==sandbox`, runtime.LabelKind))
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, c := range list {
+		if t, err := c.Task(ctx, nil); err == nil {
+			out = append(out, int(t.Pid()))
+		}
+	}
+	return out, nil
+}
+
+// containerdPID finds the world's containerd by its config file argument.
+func (b *bench) containerdPID() int {
+	want := []byte(filepath.Join(b.world.root, "containerd", "config.toml"))
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil || !bytes.HasPrefix(data, []byte("/")) && !bytes.HasPrefix(data, []byte("containerd")) {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(data, "\x00"), []byte{0})
+		if len(args) > 0 && filepath.Base(string(args[0])) == "containerd" && slices.ContainsFunc(args, func(a []byte) bool { return bytes.Equal(a, want) }) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
+}
+
+// shimGrouping runs the same floor pods (pause + one app) with one shim
+// per container and with one shim per pod, and compares the shims' memory.
+func (b *bench) shimGrouping(ctx context.Context) error {
+	k := b.size.Grouping
+	measure := func(group bool) (shims int, total int64, err error) {
+		pods := make([]*floorPod, 0, k)
+		defer func() { err = errors.Join(err, b.floorRemove(ctx, pods)) }()
+		for range k {
+			p, err := b.floor.run(ctx, floorSpec{App: floorApp, Group: group})
+			if err != nil {
+				return 0, 0, err
+			}
+			pods = append(pods, p)
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return 0, 0, err
+		}
+		pids := shimPIDs(b.floor.ns)
+		for _, pid := range pids {
+			total += pss(pid)
+		}
+		return len(pids), total, nil
+	}
+	su, tu, err := measure(false)
+	if err != nil {
+		return err
+	}
+	sg, tg, err := measure(true)
+	if err != nil {
+		return err
+	}
+	r := b.res
+	r.GroupingPods = k
+	r.ShimsUngrouped, r.ShimsGrouped = round2(float64(su)/float64(k)), round2(float64(sg)/float64(k))
+	r.ShimMiBUngrouped, r.ShimMiBGrouped = mib(tu/int64(k)), mib(tg/int64(k))
+	r.GroupingSavesMiB = round2(r.ShimMiBUngrouped - r.ShimMiBGrouped)
+	b.log.Sugar().Infof("shims per pod: %.1f ungrouped (%.2f MiB), %.1f grouped (%.2f MiB)", r.ShimsUngrouped, r.ShimMiBUngrouped, r.ShimsGrouped, r.ShimMiBGrouped)
+	return nil
+}

@@ -1,0 +1,243 @@
+// Command minikubelet-bench measures the agent against the least work
+// containerd and CNI need for the same pods (the floor), side by side in
+// one run on this machine: pod start, restart reaction, probe timing,
+// footprint and churn with a leak check. It prints a table and, with
+// --json, writes the figures as JSON. scripts/bench builds and runs it;
+// see BENCHMARKS.md.
+//
+// It needs root, containerd, runc and the CNI plugins, and creates
+// everything it uses itself: a private containerd under a temp dir, its
+// own containerd namespaces, bridges and subnets, and the agent as a child
+// process. It removes all of it when it ends, also on failure or Ctrl-C.
+// Its only network traffic is the agent's probes to the bench's own pods.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+type benchOptions struct {
+	quick       bool
+	jsonPath    string
+	agentBinary string
+	pauseBinary string
+	cniBinDirs  []string
+	keepLogs    string
+	only        map[string]bool // phases to run; all when empty
+}
+
+func main() {
+	var o benchOptions
+	var cniDirs, only string
+	flag.BoolVar(&o.quick, "quick", false, "smaller counts and shorter windows (under 3 minutes)")
+	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.agentBinary, "agent", "", "minikubelet binary to benchmark (required)")
+	flag.StringVar(&o.pauseBinary, "pause", "", "pause program for the sandbox image (required)")
+	flag.StringVar(&cniDirs, "cni-bin-dir", "/opt/cni/bin:/usr/lib/cni", "colon-separated CNI plugin directories")
+	flag.StringVar(&o.keepLogs, "keep-logs", "", "copy the agent's and containerd's logs into this directory at the end")
+	flag.StringVar(&only, "only", "", "run only these phases (comma-separated): "+strings.Join(phaseNames(), ","))
+	flag.Parse()
+	o.cniBinDirs = filepath.SplitList(cniDirs)
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, p := range strings.Split(only, ",") {
+			if !slices.Contains(phaseNames(), p) {
+				fmt.Fprintf(os.Stderr, "minikubelet-bench: unknown phase %q (phases: %s)\n", p, strings.Join(phaseNames(), ","))
+				os.Exit(2)
+			}
+			o.only[p] = true
+		}
+	}
+	if o.agentBinary == "" || o.pauseBinary == "" || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: minikubelet-bench --agent BIN --pause BIN [--quick] [--json FILE] [--keep-logs DIR]")
+		os.Exit(2)
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "minikubelet-bench: needs root (containerd, network namespaces, bridges)")
+		os.Exit(1)
+	}
+
+	// The first Ctrl-C cancels the run and cleans up; a second one ends
+	// the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+
+	log := newLogger(os.Stderr)
+	res, err := run(ctx, log, o)
+	if res != nil {
+		res.writeTable(os.Stdout)
+		if o.jsonPath != "" {
+			if werr := writeJSON(o.jsonPath, res); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "minikubelet-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// newLogger logs the bench's progress for people: time, level, message.
+func newLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
+	enc.EncodeCaller = nil
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel)
+	return zap.New(core)
+}
+
+// run sets the world up, runs every phase and tears the world down. It
+// returns what it measured even when a phase failed.
+func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retErr error) {
+	started := time.Now()
+	sz := fullSize
+	if o.quick {
+		sz = quickSize
+	}
+	w, err := newWorld(ctx, log, o.pauseBinary)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		log.Info("cleaning up")
+		retErr = errors.Join(retErr, w.close())
+	}()
+	res := newResults(ctx, w, o.quick)
+
+	floorNet, err := w.newNet("flr")
+	if err != nil {
+		return nil, err
+	}
+	agentNet, err := w.newNet("agt")
+	if err != nil {
+		return nil, err
+	}
+	fl, err := newFloor(ctx, w, floorNet, o.cniBinDirs)
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	tasks := watchTasks(ctx, log, w.client, floorNet.Namespace, agentNet.Namespace)
+	agent, err := startAgent(ctx, w, o.agentBinary, o.pauseBinary, agentNet, o.cniBinDirs)
+	if err != nil {
+		return nil, err
+	}
+	if o.keepLogs != "" {
+		w.defer_(func(context.Context) error {
+			return keepLogs(o.keepLogs, agent.LogPath, filepath.Join(w.root, "containerd", "containerd.log"))
+		})
+	}
+	res.AgentStartMs = ms(agent.StartedIn)
+	pods, err := watchPods(ctx, agent.Client)
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{log: log, size: sz, world: w, net: agentNet, floor: fl, agent: agent, tasks: tasks, pods: pods, res: res}
+	defer func() {
+		if retErr != nil {
+			retErr = fmt.Errorf("%w\nagent log: %s", retErr, tail(agent.LogPath, 2000))
+		}
+	}()
+
+	for _, ph := range b.phases() {
+		if o.only != nil && !o.only[ph.name] {
+			continue
+		}
+		log.Info("phase " + ph.name + ": " + ph.what)
+		t := time.Now()
+		if err := ph.run(ctx); err != nil {
+			return res, fmt.Errorf("%s: %w", ph.name, err)
+		}
+		res.Phases = append(res.Phases, ph.name)
+		log.Info("phase done", zap.Duration("took", time.Since(t).Round(time.Second)))
+	}
+	if err := b.finishCrashLoop(ctx); err != nil {
+		return res, err
+	}
+	res.TotalS = secs(time.Since(started))
+	return res, nil
+}
+
+// phase is one part of the run.
+type phase struct {
+	name, what string
+	run        func(context.Context) error
+}
+
+// phases are the parts of a run, in order. The idle measurement comes
+// first, while the agent has never run a pod.
+func (b *bench) phases() []phase {
+	return []phase{
+		{"idle", "the agent idle with no pods", b.idleEmpty},
+		{"start", "single pod starts, floor and agent taking turns", b.podStart},
+		{"many", "pods dropped at once, idle footprint with them", b.manyPods},
+		{"grouping", "shim grouping on the floor", b.shimGrouping},
+		{"reactions", "restart after exit and liveness failure, crash-loop back-off", b.reactions},
+		{"probes", "probe timing and CPU", b.probeTiming},
+		{"churn", "create/delete cycles and the leak check", b.churn},
+	}
+}
+
+func phaseNames() []string {
+	var out []string
+	for _, p := range (&bench{}).phases() {
+		out = append(out, p.name)
+	}
+	return out
+}
+
+func writeJSON(path string, res *results) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// keepLogs copies files into dir.
+func keepLogs(dir string, files ...string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644))
+	}
+	return errors.Join(errs...)
+}
+
+// tail returns up to n bytes from the end of a file.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(data) > n {
+		data = data[len(data)-n:]
+	}
+	return "…" + strings.TrimSpace(string(data))
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
+// It is 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// procSample is what /proc says about one process at one moment.
+type procSample struct {
+	At      time.Time
+	CPU     time.Duration // utime + stime since the process started
+	RSS     int64         // bytes (VmRSS)
+	RSSAnon int64         // of which anonymous (heap, stacks)
+	RSSFile int64         // of which file-backed (the binary's pages)
+	Threads int
+	FDs     int
+}
+
+// sampleProc reads /proc/<pid>/stat, status and fd.
+func sampleProc(pid int) (procSample, error) {
+	s := procSample{At: time.Now()}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	if s.CPU, err = parseStatCPU(stat); err != nil {
+		return s, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	kb, _ := statusField(status, "VmRSS:")
+	s.RSS = kb * 1024
+	kb, _ = statusField(status, "RssAnon:")
+	s.RSSAnon = kb * 1024
+	kb, _ = statusField(status, "RssFile:")
+	s.RSSFile = kb * 1024
+	threads, _ := statusField(status, "Threads:")
+	s.Threads = int(threads)
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return s, err
+	}
+	s.FDs = len(fds)
+	return s, nil
+}
+
+// parseStatCPU returns utime+stime from the contents of /proc/<pid>/stat.
+// The command name (field 2) may hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed stat line")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed stat line: %d fields", len(f)+2)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed utime/stime %q %q", f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// statusField returns the number after key in a /proc status-like file
+// (units, such as kB, are dropped).
+func statusField(data []byte, key string) (int64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, key) {
+			continue
+		}
+		f := strings.Fields(line[len(key):])
+		if len(f) == 0 {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(f[0], 10, 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// pss is the process's proportional set size in bytes: its private pages
+// plus its share of pages mapped by others (a static binary's text shared
+// by many shims counts once in total). 0 when the process is gone.
+func pss(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	kb, _ := statusField(data, "Pss:")
+	return kb * 1024
+}
+
+// rss is the process's resident set in bytes, 0 when it is gone.
+func rss(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	kb, _ := statusField(data, "VmRSS:")
+	return kb * 1024
+}
+
+// shimPIDs lists the containerd-shim-runc-v2 processes serving namespace,
+// found by their command line (-namespace <ns>).
+func shimPIDs(namespace string) []int {
+	var out []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range dirs {
+		data, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(data, []byte("containerd-shim")) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-namespace" && args[i+1] == namespace {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// cpuPercent is the CPU a process used between two samples, in percent of
+// one core.
+func cpuPercent(a, b procSample) float64 {
+	wall := b.At.Sub(a.At)
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * float64(b.CPU-a.CPU) / float64(wall)
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// results are the bench's figures. Times are in ms or s as the key says,
+// memory in MiB, CPU in percent of one core. The keys the issue asks for
+// come first; the others detail them.
+type results struct {
+	FloorStartP50         float64 `json:"floor_start_ms_p50"`
+	PodStartP50           float64 `json:"pod_start_ms_p50"`
+	PodStartP90           float64 `json:"pod_start_ms_p90"`
+	InitPodStartP50       float64 `json:"init_pod_start_ms_p50"`
+	InitFloorStartP50     float64 `json:"init_floor_start_ms_p50"`
+	Pods20AllRunningS     float64 `json:"pods20_all_running_s"`
+	Pods100AllRunningS    float64 `json:"pods100_all_running_s"`
+	ReadyP50              float64 `json:"ready_ms_p50"`
+	RestartReactionP50    float64 `json:"restart_reaction_ms_p50"`
+	BackoffSecondRestartS float64 `json:"backoff_second_restart_s"`
+	BackoffThirdRestartS  float64 `json:"backoff_third_restart_s"`
+	LivenessReactionP50   float64 `json:"liveness_reaction_ms_p50"`
+	ProbeLatenessP99      float64 `json:"probe_lateness_ms_p99"`
+	AgentRSSIdle          float64 `json:"agent_rss_mib_idle"`
+	AgentRSS100Pods       float64 `json:"agent_rss_mib_100pods"`
+	AgentCPU100Pods       float64 `json:"agent_cpu_pct_100pods"`
+	NodeMiBPerPod         float64 `json:"node_mib_per_pod"`
+	ChurnCycleP50         float64 `json:"churn_cycle_ms_p50"`
+	Leaks                 int     `json:"leaks"`
+
+	Cores             int      `json:"cores"`
+	Kernel            string   `json:"kernel"`
+	ContainerdVersion string   `json:"containerd_version"`
+	Machine           machine  `json:"machine"`
+	Quick             bool     `json:"quick"`
+	Phases            []string `json:"phases"` // the phases that ran
+	TotalS            float64  `json:"total_s"`
+	AgentStartMs      float64  `json:"agent_start_ms"`
+
+	// Pod start, single pods.
+	Runs              int     `json:"start_runs"`
+	FloorStartP90     float64 `json:"floor_start_ms_p90"`
+	FloorStartMax     float64 `json:"floor_start_ms_max"`
+	PodStartMax       float64 `json:"pod_start_ms_max"`
+	PodStartRatio     float64 `json:"pod_start_ratio_p50"`
+	PodReadyP50       float64 `json:"pod_ready_ms_p50"` // 1-container pod without probe: Ready in the API
+	InitFloorStartP90 float64 `json:"init_floor_start_ms_p90"`
+	InitPodStartP90   float64 `json:"init_pod_start_ms_p90"`
+	InitPodStartMax   float64 `json:"init_pod_start_ms_max"`
+	InitPodStartRatio float64 `json:"init_pod_start_ratio_p50"`
+	ReadyP90          float64 `json:"ready_ms_p90"`
+	ReadyMax          float64 `json:"ready_ms_max"`
+	ReadyOverFloorP50 float64 `json:"ready_over_floor_ms_p50"`
+	// Exit of an init container → start of the next container.
+	InitGapP50      float64 `json:"init_gap_ms_p50"`
+	FloorInitGapP50 float64 `json:"floor_init_gap_ms_p50"`
+
+	// Pods dropped at once.
+	Pods20                   int     `json:"pods20_count"`
+	Pods100                  int     `json:"pods100_count"`
+	FloorPods20AllRunningS   float64 `json:"floor_pods20_all_running_s"`
+	FloorPods100AllRunningS  float64 `json:"floor_pods100_all_running_s"`
+	Pods20ContainerdRunningS float64 `json:"pods20_all_running_containerd_s"`
+	Pods100ContainerdRunning float64 `json:"pods100_all_running_containerd_s"`
+	Pods20AllGoneS           float64 `json:"pods20_all_gone_s"`
+	Pods100AllGoneS          float64 `json:"pods100_all_gone_s"`
+
+	// Footprint.
+	IdleWindowS                float64 `json:"idle_window_s"`
+	AgentRSSAnonIdle           float64 `json:"agent_rss_anon_mib_idle"`
+	AgentRSSFileIdle           float64 `json:"agent_rss_file_mib_idle"`
+	AgentRSSAnon100            float64 `json:"agent_rss_anon_mib_100pods"`
+	AgentRSSFile100            float64 `json:"agent_rss_file_mib_100pods"`
+	AgentGoroutinesIdle        int     `json:"agent_goroutines_idle"`
+	AgentGoroutines100         int     `json:"agent_goroutines_100pods"`
+	AgentThreadsIdle           int     `json:"agent_threads_idle"`
+	AgentThreads100            int     `json:"agent_threads_100pods"`
+	AgentCPUMsPerPodStart      float64 `json:"agent_cpu_ms_per_pod_start"`
+	ContainerdCPUMsPerPod      float64 `json:"containerd_cpu_ms_per_pod_start"`
+	FloorContainerdCPUMsPerPod float64 `json:"floor_containerd_cpu_ms_per_pod_start"`
+	AgentCPUIdle               float64 `json:"agent_cpu_pct_idle"`
+	AgentRSS20Pods             float64 `json:"agent_rss_mib_20pods"`
+	AgentCPU20Pods             float64 `json:"agent_cpu_pct_20pods"`
+	PauseMiBPerPod             float64 `json:"pause_mib_per_pod"`
+	ShimMiBPerPod              float64 `json:"shim_mib_per_pod"`
+	ShimsPerPod                float64 `json:"shims_per_pod"`
+	AgentMiBPerPod             float64 `json:"agent_mib_per_pod"`
+	ContainerdMiBPod           float64 `json:"containerd_mib_per_pod"`
+	GroupingPods               int     `json:"grouping_pods"`
+	ShimsUngrouped             float64 `json:"shims_per_pod_ungrouped"`
+	ShimsGrouped               float64 `json:"shims_per_pod_grouped"`
+	ShimMiBUngrouped           float64 `json:"shim_mib_per_pod_ungrouped"`
+	ShimMiBGrouped             float64 `json:"shim_mib_per_pod_grouped"`
+	GroupingSavesMiB           float64 `json:"grouping_saves_mib_per_pod"`
+	AgentGroupsShims           bool    `json:"agent_groups_shims"`
+	ContainerdRSSIdle          float64 `json:"containerd_rss_mib_idle"`
+
+	// Reactions.
+	Restarts          int                `json:"restart_samples"`
+	RestartReactP90   float64            `json:"restart_reaction_ms_p90"`
+	RestartReactMax   float64            `json:"restart_reaction_ms_max"`
+	LivenessSamples   int                `json:"liveness_samples"`
+	LivenessReactP90  float64            `json:"liveness_reaction_ms_p90"`
+	LivenessReactMax  float64            `json:"liveness_reaction_ms_max"`
+	LivenessByKindP50 map[string]float64 `json:"liveness_reaction_ms_p50_by_probe"`
+	FirstRestartS     float64            `json:"backoff_first_restart_s"`
+
+	// Probes.
+	ProbedContainers int     `json:"probed_containers"`
+	ProbeWindowS     float64 `json:"probe_window_s"`
+	ProbesPerS       float64 `json:"probes_per_s"`
+	ProbeLatenessP50 float64 `json:"probe_lateness_ms_p50"`
+	ProbeLatenessMax float64 `json:"probe_lateness_ms_max"`
+	AgentCPUProbing  float64 `json:"agent_cpu_pct_probing"`
+	AgentRSSProbing  float64 `json:"agent_rss_mib_probing"`
+
+	// Churn.
+	ChurnCycles      int                   `json:"churn_cycles"`
+	ChurnCycleP90    float64               `json:"churn_cycle_ms_p90"`
+	ChurnCycleMax    float64               `json:"churn_cycle_ms_max"`
+	FloorChurnP50    float64               `json:"floor_churn_cycle_ms_p50"`
+	ChurnRatio       float64               `json:"churn_ratio_p50"`
+	LeakDetail       map[string]leakCounts `json:"leak_detail"`
+	AgentThreadsEnd  int                   `json:"agent_threads_after_churn"`
+	AgentRSSEndChurn float64               `json:"agent_rss_mib_after_churn"`
+}
+
+// leakCounts is one kind of object counted before and after churn.
+type leakCounts struct {
+	Before int `json:"before"`
+	After  int `json:"after"`
+}
+
+// machine is where the figures come from.
+type machine struct {
+	Cores             int    `json:"cores"`
+	CPU               string `json:"cpu"`
+	MemoryMiB         int64  `json:"memory_mib"`
+	Kernel            string `json:"kernel"`
+	ContainerdVersion string `json:"containerd_version"`
+	Runc              string `json:"runc"`
+	Go                string `json:"go"`
+	CgroupV2          bool   `json:"cgroup_v2"`
+	Date              string `json:"date"`
+}
+
+func newResults(ctx context.Context, w *world, quick bool) *results {
+	m := machine{
+		Cores:             goruntime.NumCPU(),
+		CPU:               cpuModel(),
+		Kernel:            kernel(),
+		ContainerdVersion: w.containerdVersion(ctx),
+		Runc:              runcVersion(ctx),
+		Go:                goruntime.Version(),
+		CgroupV2:          isCgroupV2(),
+		Date:              time.Now().UTC().Format("2006-01-02"),
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		kb, _ := statusField(data, "MemTotal:")
+		m.MemoryMiB = kb / 1024
+	}
+	return &results{Machine: m, Cores: m.Cores, Kernel: m.Kernel, ContainerdVersion: m.ContainerdVersion,
+		Quick: quick, LeakDetail: map[string]leakCounts{}, LivenessByKindP50: map[string]float64{}}
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func runcVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "runc", "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimPrefix(first, "runc version ")
+}
+
+func isCgroupV2() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+func (r *results) setStart(floor1, floorInit, agent1, agentInit, agentReady []startTimes) {
+	running := func(s []startTimes) dist {
+		var xs []time.Duration
+		for _, t := range s {
+			xs = append(xs, t.Running)
+		}
+		return summarize(xs)
+	}
+	ready := func(s []startTimes) dist {
+		var xs []time.Duration
+		for _, t := range s {
+			xs = append(xs, t.Ready)
+		}
+		return summarize(xs)
+	}
+	f1, fi, a1, ai, ar := running(floor1), running(floorInit), running(agent1), running(agentInit), ready(agentReady)
+	r.Runs = a1.N
+	r.FloorStartP50, r.FloorStartP90, r.FloorStartMax = ms(f1.P50), ms(f1.P90), ms(f1.Max)
+	r.PodStartP50, r.PodStartP90, r.PodStartMax = ms(a1.P50), ms(a1.P90), ms(a1.Max)
+	r.PodStartRatio = ratio(a1.P50, f1.P50)
+	r.PodReadyP50 = ms(ready(agent1).P50)
+	r.InitFloorStartP50, r.InitFloorStartP90 = ms(fi.P50), ms(fi.P90)
+	r.InitPodStartP50, r.InitPodStartP90, r.InitPodStartMax = ms(ai.P50), ms(ai.P90), ms(ai.Max)
+	r.InitPodStartRatio = ratio(ai.P50, fi.P50)
+	r.ReadyP50, r.ReadyP90, r.ReadyMax = ms(ar.P50), ms(ar.P90), ms(ar.Max)
+	r.ReadyOverFloorP50 = ms(ar.P50 - f1.P50)
+	gaps := func(s []startTimes) dist {
+		var xs []time.Duration
+		for _, t := range s {
+			xs = append(xs, t.Gaps...)
+		}
+		return summarize(xs)
+	}
+	r.InitGapP50, r.FloorInitGapP50 = ms(gaps(agentInit).P50), ms(gaps(floorInit).P50)
+}
+
+// row is one line of the table: the phase it comes from, what, the
+// agent's figure, the floor's or the target, and a verdict.
+type row struct{ phase, what, value, ref, note string }
+
+// writeTable prints the results for people.
+func (r *results) writeTable(w io.Writer) {
+	m := r.Machine
+	mode := "default size"
+	if r.Quick {
+		mode = "--quick"
+	}
+	fmt.Fprintf(w, "\nminikubelet bench (%s), %s: %d cores %s, %d MiB, kernel %s, containerd %s, runc %s, %s\n\n",
+		mode, m.Date, m.Cores, m.CPU, m.MemoryMiB, m.Kernel, m.ContainerdVersion, m.Runc, m.Go)
+	check := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "MISS"
+	}
+	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	f2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+	f0 := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	// With as many pods in both rounds (--quick) they were one round.
+	once := func(what string) string {
+		if r.Pods100 == r.Pods20 {
+			return ""
+		}
+		return what
+	}
+	rows := []row{
+		{"start", "pod start, 1 container, p50 ms", f0(r.PodStartP50), "floor " + f0(r.FloorStartP50),
+			fmt.Sprintf("%.2fx (target 1.1x) %s", r.PodStartRatio, check(r.PodStartRatio <= 1.1))},
+		{"start", "pod start, 1 container, p90 / max ms", f0(r.PodStartP90) + " / " + f0(r.PodStartMax), "floor " + f0(r.FloorStartP90) + " / " + f0(r.FloorStartMax), fmt.Sprintf("%d runs each", r.Runs)},
+		{"start", "pod start, 2 init containers, p50 ms", f0(r.InitPodStartP50), "floor " + f0(r.InitFloorStartP50),
+			fmt.Sprintf("%.2fx (target 1.2x) %s", r.InitPodStartRatio, check(r.InitPodStartRatio <= 1.2))},
+		{"start", "pod start, 2 init containers, p90 / max ms", f0(r.InitPodStartP90) + " / " + f0(r.InitPodStartMax), "floor " + f0(r.InitFloorStartP90), ""},
+		{"start", "init container exit → next container running, p50 ms", f0(r.InitGapP50), "floor " + f0(r.FloorInitGapP50), ""},
+		{"start", "manifest → Ready, HTTP readiness probe, p50 ms", f0(r.ReadyP50), "floor+100 = " + f0(r.FloorStartP50+100),
+			fmt.Sprintf("floor+%.0f %s", r.ReadyOverFloorP50, check(r.ReadyOverFloorP50 <= 100))},
+		{"start", "manifest → Ready, no probe, p50 ms", f0(r.PodReadyP50), "", ""},
+		{"many", fmt.Sprintf("%d pods at once, all Running (API) s", r.Pods20), f2(r.Pods20AllRunningS), "floor " + f2(r.FloorPods20AllRunningS),
+			fmt.Sprintf("target 1.2 s %s; containerd view %.2f s", check(r.Pods20AllRunningS <= 1.2), r.Pods20ContainerdRunningS)},
+		{"many", once(fmt.Sprintf("%d pods at once, all Running (API) s", r.Pods100)), f2(r.Pods100AllRunningS), "floor " + f2(r.FloorPods100AllRunningS),
+			fmt.Sprintf("containerd view %.2f s; all gone after delete %.2f s", r.Pods100ContainerdRunning, r.Pods100AllGoneS)},
+		{"many", fmt.Sprintf("CPU per pod start (%d at once), ms", r.Pods100), f1(r.AgentCPUMsPerPodStart) + " agent", fmt.Sprintf("containerd %.1f (floor's %.1f)", r.ContainerdCPUMsPerPod, r.FloorContainerdCPUMsPerPod), ""},
+		{"reactions", "first restart after exit, p50 ms", f0(r.RestartReactionP50), "target 150",
+			fmt.Sprintf("%s; p90 %.0f, max %.0f, %d samples", check(r.RestartReactionP50 < 150), r.RestartReactP90, r.RestartReactMax, r.Restarts)},
+		{"reactions", "liveness failure → replacement running, p50 ms", f0(r.LivenessReactionP50), "",
+			fmt.Sprintf("exec %.0f, tcp %.0f, http %.0f; %d samples", r.LivenessByKindP50["exec"], r.LivenessByKindP50["tcp"], r.LivenessByKindP50["http"], r.LivenessSamples)},
+		{"reactions", "crash loop: 2nd / 3rd restart after exit s", f2(r.BackoffSecondRestartS) + " / " + f2(r.BackoffThirdRestartS), "10 / 20 ± 0.3",
+			check(within(r.BackoffSecondRestartS, 10, 0.3) && within(r.BackoffThirdRestartS, 20, 0.3))},
+		{"probes", fmt.Sprintf("probe lateness, %d containers × 2 probes/s, p50 / p99 ms", r.ProbedContainers), f2(r.ProbeLatenessP50) + " / " + f2(r.ProbeLatenessP99), "",
+			fmt.Sprintf("max %.1f ms, %.0f probes/s", r.ProbeLatenessMax, r.ProbesPerS)},
+		{"probes", "agent CPU while probing, % of a core", f2(r.AgentCPUProbing), "", fmt.Sprintf("RSS %.1f MiB", r.AgentRSSProbing)},
+		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS)},
+		{"many", once(fmt.Sprintf("agent RSS idle, %d pods, MiB", r.Pods20)), f1(r.AgentRSS20Pods), "", fmt.Sprintf("CPU %.2f%%", r.AgentCPU20Pods)},
+		{"many", fmt.Sprintf("agent RSS idle, %d pods, MiB", r.Pods100), f1(r.AgentRSS100Pods), "target 25",
+			fmt.Sprintf("%s; anon %.1f + file %.1f; %d goroutines, %d threads", check(r.AgentRSS100Pods < 25), r.AgentRSSAnon100, r.AgentRSSFile100, r.AgentGoroutines100, r.AgentThreads100)},
+		{"many", fmt.Sprintf("agent CPU idle, %d pods, %% of a core", r.Pods100), f2(r.AgentCPU100Pods), "target 0.3", check(r.AgentCPU100Pods < 0.3)},
+		{"many", "node memory per pod (PSS), MiB", f2(r.NodeMiBPerPod), "",
+			fmt.Sprintf("pause %.2f + %.1f shims %.2f + agent %.2f (containerd +%.2f)", r.PauseMiBPerPod, r.ShimsPerPod, r.ShimMiBPerPod, r.AgentMiBPerPod, r.ContainerdMiBPod)},
+		{"grouping", "shim grouping (floor, pause + 1 app), MiB/pod", f2(r.ShimMiBGrouped) + " grouped", f2(r.ShimMiBUngrouped) + " ungrouped",
+			fmt.Sprintf("saves %.2f MiB/pod; agent groups: %v", r.GroupingSavesMiB, r.AgentGroupsShims)},
+		{"churn", fmt.Sprintf("churn, %d cycles of a 2-container pod, p50 ms", r.ChurnCycles), f0(r.ChurnCycleP50), "floor " + f0(r.FloorChurnP50),
+			fmt.Sprintf("%.2fx; p90 %.0f, max %.0f", r.ChurnRatio, r.ChurnCycleP90, r.ChurnCycleMax)},
+		{"churn", "leaks after churn", fmt.Sprint(r.Leaks), "target 0", check(r.Leaks == 0) + " " + r.leakSummary()},
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASURE\tAGENT\tFLOOR / TARGET\tNOTE")
+	for _, rw := range rows {
+		if !slices.Contains(r.Phases, rw.phase) || rw.what == "" {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", rw.what, rw.value, rw.ref, rw.note)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nagent API up %.0f ms after exec; run took %.0f s\n", r.AgentStartMs, r.TotalS)
+}
+
+func within(v, want, tol float64) bool { return v >= want-tol && v <= want+tol }
+
+// leakSummary names the kinds that grew.
+func (r *results) leakSummary() string {
+	var out []string
+	keys := make([]string, 0, len(r.LeakDetail))
+	for k := range r.LeakDetail {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c := r.LeakDetail[k]
+		if c.After > c.Before {
+			out = append(out, fmt.Sprintf("%s %d→%d", k, c.Before, c.After))
+		}
+	}
+	return strings.Join(out, ", ")
+}
