@@ -93,6 +93,7 @@ func (b *bench) manyPods(ctx context.Context) error {
 	r.AgentCPUMsPerPodStart = ms(many.AgentCPU / time.Duration(many.N))
 	r.ContainerdCPUMsPerPod = ms(many.ContainerdCPU / time.Duration(many.N))
 	r.FloorContainerdCPUMsPerPod = ms(many.FloorContainerdCPU / time.Duration(many.N))
+	r.FloorCPUMsPerPodStart = ms(many.FloorCPU / time.Duration(many.N))
 	b.log.Sugar().Infof("%d pods at once: all Running in %.2f s (floor %.2f s); %d pods: %.2f s (floor %.2f s); idle with %d pods: RSS %.1f MiB, CPU %.2f%%",
 		few.N, secs(few.API), secs(few.Floor), many.N, secs(many.API), secs(many.Floor), many.N, r.AgentRSS100Pods, r.AgentCPU100Pods)
 	return nil
@@ -107,8 +108,9 @@ type dropResult struct {
 	Gone       time.Duration // agent: manifests removed → last pod gone
 	Idle       idle
 	// CPU spent from the first manifest until all pods ran: the agent's
-	// own, containerd's for the agent, containerd's for the floor's pods.
-	AgentCPU, ContainerdCPU, FloorContainerdCPU time.Duration
+	// own and containerd's; for the floor, the bench process's (the
+	// floor's client side) and containerd's.
+	AgentCPU, ContainerdCPU, FloorCPU, FloorContainerdCPU time.Duration
 }
 
 // drop runs one round of n pods at once; with memory it also measures the
@@ -118,14 +120,16 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	ctx, cancel := context.WithTimeout(ctx, manyTimeout)
 	defer cancel()
 
-	ctrd := b.containerdPID()
+	ctrd, self := b.containerdPID(), os.Getpid()
 	c0, _ := sampleProc(ctrd)
+	s0, _ := sampleProc(self)
 	var err error
 	if res.Floor, err = b.floorDrop(ctx, n); err != nil {
 		return res, err
 	}
 	c1, _ := sampleProc(ctrd)
-	res.FloorContainerdCPU = c1.CPU - c0.CPU
+	s1, _ := sampleProc(self)
+	res.FloorContainerdCPU, res.FloorCPU = c1.CPU-c0.CPU, s1.CPU-s0.CPU
 	if err := sleep(ctx, time.Second); err != nil {
 		return res, err
 	}
