@@ -4,7 +4,6 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/netns"
 	"github.com/minikubelet/minikubelet/printers"
 )
 
@@ -43,39 +43,15 @@ func isolateServices(t *testing.T, cfg *Config) {
 	t.Cleanup(func() { removeServiceNetwork(t, *cfg) })
 }
 
-// freeServiceCIDR picks a random /24 of 10.112.0.0/12 that no route or
-// address on the machine overlaps.
+// freeServiceCIDR picks a /24 of 10.112.0.0/12 that nothing on the
+// machine uses.
 func freeServiceCIDR(t *testing.T) string {
 	t.Helper()
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	cidr, err := netns.FreeSubnet("10.112.0.0/12")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 100 {
-		b := make([]byte, 2)
-		_, _ = rand.Read(b)
-		_, candidate, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 112+int(b[0]%16), b[1]))
-		taken := false
-		for _, r := range routes {
-			if r.Dst != nil && (r.Dst.Contains(candidate.IP) || candidate.Contains(r.Dst.IP)) {
-				taken = true
-			}
-		}
-		for _, a := range addrs {
-			if candidate.Contains(a.IP) {
-				taken = true
-			}
-		}
-		if !taken {
-			return candidate.String()
-		}
-	}
-	t.Fatal("no free /24 in 10.112.0.0/12")
-	return ""
+	return cidr
 }
 
 // removeServiceNetwork deletes what an agent with cfg adds for Services.

@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,7 +37,6 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/moby/sys/mountinfo"
-	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
@@ -186,7 +184,7 @@ func New(t *testing.T) *Env {
 		BusyboxRef:  BusyboxRef,
 		Log:         log,
 	}
-	subnet, err := freeSubnet()
+	subnet, err := netns.FreeSubnet("10.200.0.0/13")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -453,39 +451,6 @@ func removeCgroups(namespace string) {
 func dirExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
-}
-
-// freeSubnet picks a random /24 in 10.200.0.0/13 that no route or address
-// on the host overlaps.
-func freeSubnet() (string, error) {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return "", err
-	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return "", err
-	}
-	for range 100 {
-		b := make([]byte, 2)
-		_, _ = rand.Read(b)
-		_, candidate, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0]%8), b[1]))
-		taken := false
-		for _, r := range routes {
-			if r.Dst != nil && (r.Dst.Contains(candidate.IP) || candidate.Contains(r.Dst.IP)) {
-				taken = true
-			}
-		}
-		for _, a := range addrs {
-			if candidate.Contains(a.IP) {
-				taken = true
-			}
-		}
-		if !taken {
-			return candidate.String(), nil
-		}
-	}
-	return "", errors.New("no free /24 in 10.200.0.0/13")
 }
 
 func randHex(n int) string {
