@@ -55,7 +55,6 @@ type worker struct {
 	imageBackoff *backOff
 	reasons      map[string]waitReason
 	status       v1.PodStatus
-	terminal     bool
 }
 
 func (w *worker) poke() {
@@ -154,7 +153,6 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		}
 	}
 	if acts.Terminal {
-		w.terminal = true
 		w.reasons = map[string]waitReason{}
 		w.publish(ctx)
 		return next
