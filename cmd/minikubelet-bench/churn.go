@@ -21,13 +21,11 @@ import (
 // cycles of the same pod in between, and then checks that everything the
 // cycles created is gone again.
 func (b *bench) churn(ctx context.Context) error {
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return err
-	}
-	before, err := b.leakCounts(ctx)
+	before, settled, err := b.settledCounts(ctx)
 	if err != nil {
 		return err
 	}
+	b.res.LeakBaselineSettleS = secs(settled)
 	every := max(b.size.Churn/max(b.size.FloorChurn, 1), 1)
 	var agentCycles, floorCycles []time.Duration
 	for i := range b.size.Churn {
@@ -110,6 +108,34 @@ func (b *bench) churnOnce(ctx context.Context, i int) (time.Duration, error) {
 	return pt.Deleted.Sub(t0), nil
 }
 
+// settledCounts waits until the agent's goroutines and fds stop changing
+// (what earlier phases left in flight has ended) and returns the counts
+// then, and how long that took. It gives up waiting after settleMax.
+func (b *bench) settledCounts(ctx context.Context) (map[string]int, time.Duration, error) {
+	const settleMax, stableFor = 150 * time.Second, 3
+	start := time.Now()
+	var last map[string]int
+	stable := 0
+	for {
+		c, err := b.leakCounts(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		if last != nil && c["goroutines"] == last["goroutines"] && c["fds"] == last["fds"] {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = c
+		if stable >= stableFor || time.Since(start) > settleMax {
+			return c, time.Since(start), nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
 // leaked is how many objects there are more of after than before.
 func leaked(before, after map[string]int) int {
 	n := 0
@@ -190,13 +216,14 @@ func (b *bench) leakCounts(ctx context.Context) (map[string]int, error) {
 	}
 	c["leases"] = len(ls)
 
-	if c["goroutines"], err = a.goroutines(ctx); err != nil {
-		return nil, fmt.Errorf("agent goroutines: %w", err)
-	}
+	// fds first: the goroutine request's own connection must not count.
 	s, err := a.sample()
 	if err != nil {
 		return nil, err
 	}
 	c["fds"] = s.FDs
+	if c["goroutines"], err = a.goroutines(ctx); err != nil {
+		return nil, fmt.Errorf("agent goroutines: %w", err)
+	}
 	return c, nil
 }

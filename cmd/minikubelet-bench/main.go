@@ -153,7 +153,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	}
 	b := &bench{log: log, size: sz, world: w, net: agentNet, floor: fl, agent: agent, tasks: tasks, pods: pods, res: res}
 	defer func() {
-		if retErr != nil {
+		if retErr != nil && ctx.Err() == nil {
 			retErr = fmt.Errorf("%w\nagent log: %s", retErr, tail(agent.LogPath, 2000))
 		}
 	}()
@@ -191,9 +191,11 @@ func (b *bench) phases() []phase {
 		{"start", "single pod starts, floor and agent taking turns", b.podStart},
 		{"many", "pods dropped at once, idle footprint with them", b.manyPods},
 		{"grouping", "shim grouping on the floor", b.shimGrouping},
+		// Churn before the probes, whose connections to deleted pods may
+		// linger and would only delay the leak check's baseline.
+		{"churn", "create/delete cycles and the leak check", b.churn},
 		{"reactions", "restart after exit and liveness failure, crash-loop back-off", b.reactions},
 		{"probes", "probe timing and CPU", b.probeTiming},
-		{"churn", "create/delete cycles and the leak check", b.churn},
 	}
 }
 

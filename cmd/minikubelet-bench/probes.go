@@ -88,8 +88,7 @@ func (b *bench) probeTiming(ctx context.Context) error {
 			return err
 		}
 	}
-	// The crash loop ran alongside; churn, next, would load the machine
-	// under its last restart.
+	// The crash loop ran alongside.
 	if err := b.finishCrashLoop(ctx); err != nil {
 		return err
 	}

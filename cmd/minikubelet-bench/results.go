@@ -130,14 +130,17 @@ type results struct {
 	AgentRSSProbing  float64 `json:"agent_rss_mib_probing"`
 
 	// Churn.
-	ChurnCycles      int                   `json:"churn_cycles"`
-	ChurnCycleP90    float64               `json:"churn_cycle_ms_p90"`
-	ChurnCycleMax    float64               `json:"churn_cycle_ms_max"`
-	FloorChurnP50    float64               `json:"floor_churn_cycle_ms_p50"`
-	ChurnRatio       float64               `json:"churn_ratio_p50"`
-	LeakDetail       map[string]leakCounts `json:"leak_detail"`
-	AgentThreadsEnd  int                   `json:"agent_threads_after_churn"`
-	AgentRSSEndChurn float64               `json:"agent_rss_mib_after_churn"`
+	ChurnCycles   int                   `json:"churn_cycles"`
+	ChurnCycleP90 float64               `json:"churn_cycle_ms_p90"`
+	ChurnCycleMax float64               `json:"churn_cycle_ms_max"`
+	FloorChurnP50 float64               `json:"floor_churn_cycle_ms_p50"`
+	ChurnRatio    float64               `json:"churn_ratio_p50"`
+	LeakDetail    map[string]leakCounts `json:"leak_detail"`
+	// LeakBaselineSettleS is how long the agent took, before churn, to
+	// end what earlier phases left in flight.
+	LeakBaselineSettleS float64 `json:"leak_baseline_settle_s"`
+	AgentThreadsEnd     int     `json:"agent_threads_after_churn"`
+	AgentRSSEndChurn    float64 `json:"agent_rss_mib_after_churn"`
 }
 
 // leakCounts is one kind of object counted before and after churn.
@@ -316,7 +319,8 @@ func (r *results) writeTable(w io.Writer) {
 			fmt.Sprintf("saves %.2f MiB/pod; agent groups: %v", r.GroupingSavesMiB, r.AgentGroupsShims)},
 		{"churn", fmt.Sprintf("churn, %d cycles of a 2-container pod, p50 ms", r.ChurnCycles), f0(r.ChurnCycleP50), "floor " + f0(r.FloorChurnP50),
 			fmt.Sprintf("%.2fx; p90 %.0f, max %.0f", r.ChurnRatio, r.ChurnCycleP90, r.ChurnCycleMax)},
-		{"churn", "leaks after churn", fmt.Sprint(r.Leaks), "target 0", check(r.Leaks == 0) + " " + r.leakSummary()},
+		{"churn", "leaks after churn", fmt.Sprint(r.Leaks), "target 0",
+			fmt.Sprintf("%s %s(baseline settled in %.0f s)", check(r.Leaks == 0), r.leakSummary(), r.LeakBaselineSettleS)},
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEASURE\tAGENT\tFLOOR / TARGET\tNOTE")
@@ -346,5 +350,8 @@ func (r *results) leakSummary() string {
 			out = append(out, fmt.Sprintf("%s %d→%d", k, c.Before, c.After))
 		}
 	}
-	return strings.Join(out, ", ")
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, ", ") + " "
 }
