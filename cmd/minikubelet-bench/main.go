@@ -72,16 +72,11 @@ func main() {
 		os.Exit(1)
 	}
 
-	// The first Ctrl-C cancels the run and cleans up; a second one ends
-	// the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-
 	log := newLogger(os.Stderr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go handleSignals(log, cancel)
+
 	res, err := run(ctx, log, o)
 	if res != nil {
 		res.writeTable(os.Stdout)
@@ -94,6 +89,26 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "minikubelet-bench:", err)
 		os.Exit(1)
+	}
+}
+
+// handleSignals cancels the run at the first SIGINT or SIGTERM, which
+// then cleans up. The same interrupt often arrives twice (from the
+// terminal and from a wrapper such as timeout that forwards it), so only a
+// signal a second later aborts the clean-up.
+func handleSignals(log *zap.Logger, cancel context.CancelFunc) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	<-sigs
+	first := time.Now()
+	log.Warn("interrupted: cleaning up (interrupt again to abort and leave everything behind)")
+	cancel()
+	for range sigs {
+		if time.Since(first) < time.Second {
+			continue
+		}
+		fmt.Fprintln(os.Stderr, "minikubelet-bench: aborted; its temp dir /tmp/mkbench-*, containerd, shims, bridges mkb* and mounts may be left behind")
+		os.Exit(130)
 	}
 }
 
