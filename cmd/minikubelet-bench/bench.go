@@ -62,7 +62,7 @@ type bench struct {
 	idleRSS, containerdRSS int64
 }
 
-// isAppStart matches the start of the named container of an agent pod.
+// isStart matches the start of the named container of an agent pod.
 func (b *bench) isStart(podName, container string) func(taskEvent) bool {
 	return func(e taskEvent) bool {
 		return e.Start && e.Namespace == b.net.Namespace &&

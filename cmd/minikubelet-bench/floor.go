@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/types/runc/options"
@@ -92,15 +91,14 @@ func (f *floor) ctx(ctx context.Context) context.Context {
 
 // floorPod is one pod the floor started.
 type floorPod struct {
-	f       *floor
-	id      string
-	netns   *netns.NetNS
-	wired   bool                   // CNI ADD done
-	tasks   []containerd.Task      // running tasks, pause first
-	ctrs    []containerd.Container // every container, pause first
-	bg      sync.WaitGroup         // deletes of finished init tasks
-	AppID   string                 // the (first) app container's ID
-	Started time.Time              // when the app task's Start returned
+	f     *floor
+	id    string
+	netns *netns.NetNS
+	wired bool                   // CNI ADD done
+	tasks []containerd.Task      // running tasks, pause first
+	ctrs  []containerd.Container // every container, pause first
+	bg    sync.WaitGroup         // deletes of finished init tasks
+	AppID string                 // the (first) app container's ID
 }
 
 // floorSpec is what a floor pod runs.
@@ -169,7 +167,6 @@ func (f *floor) run(ctx context.Context, spec floorSpec) (_ *floorPod, retErr er
 			return nil, fmt.Errorf("app container %d: %w", i+1, err)
 		}
 	}
-	p.Started = time.Now()
 	return p, nil
 }
 

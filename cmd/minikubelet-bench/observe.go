@@ -190,8 +190,7 @@ func (r *taskEvents) since(from int) []taskEvent {
 type podTimes struct {
 	UID     types.UID
 	IP      string
-	Pod     *v1.Pod // latest
-	Seen    time.Time
+	Pod     *v1.Pod   // latest
 	Running time.Time // phase Running
 	Ready   time.Time // condition Ready True
 	Deleted time.Time // gone from the API
@@ -248,7 +247,7 @@ func (pw *podWatch) observe(t watch.EventType, p *v1.Pod, now time.Time) {
 	key := p.Namespace + "/" + p.Name
 	pt := pw.byName[key]
 	if pt == nil || pt.UID != p.UID || (!pt.Deleted.IsZero() && t != watch.Deleted) {
-		pt = &podTimes{UID: p.UID, Seen: now}
+		pt = &podTimes{UID: p.UID}
 		pw.byName[key] = pt
 	}
 	pt.Pod = p
