@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	imgs "github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/netns"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 	"github.com/minikubelet/minikubelet/runtime"
 )
@@ -160,7 +160,7 @@ func (w *world) close() error {
 // cgroups. Mounts and files under the root go with the root.
 func (w *world) newNet(prefix string) (netSpec, error) {
 	id := randHex(3)
-	subnet, err := freeSubnet()
+	subnet, err := netns.FreeSubnet("10.200.0.0/13")
 	if err != nil {
 		return netSpec{}, err
 	}
@@ -325,39 +325,6 @@ func removeCgroups(namespace string) {
 		}
 		_ = unix.Rmdir(d)
 	}
-}
-
-// freeSubnet picks a random /24 in 10.200.0.0/13 that no route or address
-// on the host overlaps.
-func freeSubnet() (string, error) {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return "", err
-	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return "", err
-	}
-	for range 100 {
-		b := make([]byte, 2)
-		_, _ = rand.Read(b)
-		_, candidate, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0]%8), b[1]))
-		taken := false
-		for _, r := range routes {
-			if r.Dst != nil && (r.Dst.Contains(candidate.IP) || candidate.Contains(r.Dst.IP)) {
-				taken = true
-			}
-		}
-		for _, a := range addrs {
-			if candidate.Contains(a.IP) {
-				taken = true
-			}
-		}
-		if !taken {
-			return candidate.String(), nil
-		}
-	}
-	return "", errors.New("no free /24 in 10.200.0.0/13")
 }
 
 func randHex(n int) string {
