@@ -103,7 +103,7 @@ func DefaultConfig() Config {
 		ServiceCIDR:    "10.96.0.0/12",
 		ClusterDNS:     []string{"10.96.0.10"},
 		ClusterDomain:  "cluster.local",
-		ResyncPeriod:   10 * time.Second,
+		ResyncPeriod:   time.Minute,
 		ManifestRescan: 20 * time.Second,
 	}
 }

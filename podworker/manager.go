@@ -68,7 +68,7 @@ func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec event
 		prober = nopProber{}
 	}
 	if cfg.Resync <= 0 {
-		cfg.Resync = 10 * time.Second
+		cfg.Resync = time.Minute
 	}
 	if cfg.BackOffInitial <= 0 {
 		cfg.BackOffInitial = 10 * time.Second

@@ -30,7 +30,7 @@ func GRPC(ctx context.Context, host string, port int, service string, timeout ti
 		grpc.WithBlock(), //nolint:staticcheck // see above
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			return dialer(0).DialContext(ctx, "tcp", a)
+			return dialer(timeout).DialContext(ctx, "tcp", a)
 		}),
 	)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -20,9 +21,11 @@ import (
 const maxRedirects = 10
 
 // HTTP runs httpGet checks. One HTTP is shared by all workers; it holds no
-// per-probe state. Safe for concurrent use.
+// per-probe state beyond a transport per probe timeout. Safe for concurrent
+// use.
 type HTTP struct {
-	transport *http.Transport
+	mu         sync.Mutex
+	transports map[time.Duration]*http.Transport
 }
 
 // NewHTTP returns a prober configured as kubelet's: no keep-alives (every
@@ -30,9 +33,21 @@ type HTTP struct {
 // environment, no compression (so no Accept-Encoding), no certificate check,
 // and the lingering dialer.
 func NewHTTP() *HTTP {
-	return &HTTP{transport: &http.Transport{
+	return &HTTP{transports: map[time.Duration]*http.Transport{}}
+}
+
+// transport returns the transport for probes with timeout. net/http lets a
+// dial outlive the request that started it, so the dial itself is bounded
+// by the probe's timeout: a pod that drops SYNs must not pile up dials.
+func (p *HTTP) transport(timeout time.Duration) *http.Transport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.transports[timeout]; ok {
+		return t
+	}
+	t := &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialer(0).DialContext,
+		DialContext:         dialer(timeout).DialContext,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // kubelet probes skip verification
 		TLSHandshakeTimeout: 10 * time.Second,
 		DisableKeepAlives:   true,
@@ -41,7 +56,9 @@ func NewHTTP() *HTTP {
 		// enables HTTP/2 over TLS; a custom TLS config would otherwise turn
 		// it off.
 		ForceAttemptHTTP2: true,
-	}}
+	}
+	p.transports[timeout] = t
+	return t
 }
 
 // NewHTTPRequest builds the GET request for action the way kubelet does:
@@ -101,7 +118,7 @@ func NewHTTPRequest(ctx context.Context, action *v1.HTTPGetAction, container *v1
 func (p *HTTP) Probe(req *http.Request, timeout time.Duration) (Result, string, error) {
 	client := &http.Client{
 		Timeout:       timeout,
-		Transport:     p.transport,
+		Transport:     p.transport(timeout),
 		CheckRedirect: sameHostRedirects,
 	}
 	res, err := client.Do(req)
