@@ -425,7 +425,10 @@ func (w *worker) ensureImage(ctx context.Context, c *v1.Container, now time.Time
 		w.imageBackoff.Next(key, now)
 		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
 		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: ErrImagePull")
-		return fail("ErrImagePull", err.Error(), now.Add(w.imageBackoff.Current(key)))
+		// Look again shortly: the container then shows ImagePullBackOff
+		// until the back-off lets the next pull through, as on a kubelet,
+		// whose pod worker re-syncs a failed pod within seconds.
+		return fail("ErrImagePull", err.Error(), now.Add(min(time.Second, w.imageBackoff.Current(key))))
 	}
 	d := time.Since(start).Round(time.Millisecond)
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting). Image size: %d bytes.", c.Image, d, d, pulled.Size)
