@@ -9,24 +9,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/platforms"
-	"github.com/containerd/containerd/snapshots"
 	"github.com/distribution/reference"
-	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	imgs "github.com/minikubelet/minikubelet/images"
@@ -72,7 +65,7 @@ func newWorld(ctx context.Context, log *zap.Logger, pauseBinary string) (_ *worl
 	}
 	w := &world{log: log, root: root}
 	w.defer_(func(context.Context) error {
-		if err := unmountUnder(root); err != nil {
+		if err := runtime.UnmountUnder(root); err != nil {
 			return err
 		}
 		return os.RemoveAll(root)
@@ -166,11 +159,11 @@ func (w *world) newNet(prefix string) (netSpec, error) {
 	}
 	n := netSpec{Namespace: prefix + "-" + id, Bridge: "mkb" + prefix[:1] + id, Subnet: subnet}
 	w.defer_(func(ctx context.Context) error {
-		err := w.removeNamespace(ctx, n.Namespace)
+		err := runtime.PurgeNamespace(ctx, w.client, n.Namespace, nil)
 		if link, lerr := netlink.LinkByName(n.Bridge); lerr == nil {
 			err = errors.Join(err, netlink.LinkDel(link))
 		}
-		removeCgroups(n.Namespace)
+		runtime.RemoveCgroups(n.Namespace)
 		// runc's state dir of the agent's namespace (RuncRoot defaults
 		// to /run/minikubelet/runc): empty once its tasks are deleted.
 		if err := os.Remove(filepath.Join("/run/minikubelet/runc", n.Namespace)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -210,121 +203,6 @@ func (w *world) importImages(ctx context.Context, namespace string) error {
 		}
 	}
 	return nil
-}
-
-// removeNamespace deletes everything in a containerd namespace and then the
-// namespace itself.
-func (w *world) removeNamespace(ctx context.Context, namespace string) error {
-	ctx = namespaces.WithNamespace(ctx, namespace)
-	c := w.client
-	var errs []error
-	conts, err := c.Containers(ctx)
-	if err != nil {
-		return fmt.Errorf("list containers of %s: %w", namespace, err)
-	}
-	for _, ct := range conts {
-		if task, err := ct.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("delete task %s: %w", ct.ID(), err))
-			}
-		}
-		if err := ct.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete container %s: %w", ct.ID(), err))
-		}
-	}
-	is := c.ImageService()
-	list, _ := is.List(ctx)
-	for i, img := range list {
-		var opts []images.DeleteOpt
-		if i == len(list)-1 {
-			opts = append(opts, images.SynchronousDelete())
-		}
-		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete image %s: %w", img.Name, err))
-		}
-	}
-	ls := c.LeasesService()
-	if all, err := ls.List(ctx); err == nil {
-		for _, l := range all {
-			if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
-			}
-		}
-	}
-	errs = append(errs, removeSnapshots(ctx, c.SnapshotService(containerd.DefaultSnapshotter)))
-	cs := c.ContentStore()
-	var blobs []content.Info
-	_ = cs.Walk(ctx, func(info content.Info) error { blobs = append(blobs, info); return nil })
-	for _, b := range blobs {
-		if err := cs.Delete(ctx, b.Digest); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete blob %s: %w", b.Digest, err))
-		}
-	}
-	if err := c.NamespaceService().Delete(ctx, namespace); err != nil && !errdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("delete namespace %s: %w", namespace, err))
-	}
-	return errors.Join(errs...)
-}
-
-// removeSnapshots removes all snapshots, children before parents.
-func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) error {
-	for range 64 {
-		var all []snapshots.Info
-		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-			all = append(all, info)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if len(all) == 0 {
-			return nil
-		}
-		parents := map[string]bool{}
-		for _, s := range all {
-			parents[s.Parent] = true
-		}
-		for _, s := range all {
-			if !parents[s.Name] {
-				if err := sn.Remove(ctx, s.Name); err != nil && !errdefs.IsNotFound(err) {
-					return fmt.Errorf("remove snapshot %s: %w", s.Name, err)
-				}
-			}
-		}
-	}
-	return errors.New("snapshots keep coming back")
-}
-
-// unmountUnder unmounts every mount at or below dir, deepest first.
-func unmountUnder(dir string) error {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return err
-	}
-	sort.Slice(infos, func(i, j int) bool { return len(infos[i].Mountpoint) > len(infos[j].Mountpoint) })
-	var errs []error
-	for _, m := range infos {
-		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// removeCgroups removes the (empty) cgroups runc left for the namespace:
-// /<hierarchy>/minikubelet/<namespace> (the agent's layout, which the floor
-// uses too).
-func removeCgroups(namespace string) {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "minikubelet", namespace))
-	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", "minikubelet", namespace))
-	for _, d := range dirs {
-		subs, _ := os.ReadDir(d)
-		for _, s := range subs {
-			if s.IsDir() {
-				_ = unix.Rmdir(filepath.Join(d, s.Name()))
-			}
-		}
-		_ = unix.Rmdir(d)
-	}
 }
 
 func randHex(n int) string {

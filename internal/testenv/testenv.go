@@ -23,23 +23,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/snapshots"
-	"github.com/moby/sys/mountinfo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
@@ -114,7 +107,7 @@ func stopShared() {
 		_ = os.RemoveAll(filepath.Dir(filepath.Dir(shared.daemon.Address())))
 	}
 	if shared.root != "" {
-		_ = unmountUnder(shared.root)
+		_ = runtime.UnmountUnder(shared.root)
 		_ = os.RemoveAll(shared.root)
 	}
 }
@@ -310,10 +303,9 @@ func (e *Env) cleanup(t *testing.T) {
 		}
 		errs = append(errs, e.Runtime.Close())
 	}
-	errs = append(errs, e.removeContainerdObjects(ctx, note))
-	if err := shared.client.NamespaceService().Delete(ctx, e.Namespace); err != nil && !isNotFound(err) {
-		errs = append(errs, fmt.Errorf("delete namespace %s: %w", e.Namespace, err))
-	}
+	errs = append(errs, runtime.PurgeNamespace(ctx, shared.client, e.Namespace, func(kind, id string) {
+		note("containerd %s %s left behind", kind, id)
+	}))
 	// Host leftovers.
 	if paths, _ := filepath.Glob(filepath.Join(e.Root, "netns", "*")); len(paths) > 0 {
 		for _, p := range paths {
@@ -321,136 +313,16 @@ func (e *Env) cleanup(t *testing.T) {
 			errs = append(errs, netns.Load(p).Remove())
 		}
 	}
-	if err := unmountUnder(e.Root); err != nil {
+	if err := runtime.UnmountUnder(e.Root); err != nil {
 		errs = append(errs, err)
 	}
 	if e.Network != nil {
 		errs = append(errs, e.Network.RemoveBridge())
 	}
-	removeCgroups(e.Namespace)
+	runtime.RemoveCgroups(e.Namespace)
 	if err := errors.Join(errs...); err != nil {
 		t.Errorf("testenv cleanup: %v", err)
 	}
-}
-
-// removeContainerdObjects deletes every task, container, image, lease,
-// snapshot and content blob left in the namespace.
-func (e *Env) removeContainerdObjects(ctx context.Context, note func(string, ...any)) error {
-	c := shared.client
-	var errs []error
-	conts, err := c.Containers(ctx)
-	if err != nil {
-		return err
-	}
-	for _, ct := range conts {
-		note("containerd container %s left behind", ct.ID())
-		if task, err := ct.Task(ctx, nil); err == nil {
-			_, _ = task.Delete(ctx, containerd.WithProcessKill)
-		}
-		if err := ct.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete container %s: %w", ct.ID(), err))
-		}
-	}
-	is := c.ImageService()
-	list, err := is.List(ctx)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for i, img := range list {
-		var opts []images.DeleteOpt
-		if i == len(list)-1 {
-			opts = append(opts, images.SynchronousDelete())
-		}
-		if err := is.Delete(ctx, img.Name, opts...); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete image %s: %w", img.Name, err))
-		}
-	}
-	ls := c.LeasesService()
-	if all, err := ls.List(ctx); err == nil {
-		for _, l := range all {
-			note("lease %s left behind", l.ID)
-			if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
-			}
-		}
-	}
-	errs = append(errs, removeSnapshots(ctx, c.SnapshotService(containerd.DefaultSnapshotter)))
-	cs := c.ContentStore()
-	var blobs []content.Info
-	_ = cs.Walk(ctx, func(info content.Info) error { blobs = append(blobs, info); return nil })
-	for _, b := range blobs {
-		if err := cs.Delete(ctx, b.Digest); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete content %s: %w", b.Digest, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// removeSnapshots removes all snapshots, children before parents.
-func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) error {
-	for range 64 {
-		var all []snapshots.Info
-		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-			all = append(all, info)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if len(all) == 0 {
-			return nil
-		}
-		parents := map[string]bool{}
-		for _, s := range all {
-			parents[s.Parent] = true
-		}
-		for _, s := range all {
-			if !parents[s.Name] {
-				if err := sn.Remove(ctx, s.Name); err != nil && !isNotFound(err) {
-					return fmt.Errorf("remove snapshot %s: %w", s.Name, err)
-				}
-			}
-		}
-	}
-	return errors.New("snapshots keep coming back")
-}
-
-// unmountUnder unmounts every mount at or below dir, deepest first.
-func unmountUnder(dir string) error {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return err
-	}
-	sort.Slice(infos, func(i, j int) bool { return len(infos[i].Mountpoint) > len(infos[j].Mountpoint) })
-	var errs []error
-	for _, m := range infos {
-		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// removeCgroups removes the (empty) cgroups runc left for the namespace.
-func removeCgroups(namespace string) {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "minikubelet", namespace))
-	if d := filepath.Join("/sys/fs/cgroup", "minikubelet", namespace); dirExists(d) {
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		// Children (containers) first; rmdir only removes empty cgroups.
-		subs, _ := os.ReadDir(d)
-		for _, s := range subs {
-			if s.IsDir() {
-				_ = unix.Rmdir(filepath.Join(d, s.Name()))
-			}
-		}
-		_ = unix.Rmdir(d)
-	}
-}
-
-func dirExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
 }
 
 func randHex(n int) string {

@@ -1,0 +1,153 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/leases"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/snapshots"
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// PurgeNamespace deletes everything in a containerd namespace (tasks,
+// containers, images, leases, snapshots, content) and then the namespace.
+// It is for throw-away worlds (tests, the benchmark), not for the agent:
+// it ignores pods and their networks. leftover, when set, hears of each
+// container and lease it had to delete.
+func PurgeNamespace(ctx context.Context, client *containerd.Client, namespace string, leftover func(kind, id string)) error {
+	if leftover == nil {
+		leftover = func(string, string) {}
+	}
+	ctx = namespaces.WithNamespace(ctx, namespace)
+	var errs []error
+	conts, err := client.Containers(ctx)
+	if err != nil {
+		return fmt.Errorf("list containers of %s: %w", namespace, err)
+	}
+	for _, ct := range conts {
+		leftover("container", ct.ID())
+		if task, err := ct.Task(ctx, nil); err == nil {
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete task %s: %w", ct.ID(), err))
+			}
+		}
+		if err := ct.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete container %s: %w", ct.ID(), err))
+		}
+	}
+	is := client.ImageService()
+	list, err := is.List(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list images of %s: %w", namespace, err))
+	}
+	for i, img := range list {
+		var opts []images.DeleteOpt
+		if i == len(list)-1 {
+			opts = append(opts, images.SynchronousDelete())
+		}
+		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete image %s: %w", img.Name, err))
+		}
+	}
+	ls := client.LeasesService()
+	if all, err := ls.List(ctx); err == nil {
+		for _, l := range all {
+			leftover("lease", l.ID)
+			if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
+			}
+		}
+	}
+	errs = append(errs, removeSnapshots(ctx, client.SnapshotService(containerd.DefaultSnapshotter)))
+	cs := client.ContentStore()
+	var blobs []content.Info
+	_ = cs.Walk(ctx, func(info content.Info) error { blobs = append(blobs, info); return nil })
+	for _, b := range blobs {
+		if err := cs.Delete(ctx, b.Digest); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete content %s: %w", b.Digest, err))
+		}
+	}
+	if err := client.NamespaceService().Delete(ctx, namespace); err != nil && !errdefs.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete namespace %s: %w", namespace, err))
+	}
+	return errors.Join(errs...)
+}
+
+// removeSnapshots removes all snapshots, children before parents.
+func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) error {
+	for range 64 {
+		var all []snapshots.Info
+		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+			all = append(all, info)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			return nil
+		}
+		parents := map[string]bool{}
+		for _, s := range all {
+			parents[s.Parent] = true
+		}
+		for _, s := range all {
+			if !parents[s.Name] {
+				if err := sn.Remove(ctx, s.Name); err != nil && !errdefs.IsNotFound(err) {
+					return fmt.Errorf("remove snapshot %s: %w", s.Name, err)
+				}
+			}
+		}
+	}
+	return errors.New("snapshots keep coming back")
+}
+
+// UnmountUnder unmounts every mount at or below dir, deepest first; one
+// that is already gone is no error.
+func UnmountUnder(dir string) error {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return err
+	}
+	sort.Slice(infos, func(i, j int) bool { return len(infos[i].Mountpoint) > len(infos[j].Mountpoint) })
+	var errs []error
+	for _, m := range infos {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveCgroups removes the empty cgroups runc left for a containerd
+// namespace (/<hierarchy>/minikubelet/<namespace>, containers first: rmdir
+// only removes empty cgroups).
+func RemoveCgroups(namespace string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "minikubelet", namespace))
+	if d := filepath.Join("/sys/fs/cgroup", "minikubelet", namespace); dirExists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		subs, _ := os.ReadDir(d)
+		for _, s := range subs {
+			if s.IsDir() {
+				_ = unix.Rmdir(filepath.Join(d, s.Name()))
+			}
+		}
+		_ = unix.Rmdir(d)
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
