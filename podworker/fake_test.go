@@ -192,14 +192,6 @@ func (f *fakeRuntime) RemoveContainer(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeRuntime) ExecSync(context.Context, string, []string, time.Duration) ([]byte, int32, error) {
-	return nil, 0, nil
-}
-
-func (f *fakeRuntime) Exec(context.Context, string, runtime.ExecOptions) (int32, error) {
-	return 0, nil
-}
-
 func (f *fakeRuntime) Subscribe(ctx context.Context) <-chan runtime.Event {
 	out := make(chan runtime.Event)
 	go func() {

@@ -54,12 +54,6 @@ type Runtime interface {
 	// RemoveContainer deletes a stopped container, its task and snapshot.
 	RemoveContainer(ctx context.Context, containerID string) error
 
-	// ExecSync runs cmd in a running container and returns its combined
-	// output (bounded) and exit code; it kills the process after timeout.
-	ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, int32, error)
-	// Exec runs an interactive process in a running container.
-	Exec(ctx context.Context, containerID string, opts runtime.ExecOptions) (int32, error)
-
 	// Subscribe streams container exits and OOMs until ctx ends.
 	Subscribe(ctx context.Context) <-chan runtime.Event
 }
