@@ -102,11 +102,17 @@ func (m *Manager) AddPod(pod *v1.Pod) {
 	}
 	_, terminating := m.terminating[pod.UID]
 	var own *v1.Pod // the copy new workers share, made when first needed
-	add := func(init bool, i int, t ProbeType) {
-		c := &pod.Spec.Containers[i]
+	// containersOf picks the list an index refers to: init and app
+	// containers are indexed separately, so a sidecar's index may lie past
+	// the end of spec.containers.
+	containersOf := func(p *v1.Pod, init bool) []v1.Container {
 		if init {
-			c = &pod.Spec.InitContainers[i]
+			return p.Spec.InitContainers
 		}
+		return p.Spec.Containers
+	}
+	add := func(init bool, i int, t ProbeType) {
+		c := &containersOf(pod, init)[i]
 		spec := probeOf(c, t)
 		if spec == nil || (terminating && t != Readiness) {
 			return
@@ -118,10 +124,7 @@ func (m *Manager) AddPod(pod *v1.Pod) {
 		if own == nil {
 			own = pod.DeepCopy()
 		}
-		c = &own.Spec.Containers[i]
-		if init {
-			c = &own.Spec.InitContainers[i]
-		}
+		c = &containersOf(own, init)[i]
 		w := m.newWorker(key, own, c, withDefaults(spec, t), init)
 		m.workers[key] = w
 		m.wg.Add(1)
