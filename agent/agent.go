@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -46,6 +45,10 @@ func (c *Config) Complete() error {
 	}
 	if c.PauseBinary == "" {
 		c.PauseBinary = findPause()
+	}
+	// Checked here, before anything starts: without it no pod can run.
+	if fi, err := os.Stat(c.PauseBinary); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("pause program %s not found: install it (scripts/install.sh) or point --pause-binary at bin/minikubelet-pause", c.PauseBinary)
 	}
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		return fmt.Errorf("podCIDR %q: %w", c.PodCIDR, err)
@@ -109,13 +112,25 @@ func findPause() string {
 	return candidates[0]
 }
 
-// Run runs the node agent until ctx ends. Pods keep running when it
-// returns; the next agent adopts them.
+// Run runs the node agent until ctx ends or one of its parts fails. Pods
+// keep running when it returns; the next agent adopts them. Every
+// goroutine Run starts has returned by the time Run returns, errors
+// included.
+//
+// Run first takes the exclusive lock on cfg.Root: a second agent with the
+// same root fails at once with ErrLocked, before it touches containerd or
+// any host state, so it can never adopt, change or remove what the running
+// agent owns.
 func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error {
 	if err := cfg.Complete(); err != nil {
 		return err
 	}
-	for _, d := range []string{cfg.Root, cfg.Manifests, cfg.LogDir, cfg.Images} {
+	lock, err := lockRoot(cfg.Root)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	for _, d := range []string{cfg.Manifests, cfg.LogDir, cfg.Images} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
@@ -204,10 +219,23 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Resync:         cfg.ResyncPeriod,
 		Offline:        cfg.Offline,
 	}, rt, store, rec, proberAdapter{probes})
-	if err := workers.Start(ctx); err != nil {
-		return fmt.Errorf("adopt running pods: %w", err)
+
+	// From here on every part runs in its own goroutine of one group: the
+	// first part to fail (or to stop while the agent should run) cancels
+	// the group's context, which stops all the others, and Run returns
+	// only once every part has returned. The deferred closers above then
+	// run in reverse order, after nothing uses what they close.
+	parts := newParts(ctx)
+	// Adoption lists containerd before any worker starts; the workers live
+	// until the group's context ends.
+	if err := workers.Start(parts.ctx); err != nil {
+		return parts.abort(fmt.Errorf("adopt running pods: %w", err))
 	}
-	defer workers.Wait()
+	parts.run("pod workers", func(ctx context.Context) error {
+		<-ctx.Done()
+		workers.Wait()
+		return nil
+	})
 
 	warnings := &manifestWarnings{}
 	srv := api.NewServer(log.Named("api"), api.Deps{
@@ -221,34 +249,32 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		LogDir:      cfg.LogDir,
 		Version:     api.VersionInfo{Version: version},
 	})
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ctx, cfg.Socket) }()
+	parts.run("API server", func(ctx context.Context) error { return srv.Serve(ctx, cfg.Socket) })
 
 	updates := make(chan source.Update)
 	src := source.New(log.Named("source"), source.Config{Dir: cfg.Manifests, NodeName: cfg.NodeName, Rescan: cfg.ManifestRescan})
-	go func() { errc <- src.Run(ctx, updates) }()
+	parts.run("manifest source", func(ctx context.Context) error { return src.Run(ctx, updates) })
+	parts.run("desired state", func(ctx context.Context) error {
+		first := true
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case u := <-updates:
+				warnings.set(rec, u)
+				workers.SetPods(u.Pods)
+				svcs.Set(u.Services)
+				if first {
+					first = false
+					notifyReady(log)
+				}
+			}
+		}
+	})
 
 	log.Info("agent running", zap.String("node", cfg.NodeName), zap.String("manifests", cfg.Manifests),
 		zap.String("socket", cfg.Socket), zap.String("containerd", client.Conn().Target()))
-	first := true
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return err
-			}
-		case u := <-updates:
-			warnings.set(rec, u)
-			workers.SetPods(u.Pods)
-			svcs.Set(u.Services)
-			if first {
-				first = false
-				notifyReady(log)
-			}
-		}
-	}
+	return parts.wait()
 }
 
 // manifestWarnings holds the current manifest problems for the API and

@@ -114,11 +114,9 @@ func (o *agentOptions) execute(ctx context.Context) error {
 	}
 	defer log.Sync() //nolint:errcheck // stderr cannot be synced on some systems
 	log.Info("starting agent", zap.String("version", version))
-	if err := o.run(ctx, log, cfg, version); err != nil {
-		log.Error("agent failed", zap.Error(err))
-		return err
-	}
-	return nil
+	// A failure is reported once, as one "error: …" line (handleError), not
+	// as a log entry with a stack trace: it is the user's to read and fix.
+	return o.run(ctx, log, cfg, version)
 }
 
 // config returns the defaults, overlaid by the --config file, overlaid by
@@ -248,5 +246,7 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeLevel = zapcore.CapitalLevelEncoder
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
-	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)), nil
+	// Stack traces only for what is a bug (DPanic and above): an error the
+	// agent logs is about the node or the pods, and a trace hides it.
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel)), nil
 }
