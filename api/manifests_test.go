@@ -87,3 +87,25 @@ func TestApplyInvalid(t *testing.T) {
 		t.Errorf("files written: %v", files)
 	}
 }
+
+// The kind of an applied object never reaches a file path: an attack that
+// used to create evilkind_default_x.yaml three levels above the manifests
+// directory is refused and writes nothing.
+func TestApplyRefusesKindWithPath(t *testing.T) {
+	root := t.TempDir()
+	manifests := filepath.Join(root, "a", "b", "c", "manifests")
+	env := startServer(t, Deps{ManifestDir: manifests})
+	_, err := env.client.Apply(context.Background(), "", []byte("apiVersion: v1\nkind: ../../../x/evilkind\nmetadata: {name: x}\n"))
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `STDIN: no matches for kind "../../../x/evilkind" in version "v1"`) {
+		t.Errorf("apply: %v", err)
+	}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(path) != ".minikubelet.lock" {
+			t.Errorf("file written: %s", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

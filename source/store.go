@@ -136,6 +136,11 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 		} else if err := checkOther(o); err != nil {
 			errs = append(errs, FileError{File: name, Err: fmt.Errorf("%s%w", o.where(multi), err)})
 			continue
+		} else if serrs := checkStorable(o); len(serrs) > 0 {
+			for _, err := range serrs {
+				errs = append(errs, FileError{File: name, Err: fmt.Errorf("%s%w", o.where(multi), err)})
+			}
+			continue
 		}
 		ref := refOf(o.meta)
 		key := ObjectRef{APIVersion: o.meta.group(), Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
@@ -519,15 +524,10 @@ func trimLeadingBlankLines(b []byte) []byte {
 
 // newFileName picks the file for a new object, avoiding existing files.
 func newFileName(dir string, r ObjectRef) (string, error) {
-	parts := []string{}
-	if !strings.EqualFold(r.Kind, "Pod") {
-		parts = append(parts, r.Kind)
+	base, err := fileBase(r)
+	if err != nil {
+		return "", fmt.Errorf("name a file for %s: %w", r, err)
 	}
-	if r.Namespace != "" {
-		parts = append(parts, r.Namespace)
-	}
-	parts = append(parts, r.Name)
-	base := strings.ToLower(strings.Join(parts, "_"))
 	for i := 1; i < 1000; i++ {
 		name := base + ".yaml"
 		if i > 1 {
