@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -288,8 +289,9 @@ func (s *Source) rescan() {
 	s.files = files
 }
 
-// load reads and parses one file. ok is false when there is no regular file
-// at path (removed, a directory, a socket...).
+// load reads and parses one file. ok is false when nothing is at path any
+// more; what is there but not a regular file is reported as a problem of
+// that file, and skipped.
 func (s *Source) load(path string) (fileResult, bool) {
 	data, err := readManifest(path)
 	switch {
@@ -313,12 +315,47 @@ func (s *Source) load(path string) (fileResult, bool) {
 	return res, true
 }
 
-var errNotManifest = errors.New("not a regular file")
+// errNotManifest means nothing is at the path any more.
+var errNotManifest = errors.New("no such file")
+
+// notRegularError refuses what is not a regular file: the kubelet's file
+// source skips those too. Reading a named pipe would wait for a writer
+// forever, and opening a device can have side effects.
+type notRegularError struct{ mode fs.FileMode }
+
+func (e notRegularError) Error() string {
+	kind := "irregular file"
+	switch t := e.mode.Type(); {
+	case t&fs.ModeDir != 0:
+		kind = "directory"
+	case t&fs.ModeNamedPipe != 0:
+		kind = "named pipe"
+	case t&fs.ModeSocket != 0:
+		kind = "socket"
+	case t&fs.ModeCharDevice != 0:
+		kind = "character device"
+	case t&fs.ModeDevice != 0:
+		kind = "block device"
+	}
+	return "not a regular file (" + kind + "): skipped"
+}
 
 // readManifest reads a regular file (following symlinks, as the kubelet
-// does) of at most MaxFileSize bytes.
+// does) of at most MaxFileSize bytes. Anything else is refused without a
+// blocking open: the path is checked before it is opened, and the open is
+// non-blocking and checked again in case the entry was replaced in between.
 func readManifest(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNotManifest
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegularError{st.Mode()}
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, errNotManifest
@@ -326,12 +363,11 @@ func readManifest(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	if st, err = f.Stat(); err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, errNotManifest
+		return nil, notRegularError{st.Mode()}
 	}
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("file is larger than the %d byte limit", MaxFileSize)
