@@ -75,10 +75,11 @@ type logTarget struct {
 }
 
 // chooseLogTarget follows the kubelet's validateContainerLogStatus: the
-// previous instance when asked, else the running one, else the one that
-// terminated last; a container that never ran has no log yet. The current
-// instance's file is numbered by restartCount, the previous one's by
-// restartCount-1.
+// last terminated instance (lastState) when asked for the previous one, else
+// the running one, else the one that terminated last; a container that never
+// ran has no log yet. As upstream, a container waiting to restart (in
+// CrashLoopBackOff) has its newest instance as lastState, so there both
+// requests read that instance.
 func chooseLogTarget(pod *v1.Pod, container string, previous bool) (logTarget, error) {
 	cs, ok := findContainerStatus(pod, container)
 	if !ok {
@@ -89,7 +90,7 @@ func chooseLogTarget(pod *v1.Pod, container string, previous bool) (logTarget, e
 		if last == nil || last.ContainerID == "" {
 			return logTarget{}, badRequest(fmt.Sprintf("container %q in pod %q is terminated", container, pod.Name))
 		}
-		return logTarget{containerID: last.ContainerID, attempt: cs.RestartCount - 1}, nil
+		return logTarget{containerID: last.ContainerID, attempt: lastAttempt(cs)}, nil
 	}
 	st := cs.State
 	switch {
@@ -97,7 +98,7 @@ func chooseLogTarget(pod *v1.Pod, container string, previous bool) (logTarget, e
 		if last == nil || last.ContainerID == "" {
 			return logTarget{}, badRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod.Name))
 		}
-		return logTarget{containerID: last.ContainerID, attempt: cs.RestartCount - 1}, nil
+		return prev()
 	case st.Running != nil:
 		return logTarget{containerID: cs.ContainerID, attempt: cs.RestartCount, running: true}, nil
 	case st.Terminated != nil:
@@ -119,6 +120,18 @@ func chooseLogTarget(pod *v1.Pod, container string, previous bool) (logTarget, e
 	default:
 		return logTarget{}, badRequest(fmt.Sprintf("container %q in pod %q is waiting to start - no logs yet", container, pod.Name))
 	}
+}
+
+// lastAttempt is the restart count, hence the log file number, of the
+// instance in cs.LastTerminationState. restartCount and containerID are the
+// newest instance's: when lastState is that same instance (it exited and
+// waits to restart) its file is <restartCount>.log, else lastState is the
+// instance before the newest, <restartCount-1>.log.
+func lastAttempt(cs v1.ContainerStatus) int32 {
+	if last := cs.LastTerminationState.Terminated; last != nil && last.ContainerID == cs.ContainerID {
+		return cs.RestartCount
+	}
+	return max(cs.RestartCount-1, 0)
 }
 
 func parseLogOptions(r *http.Request, now time.Time) (logs.ReadOptions, bool, error) {

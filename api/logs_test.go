@@ -126,9 +126,21 @@ func TestChooseLogTarget(t *testing.T) {
 	}{
 		{"running", v1.ContainerStatus{ContainerID: "c2", RestartCount: 2,
 			State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}, false, 2, true},
-		{"crash loop shows the last instance", v1.ContainerStatus{RestartCount: 3,
+		// Waiting to restart: containerID and restartCount are the newest
+		// instance's, which is also lastState (the pod worker's status, as
+		// the kubelet's).
+		{"crash loop shows the newest instance", v1.ContainerStatus{ContainerID: "c2", RestartCount: 2,
 			State:                v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: v1.ContainerState{Terminated: term("c2")}}, false, 2, false},
+		{"crash loop previous is lastState too, as upstream", v1.ContainerStatus{ContainerID: "c2", RestartCount: 2,
+			State:                v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: v1.ContainerState{Terminated: term("c2")}}, true, 2, false},
+		{"completed and restarting", v1.ContainerStatus{ContainerID: "c1", RestartCount: 1,
+			State:                v1.ContainerState{Terminated: term("c1")},
+			LastTerminationState: v1.ContainerState{Terminated: term("c0")}}, false, 1, false},
+		{"completed, previous", v1.ContainerStatus{ContainerID: "c1", RestartCount: 1,
+			State:                v1.ContainerState{Terminated: term("c1")},
+			LastTerminationState: v1.ContainerState{Terminated: term("c0")}}, true, 0, false},
 		{"completed", v1.ContainerStatus{ContainerID: "c0",
 			State: v1.ContainerState{Terminated: term("c0")}}, false, 0, false},
 		{"previous", v1.ContainerStatus{ContainerID: "c1", RestartCount: 1,
