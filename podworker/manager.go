@@ -100,6 +100,10 @@ func (m *Manager) Start(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		for ev := range evs {
+			if ev.Type == runtime.Resubscribed {
+				m.pokeAll()
+				continue
+			}
 			m.Poke(ev.PodUID)
 		}
 	}()
@@ -116,6 +120,15 @@ func (m *Manager) Poke(uid types.UID) {
 	w := m.workers[uid]
 	m.mu.Unlock()
 	if w != nil {
+		w.poke()
+	}
+}
+
+// pokeAll makes every worker sync now: exits may have gone unreported.
+func (m *Manager) pokeAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, w := range m.workers {
 		w.poke()
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/status"
 )
 
@@ -297,4 +298,31 @@ func TestWorkerRecreatesDeadSandbox(t *testing.T) {
 
 func hasEventReason(evs []v1.Event, reason string) bool {
 	return slices.ContainsFunc(evs, func(e v1.Event) bool { return e.Reason == reason })
+}
+
+// After containerd's event stream broke, exits during the gap come as one
+// Resubscribed event with no pod: every worker looks at its pod again.
+func TestManagerResubscribedPokesEveryPod(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{BackOffInitial: 100 * time.Millisecond, BackOffMax: 200 * time.Millisecond})
+	a := testPod(v1.RestartPolicyAlways, nil, "app")
+	b := testPod(v1.RestartPolicyAlways, nil, "app")
+	b.Name, b.UID = "q", "uid-2"
+	h.m.SetPods([]*v1.Pod{a, b})
+	for _, p := range []*v1.Pod{a, b} {
+		h.waitFor("running", func() bool { return running(h.containerState(p.UID, "app")) })
+	}
+	// Both exit with no event (the stream was down).
+	rt.mu.Lock()
+	for _, c := range rt.containers {
+		c.State, c.ExitCode, c.FinishedAt, c.Reason = runtime.StateExited, 1, time.Now(), "Error"
+	}
+	rt.mu.Unlock()
+	rt.events <- runtime.Event{Type: runtime.Resubscribed, At: time.Now()}
+	for _, p := range []*v1.Pod{a, b} {
+		h.waitFor("restarted "+p.Name, func() bool {
+			s := h.containerState(p.UID, "app")
+			return running(s) && s.RestartCount == 1
+		})
+	}
 }

@@ -216,8 +216,10 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 }
 
 // startTask creates the container's task with its stdio on FIFOs copied to
-// logPath, subscribes to its exit before starting it, starts it and records
-// the start time.
+// logPath, starts it and records the start time. Its exit reaches the exit
+// monitor through containerd's event stream, or through the reconciliation
+// when the stream was not live yet or broke: an exit right after the start
+// is never missed.
 func (c *Containerd) startTask(ctx context.Context, container containerd.Container, tty bool, logPath string) (_ time.Time, _ uint32, retErr error) {
 	id := container.ID()
 	fifos := c.containerFIFOs(id, tty)
@@ -233,11 +235,6 @@ func (c *Containerd) startTask(ctx context.Context, container containerd.Contain
 	if err != nil {
 		return time.Time{}, 0, fmt.Errorf("create task: %w", err)
 	}
-	// Wait before Start: an exit right after start is never missed.
-	exitCh, err := task.Wait(c.ns(c.ctx))
-	if err != nil {
-		return time.Time{}, 0, fmt.Errorf("wait for task: %w", err)
-	}
 	if err := task.Start(ctx); err != nil {
 		return time.Time{}, 0, fmt.Errorf("start task: %w", err)
 	}
@@ -245,7 +242,6 @@ func (c *Containerd) startTask(ctx context.Context, container containerd.Contain
 	if _, err := container.SetLabels(ctx, map[string]string{LabelStartedAt: started.Format(time.RFC3339Nano)}); err != nil {
 		c.log.Warn("record container start time", zap.String("id", id), zap.Error(err))
 	}
-	c.monitorExit(id, exitCh)
 	return started, task.Pid(), nil
 }
 
@@ -260,26 +256,6 @@ func (c *Containerd) newContainer(ctx context.Context, id string, img containerd
 		containerd.WithNewSpec(spec...),
 		containerd.WithContainerLabels(labels),
 	)
-}
-
-// monitorExit finalizes the container as soon as its task exits, so the
-// exit status is in its labels even if nobody asks for it before the next
-// agent restart.
-func (c *Containerd) monitorExit(id string, exitCh <-chan containerd.ExitStatus) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		select {
-		case <-exitCh:
-		case <-c.ctx.Done():
-			return
-		}
-		ctx, cancel := context.WithTimeout(c.ns(c.ctx), cleanupTimeout)
-		defer cancel()
-		if err := c.finalize(ctx, id); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("finalize exited container", zap.String("id", id), zap.Error(err))
-		}
-	}()
 }
 
 // markStartError records a failed start: exit code 128, reason StartError
@@ -307,7 +283,7 @@ func (c *Containerd) markStartError(ctx context.Context, container containerd.Co
 
 // finalize persists the exit of a stopped container into its labels (exit
 // code, finish time, reason) and then deletes its task, which frees the
-// shim. It is idempotent and never loses an exit status: the labels are
+// shim. Only the exit monitor calls it (requestFinalize). It is idempotent and never loses an exit status: the labels are
 // written before the task (which holds the status) is deleted, and a task
 // that vanished without a recorded status (the node rebooted) is recorded as
 // exit code 255, reason Unknown. A running or never-started container is

@@ -83,7 +83,7 @@ type Containerd struct {
 	allCaps        []string
 	volumes        volumeHost
 
-	// ctx bounds background work (log copiers, exit monitors); Close
+	// ctx bounds background work (log copiers, the exit monitor); Close
 	// cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +94,8 @@ type Containerd struct {
 
 	// taskLocks serializes finalizing and deleting each container's task.
 	taskLocks keyedMutex
+	// exits is the one owner of container exits (see events.go).
+	exits *exitMonitor
 }
 
 // New prepares a runtime over client: it creates the namespace if needed
@@ -136,6 +138,7 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		client:  client,
 		cfg:     cfg,
 		copiers: map[string]*logCopier{},
+		exits:   newExitMonitor(),
 	}
 	if c.ownOOMScoreAdj, err = ownOOMScoreAdj(); err != nil {
 		return nil, err
@@ -154,12 +157,15 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		c.Close()
 		return nil, err
 	}
+	c.wg.Add(1)
+	go c.runExitMonitor()
 	return c, nil
 }
 
 // Close stops the background work of this Containerd: log copiers detach
 // from the containers' FIFOs (the shims buffer what the containers write
-// until a new Containerd attaches again) and exit monitors end. Containers
+// until a new Containerd attaches again) and the exit monitor ends (exits
+// while no Containerd runs are finalized by the next one). Containers
 // keep running. Safe to call twice.
 func (c *Containerd) Close() error {
 	c.cancel()

@@ -185,7 +185,9 @@ func removeStateDir(t *testing.T, root string) {
 }
 
 // TestSubscribeSurvivesDaemonRestart: the event stream breaks when
-// containerd restarts; Subscribe subscribes again and still reports exits.
+// containerd restarts; the runtime subscribes again, says so (Resubscribed),
+// reports and finalizes the exit that happened while containerd was down,
+// and still reports exits.
 func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -271,9 +273,32 @@ func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
 	// The subscription is live once it delivered an event.
 	exitWith("before", 3)
 
+	// A container that dies while containerd is down: its exit is never
+	// streamed, the reconciliation after the re-subscription finds it.
+	gap, err := client.NewContainer(ctx, "gap",
+		containerd.WithNewSnapshot("gap", img),
+		containerd.WithRuntime(runcRuntime, rt.runcOptions()),
+		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "3600"),
+			withoutDefaultRlimits, oci.WithCgroup(rt.cgroupsPath("gap"))),
+		containerd.WithContainerLabels(map[string]string{LabelPodUID: "uid-2", LabelKind: "app", LabelStartedAt: time.Now().Format(time.RFC3339Nano)}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gapTask, err := gap.NewTask(ctx, cio.NullIO, rt.withRuncOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gapTask.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stopCancel()
 	if err := d.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(int(gapTask.Pid()), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	startEmbedded(t, root) // same root, same socket: the old client reconnects
@@ -281,6 +306,36 @@ func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
 		_, err := client.Version(ctx)
 		return err == nil
 	})
+	var resubscribed, gapExit bool
+	for !resubscribed || !gapExit {
+		select {
+		case ev := <-events:
+			switch {
+			case ev.Type == Resubscribed:
+				resubscribed = true
+			case ev.Type == ContainerExited && ev.ContainerID == "gap":
+				if ev.PodUID != "uid-2" || ev.ExitCode != 137 {
+					t.Errorf("exit during the gap: %+v", ev)
+				}
+				gapExit = true
+			}
+		case <-ctx.Done():
+			t.Fatalf("after containerd restarted: resubscribed %v, exit during the gap seen %v", resubscribed, gapExit)
+		}
+	}
+	// Finalized by the monitor itself: the exit is in the labels, the task
+	// (and its shim) is gone.
+	waitUntil(t, "the exit during the gap to be finalized", func() bool {
+		labels, err := gap.Labels(ctx)
+		_, terr := gap.Task(ctx, nil)
+		return err == nil && labels[LabelExitCode] == "137" && isNotFound(terr)
+	})
+	if st, err := rt.containerStatus(ctx, "gap"); err != nil || st.State != StateExited || st.ExitCode != 137 || st.Reason != "Error" {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+	if err := rt.RemoveContainer(ctx, "gap"); err != nil {
+		t.Error(err)
+	}
 	exitWith("after", 9)
 }
 

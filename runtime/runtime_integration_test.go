@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/errdefs"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
@@ -327,13 +328,19 @@ spec:
 	if st.State != runtime.StateExited || st.ExitCode != 7 || st.Reason != "Error" || st.FinishedAt.IsZero() || st.Message != "bye\n" {
 		t.Errorf("exited container = %+v", st)
 	}
-	// Finalized: the task (and its shim) is gone, the status stays.
+	// Finalized by the exit monitor after the event: the task (and its
+	// shim) goes, the status stays.
 	c, err := env.Client.LoadContainer(env.Ctx(ctx), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Task(env.Ctx(ctx), nil); err == nil {
-		t.Error("task of the exited container still exists")
+	testenv.WaitFor(t, "the exited container's task to be deleted", func() (bool, string) {
+		_, err := c.Task(env.Ctx(ctx), nil)
+		return errdefs.IsNotFound(err), fmt.Sprint(err)
+	})
+	if st2 := containerState(t, env, pod, id); st2.State != st.State || st2.ExitCode != st.ExitCode || st2.Reason != st.Reason ||
+		!st2.FinishedAt.Equal(st.FinishedAt) || st2.Message != st.Message {
+		t.Errorf("status changed by the finalization:\nbefore %+v\nafter  %+v", st, st2)
 	}
 	teardown(t, env, pod)
 }

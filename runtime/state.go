@@ -7,8 +7,8 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
@@ -141,23 +141,19 @@ func (c *Containerd) containerStatus(ctx context.Context, id string) (Container,
 	return c.statusOf(c.ns(ctx), r)
 }
 
-// statusOf reconstructs a container's state; a stopped task is finalized
-// first so the answer is the same before and after an agent restart.
+// statusOf reconstructs a container's state. It only reads: a task that
+// stopped but is not finalized yet is reported from containerd's task
+// status, the same answer the labels give once the exit monitor has
+// recorded it.
 func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Container, error) {
 	p, err := c.taskProcess(ctx, r.ID)
 	if err != nil {
 		return Container{}, err
 	}
-	needsFinalize := (p != nil && p.Status == tasktypes.Status_STOPPED) ||
-		(p == nil && r.Labels[LabelExitCode] == "" && r.Labels[LabelStartedAt] != "")
-	if needsFinalize {
-		if err := c.finalize(ctx, r.ID); err != nil {
-			return Container{}, fmt.Errorf("finalize container %s: %w", r.ID, err)
-		}
+	if p == nil && r.Labels[LabelExitCode] == "" && r.Labels[LabelStartedAt] != "" {
+		// The task went between the listing and now: finalized meanwhile
+		// (its labels say so) or lost (see below).
 		if r, err = c.client.ContainerService().Get(ctx, r.ID); err != nil {
-			return Container{}, err
-		}
-		if p, err = c.taskProcess(ctx, r.ID); err != nil {
 			return Container{}, err
 		}
 	}
@@ -178,14 +174,13 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 		StartedAt:    parseTime(l[LabelStartedAt]),
 		LogPath:      l[LabelLogPath],
 	}
-	switch {
-	case l[LabelExitCode] != "":
-		code, _ := strconv.Atoi(l[LabelExitCode])
+	oom := l[LabelOOM] == "true"
+	exited := func(code int32, finished time.Time, reason string) {
 		ct.State = StateExited
-		ct.ExitCode = int32(code)
-		ct.FinishedAt = parseTime(l[LabelFinishedAt])
-		ct.Reason = l[LabelReason]
-		if l[LabelOOM] == "true" && ct.Reason == reasonError {
+		ct.ExitCode = code
+		ct.FinishedAt = finished
+		ct.Reason = reason
+		if oom && ct.Reason == reasonError {
 			// The OOM event and the exit are handled on different paths; an
 			// OOM recorded after finalization still names the exit.
 			ct.Reason = reasonOOMKilled
@@ -194,6 +189,15 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 		if ct.Message == "" {
 			ct.Message = readTerminationMessage(l[LabelTerminationLog])
 		}
+	}
+	switch {
+	case l[LabelExitCode] != "":
+		code, _ := strconv.Atoi(l[LabelExitCode])
+		exited(int32(code), parseTime(l[LabelFinishedAt]), l[LabelReason])
+	case p == nil && l[LabelStartedAt] != "":
+		// Started, and its task vanished without a recorded exit (the node
+		// rebooted, or containerd lost the shim): what finalize records.
+		exited(unknownExitCode, r.UpdatedAt, reasonUnknown)
 	case p == nil:
 		ct.State = StateCreated
 	default:
@@ -206,6 +210,12 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 			if ct.StartedAt.IsZero() {
 				ct.StartedAt = r.CreatedAt // the agent died between start and label
 			}
+		case tasktypes.Status_STOPPED:
+			finished := time.Now()
+			if p.ExitedAt != nil {
+				finished = p.ExitedAt.AsTime()
+			}
+			exited(int32(p.ExitStatus), finished, exitReason(int32(p.ExitStatus), oom))
 		default:
 			ct.State = StateUnknown
 			ct.Reason = reasonUnknown
@@ -229,10 +239,10 @@ func readTerminationMessage(path string) string {
 	return string(b)
 }
 
-// adopt takes over containers left by an earlier agent: their log FIFOs are
-// attached again (through containerd's attach, with the FIFO paths the task
-// was created with), running ones get an exit monitor, and tasks that
-// stopped while no agent was watching are finalized.
+// adopt takes over containers left by an earlier agent: their log FIFOs
+// are attached again (through containerd's attach, with the FIFO paths the
+// task was created with). Exits that happened while no agent was watching
+// are the exit monitor's: its first reconciliation finalizes them.
 func (c *Containerd) adopt(ctx context.Context) error {
 	ctx = c.ns(ctx)
 	recs, err := c.client.ContainerService().List(ctx, ourContainers())
@@ -259,25 +269,11 @@ func (c *Containerd) adopt(ctx context.Context) error {
 			if !isNotFound(err) {
 				c.log.Warn("re-attach container output", zap.String("id", r.ID), zap.Error(err))
 			}
-			if err := c.finalize(ctx, r.ID); err != nil {
-				c.log.Warn("finalize container", zap.String("id", r.ID), zap.Error(err))
-			}
 			continue
 		}
 		st, err := task.Status(ctx)
 		if err != nil {
 			continue
-		}
-		switch st.Status {
-		case containerd.Stopped:
-			if err := c.finalize(ctx, r.ID); err != nil {
-				c.log.Warn("finalize container", zap.String("id", r.ID), zap.Error(err))
-			}
-		case containerd.Running, containerd.Paused, containerd.Pausing:
-			exitCh, err := task.Wait(c.ns(c.ctx))
-			if err == nil {
-				c.monitorExit(r.ID, exitCh)
-			}
 		}
 		c.log.Info("adopted container", zap.String("id", r.ID), zap.String("pod", r.Labels[LabelPodNamespace]+"/"+r.Labels[LabelPodName]),
 			zap.String("container", r.Labels[LabelContainerName]), zap.String("status", string(st.Status)))

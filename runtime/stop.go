@@ -36,7 +36,10 @@ func (c *Containerd) StopContainer(ctx context.Context, containerID string, grac
 	if err := c.killTask(ctx, container, grace); err != nil {
 		return fmt.Errorf("stop container %s: %w", containerID, err)
 	}
-	if err := c.finalize(ctx, containerID); err != nil {
+	// The monitor has the exit from containerd's stream already; asking
+	// again costs nothing and covers an exit the stream did not carry.
+	c.requestFinalize(containerID)
+	if err := c.waitFinalized(ctx, containerID); err != nil {
 		return fmt.Errorf("stop container %s: %w", containerID, err)
 	}
 	return nil
@@ -110,9 +113,10 @@ func (c *Containerd) killTask(ctx context.Context, container containerd.Containe
 	}
 }
 
-// RemoveContainer deletes a stopped container: its task (if still there),
-// the container with its snapshot, its FIFOs and its termination log. A
-// running container is refused; a missing one is fine.
+// RemoveContainer deletes a stopped container: the container with its
+// snapshot, its FIFOs and its termination log, once the exit monitor has
+// finalized its exit (a task created but never started is deleted here).
+// A running container is refused; a missing one is fine.
 func (c *Containerd) RemoveContainer(ctx context.Context, containerID string) error {
 	ctx = c.ns(ctx)
 	container, err := c.client.LoadContainer(ctx, containerID)
@@ -131,7 +135,10 @@ func (c *Containerd) RemoveContainer(ctx context.Context, containerID string) er
 		if err == nil && st.Status != containerd.Stopped && st.Status != containerd.Created {
 			return fmt.Errorf("remove container %s: it is %s; stop it first", containerID, st.Status)
 		}
-		if err := c.finalize(ctx, containerID); err != nil {
+		if err == nil && st.Status == containerd.Stopped {
+			c.requestFinalize(containerID)
+		}
+		if err := c.waitFinalized(ctx, containerID); err != nil {
 			return fmt.Errorf("remove container %s: %w", containerID, err)
 		}
 		unlock := c.taskLocks.lock(containerID)

@@ -98,6 +98,11 @@ const (
 	ContainerExited EventType = "ContainerExited"
 	// ContainerOOM fires when the kernel OOM-killed a process of a container.
 	ContainerOOM EventType = "ContainerOOM"
+	// Resubscribed fires, with no pod, when the runtime subscribed to
+	// containerd's event stream again after it broke (containerd
+	// restarted): exits during the gap were not streamed, so every pod
+	// should look at its state again.
+	Resubscribed EventType = "Resubscribed"
 )
 
 // Event is a change containerd reported about a container this agent manages.
