@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"path/filepath"
 	"strings"
 
@@ -266,6 +267,8 @@ type Objects struct {
 	Pods []*v1.Pod
 	// Services are the valid v1 Services, defaulted, with UID.
 	Services []*v1.Service
+	// Deployments are the valid apps/v1 Deployments, defaulted, with UID.
+	Deployments []*appsv1.Deployment
 	// Skipped are the objects of kinds the agent does not run.
 	Skipped []Skipped
 	// Errors is every problem found.
@@ -325,6 +328,15 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 				continue
 			}
 			res.Services = append(res.Services, svc)
+			continue
+		}
+		if isDeployment(o.meta) && !skipServices {
+			d, ferrs := loadDeployment(o, path, nodeName, multi)
+			if len(ferrs) > 0 {
+				res.Errors = append(res.Errors, ferrs...)
+				continue
+			}
+			res.Deployments = append(res.Deployments, d)
 			continue
 		}
 		if !isPod(o.meta) {

@@ -40,8 +40,11 @@ func TestParseLabServices(t *testing.T) {
 	if len(objs.Pods) != 1 || objs.Pods[0].Name != "web" {
 		t.Errorf("pods = %v", objs.Pods)
 	}
-	if len(objs.Skipped) != 1 || objs.Skipped[0].Kind != "Deployment" {
-		t.Errorf("skipped = %+v, want only the Deployment", objs.Skipped)
+	if len(objs.Skipped) != 0 {
+		t.Errorf("skipped = %+v, want none", objs.Skipped)
+	}
+	if len(objs.Deployments) != 1 {
+		t.Errorf("deployments = %v, want the Deployment", objs.Deployments)
 	}
 	if len(objs.Services) != 2 {
 		t.Fatalf("services = %v", objs.Services)

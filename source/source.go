@@ -15,6 +15,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -54,6 +55,10 @@ type Update struct {
 	// Services is every valid v1 Service, sorted by namespace/name, with
 	// creationTimestamp set to when this source first saw it.
 	Services []*v1.Service
+	// Deployments is every valid apps/v1 Deployment, sorted by
+	// namespace/name, with creationTimestamp set to when this source first
+	// saw it.
+	Deployments []*appsv1.Deployment
 	// Errors is every problem found in this scan, sorted by file.
 	Errors []FileError
 	// Skipped lists the objects of kinds the agent does not run yet.
@@ -79,6 +84,7 @@ type Source struct {
 type fileResult struct {
 	pods     []*v1.Pod
 	services []*v1.Service
+	deploys  []*appsv1.Deployment
 	hashes   map[types.UID]string // content hash of each pod and service, for change detection
 	skipped  []Skipped
 	errs     []FileError
@@ -301,7 +307,7 @@ func (s *Source) load(path string) (fileResult, bool) {
 		return fileResult{errs: []FileError{{File: path, Err: err}}}, true
 	}
 	objs := Parse(path, data, s.cfg.NodeName)
-	res := fileResult{pods: objs.Pods, services: objs.Services, skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
+	res := fileResult{pods: objs.Pods, services: objs.Services, deploys: objs.Deployments, skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
 	for _, p := range objs.Pods {
 		// A manifest that sets metadata.uid keeps its UID across edits:
 		// the content hash still tells the change apart.
@@ -311,6 +317,9 @@ func (s *Source) load(path string) (fileResult, bool) {
 		// A Service keeps its UID across edits (it names the Service, not
 		// its content): the hash tells the change apart.
 		res.hashes[svc.UID] = serviceHash(svc)
+	}
+	for _, d := range objs.Deployments {
+		res.hashes[d.UID] = deploymentHash(d)
 	}
 	return res, true
 }
@@ -410,6 +419,7 @@ func (s *Source) snapshot() Update {
 	hashes := map[types.UID]string{}
 	owner := map[string]string{}    // namespace/name → file
 	svcOwner := map[string]string{} // namespace/name → file
+	dOwner := map[string]string{}   // namespace/name → file
 	for _, path := range paths {
 		res := s.files[path]
 		u.Errors = append(u.Errors, res.errs...)
@@ -424,6 +434,17 @@ func (s *Source) snapshot() Update {
 			svcOwner[key] = path
 			hashes[svc.UID] = res.hashes[svc.UID]
 			u.Services = append(u.Services, svc)
+		}
+		for _, d := range res.deploys {
+			key := deploymentKey(d)
+			if first, dup := dOwner[key]; dup {
+				u.Errors = append(u.Errors, FileError{File: path,
+					Err: fmt.Errorf("duplicate deployment %q: already defined in %s", key, first)})
+				continue
+			}
+			dOwner[key] = path
+			hashes[d.UID] = res.hashes[d.UID]
+			u.Deployments = append(u.Deployments, d)
 		}
 		for _, p := range res.pods {
 			key := podKey(p)
@@ -440,6 +461,7 @@ func (s *Source) snapshot() Update {
 	sort.SliceStable(u.Errors, func(i, j int) bool { return u.Errors[i].File < u.Errors[j].File })
 	sort.Slice(u.Pods, func(i, j int) bool { return podKey(u.Pods[i]) < podKey(u.Pods[j]) })
 	sort.Slice(u.Services, func(i, j int) bool { return serviceKey(u.Services[i]) < serviceKey(u.Services[j]) })
+	sort.Slice(u.Deployments, func(i, j int) bool { return deploymentKey(u.Deployments[i]) < deploymentKey(u.Deployments[j]) })
 
 	now := s.now()
 	seen := make(map[types.UID]time.Time, len(u.Pods)+len(u.Services))
@@ -464,6 +486,16 @@ func (s *Source) snapshot() Update {
 		cp.CreationTimestamp = metav1.NewTime(t)
 		u.Services[i] = cp
 	}
+	for i, d := range u.Deployments {
+		t, ok := s.firstSeen[d.UID]
+		if !ok {
+			t = now
+		}
+		seen[d.UID] = t
+		cp := d.DeepCopy()
+		cp.CreationTimestamp = metav1.NewTime(t)
+		u.Deployments[i] = cp
+	}
 	s.firstSeen = seen
 	s.hashes = hashes
 	return u
@@ -477,6 +509,9 @@ func (s *Source) signature(u Update) string {
 	}
 	for _, svc := range u.Services {
 		fmt.Fprintf(&b, "svc %s %s %s\n", serviceKey(svc), svc.UID, s.hashes[svc.UID])
+	}
+	for _, d := range u.Deployments {
+		fmt.Fprintf(&b, "deploy %s %s %s\n", deploymentKey(d), d.UID, s.hashes[d.UID])
 	}
 	for _, e := range u.Errors {
 		fmt.Fprintf(&b, "err %s\n", e.Error())

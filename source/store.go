@@ -133,6 +133,13 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 				}
 				continue
 			}
+		} else if isDeployment(o.meta) {
+			if _, ferrs := loadDeployment(o, name, nodeName, multi); len(ferrs) > 0 {
+				for _, fe := range ferrs {
+					errs = append(errs, fe)
+				}
+				continue
+			}
 		} else if err := checkOther(o); err != nil {
 			errs = append(errs, FileError{File: name, Err: fmt.Errorf("%s%w", o.where(multi), err)})
 			continue
