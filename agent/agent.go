@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/netns"
 	"github.com/minikubelet/minikubelet/podworker"
@@ -237,6 +238,16 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		return nil
 	})
 
+	ctrl, err := controllers.New(log.Named("controllers"), controllers.Config{
+		StateDir:  filepath.Join(cfg.Root, "controllers"),
+		NodeName:  cfg.NodeName,
+		Manifests: cfg.Manifests,
+	}, store, rec)
+	if err != nil {
+		return parts.abort(err)
+	}
+	parts.run("controllers", ctrl.Run)
+
 	warnings := &manifestWarnings{}
 	srv := api.NewServer(log.Named("api"), api.Deps{
 		Pods:        store,
@@ -244,6 +255,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Exec:        rt,
 		Warnings:    warnings,
 		Services:    svcs.Source(),
+		Controllers: ctrl,
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,
 		LogDir:      cfg.LogDir,
@@ -256,14 +268,24 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	parts.run("manifest source", func(ctx context.Context) error { return src.Run(ctx, updates) })
 	parts.run("desired state", func(ctx context.Context) error {
 		first := true
+		// The pods the agent runs are the static pods of the manifests
+		// plus the pods the controllers made; the first set waits for the
+		// manifests, or the workers would take static pods for orphans.
+		var static []*v1.Pod
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
+			case pods := <-ctrl.PodUpdates():
+				if !first {
+					workers.SetPods(append(append([]*v1.Pod(nil), static...), pods...))
+				}
 			case u := <-updates:
 				warnings.set(rec, u)
-				workers.SetPods(u.Pods)
+				static = u.Pods
+				workers.SetPods(append(append([]*v1.Pod(nil), static...), ctrl.Pods()...))
 				svcs.Set(u.Services)
+				ctrl.SetDeployments(u.Deployments)
 				if first {
 					first = false
 					notifyReady(log)

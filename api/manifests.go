@@ -142,6 +142,17 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	var firstErr error
 	for _, ref := range refs {
 		_, err := source.Delete(s.deps.ManifestDir, []source.ObjectRef{ref})
+		if err != nil && s.deps.Controllers != nil && isPodKind(ref.Kind) {
+			// Not a static pod: perhaps one a ReplicaSet made.
+			ns := ref.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			found, cerr := s.deps.Controllers.DeletePod(r.Context(), ns, ref.Name)
+			if cerr == nil && found {
+				err = nil
+			}
+		}
 		if err != nil {
 			if isIOError(err) {
 				err = apierrors.NewInternalError(err)

@@ -57,6 +57,8 @@ type Deps struct {
 	Warnings Warner
 	// Services serves Services and Endpoints; nil lists none.
 	Services ServiceSource
+	// Controllers serves Deployments and ReplicaSets; nil lists none.
+	Controllers Controllers
 
 	// ManifestDir is where apply and delete write; NodeName is given to the
 	// manifest source for defaulting.
@@ -235,6 +237,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /version", s.version)
 	mux.HandleFunc("GET /debug/goroutines", s.goroutines)
 	s.serviceRoutes(mux)
+	s.appsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFoundPath())
 	})

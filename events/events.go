@@ -67,8 +67,28 @@ func NewStore(log *zap.Logger, host string, max int) *Store {
 	return &Store{log: log, host: host, max: max, now: time.Now}
 }
 
-// Event records an event, or bumps the count of an identical recent one.
+// Event records an event from the kubelet, or bumps the count of an
+// identical recent one.
 func (s *Store) Event(ref *v1.ObjectReference, eventType, reason, message string) {
+	s.EventFrom("kubelet", ref, eventType, reason, message)
+}
+
+// For is a Recorder whose events come from component (for example
+// "deployment-controller"), as the source and reporting controller show.
+func (s *Store) For(component string) Recorder { return componentRecorder{s, component} }
+
+type componentRecorder struct {
+	s         *Store
+	component string
+}
+
+func (r componentRecorder) Event(ref *v1.ObjectReference, eventType, reason, message string) {
+	r.s.EventFrom(r.component, ref, eventType, reason, message)
+}
+
+// EventFrom is Event with the component that reports it. Controllers'
+// events carry no host, as upstream's.
+func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, reason, message string) {
 	now := metav1.NewTime(s.now())
 	fields := []zap.Field{
 		zap.String("object", ref.Namespace+"/"+ref.Name), zap.String("type", eventType),
@@ -87,7 +107,8 @@ func (s *Store) Event(ref *v1.ObjectReference, eventType, reason, message string
 	defer s.mu.Unlock()
 	for i := len(s.events) - 1; i >= 0; i-- {
 		e := s.events[i]
-		if e.InvolvedObject == *ref && e.Type == eventType && e.Reason == reason && e.Message == message {
+		if e.InvolvedObject == *ref && e.Type == eventType && e.Reason == reason && e.Message == message &&
+			e.Source.Component == component {
 			e.Count++
 			e.LastTimestamp = now
 			// Move it to the end so List stays ordered by last occurrence.
@@ -97,6 +118,10 @@ func (s *Store) Event(ref *v1.ObjectReference, eventType, reason, message string
 		}
 	}
 	s.seq++
+	host := s.host
+	if component != "kubelet" {
+		host = ""
+	}
 	s.events = append(s.events, &v1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              fmt.Sprintf("%s.%x", ref.Name, uint64(now.UnixNano())+s.seq),
@@ -107,13 +132,13 @@ func (s *Store) Event(ref *v1.ObjectReference, eventType, reason, message string
 		InvolvedObject:      *ref,
 		Reason:              reason,
 		Message:             message,
-		Source:              v1.EventSource{Component: "kubelet", Host: s.host},
+		Source:              v1.EventSource{Component: component, Host: host},
 		FirstTimestamp:      now,
 		LastTimestamp:       now,
 		Count:               1,
 		Type:                eventType,
-		ReportingController: "kubelet",
-		ReportingInstance:   s.host,
+		ReportingController: component,
+		ReportingInstance:   host,
 	})
 	if len(s.events) > s.max {
 		s.events = s.events[len(s.events)-s.max:]
