@@ -395,4 +395,6 @@ func deploymentProgressing(old, s *appsv1.DeploymentStatus) bool {
 		s.AvailableReplicas > old.AvailableReplicas
 }
 
-func controllerOf(rs *appsv1.ReplicaSet) *metav1.OwnerReference { return metav1.GetControllerOfNoCopy(rs) }
+func controllerOf(rs *appsv1.ReplicaSet) *metav1.OwnerReference {
+	return metav1.GetControllerOfNoCopy(rs)
+}
