@@ -186,10 +186,12 @@ func withResources(r v1.ResourceRequirements) oci.SpecOpts {
 		if !hasReq && hasLim {
 			cpuReq, hasReq = cpuLim, true // the API defaults requests to limits
 		}
-		const minShares, sharesPerCPU, period = 2, 1024, 100000
+		// The kernel's range of cpu.shares, clamped as the kubelet's
+		// MilliCPUToShares does.
+		const minShares, maxShares, sharesPerCPU, period = 2, 262144, 1024, 100000
 		shares := uint64(minShares)
 		if hasReq {
-			shares = max(uint64(cpuReq.MilliValue()*sharesPerCPU/1000), minShares)
+			shares = min(max(uint64(cpuReq.MilliValue()*sharesPerCPU/1000), minShares), maxShares)
 		}
 		if res.CPU == nil {
 			res.CPU = &specs.LinuxCPU{}
@@ -333,6 +335,9 @@ func qosOOMScoreAdj(pod *v1.Pod, c *v1.Container, nodeMemory int64) int {
 		return 999
 	}
 	req := c.Resources.Requests.Memory().Value()
+	if req >= nodeMemory {
+		return 3 // and 1000*req below cannot overflow
+	}
 	adj := 1000 - (1000*req)/nodeMemory
 	if adj < 3 {
 		return 3

@@ -149,6 +149,13 @@ func TestWithResources(t *testing.T) {
 	if *r.CPU.Shares != 256 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || *r.Memory.Limit != 128<<20 {
 		t.Errorf("resources = shares %d quota %d period %d mem %d", *r.CPU.Shares, *r.CPU.Quota, *r.CPU.Period, *r.Memory.Limit)
 	}
+	// The largest CPU validation lets through: shares clamped to the
+	// kernel's maximum, the quota exact.
+	s = baseSpec()
+	apply(t, s, withResources(v1.ResourceRequirements{Limits: v1.ResourceList{v1.ResourceCPU: resource.MustParse("1M")}}))
+	if r := s.Linux.Resources; *r.CPU.Shares != 262144 || *r.CPU.Quota != 100000000000 {
+		t.Errorf("1M cpu = shares %d quota %d", *r.CPU.Shares, *r.CPU.Quota)
+	}
 	s = baseSpec()
 	apply(t, s, withResources(v1.ResourceRequirements{}))
 	if *s.Linux.Resources.CPU.Shares != 2 || s.Linux.Resources.CPU.Quota != nil || s.Linux.Resources.Memory != nil {
@@ -179,6 +186,8 @@ func TestQOSOOMScoreAdj(t *testing.T) {
 		{"burstable half", v1.ResourceRequirements{Requests: rl("", "512Mi")}, 500},
 		{"burstable tiny", v1.ResourceRequirements{Requests: rl("100m", "")}, 999},
 		{"burstable huge", v1.ResourceRequirements{Requests: rl("", "2Gi")}, 3},
+		// 1000 times the request overflows int64: still the floor.
+		{"burstable past int64", v1.ResourceRequirements{Requests: rl("", "8Ei")}, 3},
 	} {
 		c := v1.Container{Name: "c", Resources: tc.res}
 		pod := &v1.Pod{Spec: v1.PodSpec{Containers: []v1.Container{c}}}

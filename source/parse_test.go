@@ -292,13 +292,22 @@ spec:
     image: nginx:1.25
 `
 
+// hostNetwork is refused at validation (the agent does not run it), but
+// defaulting still fills hostPort like the API server.
+func TestDefaultsHostNetworkHostPort(t *testing.T) {
+	pod := &v1.Pod{Spec: v1.PodSpec{HostNetwork: true, Containers: []v1.Container{{Name: "c", Image: "i", Ports: []v1.ContainerPort{{ContainerPort: 8080}}}}}}
+	SetPodDefaults(pod)
+	if got := pod.Spec.Containers[0].Ports[0].HostPort; got != 8080 {
+		t.Errorf("hostPort = %d, want 8080", got)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	pod := parseOne(t, "p.yaml", `apiVersion: v1
 kind: Pod
 metadata:
   name: web
 spec:
-  hostNetwork: true
   volumes:
   - name: scratch
   - name: host
@@ -343,7 +352,6 @@ spec:
 		{"terminationMessagePath", c.TerminationMessagePath, "/dev/termination-log"},
 		{"terminationMessagePolicy", c.TerminationMessagePolicy, v1.TerminationMessageReadFile},
 		{"port protocol", c.Ports[0].Protocol, v1.ProtocolTCP},
-		{"hostNetwork hostPort", c.Ports[0].HostPort, int32(8080)},
 		{"fieldRef apiVersion", c.Env[0].ValueFrom.FieldRef.APIVersion, "v1"},
 		{"requests from limits", c.Resources.Requests.Cpu().String() + " " + c.Resources.Requests.Memory().String(), "100m 1Gi"},
 		{"periodSeconds", c.LivenessProbe.PeriodSeconds, int32(10)},

@@ -37,6 +37,7 @@ func ValidatePod(pod *v1.Pod) field.ErrorList {
 	specPath := field.NewPath("spec")
 	errs := apivalidation.ValidateObjectMeta(&pod.ObjectMeta, true, apivalidation.NameIsDNSSubdomain, metaPath)
 	errs = append(errs, validatePodSpec(&pod.Spec, specPath)...)
+	errs = append(errs, validateSupported(pod)...)
 	// validateContainersOnlyForPod
 	for _, list := range []struct {
 		cs []v1.Container
@@ -57,6 +58,7 @@ func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
 		errs = append(errs, field.Required(fld.Child("terminationGracePeriodSeconds"), ""))
 	} else {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(*spec.TerminationGracePeriodSeconds, fld.Child("terminationGracePeriodSeconds"))...)
+		errs = append(errs, validateSeconds(*spec.TerminationGracePeriodSeconds, fld.Child("terminationGracePeriodSeconds"))...)
 	}
 	grace := spec.TerminationGracePeriodSeconds
 
@@ -92,6 +94,7 @@ func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(fld.Child("activeDeadlineSeconds"), v, validation.InclusiveRangeError(1, 1<<31-1)))
 		}
 	}
+	errs = append(errs, validatePodIDs(spec.SecurityContext, fld.Child("securityContext"))...)
 	if spec.Hostname != "" {
 		errs = append(errs, dns1123Label(spec.Hostname, fld.Child("hostname"))...)
 	}
@@ -185,6 +188,8 @@ func validateVolumeSource(src *v1.VolumeSource, fld *field.Path) field.ErrorList
 		case "emptyDir":
 			if sl := src.EmptyDir.SizeLimit; sl != nil && sl.Cmp(resource.Quantity{}) < 0 {
 				errs = append(errs, field.Forbidden(p.Child("sizeLimit"), "SizeLimit field must be a valid resource quantity"))
+			} else if sl != nil {
+				errs = append(errs, validateQuantityBound(v1.ResourceMemory, *sl, p.Child("sizeLimit"))...)
 			}
 			switch src.EmptyDir.Medium {
 			case v1.StorageMediumDefault, v1.StorageMediumMemory:
@@ -369,6 +374,7 @@ func validateContainerCommon(c *v1.Container, vols map[string]bool, p *field.Pat
 			[]v1.PullPolicy{v1.PullAlways, v1.PullIfNotPresent, v1.PullNever}))
 	}
 	errs = append(errs, validateResources(&c.Resources, p.Child("resources"))...)
+	errs = append(errs, validateContainerIDs(c.SecurityContext, p.Child("securityContext"))...)
 	return errs
 }
 
@@ -578,6 +584,7 @@ func validateResources(r *v1.ResourceRequirements, fld *field.Path) field.ErrorL
 		if q.Sign() < 0 {
 			errs = append(errs, field.Invalid(limPath.Key(string(name)), q.String(), apivalidation.IsNegativeErrorMsg))
 		}
+		errs = append(errs, validateQuantityBound(name, q, limPath.Key(string(name)))...)
 	}
 	for _, name := range sortedKeys(r.Requests) {
 		q := r.Requests[name]
@@ -585,6 +592,7 @@ func validateResources(r *v1.ResourceRequirements, fld *field.Path) field.ErrorL
 		if q.Sign() < 0 {
 			errs = append(errs, field.Invalid(p, q.String(), apivalidation.IsNegativeErrorMsg))
 		}
+		errs = append(errs, validateQuantityBound(name, q, p)...)
 		if lim, ok := r.Limits[name]; ok && q.Cmp(lim) > 0 {
 			errs = append(errs, field.Invalid(p, q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
 		}
@@ -652,6 +660,8 @@ func validateProbe(pr *v1.Probe, grace *int64, ports map[string]bool, fld *field
 	}
 	if t := pr.TerminationGracePeriodSeconds; t != nil && *t <= 0 {
 		errs = append(errs, field.Invalid(fld.Child("terminationGracePeriodSeconds"), *t, "must be greater than 0"))
+	} else if t != nil {
+		errs = append(errs, validateSeconds(*t, fld.Child("terminationGracePeriodSeconds"))...)
 	}
 	return errs
 }

@@ -1,0 +1,100 @@
+package source
+
+import (
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// msgNotSupported marks what the API server accepts but minikubelet does not
+// run (yet).
+const msgNotSupported = "not supported by minikubelet"
+
+// validateSupported refuses, in one place, the pod fields the agent does not
+// implement: a pod asking for them would otherwise be retried forever (host
+// namespaces, privileged containers), or would run without what it asked
+// for (a seccomp profile, a deadline, a non-root check). Supporting one of
+// them later means deleting its check here.
+func validateSupported(pod *v1.Pod) field.ErrorList {
+	spec := &pod.Spec
+	fld := field.NewPath("spec")
+	var errs field.ErrorList
+	forbid := func(set bool, p *field.Path) {
+		if set {
+			errs = append(errs, field.Forbidden(p, msgNotSupported))
+		}
+	}
+	forbid(spec.HostNetwork, fld.Child("hostNetwork"))
+	forbid(spec.HostPID, fld.Child("hostPID"))
+	forbid(spec.HostIPC, fld.Child("hostIPC"))
+	forbid(spec.HostUsers != nil && !*spec.HostUsers, fld.Child("hostUsers"))
+	forbid(spec.ActiveDeadlineSeconds != nil, fld.Child("activeDeadlineSeconds"))
+	forbid(spec.RuntimeClassName != nil && *spec.RuntimeClassName != "", fld.Child("runtimeClassName"))
+	forbid(len(spec.ReadinessGates) > 0, fld.Child("readinessGates"))
+	forbid(len(spec.ResourceClaims) > 0, fld.Child("resourceClaims"))
+	forbid(spec.Resources != nil, fld.Child("resources"))
+	if spec.OS != nil && spec.OS.Name != v1.Linux {
+		errs = append(errs, field.NotSupported(fld.Child("os", "name"), spec.OS.Name, []v1.OSName{v1.Linux}))
+	}
+
+	var podUser *int64
+	podNonRoot := false
+	if psc := spec.SecurityContext; psc != nil {
+		p := fld.Child("securityContext")
+		podUser = psc.RunAsUser
+		podNonRoot = psc.RunAsNonRoot != nil && *psc.RunAsNonRoot
+		errs = append(errs, validateSupportedProfiles(psc.SeccompProfile, psc.AppArmorProfile, psc.SELinuxOptions, p)...)
+		forbid(len(psc.Sysctls) > 0, p.Child("sysctls"))
+	}
+	for _, list := range []struct {
+		cs []v1.Container
+		p  *field.Path
+	}{{spec.InitContainers, fld.Child("initContainers")}, {spec.Containers, fld.Child("containers")}} {
+		for i := range list.cs {
+			c := &list.cs[i]
+			p := list.p.Index(i)
+			forbid(len(c.Resources.Claims) > 0, p.Child("resources", "claims"))
+			forbid(c.Lifecycle != nil && c.Lifecycle.StopSignal != nil, p.Child("lifecycle", "stopSignal"))
+			user, nonRoot := podUser, podNonRoot
+			if sc := c.SecurityContext; sc != nil {
+				sp := p.Child("securityContext")
+				forbid(sc.Privileged != nil && *sc.Privileged, sp.Child("privileged"))
+				errs = append(errs, validateSupportedProfiles(sc.SeccompProfile, sc.AppArmorProfile, sc.SELinuxOptions, sp)...)
+				if sc.ProcMount != nil && *sc.ProcMount != v1.DefaultProcMount {
+					errs = append(errs, field.NotSupported(sp.Child("procMount"), *sc.ProcMount, []v1.ProcMountType{v1.DefaultProcMount}))
+				}
+				if sc.RunAsUser != nil {
+					user = sc.RunAsUser
+				}
+				if sc.RunAsNonRoot != nil {
+					nonRoot = *sc.RunAsNonRoot
+				}
+			}
+			// The kubelet checks runAsNonRoot against the image's user when
+			// the container starts; the agent does not. An explicit
+			// non-zero runAsUser satisfies it without the image.
+			if nonRoot && (user == nil || *user == 0) {
+				errs = append(errs, field.Forbidden(p.Child("securityContext", "runAsNonRoot"),
+					"needs a non-zero runAsUser: checking the image's user is not supported by minikubelet"))
+			}
+		}
+	}
+	return errs
+}
+
+// validateSupportedProfiles allows only the profiles the agent applies,
+// which is none: containers run unconfined.
+func validateSupportedProfiles(seccomp *v1.SeccompProfile, apparmor *v1.AppArmorProfile, selinux *v1.SELinuxOptions, fld *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if seccomp != nil && seccomp.Type != v1.SeccompProfileTypeUnconfined {
+		errs = append(errs, field.NotSupported(fld.Child("seccompProfile", "type"), seccomp.Type,
+			[]v1.SeccompProfileType{v1.SeccompProfileTypeUnconfined}))
+	}
+	if apparmor != nil && apparmor.Type != v1.AppArmorProfileTypeUnconfined {
+		errs = append(errs, field.NotSupported(fld.Child("appArmorProfile", "type"), apparmor.Type,
+			[]v1.AppArmorProfileType{v1.AppArmorProfileTypeUnconfined}))
+	}
+	if selinux != nil {
+		errs = append(errs, field.Forbidden(fld.Child("seLinuxOptions"), msgNotSupported))
+	}
+	return errs
+}
