@@ -15,7 +15,9 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
@@ -128,5 +130,48 @@ func TestSecondAgentOnSameRootRefused(t *testing.T) {
 	}
 	if _, err := a.client.Version(context.Background()); err != nil {
 		t.Errorf("first agent's API: %v", err)
+	}
+}
+
+// A manifest removed and put back while its pod still terminates brings
+// the pod back under the same UID: the old worker's final removal of its
+// status must not remove the new worker's. A watcher of the pod never sees
+// it deleted, and it runs again.
+func TestPodBackDuringTerminationStaysPublished(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	// The container ignores SIGTERM: its termination takes the whole grace
+	// period, long enough to put the manifest back meanwhile.
+	manifest := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: back\nspec:\n  terminationGracePeriodSeconds: 15\n  containers:\n" +
+		"  - {name: c, image: busybox, command: [sh, -c, \"trap '' TERM; while true; do sleep 1; done\"]}\n"
+	a.write("back.yaml", manifest)
+	first := a.waitPod("back", "Running", time.Minute, statusIs("Running"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w, err := a.client.WatchPods(ctx, "default", api.WatchOptions{Name: "back"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	a.remove("back.yaml")
+	a.waitPod("back", "terminating", 30*time.Second, func(p *v1.Pod) bool { return p.DeletionTimestamp != nil })
+	a.write("back.yaml", manifest)
+
+	for {
+		ev, err := w.Next()
+		if err != nil {
+			t.Fatalf("watch ended before the pod ran again: %v\n%s", err, a.describe("back"))
+		}
+		if ev.Type == watch.Deleted {
+			t.Fatalf("pod deleted from the API after its manifest came back (uid %s)", ev.Pod.UID)
+		}
+		c := cstatus(ev.Pod, "c")
+		if ev.Pod.DeletionTimestamp == nil && c.State.Running != nil && c.ContainerID != cstatus(first, "c").ContainerID {
+			break
+		}
+	}
+	if p := a.waitPod("back", "Running", time.Second, statusIs("Running")); p.UID != first.UID {
+		t.Errorf("UID %s, want the manifest's %s", p.UID, first.UID)
 	}
 }

@@ -216,6 +216,7 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 		backoff:      newBackOff(m.cfg.BackOffInitial, m.cfg.BackOffMax),
 		imageBackoff: newBackOff(10*time.Second, 300*time.Second),
 		reasons:      map[string]waitReason{},
+		published:    m.store.Own(pod.UID),
 	}
 	w.syncCtx, w.cancelSync = context.WithCancel(m.ctx)
 	m.workers[pod.UID] = w

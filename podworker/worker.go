@@ -17,6 +17,7 @@ import (
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/internal/qos"
 	"github.com/minikubelet/minikubelet/runtime"
+	"github.com/minikubelet/minikubelet/status"
 )
 
 const (
@@ -41,6 +42,9 @@ type worker struct {
 	// after, when set, is closed when the previous pod of the same name has
 	// terminated: a changed static pod never overlaps its old self.
 	after <-chan struct{}
+	// published is this worker's right to publish its pod's status: a
+	// worker started later for the same UID takes it over.
+	published *status.Owner
 
 	killOnce sync.Once
 	// syncCtx is cancelled by terminate, so that a long sync (a pull, a
@@ -494,7 +498,7 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 		pod.DeletionTimestamp = deleting
 		pod.DeletionGracePeriodSeconds = w.pod.Spec.TerminationGracePeriodSeconds
 	}
-	w.m.store.Set(pod)
+	w.published.Set(pod)
 }
 
 // finish terminates the pod for good: graceful kill, sandbox teardown,
@@ -520,7 +524,7 @@ func (w *worker) finish(ctx context.Context) {
 		}
 	}
 	w.m.prober.RemovePod(w.pod.UID)
-	w.m.store.Delete(w.pod.UID)
+	w.published.Delete()
 	w.log.Info("pod terminated and removed")
 }
 

@@ -25,18 +25,76 @@ type Store struct {
 	mu       sync.Mutex
 	pods     map[types.UID]*v1.Pod
 	watchers map[chan Event]struct{}
+	// owners holds the generation of each UID's current Owner; lastGen is
+	// the newest generation handed out (0 is never one).
+	owners  map[types.UID]uint64
+	lastGen uint64
 }
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{pods: map[types.UID]*v1.Pod{}, watchers: map[chan Event]struct{}{}}
+	return &Store{pods: map[types.UID]*v1.Pod{}, watchers: map[chan Event]struct{}{}, owners: map[types.UID]uint64{}}
 }
 
-// Set publishes pod (a copy is kept). Watchers hear of it only if it changed.
+// Owner is the right to publish the pod of one UID. A UID can come back
+// while the worker of its previous life still terminates; each worker
+// gets its own Owner, and only the newest one's Set and Delete have any
+// effect, so the old worker's last words never overwrite or remove what
+// the new one published.
+type Owner struct {
+	s   *Store
+	uid types.UID
+	gen uint64
+}
+
+// Own makes the caller the only publisher of uid from now on: every Owner
+// handed out before for uid becomes powerless.
+func (s *Store) Own(uid types.UID) *Owner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastGen++
+	s.owners[uid] = s.lastGen
+	return &Owner{s: s, uid: uid, gen: s.lastGen}
+}
+
+// Set publishes pod (its UID must be the owned one) if o is still the
+// UID's owner; it reports whether it did.
+func (o *Owner) Set(pod *v1.Pod) bool {
+	pod = pod.DeepCopy()
+	o.s.mu.Lock()
+	defer o.s.mu.Unlock()
+	if pod.UID != o.uid || o.s.owners[o.uid] != o.gen {
+		return false
+	}
+	o.s.set(pod)
+	return true
+}
+
+// Delete removes the pod and gives up ownership, if o is still the UID's
+// owner; it reports whether it did.
+func (o *Owner) Delete() bool {
+	o.s.mu.Lock()
+	defer o.s.mu.Unlock()
+	if o.s.owners[o.uid] != o.gen {
+		return false
+	}
+	delete(o.s.owners, o.uid)
+	o.s.delete(o.uid)
+	return true
+}
+
+// Set publishes pod (a copy is kept), whoever owns its UID: for writers
+// that are not pod workers (tests, tools). Watchers hear of it only if it
+// changed.
 func (s *Store) Set(pod *v1.Pod) {
 	pod = pod.DeepCopy()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.set(pod)
+}
+
+// set must be called with s.mu held; pod is the store's own copy.
+func (s *Store) set(pod *v1.Pod) {
 	old, ok := s.pods[pod.UID]
 	if ok && equality.Semantic.DeepEqual(old, pod) {
 		return
@@ -49,10 +107,15 @@ func (s *Store) Set(pod *v1.Pod) {
 	s.notify(Event{Type: typ, Pod: pod})
 }
 
-// Delete removes the pod with uid, if present.
+// Delete removes the pod with uid, if present, whoever owns it.
 func (s *Store) Delete(uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.delete(uid)
+}
+
+// delete must be called with s.mu held.
+func (s *Store) delete(uid types.UID) {
 	pod, ok := s.pods[uid]
 	if !ok {
 		return

@@ -1,0 +1,90 @@
+package status
+
+import (
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func podWith(uid types.UID, phase v1.PodPhase) *v1.Pod {
+	p := &v1.Pod{}
+	p.UID, p.Name, p.Namespace = uid, "p", "default"
+	p.Status.Phase = phase
+	return p
+}
+
+// Only the newest Owner of a UID publishes: an older owner's Set and
+// Delete (a worker still terminating the UID's previous life) change
+// nothing.
+func TestOwnerOnlyNewestPublishes(t *testing.T) {
+	type step struct {
+		who       string // "old" or "new"
+		op        string // "set" or "delete"
+		phase     v1.PodPhase
+		wantDone  bool
+		wantPhase v1.PodPhase // "" = not in the store
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"old writes are ignored once a new owner exists", []step{
+			{"old", "set", v1.PodRunning, false, ""},
+			{"new", "set", v1.PodPending, true, v1.PodPending},
+			{"old", "set", v1.PodSucceeded, false, v1.PodPending},
+			{"old", "delete", "", false, v1.PodPending},
+			{"new", "set", v1.PodRunning, true, v1.PodRunning},
+		}},
+		{"the new owner deletes", []step{
+			{"new", "set", v1.PodRunning, true, v1.PodRunning},
+			{"new", "delete", "", true, ""},
+			{"new", "set", v1.PodRunning, false, ""},
+			{"old", "set", v1.PodRunning, false, ""},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewStore()
+			owners := map[string]*Owner{"old": s.Own("u1")}
+			owners["new"] = s.Own("u1")
+			other := s.Own("u2")
+			if !other.Set(podWith("u2", v1.PodRunning)) {
+				t.Fatal("another UID's owner could not publish")
+			}
+			for i, st := range tt.steps {
+				var done bool
+				switch st.op {
+				case "set":
+					done = owners[st.who].Set(podWith("u1", st.phase))
+				case "delete":
+					done = owners[st.who].Delete()
+				}
+				if done != st.wantDone {
+					t.Errorf("step %d (%s %s): done %v, want %v", i, st.who, st.op, done, st.wantDone)
+				}
+				p, ok := s.Get("u1")
+				switch {
+				case st.wantPhase == "" && ok:
+					t.Errorf("step %d: pod present (%s), want gone", i, p.Status.Phase)
+				case st.wantPhase != "" && (!ok || p.Status.Phase != st.wantPhase):
+					t.Errorf("step %d: pod %v, want phase %s", i, p, st.wantPhase)
+				}
+			}
+			if _, ok := s.Get("u2"); !ok {
+				t.Error("another UID's pod was touched")
+			}
+		})
+	}
+}
+
+// An owner publishes only its own UID.
+func TestOwnerSetOtherUIDRefused(t *testing.T) {
+	s := NewStore()
+	if s.Own("u1").Set(podWith("u2", v1.PodRunning)) {
+		t.Fatal("owner of u1 published u2")
+	}
+	if _, ok := s.Get("u2"); ok {
+		t.Fatal("u2 in the store")
+	}
+}
