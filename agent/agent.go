@@ -17,6 +17,7 @@ import (
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/lifecycle"
 	"github.com/minikubelet/minikubelet/netns"
 	"github.com/minikubelet/minikubelet/podworker"
 	"github.com/minikubelet/minikubelet/prober"
@@ -219,6 +220,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		BackOffMax:     max,
 		Resync:         cfg.ResyncPeriod,
 		Offline:        cfg.Offline,
+		Hooks:          lifecycle.NewRunner(rt, rec, KubeletVersion),
 	}, rt, store, rec, proberAdapter{probes})
 
 	// From here on every part runs in its own goroutine of one group: the

@@ -2,6 +2,7 @@ package podworker
 
 import (
 	"fmt"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -20,8 +21,9 @@ type podActions struct {
 	Attempt uint32
 	// SandboxID is the ready sandbox containers start in.
 	SandboxID string
-	// InitToStart is the index of the init container to start next, -1 for none.
-	InitToStart int
+	// InitContainersToStart are indexes into spec.initContainers, in spec
+	// order: the next init container, and sidecars to (re)start.
+	InitContainersToStart []int
 	// ContainersToStart are indexes into spec.containers.
 	ContainersToStart []int
 	// ContainersToKill maps container IDs to why they are killed.
@@ -121,10 +123,22 @@ func anyAppStarted(pod *v1.Pod, ps *runtime.PodState) bool {
 	return false
 }
 
+// anyAppActive is the kubelet's podHasInitialized: an app container is
+// created or running. Exited ones do not count, since after a node reboot
+// every container is exited and the new sandbox is not initialized.
+func anyAppActive(pod *v1.Pod, ps *runtime.PodState) bool {
+	for i := range pod.Spec.Containers {
+		if c := latest(ps, pod.Spec.Containers[i].Name); c != nil && (c.State == runtime.StateCreated || c.State == runtime.StateRunning) {
+			return true
+		}
+	}
+	return false
+}
+
 // computePodActions decides what to do next, following the kubelet's
 // computePodActions / computeInitContainerActions. It has no side effects.
 func computePodActions(pod *v1.Pod, ps *runtime.PodState, probes probeView) podActions {
-	acts := podActions{InitToStart: -1, ContainersToKill: map[string]killInfo{}}
+	acts := podActions{ContainersToKill: map[string]killInfo{}}
 
 	if changed, attempt := sandboxChanged(ps); changed {
 		if pod.Spec.RestartPolicy == v1.RestartPolicyNever && len(ps.Sandboxes) > 0 && len(ps.Containers) > 0 {
@@ -149,7 +163,7 @@ func computePodActions(pod *v1.Pod, ps *runtime.PodState, probes probeView) podA
 		acts.CreateSandbox = true
 		acts.Attempt = attempt
 		if len(pod.Spec.InitContainers) > 0 {
-			acts.InitToStart = 0
+			acts.InitContainersToStart = []int{0}
 			acts.ContainersToStart = nil
 		}
 		return acts
@@ -192,72 +206,111 @@ func computePodActions(pod *v1.Pod, ps *runtime.PodState, probes probeView) podA
 		}
 	}
 	if keep == 0 && len(acts.ContainersToStart) == 0 {
-		// Nothing runs and nothing will: stop the sandbox (and sidecars).
+		// Nothing runs and nothing will: stop the sandbox, and the
+		// sidecars with it, which must not keep the pod alive.
 		acts.KillPod = true
 		acts.Terminal = true
+		acts.InitContainersToStart = nil
 	}
 	return acts
 }
 
-// computeInitActions walks the init containers in order. It reports whether
-// the pod is initialized, and whether a failed init container ends the pod.
+// computeInitActions is the kubelet's computeInitContainerActions (the
+// SidecarContainers path): it walks the init containers from the last one
+// back, so that init containers whose records are gone do not run again, and
+// collects what to start: the next init container once the one before it is
+// initialized (exited 0, or a sidecar running and started), and every
+// sidecar that is not running. It reports whether the pod is initialized,
+// and whether a failed regular init container ends the pod (restartPolicy
+// Never).
 func computeInitActions(pod *v1.Pod, ps *runtime.PodState, probes probeView, acts *podActions) (initialized, failed bool) {
-	if len(pod.Spec.InitContainers) == 0 {
+	inits := pod.Spec.InitContainers
+	if len(inits) == 0 {
 		return true, false
 	}
-	appStarted := anyAppStarted(pod, ps)
-	for i := range pod.Spec.InitContainers {
-		spec := &pod.Spec.InitContainers[i]
+	// An app container created or running means init ran at some point,
+	// even if its records are gone; only sidecars are kept going then.
+	initialized = anyAppActive(pod, ps)
+	previous := initialized // the init container before the current one is initialized
+	restartOnFailure := pod.Spec.RestartPolicy != v1.RestartPolicyNever
+	var toStart []int
+	kill := func(c *runtime.Container, name, message string, probe string) {
+		acts.ContainersToKill[c.ID] = killInfo{name: name, probe: probe, message: message}
+	}
+	for i := len(inits) - 1; i >= 0; i-- {
+		spec := &inits[i]
+		sidecar := isRestartable(spec)
 		c := latest(ps, spec.Name)
-		if !isRestartable(spec) && appStarted {
-			continue
-		}
-		if isRestartable(spec) {
-			switch {
-			case c == nil:
-				acts.InitToStart = i
-				return false, false
-			case c.State == runtime.StateRunning:
-				if probe := probes.Failed(c.ID); probe != "" {
-					acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, probe: probe,
-						message: fmt.Sprintf("Init container %s failed %s probe", spec.Name, probe)}
-					acts.InitToStart = i
-					return false, false
-				}
-				if !probes.Started(spec, c.ID) && !appStarted {
-					return false, false
-				}
-			case c.State == runtime.StateCreated || c.State == runtime.StateUnknown:
-				acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "is in state "+string(c.State), true)}
-				acts.InitToStart = i
-				return false, false
-			default: // exited: sidecars always restart
-				acts.InitToStart = i
-				return false, false
+		if c == nil {
+			if previous && sidecar {
+				toStart = append(toStart, i)
 			}
 			continue
 		}
-		switch {
-		case c == nil:
-			acts.InitToStart = i
-			return false, false
-		case c.State == runtime.StateRunning:
-			return false, false
-		case c.State == runtime.StateExited && c.ExitCode == 0:
+		if previous && !sidecar {
 			continue
-		case c.State == runtime.StateExited:
-			if pod.Spec.RestartPolicy == v1.RestartPolicyNever {
+		}
+		switch c.State {
+		case runtime.StateCreated:
+			// Created but never started: start a fresh instance, after
+			// removing this one from the way.
+			kill(c, spec.Name, killMessage(spec.Name, "is in state "+string(c.State), true), "")
+			toStart = append(toStart, i)
+		case runtime.StateRunning:
+			if !sidecar {
+				break // a regular init container: wait for it to finish
+			}
+			probe := probes.Failed(c.ID)
+			if probe == "startup" {
+				kill(c, spec.Name, fmt.Sprintf("Init container %s failed startup probe", spec.Name), probe)
+				toStart = append(toStart, i)
+				break
+			}
+			if !probes.Started(spec, c.ID) {
+				break // wait for its startup probe
+			}
+			if i == len(inits)-1 {
+				initialized = true
+			} else if !previous {
+				toStart = append(toStart, i+1)
+			}
+			if probe == "liveness" {
+				kill(c, spec.Name, fmt.Sprintf("Init container %s failed liveness probe", spec.Name), probe)
+				toStart = append(toStart, i)
+			}
+		case runtime.StateExited:
+			if sidecar {
+				// Sidecars restart whatever their exit code.
+				toStart = append(toStart, i)
+				break
+			}
+			if c.ExitCode != 0 || c.Reason == "OOMKilled" {
+				if !restartOnFailure {
+					return false, true
+				}
+				toStart = append(toStart, i)
+				break
+			}
+			if i == len(inits)-1 {
+				initialized = true
+			} else {
+				toStart = append(toStart, i+1)
+			}
+		default: // unknown: kill it before starting it again
+			if !sidecar && !restartOnFailure {
 				return false, true
 			}
-			acts.InitToStart = i
-			return false, false
-		default: // created or unknown: kill and start again
-			acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "is in state "+string(c.State), true)}
-			acts.InitToStart = i
-			return false, false
+			kill(c, spec.Name, fmt.Sprintf("Init container is in %q state, try killing it before restart", c.State), "")
+			toStart = append(toStart, i)
 		}
+		previous = true
 	}
-	return true, false
+	if !previous {
+		toStart = append(toStart, 0) // nothing ran yet: start the first one
+	}
+	slices.Reverse(toStart)
+	acts.InitContainersToStart = toStart
+	return initialized, false
 }
 
 func killMessage(name, why string, restart bool) string {

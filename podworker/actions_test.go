@@ -29,6 +29,19 @@ func ctr(name string, kind runtime.ContainerKind, state runtime.ContainerState, 
 	return runtime.Container{ID: name + "-id", Name: name, Kind: kind, State: state, ExitCode: exit, SandboxID: "sb1"}
 }
 
+// sidecars is a pod with one app container and the named init containers,
+// those named s* or side* being sidecars.
+func sidecars(policy v1.RestartPolicy, inits ...string) *v1.Pod {
+	always := v1.ContainerRestartPolicyAlways
+	p := testPod(policy, inits, "app")
+	for i := range p.Spec.InitContainers {
+		if n := p.Spec.InitContainers[i].Name; n[0] == 's' {
+			p.Spec.InitContainers[i].RestartPolicy = &always
+		}
+	}
+	return p
+}
+
 type fakeProbes struct {
 	failed  map[string]string
 	started map[string]bool
@@ -58,81 +71,81 @@ func TestComputePodActions(t *testing.T) {
 		{
 			name: "new pod gets a sandbox and its first init container",
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1", "i2"}, "app"),
-			want: podActions{CreateSandbox: true, InitToStart: 0},
+			want: podActions{CreateSandbox: true, InitContainersToStart: []int{0}},
 		},
 		{
 			name: "new pod without init containers starts all apps",
 			pod:  testPod(v1.RestartPolicyAlways, nil, "a", "b"),
-			want: podActions{CreateSandbox: true, InitToStart: -1, ContainersToStart: []int{0, 1}},
+			want: podActions{CreateSandbox: true, ContainersToStart: []int{0, 1}},
 		},
 		{
 			name: "running init container: wait",
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1", "i2"}, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("i1", runtime.KindInit, runtime.StateRunning, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1},
+			want: podActions{SandboxID: "sb1"},
 		},
 		{
 			name: "init 1 done: start init 2",
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1", "i2"}, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("i1", runtime.KindInit, runtime.StateExited, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: 1},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{1}},
 		},
 		{
 			name: "all init done: start apps",
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1", "i2"}, "app"),
 			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
 				ctr("i2", runtime.KindInit, runtime.StateExited, 0), ctr("i1", runtime.KindInit, runtime.StateExited, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, ContainersToStart: []int{0}},
+			want: podActions{SandboxID: "sb1", ContainersToStart: []int{0}},
 		},
 		{
 			name: "failed init with Always: retry it",
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1"}, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("i1", runtime.KindInit, runtime.StateExited, 1)}},
-			want: podActions{SandboxID: "sb1", InitToStart: 0},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0}},
 		},
 		{
 			name: "failed init with Never: pod fails",
 			pod:  testPod(v1.RestartPolicyNever, []string{"i1"}, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("i1", runtime.KindInit, runtime.StateExited, 1)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, KillPod: true, Terminal: true},
+			want: podActions{SandboxID: "sb1", KillPod: true, Terminal: true},
 		},
 		{
 			name: "completed init not re-run once an app started",
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1"}, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateRunning, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1},
+			want: podActions{SandboxID: "sb1"},
 		},
 		{
 			name: "Always restarts an app that exited 0",
 			pod:  testPod(v1.RestartPolicyAlways, nil, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateExited, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, ContainersToStart: []int{0}},
+			want: podActions{SandboxID: "sb1", ContainersToStart: []int{0}},
 		},
 		{
 			name: "OnFailure leaves a succeeded app and finishes the pod",
 			pod:  testPod(v1.RestartPolicyOnFailure, nil, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateExited, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, KillPod: true, Terminal: true},
+			want: podActions{SandboxID: "sb1", KillPod: true, Terminal: true},
 		},
 		{
 			name: "OnFailure restarts a failed app",
 			pod:  testPod(v1.RestartPolicyOnFailure, nil, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateExited, 2)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, ContainersToStart: []int{0}},
+			want: podActions{SandboxID: "sb1", ContainersToStart: []int{0}},
 		},
 		{
 			name: "Never keeps the pod while another app runs",
 			pod:  testPod(v1.RestartPolicyNever, nil, "a", "b"),
 			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
 				ctr("a", runtime.KindApp, runtime.StateExited, 1), ctr("b", runtime.KindApp, runtime.StateRunning, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1},
+			want: podActions{SandboxID: "sb1"},
 		},
 		{
 			name:   "liveness failure kills and restarts",
 			pod:    testPod(v1.RestartPolicyAlways, nil, "app"),
 			ps:     runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateRunning, 0)}},
 			probes: fakeProbes{failed: map[string]string{"app-id": "liveness"}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, ContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
+			want: podActions{SandboxID: "sb1", ContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
 				"app-id": {name: "app", probe: "liveness", message: "Container app failed liveness probe, will be restarted"}}},
 		},
 		{
@@ -140,7 +153,7 @@ func TestComputePodActions(t *testing.T) {
 			pod:    testPod(v1.RestartPolicyNever, nil, "app"),
 			ps:     runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateRunning, 0)}},
 			probes: fakeProbes{failed: map[string]string{"app-id": "liveness"}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1, KillPod: true, Terminal: true, ContainersToKill: map[string]killInfo{
+			want: podActions{SandboxID: "sb1", KillPod: true, Terminal: true, ContainersToKill: map[string]killInfo{
 				"app-id": {name: "app", probe: "liveness", message: "Container app failed liveness probe"}}},
 		},
 		{
@@ -148,26 +161,84 @@ func TestComputePodActions(t *testing.T) {
 			pod:  testPod(v1.RestartPolicyAlways, []string{"i1"}, "app"),
 			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{{ID: "sb1", Attempt: 0}}, Containers: []runtime.Container{
 				ctr("app", runtime.KindApp, runtime.StateExited, 137), ctr("i1", runtime.KindInit, runtime.StateExited, 0)}},
-			want: podActions{KillPod: true, CreateSandbox: true, Attempt: 1, InitToStart: 0},
+			want: podActions{KillPod: true, CreateSandbox: true, Attempt: 1, InitContainersToStart: []int{0}},
 		},
 		{
 			name: "Never pod is not given a second sandbox",
 			pod:  testPod(v1.RestartPolicyNever, nil, "app"),
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{{ID: "sb1"}}, Containers: []runtime.Container{ctr("app", runtime.KindApp, runtime.StateExited, 0)}},
-			want: podActions{KillPod: true, Terminal: true, InitToStart: -1},
+			want: podActions{KillPod: true, Terminal: true},
 		},
 		{
 			name: "sidecar waits for its startup probe before the next init",
 			pod:  sidecarPod,
 			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
-			want: podActions{SandboxID: "sb1", InitToStart: -1},
+			want: podActions{SandboxID: "sb1"},
 		},
 		{
 			name:   "started sidecar lets the next init run",
 			pod:    sidecarPod,
 			ps:     runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
 			probes: fakeProbes{started: map[string]bool{"side-id": true}},
-			want:   podActions{SandboxID: "sb1", InitToStart: 1},
+			want:   podActions{SandboxID: "sb1", InitContainersToStart: []int{1}},
+		},
+		{
+			name: "sidecar without a startup probe lets the next init run once running",
+			pod:  sidecars(v1.RestartPolicyAlways, "side", "init"),
+			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{1}},
+		},
+		{
+			name: "sidecar that exited after init is restarted, whatever its code",
+			pod:  sidecars(v1.RestartPolicyNever, "side", "init"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("app", runtime.KindApp, runtime.StateRunning, 0), ctr("side", runtime.KindInit, runtime.StateExited, 0), ctr("init", runtime.KindInit, runtime.StateExited, 0)}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0}},
+		},
+		{
+			name: "every exited sidecar restarts in the same sync, in spec order",
+			pod:  sidecars(v1.RestartPolicyAlways, "s1", "s2"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("app", runtime.KindApp, runtime.StateRunning, 0), ctr("s2", runtime.KindInit, runtime.StateExited, 1), ctr("s1", runtime.KindInit, runtime.StateExited, 0)}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0, 1}},
+		},
+		{
+			name: "apps done: the pod ends and its running sidecars are not kept",
+			pod:  sidecars(v1.RestartPolicyOnFailure, "side"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("app", runtime.KindApp, runtime.StateExited, 0), ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
+			want: podActions{SandboxID: "sb1", KillPod: true, Terminal: true},
+		},
+		{
+			name: "failed init after a sidecar with Never fails the pod",
+			pod:  sidecars(v1.RestartPolicyNever, "side", "init"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("init", runtime.KindInit, runtime.StateExited, 1), ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
+			want: podActions{SandboxID: "sb1", KillPod: true, Terminal: true},
+		},
+		{
+			name: "failed init after a sidecar with OnFailure is retried",
+			pod:  sidecars(v1.RestartPolicyOnFailure, "side", "init"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("init", runtime.KindInit, runtime.StateExited, 1), ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{1}},
+		},
+		{
+			name:   "sidecar failing its startup probe is killed and restarted",
+			pod:    sidecarPod,
+			ps:     runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
+			probes: fakeProbes{failed: map[string]string{"side-id": "startup"}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
+				"side-id": {name: "side", probe: "startup", message: "Init container side failed startup probe"}}},
+		},
+		{
+			name: "sidecar failing liveness after init is killed and restarted, apps kept",
+			pod:  sidecars(v1.RestartPolicyAlways, "side"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("app", runtime.KindApp, runtime.StateRunning, 0), ctr("side", runtime.KindInit, runtime.StateRunning, 0)}},
+			probes: fakeProbes{failed: map[string]string{"side-id": "liveness"}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
+				"side-id": {name: "side", probe: "liveness", message: "Init container side failed liveness probe"}}},
 		},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,8 @@ type fakeRuntime struct {
 	calls      []string
 	cleaned    map[types.UID]bool
 	events     chan runtime.Event
+	// graces holds the grace period of each StopContainer, by container name.
+	graces map[string][]time.Duration
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
@@ -37,6 +39,7 @@ func newFakeRuntime() *fakeRuntime {
 		images:     map[string]bool{"busybox": true},
 		cleaned:    map[types.UID]bool{},
 		events:     make(chan runtime.Event, 100),
+		graces:     map[string][]time.Duration{},
 	}
 }
 
@@ -176,6 +179,7 @@ func (f *fakeRuntime) StopContainer(_ context.Context, id string, grace time.Dur
 		return nil
 	}
 	f.record("StopContainer %s", c.Name)
+	f.graces[c.Name] = append(f.graces[c.Name], grace)
 	if c.State == runtime.StateRunning {
 		c.State, c.ExitCode, c.Reason, c.FinishedAt = runtime.StateExited, 143, "Error", time.Now()
 	}

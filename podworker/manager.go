@@ -5,6 +5,7 @@ package podworker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -29,8 +30,17 @@ type Prober interface {
 	probeView
 }
 
+// HookRunner runs a container's lifecycle handler (postStart, preStop) and
+// blocks until it returns or ctx ends; *lifecycle.Runner is the real one.
+// On failure it returns the message for the container's status.
+type HookRunner interface {
+	Run(ctx context.Context, pod *v1.Pod, c *v1.Container, containerID, podIP string, h *v1.LifecycleHandler) (string, error)
+}
+
 // Config tunes pod workers.
 type Config struct {
+	// Hooks runs lifecycle hooks; without it every hook fails.
+	Hooks  HookRunner
 	LogDir string
 	NodeIP string
 	// CrashLoop back-off: initial delay and cap (10s / 300s by default).
@@ -66,6 +76,9 @@ type Manager struct {
 func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec events.Recorder, prober Prober) *Manager {
 	if prober == nil {
 		prober = nopProber{}
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = noHooks{}
 	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = time.Minute
@@ -231,6 +244,14 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 		m.mu.Unlock()
 	}()
 	return w
+}
+
+// noHooks fails every hook: a pod that asks for one is told, rather than
+// run as if it had none.
+type noHooks struct{}
+
+func (noHooks) Run(context.Context, *v1.Pod, *v1.Container, string, string, *v1.LifecycleHandler) (string, error) {
+	return "Cannot run handler: no lifecycle hook runner configured", errors.New("no lifecycle hook runner configured")
 }
 
 type nopProber struct{ noProbes }

@@ -150,7 +150,7 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		if acts.CreateSandbox {
 			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 		}
-		if err := w.killPod(ctx, &ps); err != nil {
+		if err := w.killPod(ctx, &ps, podGrace(w.pod)); err != nil {
 			w.log.Error("kill pod", zap.Error(err))
 			w.publish(ctx)
 			return syncRetry
@@ -185,17 +185,31 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		sb = ps.Sandboxes[0]
 	}
 
-	for id, k := range acts.ContainersToKill {
-		events.Eventf(w.m.rec, events.PodRef(w.pod, k.name), v1.EventTypeNormal, "Killing", "%s", k.message)
-		if err := w.m.rt.StopContainer(ctx, id, w.killGrace(k)); err != nil {
+	for i := range ps.Containers {
+		c := &ps.Containers[i]
+		k, ok := acts.ContainersToKill[c.ID]
+		if !ok {
+			continue
+		}
+		if err := w.killContainer(ctx, c, podIP(&ps), k.message, w.killGrace(k), nil); err != nil {
 			w.log.Error("stop container", zap.String("container", k.name), zap.Error(err))
 			return syncRetry
 		}
 	}
 
-	if i := acts.InitToStart; i >= 0 {
-		if at, ok := w.startContainer(ctx, sb, &ps, &w.pod.Spec.InitContainers[i], runtime.KindInit, now); !ok {
+	for _, i := range acts.InitContainersToStart {
+		c := &w.pod.Spec.InitContainers[i]
+		if at, ok := w.startContainer(ctx, sb, &ps, c, runtime.KindInit, now); !ok {
 			soon(at)
+			if isRestartable(c) {
+				continue // a sidecar in back-off holds up nothing else
+			}
+			break
+		}
+		if isRestartable(c) {
+			// Nothing else announces that a sidecar is up: look again at
+			// once, so the next init container starts without a resync.
+			soon(now)
 		}
 	}
 	for _, i := range acts.ContainersToStart {
@@ -208,68 +222,6 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	}
 	w.publish(ctx)
 	return next
-}
-
-// killGrace is the grace period for killing one container: the probe's
-// terminationGracePeriodSeconds for probe kills when set, else the pod's;
-// never under two seconds.
-func (w *worker) killGrace(k killInfo) time.Duration {
-	grace := podGrace(w.pod)
-	if k.probe != "" {
-		for _, c := range append(append([]v1.Container{}, w.pod.Spec.InitContainers...), w.pod.Spec.Containers...) {
-			if c.Name != k.name {
-				continue
-			}
-			p := c.LivenessProbe
-			if k.probe == "startup" {
-				p = c.StartupProbe
-			}
-			if p != nil && p.TerminationGracePeriodSeconds != nil {
-				grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
-			}
-		}
-	}
-	return max(grace, minKillGrace)
-}
-
-func podGrace(pod *v1.Pod) time.Duration {
-	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		return time.Duration(*g) * time.Second
-	}
-	return 30 * time.Second
-}
-
-// killPod stops every running container (in parallel, each with its grace
-// period) and every sandbox of the pod.
-func (w *worker) killPod(ctx context.Context, ps *runtime.PodState) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(ps.Containers))
-	for i := range ps.Containers {
-		c := &ps.Containers[i]
-		if c.State != runtime.StateRunning && c.State != runtime.StateCreated {
-			continue
-		}
-		if c.State == runtime.StateRunning {
-			events.Eventf(w.m.rec, events.PodRef(w.pod, c.Name), v1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = w.m.rt.StopContainer(ctx, c.ID, max(podGrace(w.pod), minKillGrace))
-		}()
-	}
-	wg.Wait()
-	for _, sb := range ps.Sandboxes {
-		if w.stopped[sb.ID] {
-			continue
-		}
-		err := w.m.rt.StopSandbox(ctx, sb.ID)
-		if err == nil {
-			w.stopped[sb.ID] = true
-		}
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 // purgeInitContainers removes every init container instance before a new
@@ -371,7 +323,39 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 	delete(w.reasons, c.Name)
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		if !w.runPostStart(ctx, &ctr, c, sb) {
+			return time.Now(), false
+		}
+	}
 	return time.Time{}, true
+}
+
+// runPostStart runs the container's postStart hook, as the kubelet's
+// startContainer does: synchronously, so the container is not published as
+// running, and the next container not started, until it returns. A failed
+// hook kills the container (its preStop runs, as on any kill) and leaves
+// PostStartHookError as its waiting reason; it restarts per restartPolicy.
+func (w *worker) runPostStart(ctx context.Context, ctr *runtime.Container, c *v1.Container, sb runtime.Sandbox) bool {
+	ip := ""
+	if len(sb.IPs) > 0 {
+		ip = sb.IPs[0]
+	}
+	msg, err := w.m.cfg.Hooks.Run(ctx, w.pod, c, ctr.ID, ip, c.Lifecycle.PostStart)
+	if err == nil || ctx.Err() != nil {
+		return err == nil
+	}
+	w.log.Warn("postStart hook failed", zap.String("container", c.Name), zap.String("message", msg), zap.Error(err))
+	// The event leaves the details out: a hook's output may hold secrets.
+	events.Eventf(w.m.rec, events.PodRef(w.pod, c.Name), v1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
+	ctr.State = runtime.StateRunning
+	if kerr := w.killContainer(ctx, ctr, ip, "FailedPostStartHook", podGrace(w.pod), nil); kerr != nil {
+		w.log.Error("stop container after failed postStart hook", zap.String("container", c.Name), zap.Error(kerr))
+	}
+	if isRestartable(c) || w.pod.Spec.RestartPolicy != v1.RestartPolicyNever {
+		w.reasons[c.Name] = waitReason{Reason: "PostStartHookError", Message: msg}
+	}
+	return false
 }
 
 // ensureImage applies imagePullPolicy (the kubelet's EnsureImageExists).
@@ -534,7 +518,7 @@ func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
 		return err
 	}
 	w.publishState(&ps, deleting)
-	if err := w.killPod(ctx, &ps); err != nil {
+	if err := w.killPod(ctx, &ps, podGrace(w.pod)); err != nil {
 		return err
 	}
 	if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {

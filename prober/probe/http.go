@@ -140,6 +140,26 @@ func (p *HTTP) Probe(req *http.Request, timeout time.Duration) (Result, string, 
 	}
 }
 
+// Do sends req the way a probe does (same transport, same redirect policy)
+// but judges nothing: it returns the status code of whatever answered, after
+// draining up to MaxOutput of the body. Lifecycle httpGet hooks use it, for
+// which any HTTP answer is a success. timeout 0 leaves the bound to req's
+// context, as kubelet's hook client has no timeout of its own.
+func (p *HTTP) Do(req *http.Request, timeout time.Duration) (int, error) {
+	client := &http.Client{
+		Timeout:       timeout,
+		Transport:     p.transport(timeout),
+		CheckRedirect: sameHostRedirects,
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = res.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, MaxOutput))
+	return res.StatusCode, nil
+}
+
 // sameHostRedirects is kubelet's redirect policy for probes
 // (followNonLocalRedirects=false): a redirect to another hostname is not
 // followed and its 3xx response becomes the result.
