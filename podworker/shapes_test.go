@@ -88,7 +88,7 @@ func (w *shapeWorld) apply(acts podActions) {
 		w.ps.Sandboxes = append([]runtime.Sandbox{sb}, w.ps.Sandboxes...)
 	}
 	w.exit(137, func(c *runtime.Container) bool { _, ok := acts.ContainersToKill[c.ID]; return ok })
-	if i := acts.InitToStart; i >= 0 {
+	for _, i := range acts.InitContainersToStart {
 		w.start(&w.pod.Spec.InitContainers[i], runtime.KindInit)
 	}
 	for _, i := range acts.ContainersToStart {
@@ -102,8 +102,12 @@ func (w *shapeWorld) apply(acts podActions) {
 func (w *shapeWorld) decide(probes probeView) podActions {
 	w.t.Helper()
 	acts := computePodActions(w.pod, &w.ps, probes)
-	if i := acts.InitToStart; i < -1 || i >= len(w.pod.Spec.InitContainers) {
-		w.t.Fatalf("%s: InitToStart %d out of range", w.shape, i)
+	seenInit := map[int]bool{}
+	for _, i := range acts.InitContainersToStart {
+		if i < 0 || i >= len(w.pod.Spec.InitContainers) || seenInit[i] {
+			w.t.Fatalf("%s: InitContainersToStart %v invalid", w.shape, acts.InitContainersToStart)
+		}
+		seenInit[i] = true
 	}
 	seen := map[int]bool{}
 	for _, i := range acts.ContainersToStart {
@@ -175,7 +179,10 @@ func (w *shapeWorld) startUp(pr Prober, probes probeView) []string {
 	for step := 0; step < len(w.pod.Spec.InitContainers)+3; step++ {
 		before := len(w.ps.Containers)
 		acts := w.decide(probes)
-		if i := acts.InitToStart; i >= 0 {
+		if len(acts.InitContainersToStart) > 1 {
+			w.t.Fatalf("%s: init containers %v start together", w.shape, acts.InitContainersToStart)
+		}
+		for _, i := range acts.InitContainersToStart {
 			// The next init container is the first one never started, and
 			// every one before it is done: exited 0, or a running sidecar.
 			for j, c := range w.pod.Spec.InitContainers {
@@ -283,7 +290,7 @@ func TestEveryShapeRunsInOrder(t *testing.T) {
 			w.exit(int32(i%2), func(r *runtime.Container) bool { return r.Name == c.Name })
 			w.publish(pw)
 			acts := w.decide(startedView(true))
-			if acts.InitToStart != i || len(acts.ContainersToStart) > 0 || len(acts.ContainersToKill) > 0 || acts.KillPod {
+			if !slices.Equal(acts.InitContainersToStart, []int{i}) || len(acts.ContainersToStart) > 0 || len(acts.ContainersToKill) > 0 || acts.KillPod {
 				t.Fatalf("%s: after sidecar %s exited: %+v", shape, c.Name, acts)
 			}
 			w.apply(acts)
