@@ -63,6 +63,9 @@ func (c *Config) Complete() error {
 	if m := c.CrashLoopBackOff.MaxContainerRestartPeriod; m != nil && (m.Duration < time.Second || m.Duration > 300*time.Second) {
 		return fmt.Errorf("crashLoopBackOff.maxContainerRestartPeriod %v: must be between 1s and 300s", m.Duration)
 	}
+	if _, _, err := c.logRotation(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -170,6 +173,10 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	if err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
+	logMaxSize, logMaxFiles, err := cfg.logRotation()
+	if err != nil {
+		return err
+	}
 	rt, err := runtime.New(ctx, log, client, runtime.Config{
 		Namespace:     cfg.Namespace,
 		Root:          cfg.Root,
@@ -181,6 +188,9 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		NodeName:      cfg.NodeName,
 		NodeIP:        cfg.NodeIP,
 		Offline:       cfg.Offline,
+
+		ContainerLogMaxSize:  logMaxSize,
+		ContainerLogMaxFiles: logMaxFiles,
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,10 @@
 package agent
 
 import (
+	"fmt"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Config is the agent's configuration. Every field is a flag of
@@ -50,6 +53,12 @@ type Config struct {
 
 	CrashLoopBackOff CrashLoopBackOffConfig `json:"crashLoopBackOff"`
 
+	// ContainerLogMaxSize is the size (a quantity: "10Mi") at which a
+	// container's log file is rotated, and ContainerLogMaxFiles how many
+	// files (at least 2) a container's log may have, as the kubelet's.
+	ContainerLogMaxSize  string `json:"containerLogMaxSize"`
+	ContainerLogMaxFiles int    `json:"containerLogMaxFiles"`
+
 	// ResyncPeriod is the safety-net period at which each pod worker re-checks
 	// containerd even when no event arrived.
 	ResyncPeriod time.Duration `json:"resyncPeriod"`
@@ -64,6 +73,21 @@ type CrashLoopBackOffConfig struct {
 	MaxContainerRestartPeriod *Duration `json:"maxContainerRestartPeriod,omitempty"`
 	// ReducedDecay opts into the 1s initial / 60s cap curve.
 	ReducedDecay bool `json:"reducedDecay,omitempty"`
+}
+
+// logRotation checks and parses the container log rotation settings.
+func (c *Config) logRotation() (maxSize int64, maxFiles int, err error) {
+	q, err := resource.ParseQuantity(c.ContainerLogMaxSize)
+	if err != nil {
+		return 0, 0, fmt.Errorf("containerLogMaxSize %q: %w", c.ContainerLogMaxSize, err)
+	}
+	if q.Sign() <= 0 {
+		return 0, 0, fmt.Errorf("containerLogMaxSize %q: must be greater than 0", c.ContainerLogMaxSize)
+	}
+	if c.ContainerLogMaxFiles < 2 {
+		return 0, 0, fmt.Errorf("containerLogMaxFiles %d: must be greater than 1", c.ContainerLogMaxFiles)
+	}
+	return q.Value(), c.ContainerLogMaxFiles, nil
 }
 
 // Duration is a time.Duration that reads "10s" style strings from YAML.
@@ -105,5 +129,8 @@ func DefaultConfig() Config {
 		ClusterDomain:  "cluster.local",
 		ResyncPeriod:   time.Minute,
 		ManifestRescan: 20 * time.Second,
+
+		ContainerLogMaxSize:  "10Mi",
+		ContainerLogMaxFiles: 5,
 	}
 }

@@ -45,20 +45,49 @@ func WithMaxLineSize(n int) Option { return func(f *File) { f.maxLine = n } }
 // WithClock sets the clock that timestamps records (tests).
 func WithClock(now func() time.Time) Option { return func(f *File) { f.now = now } }
 
+// WithRotation rotates the file as the kubelet's container log manager does
+// (containerLogMaxSize, containerLogMaxFiles): before a record would take
+// the file past maxSize bytes it is renamed <path>.<YYYYMMDD-hhmmss> and a
+// new file is started; rotated files but the newest are gzip-compressed, and
+// the oldest are removed so that at most maxFiles files (the live one
+// included) remain. maxSize <= 0 turns rotation off; maxFiles is at least 2.
+func WithRotation(maxSize int64, maxFiles int) Option {
+	return func(f *File) { f.maxSize, f.maxFiles = maxSize, max(maxFiles, 2) }
+}
+
+// WithErrorLog receives the errors of background work (compressing and
+// removing rotated files), which has no caller to return them to.
+func WithErrorLog(fn func(error)) Option { return func(f *File) { f.errLog = fn } }
+
+// flushSize bounds the records buffered before a write to the file: a
+// chunk of output made of short lines becomes a few large writes, not one
+// write per line.
+const flushSize = 256 * 1024
+
 // File is one container log file, shared by the container's stdout and
-// stderr streams. Records of both streams are written whole, one write call
-// each, under one lock, so they never interleave within a line. Safe for
-// concurrent use.
+// stderr streams. The records of each chunk a stream receives are written
+// together under one lock, so they never interleave with the other
+// stream's within a line. Safe for concurrent use.
 type File struct {
-	path    string
-	maxLine int
-	now     func() time.Time
+	path     string
+	maxLine  int
+	maxSize  int64
+	maxFiles int
+	now      func() time.Time
+	errLog   func(error)
 
 	mu      sync.Mutex
 	f       *os.File
-	buf     []byte
+	size    int64  // bytes in f
+	buf     []byte // records not yet written to f
+	stamp   []byte // the formatted timestamp of the current chunk
 	streams []*stream
 	closed  bool
+	// tidying is set while the goroutine that compresses and removes
+	// rotated files runs; tidyAgain asks it for one more pass.
+	tidying   bool
+	tidyAgain bool
+	tidyDone  sync.WaitGroup
 }
 
 // OpenFile opens (creating it and its parent directories if needed) the log
@@ -71,7 +100,12 @@ func OpenFile(path string, opts ...Option) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log file: %w", err)
 	}
-	lf := &File{path: path, maxLine: DefaultMaxLineSize, now: time.Now, f: f}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	lf := &File{path: path, maxLine: DefaultMaxLineSize, now: time.Now, f: f, size: st.Size(), errLog: func(error) {}}
 	for _, o := range opts {
 		o(lf)
 	}
@@ -94,8 +128,8 @@ func (f *File) Stream(name string) io.WriteCloser {
 	return s
 }
 
-// Close flushes and closes every stream of the file, then the file. Safe to
-// call twice.
+// Close flushes and closes every stream of the file, then the file, and
+// waits for the background tidying of rotated files. Safe to call twice.
 func (f *File) Close() error {
 	f.mu.Lock()
 	streams := f.streams
@@ -106,35 +140,76 @@ func (f *File) Close() error {
 		errs = append(errs, s.Close())
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return errors.Join(errs...)
 	}
 	f.closed = true
 	if err := f.f.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close log file %s: %w", f.path, err))
 	}
+	f.mu.Unlock()
+	f.tidyDone.Wait()
 	return errors.Join(errs...)
 }
 
-// writeRecord appends one record. The timestamp is taken under the lock so
-// records in the file are in time order.
-func (f *File) writeRecord(streamName, tag string, content []byte) error {
+// record is one record of a chunk, its content pointing into the stream's
+// data.
+type record struct {
+	partial bool
+	content []byte
+}
+
+// writeRecords appends the records of one chunk of a stream's output. They
+// share one timestamp, taken under the lock so records in the file are in
+// time order: they arrived together, and formatting a timestamp per line
+// would cost more than copying the line.
+func (f *File) writeRecords(streamName string, recs []record) error {
+	if len(recs) == 0 {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return fmt.Errorf("write to log file %s: %w", f.path, os.ErrClosed)
 	}
-	b := f.now().AppendFormat(f.buf[:0], time.RFC3339Nano)
-	b = append(b, ' ')
-	b = append(b, streamName...)
-	b = append(b, ' ')
-	b = append(b, tag...)
-	b = append(b, ' ')
-	b = append(b, content...)
-	b = append(b, '\n')
-	f.buf = b[:0]
-	if _, err := f.f.Write(b); err != nil {
+	f.stamp = f.now().AppendFormat(f.stamp[:0], time.RFC3339Nano)
+	var errs []error
+	for _, r := range recs {
+		n := int64(len(f.stamp) + len(streamName) + len(r.content) + 5)
+		if f.maxSize > 0 && f.size+int64(len(f.buf))+n > f.maxSize && f.size+int64(len(f.buf)) > 0 {
+			errs = append(errs, f.flushLocked(), f.rotateLocked())
+		}
+		b := append(f.buf, f.stamp...)
+		b = append(b, ' ')
+		b = append(b, streamName...)
+		b = append(b, ' ')
+		if r.partial {
+			b = append(b, tagPartial...)
+		} else {
+			b = append(b, tagFull...)
+		}
+		b = append(b, ' ')
+		b = append(b, r.content...)
+		f.buf = append(b, '\n')
+		if len(f.buf) >= flushSize {
+			errs = append(errs, f.flushLocked())
+		}
+	}
+	errs = append(errs, f.flushLocked())
+	return errors.Join(errs...)
+}
+
+// flushLocked writes the buffered records. Records that cannot be written
+// are dropped: the container's output must keep flowing.
+func (f *File) flushLocked() error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	n, err := f.f.Write(f.buf)
+	f.size += int64(n)
+	f.buf = f.buf[:0]
+	if err != nil {
 		return fmt.Errorf("write to log file %s: %w", f.path, err)
 	}
 	return nil
@@ -147,6 +222,7 @@ type stream struct {
 
 	mu      sync.Mutex
 	pending []byte // output after the last newline
+	recs    []record
 	closed  bool
 }
 
@@ -162,43 +238,62 @@ func (s *stream) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, fmt.Errorf("write %s to %s: %w", s.name, s.file.path, os.ErrClosed)
 	}
-	s.pending = append(s.pending, p...)
-	var errs []error
-	rest := s.pending
-	for {
-		i := bytes.IndexByte(rest, '\n')
+	recs := s.recs[:0]
+	rest := p
+	if len(s.pending) > 0 {
+		// The first line starts in an earlier write: complete it in pending.
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			break
+			s.pending = append(s.pending, p...)
+			rest = nil
+		} else {
+			s.pending = append(s.pending, p[:i]...)
+			recs = s.appendLine(recs, s.pending)
+			rest = p[i+1:]
 		}
-		line := rest[:i]
-		// containerd drops the CR of a CRLF line ending.
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		errs = append(errs, s.emitLine(line))
-		rest = rest[i+1:]
+	}
+	if rest != nil {
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			recs = s.appendLine(recs, rest[:i])
+			rest = rest[i+1:]
+		}
 	}
 	// An unterminated line that is already too long goes out in P records
 	// now, as containerd does, so memory stays bounded.
+	tail := rest
+	if rest == nil {
+		tail = s.pending
+	}
 	if max := s.file.maxLine; max > 0 {
-		for len(rest) > max {
-			errs = append(errs, s.file.writeRecord(s.name, tagPartial, rest[:max]))
-			rest = rest[max:]
+		for len(tail) > max {
+			recs = append(recs, record{partial: true, content: tail[:max]})
+			tail = tail[max:]
 		}
 	}
-	s.pending = append(s.pending[:0], rest...)
-	return len(p), errors.Join(errs...)
+	err := s.file.writeRecords(s.name, recs)
+	// recs point into pending and p: keep what is left only now (tail may
+	// lie within pending; append copies like memmove).
+	s.pending = append(s.pending[:0], tail...)
+	clear(recs)
+	s.recs = recs[:0]
+	return len(p), err
 }
 
-// emitLine writes a complete line as P…P,F records.
-func (s *stream) emitLine(line []byte) error {
-	var errs []error
+// appendLine adds a complete line as P…P,F records.
+func (s *stream) appendLine(recs []record, line []byte) []record {
+	// containerd drops the CR of a CRLF line ending.
+	line = bytes.TrimSuffix(line, []byte{'\r'})
 	if max := s.file.maxLine; max > 0 {
 		for len(line) > max {
-			errs = append(errs, s.file.writeRecord(s.name, tagPartial, line[:max]))
+			recs = append(recs, record{partial: true, content: line[:max]})
 			line = line[max:]
 		}
 	}
-	errs = append(errs, s.file.writeRecord(s.name, tagFull, line))
-	return errors.Join(errs...)
+	return append(recs, record{content: line})
 }
 
 // Flush writes an unterminated last line as a P record, as containerd does
@@ -213,7 +308,7 @@ func (s *stream) flushLocked() error {
 	if s.closed || len(s.pending) == 0 {
 		return nil
 	}
-	err := s.file.writeRecord(s.name, tagPartial, s.pending)
+	err := s.file.writeRecords(s.name, []record{{partial: true, content: s.pending}})
 	s.pending = s.pending[:0]
 	return err
 }
@@ -244,7 +339,8 @@ type flusher interface{ Flush() error }
 func Copy(ctx context.Context, dst io.Writer, r io.Reader) error {
 	stop := context.AfterFunc(ctx, func() { interrupt(r) })
 	defer stop()
-	buf := make([]byte, 32*1024)
+	// A pipe holds 64 KiB: read it whole.
+	buf := make([]byte, 64*1024)
 	var writeErr error
 	for {
 		n, err := r.Read(buf)

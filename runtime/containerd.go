@@ -54,6 +54,12 @@ type Config struct {
 	// API (env valueFrom.fieldRef).
 	NodeName string
 	NodeIP   string
+	// ContainerLogMaxSize is the size at which a container's log file is
+	// rotated (<= 0: never) and ContainerLogMaxFiles how many files its log
+	// keeps, the live one included (the kubelet's containerLogMaxSize and
+	// containerLogMaxFiles).
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
 	// Snapshotter unpacks images and makes rootfs (default overlayfs).
 	Snapshotter string
 	// Offline refuses pulls from any registry not on loopback: on a node

@@ -92,7 +92,11 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		}
 		streams = append(streams, stream{s.name, r})
 	}
-	file, err := logs.OpenFile(logPath)
+	file, err := logs.OpenFile(logPath,
+		logs.WithRotation(c.cfg.ContainerLogMaxSize, c.cfg.ContainerLogMaxFiles),
+		logs.WithErrorLog(func(err error) {
+			c.log.Warn("rotate container log", zap.String("container", id), zap.Error(err))
+		}))
 	if err != nil {
 		closeAll()
 		cancel()

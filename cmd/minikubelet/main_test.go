@@ -489,7 +489,8 @@ func TestAgentConfig(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(file, []byte("manifests: /from/file\nroot: /file/root\nclusterDNS: [10.0.0.10]\n"+
-		"resyncPeriod: 30s\ncrashLoopBackOff:\n  maxContainerRestartPeriod: 20s\n  reducedDecay: true\n"), 0o644)
+		"resyncPeriod: 30s\ncrashLoopBackOff:\n  maxContainerRestartPeriod: 20s\n  reducedDecay: true\n"+
+		"containerLogMaxSize: 20Mi\ncontainerLogMaxFiles: 3\n"), 0o644)
 
 	for _, tc := range []struct {
 		args  []string
@@ -499,21 +500,23 @@ func TestAgentConfig(t *testing.T) {
 			if c.Manifests != "/from/file" || c.Root != "/flag/root" || c.ClusterDNS[0] != "10.0.0.10" ||
 				c.Socket != "/run/minikubelet/minikubelet.sock" || c.Namespace != "minikubelet" ||
 				c.ResyncPeriod != 30*time.Second || !c.CrashLoopBackOff.ReducedDecay ||
-				c.CrashLoopBackOff.MaxContainerRestartPeriod.Duration != 20*time.Second {
+				c.CrashLoopBackOff.MaxContainerRestartPeriod.Duration != 20*time.Second ||
+				c.ContainerLogMaxSize != "20Mi" || c.ContainerLogMaxFiles != 3 {
 				return fmt.Sprintf("%+v", c)
 			}
 			return ""
 		}},
 		{[]string{"--namespace", "test-ns", "--cluster-dns", "1.1.1.1,2.2.2.2", "--resync-period", "3s"}, func(c mkConfig) string {
-			if c.Namespace != "test-ns" || len(c.ClusterDNS) != 2 || c.ResyncPeriod != 3*time.Second || c.Manifests != "/etc/minikubelet/manifests" {
+			if c.Namespace != "test-ns" || len(c.ClusterDNS) != 2 || c.ResyncPeriod != 3*time.Second || c.Manifests != "/etc/minikubelet/manifests" ||
+				c.ContainerLogMaxSize != "10Mi" || c.ContainerLogMaxFiles != 5 {
 				return fmt.Sprintf("%+v", c)
 			}
 			return ""
 		}},
 		// A nested flag changes only its own key of the file's object.
-		{[]string{"--config", file, "--max-container-restart-period", "40s", "--offline"}, func(c mkConfig) string {
+		{[]string{"--config", file, "--max-container-restart-period", "40s", "--offline", "--container-log-max-size", "1Gi"}, func(c mkConfig) string {
 			if c.CrashLoopBackOff.MaxContainerRestartPeriod.Duration != 40*time.Second || !c.CrashLoopBackOff.ReducedDecay ||
-				!c.Offline || c.ResyncPeriod != 30*time.Second {
+				!c.Offline || c.ResyncPeriod != 30*time.Second || c.ContainerLogMaxSize != "1Gi" || c.ContainerLogMaxFiles != 3 {
 				return fmt.Sprintf("%+v", c)
 			}
 			return ""
