@@ -23,8 +23,18 @@ const maxExecOutput = 10 << 10
 // background child may hold stdout open forever.
 const ioDrainTimeout = 2 * time.Second
 
-// ErrExecTimeout is wrapped by ExecSync when the command outlived its timeout.
-var ErrExecTimeout = errors.New("exec timed out")
+// ErrExecTimeout is wrapped by ExecSync when the command outlived its
+// timeout. It also matches context.DeadlineExceeded under errors.Is: that
+// is how the prober, which does not import this package, tells a timed-out
+// probe (a Failure, as kubelet's ExecProbeTimeout has it) from a runtime
+// that could not run the command at all.
+var ErrExecTimeout error = execTimeoutError{}
+
+type execTimeoutError struct{}
+
+func (execTimeoutError) Error() string { return "exec timed out" }
+
+func (execTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // cappedBuffer keeps the first max bytes written and discards the rest.
 type cappedBuffer struct {

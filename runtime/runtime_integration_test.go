@@ -476,8 +476,8 @@ spec:
 		t.Errorf("large output: code %d err %v len %d", code, err, len(out))
 	}
 	_, _, err = env.Runtime.ExecSync(ctx, id, []string{"sleep", "30"}, time.Second)
-	if !errors.Is(err, runtime.ErrExecTimeout) {
-		t.Errorf("timeout: %v", err)
+	if !errors.Is(err, runtime.ErrExecTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("timeout: %v (the prober knows a timeout by context.DeadlineExceeded)", err)
 	}
 	if ps := execOut(t, env, id, "sh", "-c", "ps -o comm | grep -c sleep || true"); ps != "1" {
 		t.Errorf("the timed-out exec still runs: %s sleep processes", ps)

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 func TestResolvePort(t *testing.T) {
@@ -171,6 +173,8 @@ func TestExec(t *testing.T) {
 		{"exit 1", fakeExec{out: []byte("cat: can't open '/tmp/healthy': No such file or directory\n"), code: 1}, Failure,
 			"cat: can't open '/tmp/healthy': No such file or directory\n", false},
 		{"timeout", fakeExec{err: fmt.Errorf("exec in container: %w", context.DeadlineExceeded)}, Failure, `command "cat /tmp/healthy" timed out`, false},
+		// The error the real runtime returns when it killed the command.
+		{"runtime timeout", fakeExec{err: fmt.Errorf("exec [sleep 10] in container c1: %w", fmt.Errorf("%w after 1s", runtime.ErrExecTimeout))}, Failure, `command "cat /tmp/healthy" timed out`, false},
 		{"runtime error", fakeExec{err: errors.New("container is not running")}, Unknown, "", true},
 		{"output capped", fakeExec{out: long, code: 2}, Failure, string(long[:MaxOutput]), false},
 	}
