@@ -12,7 +12,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
@@ -59,21 +58,9 @@ func (p *agentProcess) kill9() {
 // whose manifest went away is terminated.
 func TestAgentKill9AndRestart(t *testing.T) {
 	env := testenv.New(t)
-	bin := filepath.Join(t.TempDir(), "minikubelet")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/minikubelet")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := agentBinary(t)
 	cfg := testConfig(t, env)
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(cfgFile, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile := configFile(t, cfg)
 	a := &testAgent{t: t, cfg: cfg, client: api.NewClient(cfg.Socket)}
 	a.write("ticker.yaml", pod("ticker", "Always",
 		"  - {name: c, image: busybox, command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done']}\n"))

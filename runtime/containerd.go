@@ -159,6 +159,7 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		return nil, fmt.Errorf("create containerd namespace %q: %w", cfg.Namespace, err)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.removeOrphans(c.ns(ctx))
 	if err := c.adopt(ctx); err != nil {
 		c.Close()
 		return nil, err

@@ -34,8 +34,10 @@ const (
 	// arrives once containerd has registered the subscription, so nothing
 	// that exits after the reconciliation's listing can be missed.
 	subscribedTopic = "/minikubelet/subscribed"
-	// handshakeTimeout bounds waiting for that marker.
+	// handshakeTimeout bounds waiting for that marker, published again
+	// every markerInterval until it comes back.
 	handshakeTimeout = 10 * time.Second
+	markerInterval   = 100 * time.Millisecond
 	// finalizeRetryMax caps the back-off between attempts to finalize one
 	// exit (containerd busy or restarting).
 	finalizeRetryMax = 5 * time.Second
@@ -181,21 +183,35 @@ func (c *Containerd) streamEvents(ctx context.Context, first bool) error {
 		fmt.Sprintf(`namespace==%s,topic=="/tasks/oom"`, ns),
 		fmt.Sprintf(`namespace==%s,topic==%q`, ns, subscribedTopic),
 	)
+	// The subscription is registered some time after Subscribe returns, so
+	// a marker published before that is lost: publish until one comes back.
 	marker := "subscribed-" + shortID(8)
-	if err := c.client.EventService().Publish(sctx, subscribedTopic, &apievents.ContainerUpdate{ID: marker}); err != nil {
-		return fmt.Errorf("publish subscription marker: %w", err)
+	publish := func() error {
+		if err := c.client.EventService().Publish(sctx, subscribedTopic, &apievents.ContainerUpdate{ID: marker}); err != nil {
+			return fmt.Errorf("publish subscription marker: %w", err)
+		}
+		return nil
+	}
+	if err := publish(); err != nil {
+		return err
 	}
 	handshake := time.NewTimer(handshakeTimeout)
 	defer handshake.Stop()
+	republish := time.NewTicker(markerInterval)
+	defer republish.Stop()
 	live := false
 	for {
-		var timeout <-chan time.Time
+		var timeout, again <-chan time.Time
 		if !live {
-			timeout = handshake.C
+			timeout, again = handshake.C, republish.C
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-again:
+			if err := publish(); err != nil {
+				return err
+			}
 		case <-timeout:
 			return fmt.Errorf("containerd did not confirm the event subscription within %v", handshakeTimeout)
 		case err := <-errs:
@@ -209,7 +225,7 @@ func (c *Containerd) streamEvents(ctx context.Context, first bool) error {
 			}
 			if env.Topic == subscribedTopic {
 				if live || !isMarker(env, marker) {
-					continue
+					continue // a marker published again, or another runtime's
 				}
 				live = true
 				if !first {

@@ -116,6 +116,17 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 	}
+	// Until the pause container records the network, a file does: an
+	// agent killed in between leaves no netns, veth or IP lease that the
+	// next one cannot find (removeOrphanNetworks).
+	if err := c.writeNetworkIntent(ns.Path(), meta); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	defer func() {
+		if retErr != nil {
+			c.removeNetworkIntent(id)
+		}
+	}()
 	res, err := c.cfg.Network.Setup(ctx, ns.Path(), meta)
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: set up network: %w", ref, err)
@@ -168,6 +179,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: create pause container %s: %w", ref, id, err)
 	}
+	c.removeNetworkIntent(id) // the container's labels hold it now
 	defer func() {
 		if retErr != nil {
 			cctx, cancel := c.cleanupContext(ctx)

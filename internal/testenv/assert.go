@@ -15,6 +15,8 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 // AssertPodGone checks containerd (containers, tasks, leases, the
@@ -71,4 +73,20 @@ func (env *Env) AssertPodGone(t *testing.T, pod *v1.Pod, ids ...string) {
 			t.Errorf("FIFO dir of %s left", id)
 		}
 	}
+}
+
+// Shims lists the containerd-shim-runc-v2 processes serving the test's
+// namespace, as "pid <n> id <task>": after every pod is gone there must be
+// none, also none that containerd forgot (a shim whose task create the
+// agent's death interrupted).
+func (env *Env) Shims() []string {
+	shims, err := runtime.Shims(env.Namespace)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, sh := range shims {
+		out = append(out, fmt.Sprintf("pid %d id %s", sh.PID, sh.ID))
+	}
+	return out
 }
