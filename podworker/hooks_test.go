@@ -245,3 +245,30 @@ func TestTerminationOrder(t *testing.T) {
 		t.Fatalf("waited %v", d)
 	}
 }
+
+// A terminating pod is published not Ready at once, while its containers
+// still run their preStop hooks.
+func TestWorkerTerminatingPodIsNotReady(t *testing.T) {
+	rt := newFakeRuntime()
+	hooks := &fakeHooks{rt: rt, block: make(chan struct{})}
+	h := newHarness(t, rt, Config{Hooks: hooks})
+	pod := sidecars(v1.RestartPolicyAlways, "init", "side")
+	withHooks(&pod.Spec.Containers[0], false, true)
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("ready", func() bool {
+		rt.exit(pod.UID, "init", 0)
+		p := h.pod(pod.UID)
+		return p != nil && podReady(p)
+	})
+	h.m.SetPods(nil)
+	h.waitFor("preStop running", func() bool { return slices.Contains(rt.Calls(), "PreStop app 10.0.0.9") })
+	p := h.pod(pod.UID)
+	if p.DeletionTimestamp == nil || podReady(p) || h.containerState(pod.UID, "app").Ready || h.containerState(pod.UID, "side").Ready {
+		t.Fatalf("terminating pod published as %+v", p.Status)
+	}
+	if !h.containerState(pod.UID, "init").Ready {
+		t.Fatal("a completed init container lost its ready (succeeded) mark")
+	}
+	close(hooks.block)
+	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+}

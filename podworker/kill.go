@@ -221,3 +221,18 @@ func (o *terminationOrder) terminated(name string) {
 		close(ch)
 	}
 }
+
+// markUnready turns off the readiness of a terminating pod's app containers
+// and sidecars, so that Ready is False, and Services drop the pod, from the
+// moment it starts terminating rather than when its containers are gone.
+// Completed regular init containers keep theirs: it means "succeeded".
+func markUnready(pod *v1.Pod, st *v1.PodStatus) {
+	for i := range st.ContainerStatuses {
+		st.ContainerStatuses[i].Ready = false
+	}
+	for i := range st.InitContainerStatuses {
+		if i < len(pod.Spec.InitContainers) && isRestartable(&pod.Spec.InitContainers[i]) {
+			st.InitContainerStatuses[i].Ready = false
+		}
+	}
+}

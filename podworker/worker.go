@@ -443,6 +443,9 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	initSt, appSt := containerStatuses(w.pod, ps, w.reasons)
 	st := v1.PodStatus{InitContainerStatuses: initSt, ContainerStatuses: appSt}
 	w.m.prober.UpdatePodStatus(w.pod, &st)
+	if deleting != nil {
+		markUnready(w.pod, &st)
+	}
 
 	st.Phase = podPhase(&w.pod.Spec, st.InitContainerStatuses, st.ContainerStatuses)
 	if old.Phase == v1.PodSucceeded || old.Phase == v1.PodFailed {
