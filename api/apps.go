@@ -120,7 +120,7 @@ func (s *Server) putScale(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	body, err := readBody(w, r)
+	body, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, err)
 		return

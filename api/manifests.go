@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,7 +23,13 @@ import (
 // files anyway.
 const maxManifest = source.MaxFileSize + 1
 
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads a manifest body of at most maxManifest bytes, within
+// s.limits.body: a client that stops sending mid-body must not hold a
+// connection and a handler forever. Streaming routes never read a body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	// Not every ResponseWriter supports deadlines (a test recorder does
+	// not); the limit then stays with the server's own timeouts.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.limits.body))
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxManifest))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -37,7 +44,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // apply stores a manifest in the manifests directory; the source then
 // picks it up like any file there.
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
-	data, err := readBody(w, r)
+	data, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -50,6 +57,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Info("apply refused", zap.String("file", name), zap.Error(err))
 		writeError(w, manifestError(err))
+		return
+	}
+	if len(results) == 0 {
+		// Empty, only comments, or not YAML at all: kubectl's answer.
+		writeError(w, badRequest("no objects passed to apply"))
 		return
 	}
 	s.log.Info("applied", zap.String("file", name), zap.Strings("results", results))
@@ -121,7 +133,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		}
 		refs = []source.ObjectRef{{APIVersion: q.Get("apiVersion"), Kind: kind, Namespace: ns, Name: q.Get("name")}}
 	} else {
-		data, err := readBody(w, r)
+		data, err := s.readBody(w, r)
 		if err != nil {
 			writeError(w, err)
 			return

@@ -84,6 +84,7 @@ type Server struct {
 	deps    Deps
 	handler http.Handler
 	now     func() time.Time
+	limits  limits
 
 	// streams counts hijacked exec connections, which http.Server.Shutdown
 	// does not track, so Serve can wait for them.
@@ -106,7 +107,7 @@ func NewServer(log *zap.Logger, deps Deps) *Server {
 	if deps.Version.Platform == "" {
 		deps.Version.Platform = build.Platform
 	}
-	s := &Server{log: log, deps: deps, now: time.Now}
+	s := &Server{log: log, deps: deps, now: time.Now, limits: defaultLimits()}
 	s.handler = s.routes()
 	return s
 }
@@ -118,6 +119,22 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // context ends. Streams (watch, follow, exec) see the context end and stop
 // by themselves well before.
 const shutdownGrace = 5 * time.Second
+
+// limits bound what one client may hold of the server.
+type limits struct {
+	// header bounds the time to send the request headers, headerBytes
+	// their size: 64 KiB is far above what the CLI or kubectl send.
+	header      time.Duration
+	headerBytes int
+	// body bounds the time to send a manifest body (apply, delete).
+	body time.Duration
+	// idle closes a keep-alive connection nobody uses.
+	idle time.Duration
+}
+
+func defaultLimits() limits {
+	return limits{header: 10 * time.Second, headerBytes: 64 << 10, body: time.Minute, idle: 2 * time.Minute}
+}
 
 // Serve listens on socketPath (mode 0600, parent directory created) and
 // serves until ctx ends, then shuts down gracefully and removes the socket.
@@ -131,8 +148,14 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 	s.log.Info("API listening", zap.String("socket", socketPath))
 
 	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.handler,
+		// A client that sends its headers slowly, or too many, is cut off;
+		// bodies are bounded where they are read (readBody). No overall
+		// read or write timeout: watches, log follows and exec streams
+		// last as long as they are used.
+		ReadHeaderTimeout: s.limits.header,
+		MaxHeaderBytes:    s.limits.headerBytes,
+		IdleTimeout:       s.limits.idle,
 		// Every request's context ends with ctx, which is what stops
 		// watches, log follows and execs at shutdown.
 		BaseContext: func(net.Listener) context.Context { return ctx },

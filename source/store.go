@@ -186,7 +186,7 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 // Concurrent calls on one dir are serialized by a lock file.
 func Apply(dir string, name string, data []byte, nodeName string) ([]string, error) {
 	ins, err := readInput(name, data, nodeName)
-	if err != nil {
+	if err != nil || len(ins) == 0 {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
