@@ -454,10 +454,21 @@ func TestUID(t *testing.T) {
 			}
 		})
 	}
-	t.Run("an explicit UID is kept", func(t *testing.T) {
-		p := parseOne(t, "/m/web.yaml", strings.Replace(minimalPod, "name: web\n", "name: web\n  uid: my-own-uid\n", 1))
-		if p.UID != "my-own-uid" || p.Annotations[AnnotationConfigHash] != "my-own-uid" {
+	t.Run("an explicit UID is hashed with the rest", func(t *testing.T) {
+		withUID := strings.Replace(minimalPod, "name: web\n", "name: web\n  uid: my-own-uid\n", 1)
+		p := parseOne(t, "/m/web.yaml", withUID)
+		if !uidPattern.MatchString(string(p.UID)) || p.UID == uid || p.Annotations[AnnotationConfigHash] != string(p.UID) {
 			t.Errorf("uid = %s", p.UID)
+		}
+		// An edit changes it, whatever metadata.uid says.
+		edited := parseOne(t, "/m/web.yaml", strings.Replace(withUID, "nginx:1.25", "nginx:1.26", 1))
+		if edited.UID == p.UID {
+			t.Errorf("an edit kept the uid %s", p.UID)
+		}
+		// A path in metadata.uid never becomes the UID.
+		evil := parseOne(t, "/m/web.yaml", strings.Replace(minimalPod, "name: web\n", "name: web\n  uid: ../../../etc\n", 1))
+		if !uidPattern.MatchString(string(evil.UID)) {
+			t.Errorf("uid = %s", evil.UID)
 		}
 	})
 	t.Run("golden", func(t *testing.T) {

@@ -309,8 +309,6 @@ func (s *Source) load(path string) (fileResult, bool) {
 	objs := Parse(path, data, s.cfg.NodeName)
 	res := fileResult{pods: objs.Pods, services: objs.Services, deploys: objs.Deployments, skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
 	for _, p := range objs.Pods {
-		// A manifest that sets metadata.uid keeps its UID across edits:
-		// the content hash still tells the change apart.
 		res.hashes[p.UID] = contentHash(p)
 	}
 	for _, svc := range objs.Services {

@@ -293,7 +293,7 @@ func TestIdenticalSnapshotIsNotResent(t *testing.T) {
 	if len(out) != 2 {
 		t.Errorf("a changed error was not sent")
 	}
-	// An explicit UID stays the same across edits; the change is still sent.
+	// An explicit UID does not hide an edit.
 	write("a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a, uid: fixed}\nspec: {containers: [{name: c, image: busybox}]}\n")
 	step()
 	write("a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a, uid: fixed}\nspec: {containers: [{name: c, image: busybox:2}]}\n")

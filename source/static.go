@@ -53,15 +53,20 @@ func podUID(pod *v1.Pod, path, nodeName string) (types.UID, error) {
 // makeStatic turns a defaulted, valid pod into the static pod the agent runs:
 // UID, node name, annotations, the NoExecute toleration and phase Pending.
 // The status in a manifest means nothing and is dropped before hashing.
+//
+// The UID is always the content hash, also when the manifest sets
+// metadata.uid (which is then hashed with the rest). The kubelet keeps a
+// UID given in the file and restarts changed containers in place; our pod
+// workers know a changed pod only by a new UID, so a kept UID meant an
+// edited manifest was never applied. A UID taken from the file would also
+// reach paths (the pod's state and log directories) unchecked.
 func makeStatic(pod *v1.Pod, path, nodeName string) error {
 	pod.Status = v1.PodStatus{}
-	if pod.UID == "" {
-		uid, err := podUID(pod, path, nodeName)
-		if err != nil {
-			return err
-		}
-		pod.UID = uid
+	uid, err := podUID(pod, path, nodeName)
+	if err != nil {
+		return err
 	}
+	pod.UID = uid
 	pod.Spec.NodeName = nodeName
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
