@@ -19,6 +19,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/netns"
 )
 
 // verifyNoLeak fails the test when goroutines other than those running
@@ -174,4 +175,38 @@ func TestPodBackDuringTerminationStaysPublished(t *testing.T) {
 	if p := a.waitPod("back", "Running", time.Second, statusIs("Running")); p.UID != first.UID {
 		t.Errorf("UID %s, want the manifest's %s", p.UID, first.UID)
 	}
+}
+
+// A bridge left by an earlier agent with another pod CIDR is refused at
+// start with the reason and the fix (before, every sandbox failed with a
+// CNI error, retried forever); once it is gone, the agent starts.
+func TestStaleBridgeRefusedAtStart(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	other, err := netns.FreeSubnet("10.200.0.0/13")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: cfg.Bridge}}
+	if err := netlink.LinkAdd(br); err != nil {
+		t.Fatal(err)
+	}
+	ip, n, _ := net.ParseCIDR(other)
+	n.IP = ip.To4()
+	n.IP[3] = 1
+	if err := netlink.AddrAdd(br, &netlink.Addr{IPNet: n}); err != nil {
+		t.Fatal(err)
+	}
+
+	err = waitRun(t, runAgent(t, context.Background(), cfg), "stale bridge")
+	want := "bridge " + cfg.Bridge + " has address " + n.String() + ", not "
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "ip link delete "+cfg.Bridge) {
+		t.Fatalf("Run returned %v, want an error containing %q and the fix", err, want)
+	}
+	if err := netlink.LinkDel(br); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, cfg)
+	a.write("p.yaml", pod("p", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
+	a.waitPod("p", "Running", time.Minute, statusIs("Running"))
 }
