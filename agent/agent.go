@@ -161,6 +161,9 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 			return fmt.Errorf("service CIDR route: %w", err)
 		}
 	}
+	if err := netns.CheckBridge(cfg.Bridge, cfg.PodCIDR); err != nil {
+		return err
+	}
 	network, err := netns.NewNetwork(log, netns.Config{
 		NetworkName: "minikubelet",
 		Bridge:      cfg.Bridge,

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 	"github.com/minikubelet/minikubelet/netns"
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 // verifyNoLeak fails the test when goroutines other than those running
@@ -179,7 +182,7 @@ func TestPodBackDuringTerminationStaysPublished(t *testing.T) {
 
 // A bridge left by an earlier agent with another pod CIDR is refused at
 // start with the reason and the fix (before, every sandbox failed with a
-// CNI error, retried forever); once it is gone, the agent starts.
+// CNI error, retried forever); once cleanup removed it, the agent starts.
 func TestStaleBridgeRefusedAtStart(t *testing.T) {
 	env := testenv.New(t)
 	cfg := testConfig(t, env)
@@ -203,10 +206,33 @@ func TestStaleBridgeRefusedAtStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "ip link delete "+cfg.Bridge) {
 		t.Fatalf("Run returned %v, want an error containing %q and the fix", err, want)
 	}
-	if err := netlink.LinkDel(br); err != nil {
-		t.Fatal(err)
+	// The fix the error gives: cleanup removes the stale bridge (and the
+	// namespace's images with everything else), then the agent starts.
+	if err := Cleanup(context.Background(), zaptest.NewLogger(t).Named("cleanup"), cfg); err != nil {
+		t.Fatalf("cleanup: %v", err)
 	}
+	if _, err := netlink.LinkByName(cfg.Bridge); err == nil {
+		t.Fatal("cleanup left the stale bridge")
+	}
+	startAgent(t, cfg)
+}
+
+// runc's per-namespace state dir, which the shim creates and never
+// removes, goes when the agent stops with no container left in it.
+func TestRuncStateDirGoesWithLastContainer(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
 	a := startAgent(t, cfg)
+	dir := filepath.Join(runtime.DefaultRuncRoot, cfg.Namespace)
 	a.write("p.yaml", pod("p", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
 	a.waitPod("p", "Running", time.Minute, statusIs("Running"))
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("runc state dir: %v", err)
+	}
+	a.remove("p.yaml")
+	a.waitGone("p", time.Minute)
+	a.stop()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("runc state dir %s left after the agent stopped with no container (%v)", dir, err)
+	}
 }

@@ -8,13 +8,22 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// checkBridge refuses, with the reason and the fix, an existing interface
+// CheckBridge refuses, with the reason and the fix, an existing interface
 // named like the pod bridge that the bridge plugin cannot use: one that is
 // not a bridge, or a bridge holding another IPv4 address than the pods'
 // gateway (a bridge left by an earlier agent with another pod CIDR). The
 // plugin would fail every sandbox on it, and the pod workers would retry
-// forever. A missing bridge is fine: the plugin creates it.
-func checkBridge(name string, subnet *net.IPNet) error {
+// forever. A missing bridge is fine: the plugin creates it. The agent
+// checks at start; NewNetwork does not, so that cleanup can still remove
+// such a bridge.
+func CheckBridge(name, podCIDR string) error {
+	_, subnet, err := net.ParseCIDR(podCIDR)
+	if err != nil {
+		return fmt.Errorf("pod CIDR %q: %w", podCIDR, err)
+	}
+	if subnet.IP.To4() == nil {
+		return nil // only IPv4 pod networks are set up
+	}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError

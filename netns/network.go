@@ -83,11 +83,6 @@ func NewNetwork(log *zap.Logger, cfg Config) (*Network, error) {
 			return nil, err
 		}
 	}
-	if _, subnet, err := net.ParseCIDR(cfg.Subnet); err == nil && subnet.IP.To4() != nil {
-		if err := checkBridge(cfg.Bridge, subnet); err != nil {
-			return nil, err
-		}
-	}
 	podBytes, err := podConflist(cfg)
 	if err != nil {
 		return nil, err

@@ -44,3 +44,32 @@ func EnsureUnreachableRoute(cidr string) error {
 	}
 	return nil
 }
+
+// RemoveUnreachableRoute deletes the "unreachable" route for exactly cidr
+// that EnsureUnreachableRoute adds; a route of another type for that
+// prefix is not ours and stays. Missing is no error.
+func RemoveUnreachableRoute(cidr string) error {
+	_, dst, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return fmt.Errorf("unreachable route for %q: %w", cidr, err)
+	}
+	family := netlink.FAMILY_V4
+	if dst.IP.To4() == nil {
+		family = netlink.FAMILY_V6
+	}
+	routes, err := netlink.RouteListFiltered(family,
+		&netlink.Route{Table: unix.RT_TABLE_MAIN, Dst: dst},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	if err != nil {
+		return fmt.Errorf("list routes for %s: %w", dst, err)
+	}
+	for _, r := range routes {
+		if r.Type != unix.RTN_UNREACHABLE {
+			continue
+		}
+		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("delete unreachable route for %s: %w", dst, err)
+		}
+	}
+	return nil
+}

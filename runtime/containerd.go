@@ -121,7 +121,7 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		cfg.NetNSDir = "/run/minikubelet/netns"
 	}
 	if cfg.RuncRoot == "" {
-		cfg.RuncRoot = "/run/minikubelet/runc"
+		cfg.RuncRoot = DefaultRuncRoot
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = defaultClusterDomain
@@ -177,7 +177,21 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 func (c *Containerd) Close() error {
 	c.cancel()
 	c.wg.Wait()
+	RemoveRuncState(c.cfg.RuncRoot, c.cfg.Namespace)
 	return nil
+}
+
+// DefaultRuncRoot is runc's state dir when Config.RuncRoot is not set.
+const DefaultRuncRoot = "/run/minikubelet/runc"
+
+// RemoveRuncState removes runc's state dir of a containerd namespace
+// (<runcRoot>/<namespace>) if it is empty: the shim creates it and never
+// removes it. A dir that still holds a container's state stays.
+func RemoveRuncState(runcRoot, namespace string) {
+	if runcRoot == "" || namespace == "" {
+		return
+	}
+	_ = os.Remove(filepath.Join(runcRoot, namespace)) // rmdir: only when empty
 }
 
 // Client is the containerd client this runtime uses.

@@ -11,6 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
 	cat <<'EOF'
 Usage: scripts/install.sh [--run | --service] [--test-deps]
+       scripts/install.sh --uninstall
 
 Installs the missing Debian packages (containerd, runc, CNI plugins, ...),
 a Go toolchain if there is none, and builds into bin/:
@@ -27,6 +28,11 @@ a Go toolchain if there is none, and builds into bin/:
                /etc/minikubelet/{config.yaml,manifests/,lab/},
                /var/lib/minikubelet/images/; enable and start it
   --test-deps  also install what the test suite needs (docker-registry)
+  --uninstall  stop and remove the service, then `minikubelet cleanup`: every
+               pod stopped and everything the agent created on the host
+               removed (containers, images, netns, bridge, nftables table,
+               Services' interface, state); then the installed files.
+               /etc/minikubelet (your configuration and manifests) stays.
 EOF
 }
 
@@ -35,8 +41,8 @@ mode=
 test_deps=
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--run | --service)
-		[[ -z $mode || $mode == "${1#--}" ]] || die "--run and --service exclude each other"
+	--run | --service | --uninstall)
+		[[ -z $mode || $mode == "${1#--}" ]] || die "--run, --service and --uninstall exclude each other"
 		mode=${1#--}
 		;;
 	--test-deps) test_deps=1 ;;
@@ -54,6 +60,33 @@ done
 
 need_root
 export DEBIAN_FRONTEND=noninteractive
+
+# uninstall stops the service and removes what --service installed and
+# everything the agent created; the packages and /etc/minikubelet stay.
+uninstall() {
+	if systemd_running && systemctl cat minikubelet.service >/dev/null 2>&1; then
+		systemctl disable --now minikubelet.service || true
+	fi
+	local bin=/usr/local/bin/minikubelet config=()
+	[[ -x $bin ]] || bin=$REPO/bin/minikubelet
+	[[ ! -e /etc/minikubelet/config.yaml ]] || config=(--config /etc/minikubelet/config.yaml)
+	if [[ -x $bin ]]; then
+		# It refuses (and changes nothing) while an agent still runs.
+		"$bin" cleanup "${config[@]}" || die "minikubelet cleanup failed: stop the agent and run it again"
+	else
+		log "no minikubelet binary: nothing the agent created can be removed"
+	fi
+	rm -f /etc/systemd/system/minikubelet.service /usr/local/bin/minikubelet
+	rm -rf /usr/local/lib/minikubelet "$ROOT_DIR"
+	if systemd_running; then
+		systemctl daemon-reload
+	fi
+	log "minikubelet uninstalled; /etc/minikubelet (configuration and manifests) was kept"
+}
+if [[ $mode == uninstall ]]; then
+	uninstall
+	exit 0
+fi
 
 apt_install "${RUNTIME_PACKAGES[@]}"
 if [[ -n $test_deps ]]; then

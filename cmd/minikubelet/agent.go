@@ -74,7 +74,7 @@ and serves the API the other commands use. Every flag can also be set in the
 YAML file given with --config; flags given on the command line win.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.execute(cmd.Context())
+			return o.execute(cmd.Context(), cmd.Name())
 		},
 	}
 	f := cmd.Flags()
@@ -108,7 +108,7 @@ YAML file given with --config; flags given on the command line win.`,
 	return cmd
 }
 
-func (o *agentOptions) execute(ctx context.Context) error {
+func (o *agentOptions) execute(ctx context.Context, name string) error {
 	cfg, err := o.config()
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func (o *agentOptions) execute(ctx context.Context) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // stderr cannot be synced on some systems
-	log.Info("starting agent", zap.String("version", version))
+	log.Info("starting "+name, zap.String("version", version))
 	// A failure is reported once, as one "error: …" line (handleError), not
 	// as a log entry with a stack trace: it is the user's to read and fix.
 	return o.run(ctx, log, cfg, version)

@@ -85,3 +85,30 @@ func TestAgentStartFailureIsOneLine(t *testing.T) {
 		})
 	}
 }
+
+// `minikubelet cleanup` takes the agent's flags and refuses, changing
+// nothing, while an agent holds the root.
+func TestCleanupRefusedWhileAgentRuns(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(dir, "agent.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "pods")
+	if err := os.Mkdir(keep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	code := run(context.Background(), []string{"cleanup", "--root", dir, "--containerd", filepath.Join(dir, "none.sock")},
+		IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut}, func(string) string { return "" })
+	if code != 1 || !strings.Contains(errOut.String(), "error: another agent is running with root "+dir) {
+		t.Errorf("cleanup: code %d, stderr %q", code, errOut.String())
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("cleanup removed state while an agent ran: %v", err)
+	}
+}

@@ -84,6 +84,7 @@ func newRootCommand(ctx context.Context, streams IOStreams, getenv func(string) 
 		newDeleteCommand(g, streams),
 		newVersionCommand(g, streams),
 		newAgentCommand(streams, runAgent),
+		newCleanupCommand(streams, agent.Cleanup),
 	)
 	return root
 }

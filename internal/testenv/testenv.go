@@ -320,6 +320,8 @@ func (e *Env) cleanup(t *testing.T) {
 		errs = append(errs, e.Network.RemoveBridge())
 	}
 	runtime.RemoveCgroups(e.Namespace)
+	// An agent under test keeps runc's state in the default dir.
+	runtime.RemoveRuncState(runtime.DefaultRuncRoot, e.Namespace)
 	if err := errors.Join(errs...); err != nil {
 		t.Errorf("testenv cleanup: %v", err)
 	}
