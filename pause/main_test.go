@@ -88,7 +88,10 @@ func startInPIDNamespace(t *testing.T, stdout *bytes.Buffer) (*exec.Cmd, <-chan 
 		t.Skip("needs nsenter (util-linux)")
 	}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start a process in a new PID namespace here: %v", err)
+		if os.Geteuid() == 0 {
+			t.Fatalf("start pause in a new PID namespace: %v", err)
+		}
+		t.Skipf("cannot start a process in a new PID namespace here (no user namespaces?): %v", err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -163,6 +166,9 @@ func TestReapsOrphansAndExitsOnSignal(t *testing.T) {
 			script := fmt.Sprintf("cat %[1]q >/dev/null 2>&1 & cat %[1]q >/dev/null 2>&1 & exit 0", fifo)
 			enter := exec.Command(nsenter[0], append(nsenter[1:], "/bin/sh", "-c", script)...)
 			if b, err := enter.CombinedOutput(); err != nil {
+				if os.Geteuid() == 0 {
+					t.Fatalf("enter the PID namespace: %v: %s", err, b)
+				}
 				t.Skipf("cannot enter the PID namespace here: %v: %s", err, b)
 			}
 			if kids := childrenOf(t, pid); len(kids) != 2 {
