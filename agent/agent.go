@@ -268,6 +268,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Pods:        store,
 		Events:      rec,
 		Exec:        rt,
+		Attach:      rt,
 		Warnings:    warnings,
 		Services:    svcs.Source(),
 		Controllers: ctrl,

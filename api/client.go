@@ -415,15 +415,55 @@ func (c *Client) Exec(ctx context.Context, namespace, name string, opts ExecOpti
 	} else {
 		q.Set("stderr", "true")
 	}
+	return c.stream(ctx, "exec", namespace, name, q, opts)
+}
+
+// AttachOptions describe an attach (kubectl attach).
+type AttachOptions struct {
+	Container string
+	// Stdin, when set, is copied to the container's stdin (if it has one).
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// TTY says the container has a terminal: its output comes on Stdout
+	// only, and Resize delivers size changes.
+	TTY    bool
+	Resize <-chan mkruntime.TerminalSize
+}
+
+// Attach connects to a running container's stdio until the container
+// exits, ctx ends, or the agent ends the session (stdin ended).
+func (c *Client) Attach(ctx context.Context, namespace, name string, opts AttachOptions) error {
+	q := url.Values{}
+	if opts.Container != "" {
+		q.Set("container", opts.Container)
+	}
+	q.Set("stdout", "true")
+	if opts.Stdin != nil {
+		q.Set("stdin", "true")
+	}
+	if opts.TTY {
+		q.Set("tty", "true")
+	} else {
+		q.Set("stderr", "true")
+	}
+	_, err := c.stream(ctx, "attach", namespace, name, q, ExecOptions{
+		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, TTY: opts.TTY, Resize: opts.Resize,
+	})
+	return err
+}
+
+// stream runs a streaming request (exec, attach) on an upgraded connection.
+func (c *Client) stream(ctx context.Context, verb, namespace, name string, q url.Values, opts ExecOptions) (int32, error) {
 	hdr := http.Header{"Connection": {"Upgrade"}, "Upgrade": {ExecUpgradeProtocol}}
-	resp, err := c.do(ctx, http.MethodPost, podPath(namespace, name)+"/exec", q, nil, hdr)
+	resp, err := c.do(ctx, http.MethodPost, podPath(namespace, name)+"/"+verb, q, nil, hdr)
 	if err != nil {
 		return 0, err
 	}
 	rwc, ok := resp.Body.(io.ReadWriteCloser)
 	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
 		resp.Body.Close()
-		return 0, fmt.Errorf("exec in pod %s: the agent did not upgrade the connection (%s)", name, resp.Status)
+		return 0, fmt.Errorf("%s in pod %s: the agent did not upgrade the connection (%s)", verb, name, resp.Status)
 	}
 	defer rwc.Close()
 	return execSession(ctx, rwc, opts)

@@ -41,6 +41,12 @@ type Executor interface {
 	Exec(ctx context.Context, containerID string, opts mkruntime.ExecOptions) (int32, error)
 }
 
+// Attacher connects to a running container's stdio; the runtime
+// implements it.
+type Attacher interface {
+	Attach(ctx context.Context, containerID string, opts mkruntime.AttachOptions) error
+}
+
 // Warner reports standing problems (manifests that failed to parse or
 // validate) that every read of pods should surface, as the API server's
 // warning headers do.
@@ -54,6 +60,7 @@ type Deps struct {
 	Pods     PodSource
 	Events   EventSource
 	Exec     Executor
+	Attach   Attacher
 	Warnings Warner
 	// Services serves Services and Endpoints; nil lists none.
 	Services ServiceSource
@@ -253,6 +260,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", s.podLog)
 	mux.HandleFunc("POST /api/v1/namespaces/{ns}/pods/{name}/exec", s.podExec)
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/exec", s.podExec)
+	mux.HandleFunc("POST /api/v1/namespaces/{ns}/pods/{name}/attach", s.podAttach)
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/attach", s.podAttach)
 	mux.HandleFunc("GET /api/v1/events", s.listEvents)
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/events", s.listEvents)
 	mux.HandleFunc("POST /apply", s.apply)

@@ -176,6 +176,12 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	labels[LabelLogPath] = logPath
 	labels[LabelTerminationLog] = termLog
 	labels[LabelStopSignal] = stopSignal
+	switch {
+	case ctr.Stdin && ctr.StdinOnce:
+		labels[LabelStdin] = "once"
+	case ctr.Stdin:
+		labels[LabelStdin] = "true"
+	}
 
 	container, err := c.newContainer(ctx, id, img, specOpts, labels)
 	if err != nil {
@@ -184,7 +190,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	}
 	log := c.log.With(zap.String("pod", ref), zap.String("container", ctr.Name), zap.String("id", id))
 
-	startedAt, pid, err := c.startTask(ctx, container, ctr.TTY, logPath)
+	startedAt, pid, err := c.startTask(ctx, container, c.containerFIFOs(id, ctr.TTY, ctr.Stdin), logPath)
 	if err != nil {
 		cctx, cancel := c.cleanupContext(ctx)
 		defer cancel()
@@ -215,14 +221,13 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	}, nil
 }
 
-// startTask creates the container's task with its stdio on FIFOs copied to
-// logPath, starts it and records the start time. Its exit reaches the exit
+// startTask creates the container's task with its stdio on the FIFOs
+// fifos, copied to logPath, starts it and records the start time. Its exit reaches the exit
 // monitor through containerd's event stream, or through the reconciliation
 // when the stream was not live yet or broke: an exit right after the start
 // is never missed.
-func (c *Containerd) startTask(ctx context.Context, container containerd.Container, tty bool, logPath string) (_ time.Time, _ uint32, retErr error) {
+func (c *Containerd) startTask(ctx context.Context, container containerd.Container, fifos cio.Config, logPath string) (_ time.Time, _ uint32, retErr error) {
 	id := container.ID()
-	fifos := c.containerFIFOs(id, tty)
 	if err := c.attachLogs(id, fifos, logPath); err != nil {
 		return time.Time{}, 0, fmt.Errorf("attach log FIFOs: %w", err)
 	}

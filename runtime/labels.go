@@ -54,6 +54,10 @@ const (
 	// STOPSIGNAL, default SIGTERM).
 	LabelStopSignal = labelPrefix + "stop-signal"
 
+	// LabelStdin is "true" for a container with stdin (spec stdin), "once"
+	// with stdinOnce too: its stdin FIFO is fed by attach sessions.
+	LabelStdin = labelPrefix + "stdin"
+
 	// LabelStartedAt is set (RFC 3339, nanoseconds) once the task started.
 	LabelStartedAt = labelPrefix + "started-at"
 	// LabelFinishedAt is set when the exit is finalized.

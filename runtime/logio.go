@@ -33,20 +33,31 @@ func (f *fifoIO) Wait()              {}
 func (f *fifoIO) Close() error       { return nil }
 
 // containerFIFOs names the FIFOs of a container (no stderr with a TTY: the
-// terminal carries both streams).
-func (c *Containerd) containerFIFOs(id string, tty bool) cio.Config {
+// terminal carries both streams; stdin only for a container that asks for
+// it).
+func (c *Containerd) containerFIFOs(id string, tty, stdin bool) cio.Config {
 	dir := c.fifoDir(id)
 	cfg := cio.Config{Stdout: filepath.Join(dir, "stdout"), Terminal: tty}
 	if !tty {
 		cfg.Stderr = filepath.Join(dir, "stderr")
 	}
+	if stdin {
+		cfg.Stdin = filepath.Join(dir, "stdin")
+	}
 	return cfg
 }
 
-// logCopier copies one container's FIFOs into its log file.
+// logCopier owns one container's stdio on the agent's side: it copies the
+// output FIFOs into the log file and to the attach sessions, and holds the
+// write end of the stdin FIFO that attach sessions feed.
 type logCopier struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when both streams ended and the file is closed
+	tty    bool
+
+	mu       sync.Mutex
+	stdin    io.WriteCloser // nil without stdin, or once closed
+	attached map[*attachment]struct{}
 }
 
 // attachLogs starts copying the container's FIFOs (creating them when
@@ -73,9 +84,13 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		r    io.ReadCloser
 	}
 	var streams []stream
+	var stdin io.WriteCloser
 	closeAll := func() {
 		for _, s := range streams {
 			s.r.Close()
+		}
+		if stdin != nil {
+			stdin.Close()
 		}
 	}
 	for _, s := range []struct{ name, path string }{{"stdout", fifos.Stdout}, {"stderr", fifos.Stderr}} {
@@ -92,6 +107,18 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		}
 		streams = append(streams, stream{s.name, r})
 	}
+	if fifos.Stdin != "" {
+		// The shim keeps a write end of its own, so the container's stdin
+		// stays open whether or not the agent holds this one (it ends only
+		// with CloseIO).
+		w, err := fifo.OpenFifo(ctx, fifos.Stdin, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+		if err != nil {
+			closeAll()
+			cancel()
+			return err
+		}
+		stdin = w
+	}
 	file, err := logs.OpenFile(logPath,
 		logs.WithRotation(c.cfg.ContainerLogMaxSize, c.cfg.ContainerLogMaxFiles),
 		logs.WithErrorLog(func(err error) {
@@ -102,7 +129,7 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		cancel()
 		return err
 	}
-	lc := &logCopier{cancel: cancel, done: make(chan struct{})}
+	lc := &logCopier{cancel: cancel, done: make(chan struct{}), tty: fifos.Terminal, stdin: stdin, attached: map[*attachment]struct{}{}}
 	c.copiers[id] = lc
 	// A read blocked on a FIFO ends only when the FIFO is closed.
 	stopReads := context.AfterFunc(ctx, closeAll)
@@ -112,7 +139,7 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		go func() {
 			defer wg.Done()
 			w := file.Stream(s.name)
-			if err := logs.Copy(ctx, w, s.r); err != nil && ctx.Err() == nil {
+			if err := logs.Copy(ctx, teeWriter{log: w, lc: lc, stderr: s.name == "stderr"}, s.r); err != nil && ctx.Err() == nil {
 				c.log.Warn("copy container output", zap.String("container", id), zap.String("stream", s.name), zap.Error(err))
 			}
 			_ = w.Close()

@@ -80,6 +80,8 @@ func newRootCommand(ctx context.Context, streams IOStreams, getenv func(string) 
 		newDescribeCommand(g, streams),
 		newLogsCommand(g, streams),
 		newExecCommand(g, streams),
+		newAttachCommand(g, streams),
+		newRunCommand(g, streams),
 		newApplyCommand(g, streams),
 		newDeleteCommand(g, streams),
 		newVersionCommand(g, streams),
