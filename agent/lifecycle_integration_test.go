@@ -120,15 +120,28 @@ spec:
     args: ['echo x >> runs; echo "$MSG $(wc -l < runs)"; if [ "$(wc -l < runs)" -lt 2 ]; then exit 1; fi; sleep 3600']
     volumeMounts: [{name: scratch, mountPath: /data}]
 `)
-	p := a.waitPod("ed", "running after one crash", time.Minute, func(p *v1.Pod) bool {
+	a.waitPod("ed", "running after one crash", time.Minute, func(p *v1.Pod) bool {
 		st := cstatus(p, "writer")
 		return st.State.Running != nil && st.RestartCount == 1
 	})
-	var out bytes.Buffer
-	if err := a.client.Logs(context.Background(), "default", "ed", api.LogOptions{}, &out); err != nil || out.String() != "hello world 2\n" {
-		t.Errorf("second run saw %q (%v), want the first run's line kept in the emptyDir", out.String(), err)
+	// Running is reported when the task starts, which can be before the
+	// shell has printed its line: wait for the line, not for a first read.
+	var got string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out bytes.Buffer
+		err := a.client.Logs(context.Background(), "default", "ed", api.LogOptions{}, &out)
+		if err != nil {
+			t.Fatalf("logs ed: %v", err)
+		}
+		if got = out.String(); got != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	_ = p
+	if got != "hello world 2\n" {
+		t.Errorf("second run saw %q, want the first run's line kept in the emptyDir", got)
+	}
 }
 
 // Removing the manifest terminates the pod: SIGTERM first, SIGKILL after the
