@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // fakeHooks records each hook into the fake runtime's calls, so their order
@@ -271,4 +272,65 @@ func TestWorkerTerminatingPodIsNotReady(t *testing.T) {
 	}
 	close(hooks.block)
 	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+}
+
+func TestActiveDeadline(t *testing.T) {
+	start := metav1.NewTime(time.Unix(1000, 0))
+	secs := func(s int64) *int64 { return &s }
+	tests := []struct {
+		name     string
+		deadline *int64
+		start    *metav1.Time
+		now      time.Time
+		exceeded bool
+		left     time.Duration
+	}{
+		{name: "no deadline", start: &start, now: start.Add(time.Hour)},
+		{name: "not started", deadline: secs(5), now: start.Add(time.Hour)},
+		{name: "within the deadline", deadline: secs(5), start: &start, now: start.Add(2 * time.Second), left: 3 * time.Second},
+		{name: "at the deadline", deadline: secs(5), start: &start, now: start.Add(5 * time.Second), exceeded: true},
+		{name: "past the deadline", deadline: secs(5), start: &start, now: start.Add(time.Minute), exceeded: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := testPod(v1.RestartPolicyAlways, nil, "app")
+			pod.Spec.ActiveDeadlineSeconds = tt.deadline
+			exceeded, left := activeDeadline(pod, tt.start, tt.now)
+			if exceeded != tt.exceeded || left != tt.left {
+				t.Fatalf("got (%v, %v), want (%v, %v)", exceeded, left, tt.exceeded, tt.left)
+			}
+		})
+	}
+}
+
+// Past activeDeadlineSeconds the pod fails as a whole: phase Failed with
+// the kubelet's reason and message, an event, containers killed (preStop
+// included) and never started again.
+func TestWorkerActiveDeadline(t *testing.T) {
+	rt := newFakeRuntime()
+	hooks := &fakeHooks{rt: rt}
+	h := newHarness(t, rt, Config{Hooks: hooks})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	pod.Spec.ActiveDeadlineSeconds = grace(1)
+	withHooks(&pod.Spec.Containers[0], false, true)
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("failed", func() bool {
+		p := h.pod(pod.UID)
+		return p != nil && p.Status.Phase == v1.PodFailed && h.containerState(pod.UID, "app").State.Terminated != nil
+	})
+	p := h.pod(pod.UID)
+	if p.Status.Reason != "DeadlineExceeded" || p.Status.Message != "Pod was active on the node longer than the specified deadline" {
+		t.Fatalf("status reason %q message %q", p.Status.Reason, p.Status.Message)
+	}
+	if !hasEvent(h.ev.List("default", "p"), "DeadlineExceeded", "Pod was active on the node longer than the specified deadline") {
+		t.Fatal("no DeadlineExceeded event")
+	}
+	h.m.Poke(pod.UID)
+	h.waitFor("sandbox stopped", func() bool {
+		return slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "StopSandbox") })
+	})
+	calls := rt.Calls()
+	if !slices.Contains(calls, "PreStop app 10.0.0.9") || slices.Contains(calls, "StartContainer app 1") {
+		t.Fatalf("calls %v", calls)
+	}
 }

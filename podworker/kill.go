@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/runtime"
@@ -235,4 +236,51 @@ func markUnready(pod *v1.Pod, st *v1.PodStatus) {
 			st.InitContainerStatuses[i].Ready = false
 		}
 	}
+}
+
+// The kubelet's activeDeadlineHandler words.
+const (
+	reasonDeadlineExceeded  = "DeadlineExceeded"
+	messageDeadlineExceeded = "Pod was active on the node longer than the specified deadline"
+)
+
+// activeDeadline reports whether the pod has been active on the node for
+// spec.activeDeadlineSeconds since its startTime, and if not, how long it
+// has left. Without a deadline or a start time it never expires.
+func activeDeadline(pod *v1.Pod, start *metav1.Time, now time.Time) (exceeded bool, left time.Duration) {
+	if pod.Spec.ActiveDeadlineSeconds == nil || start == nil || start.IsZero() {
+		return false, 0
+	}
+	allowed := time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second
+	if active := now.Sub(start.Time); active < allowed {
+		return false, allowed - active
+	}
+	return true, 0
+}
+
+// podFailure is why the kubelet failed a pod as a whole (status.reason and
+// status.message), as opposed to its containers failing.
+type podFailure struct{ reason, message string }
+
+// failPod ends the pod for good as the kubelet does when a pod sync handler
+// evicts it: a Normal event, phase Failed with reason and message published
+// at once (so the probes stop), then every container killed, preStop hooks
+// and grace periods included, and the sandbox stopped. Nothing starts
+// again. It returns when the worker should look again.
+func (w *worker) failPod(ctx context.Context, ps *runtime.PodState, reason, message string) time.Duration {
+	if w.failure == nil {
+		w.failure = &podFailure{reason: reason, message: message}
+		events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeNormal, reason, "%s", message)
+		w.log.Info("failing pod", zap.String("reason", reason))
+		w.publishState(ps, nil)
+	}
+	if err := w.killPod(ctx, ps, podGrace(w.pod)); err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("kill pod", zap.Error(err))
+		}
+		w.publish(ctx)
+		return syncRetry
+	}
+	w.publish(ctx)
+	return w.m.cfg.Resync
 }

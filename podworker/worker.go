@@ -59,6 +59,8 @@ type worker struct {
 	imageBackoff *backOff
 	reasons      map[string]waitReason
 	status       v1.PodStatus
+	// failure, once set, has failed the pod as a whole (activeDeadlineSeconds).
+	failure *podFailure
 }
 
 func (w *worker) poke() {
@@ -143,6 +145,13 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		if d := time.Until(at); d < next {
 			next = max(d, 0)
 		}
+	}
+
+	terminal := w.status.Phase == v1.PodSucceeded || w.status.Phase == v1.PodFailed
+	if exceeded, left := activeDeadline(w.pod, w.status.StartTime, now); w.failure != nil || (exceeded && !terminal) {
+		return w.failPod(ctx, &ps, reasonDeadlineExceeded, messageDeadlineExceeded)
+	} else if left > 0 {
+		soon(now.Add(left))
 	}
 
 	acts := computePodActions(w.pod, &ps, w.m.prober)
@@ -450,6 +459,9 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	st.Phase = podPhase(&w.pod.Spec, st.InitContainerStatuses, st.ContainerStatuses)
 	if old.Phase == v1.PodSucceeded || old.Phase == v1.PodFailed {
 		st.Phase = old.Phase // terminal phases are sticky
+	}
+	if w.failure != nil {
+		st.Phase, st.Reason, st.Message = v1.PodFailed, w.failure.reason, w.failure.message
 	}
 	changed, _ := sandboxChanged(ps)
 	st.Conditions = podConditions(w.pod, st.Phase, !changed, st.InitContainerStatuses, st.ContainerStatuses)

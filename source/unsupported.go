@@ -12,7 +12,7 @@ const msgNotSupported = "not supported by minikubelet"
 // validateSupported refuses, in one place, the pod fields the agent does not
 // implement: a pod asking for them would otherwise be retried forever (host
 // namespaces, privileged containers), or would run without what it asked
-// for (a seccomp profile, a deadline, a non-root check). Supporting one of
+// for (a seccomp profile, a non-root check). Supporting one of
 // them later means deleting its check here.
 func validateSupported(pod *v1.Pod) field.ErrorList {
 	spec := &pod.Spec
@@ -27,7 +27,6 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 	forbid(spec.HostPID, fld.Child("hostPID"))
 	forbid(spec.HostIPC, fld.Child("hostIPC"))
 	forbid(spec.HostUsers != nil && !*spec.HostUsers, fld.Child("hostUsers"))
-	forbid(spec.ActiveDeadlineSeconds != nil, fld.Child("activeDeadlineSeconds"))
 	forbid(spec.RuntimeClassName != nil && *spec.RuntimeClassName != "", fld.Child("runtimeClassName"))
 	forbid(len(spec.ReadinessGates) > 0, fld.Child("readinessGates"))
 	forbid(len(spec.ResourceClaims) > 0, fld.Child("resourceClaims"))

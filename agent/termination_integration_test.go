@@ -1,0 +1,48 @@
+//go:build integration
+
+package agent
+
+import (
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+)
+
+// activeDeadlineSeconds fails the pod as a whole (upstream's e2e "should
+// fail pod with active deadline"): phase Failed, reason DeadlineExceeded
+// with the kubelet's message, its container killed and not restarted.
+func TestActiveDeadlineFailsPod(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("dl.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: dl}
+spec:
+  activeDeadlineSeconds: 3
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: c, image: busybox, command: [sleep, '3600']}
+`)
+	a.waitPod("dl", "Running", time.Minute, statusIs("Running"))
+	p := a.waitPod("dl", "Failed", time.Minute, func(p *v1.Pod) bool {
+		return p.Status.Phase == v1.PodFailed && cstatus(p, "c").State.Terminated != nil
+	})
+	if p.Status.Reason != "DeadlineExceeded" || p.Status.Message != "Pod was active on the node longer than the specified deadline" {
+		t.Errorf("reason %q message %q", p.Status.Reason, p.Status.Message)
+	}
+	if isReady(p) {
+		t.Error("a failed pod is Ready")
+	}
+	if !hasEvent(a.events("dl"), "DeadlineExceeded", "Pod was active on the node longer than the specified deadline") ||
+		!hasEvent(a.events("dl"), "Killing", "Stopping container c") {
+		t.Errorf("events %+v", a.events("dl"))
+	}
+	time.Sleep(3 * time.Second)
+	p = a.waitPod("dl", "still Failed", time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
+	if st := cstatus(p, "c"); st.RestartCount != 0 || st.State.Terminated == nil || st.State.Terminated.ExitCode != 137 {
+		t.Errorf("container restarted or not killed: %+v", st)
+	}
+}
