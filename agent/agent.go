@@ -263,6 +263,10 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	}
 	parts.run("controllers", ctrl.Run)
 
+	var runtimeVersion string
+	if v, err := client.Version(ctx); err == nil {
+		runtimeVersion = "containerd://" + v.Version
+	}
 	warnings := &manifestWarnings{}
 	srv := api.NewServer(log.Named("api"), api.Deps{
 		Pods:        store,
@@ -276,8 +280,18 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		NodeName:    cfg.NodeName,
 		LogDir:      cfg.LogDir,
 		Version:     api.VersionInfo{Version: version},
+		Kubeconfig:  func() ([]byte, error) { return readKubeconfig(cfg) },
 	})
+	// The Kubernetes API's credentials exist before the socket answers, so
+	// `minikubelet kubeconfig` works as soon as the agent is up.
+	kapi, err := newKubeAPI(log.Named("kubeapi"), cfg, version, runtimeVersion, store, svcs.Source(), rec, srv.Handler())
+	if err != nil {
+		return parts.abort(fmt.Errorf("kubernetes API: %w", err))
+	}
 	parts.run("API server", func(ctx context.Context) error { return srv.Serve(ctx, cfg.Socket) })
+	if kapi != nil {
+		parts.run("Kubernetes API", kapi.Run)
+	}
 
 	updates := make(chan source.Update)
 	src := source.New(log.Named("source"), source.Config{Dir: cfg.Manifests, NodeName: cfg.NodeName, Rescan: cfg.ManifestRescan})

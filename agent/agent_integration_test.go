@@ -48,6 +48,7 @@ func testConfig(t *testing.T, env *testenv.Env) Config {
 	cfg.PauseBinary = env.PauseBinary
 	cfg.Offline = true
 	cfg.ManifestRescan = 2 * time.Second
+	cfg.APIAddress = freeAPIAddress(t)
 	isolateServices(t, &cfg)
 	return cfg
 }

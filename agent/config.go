@@ -64,6 +64,11 @@ type Config struct {
 	ResyncPeriod time.Duration `json:"resyncPeriod"`
 	// ManifestRescan is the safety-net period of the manifest directory relist.
 	ManifestRescan time.Duration `json:"manifestRescan"`
+
+	// APIAddress is host:port of the Kubernetes API (HTTPS, client
+	// certificates) that kubectl talks to; "" turns it off. Anything but a
+	// loopback address exposes it beyond this machine: an explicit choice.
+	APIAddress string `json:"apiAddress"`
 }
 
 // CrashLoopBackOffConfig mirrors the kubelet's crashLoopBackOff settings
@@ -129,6 +134,7 @@ func DefaultConfig() Config {
 		ClusterDomain:  "cluster.local",
 		ResyncPeriod:   time.Minute,
 		ManifestRescan: 20 * time.Second,
+		APIAddress:     "127.0.0.1:6443",
 
 		ContainerLogMaxSize:  "10Mi",
 		ContainerLogMaxFiles: 5,

@@ -136,6 +136,16 @@ func (c *Client) Version(ctx context.Context) (VersionInfo, error) {
 	return v, err
 }
 
+// Kubeconfig returns the admin kubeconfig of the agent's Kubernetes API.
+func (c *Client) Kubeconfig(ctx context.Context) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/kubeconfig", nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
 // ApplyResult is the answer to an apply or delete: one kubectl-style line
 // per object ("pod/web created", `pod "web" deleted`).
 type ApplyResult struct {

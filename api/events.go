@@ -9,9 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 )
 
-// eventFields are the field selector keys the API server supports for
+// EventFields are the field selector keys the API server supports for
 // core/v1 events.
-func eventFields(e *v1.Event) fields.Set {
+func EventFields(e *v1.Event) fields.Set {
 	return fields.Set{
 		"metadata.name":                  e.Name,
 		"metadata.namespace":             e.Namespace,
@@ -41,7 +41,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		// Narrow by name in the store when the selector names the object.
 		name, _ := sel.RequiresExactMatch("involvedObject.name")
 		for _, e := range s.deps.Events.List(r.PathValue("ns"), name) {
-			if sel.Matches(eventFields(&e)) {
+			if sel.Matches(EventFields(&e)) {
 				list.Items = append(list.Items, e)
 			}
 		}

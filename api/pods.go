@@ -40,11 +40,11 @@ func (f podFilter) matches(p *v1.Pod) bool {
 	if f.name != "" && p.Name != f.name {
 		return false
 	}
-	return f.labels.Matches(labels.Set(p.Labels)) && f.fields.Matches(podFields(p))
+	return f.labels.Matches(labels.Set(p.Labels)) && f.fields.Matches(PodFields(p))
 }
 
-// podFields are the field selector keys the API server supports for pods.
-func podFields(p *v1.Pod) fields.Set {
+// PodFields are the field selector keys the API server supports for pods.
+func PodFields(p *v1.Pod) fields.Set {
 	return fields.Set{
 		"metadata.name":            p.Name,
 		"metadata.namespace":       p.Namespace,

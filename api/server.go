@@ -75,6 +75,10 @@ type Deps struct {
 	LogDir string
 
 	Version VersionInfo
+
+	// Kubeconfig returns the admin kubeconfig of the agent's Kubernetes
+	// API; nil answers 404.
+	Kubeconfig func() ([]byte, error)
 }
 
 // VersionInfo answers GET /version.
@@ -267,6 +271,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /apply", s.apply)
 	mux.HandleFunc("POST /delete", s.delete)
 	mux.HandleFunc("GET /version", s.version)
+	mux.HandleFunc("GET /kubeconfig", s.kubeconfig)
 	mux.HandleFunc("GET /debug/goroutines", s.goroutines)
 	s.serviceRoutes(mux)
 	s.appsRoutes(mux)

@@ -31,3 +31,19 @@ func BuildVersion(version string) VersionInfo {
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.deps.Version)
 }
+
+// kubeconfig serves the admin kubeconfig of the Kubernetes API; the
+// socket (mode 0600) already limits who may read it.
+func (s *Server) kubeconfig(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Kubeconfig == nil {
+		writeError(w, notFoundPath())
+		return
+	}
+	kc, err := s.deps.Kubeconfig()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(kc)
+}

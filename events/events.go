@@ -55,16 +55,31 @@ type Store struct {
 	max  int
 	now  func() time.Time
 
-	mu     sync.Mutex
-	seq    uint64
-	events []*v1.Event // oldest first
+	mu      sync.Mutex
+	seq     uint64
+	events  []*v1.Event   // oldest first
+	changed chan struct{} // closed and replaced at every change
 }
 
 var _ Recorder = (*Store)(nil)
 
 // NewStore keeps at most max events; host names the node in event sources.
 func NewStore(log *zap.Logger, host string, max int) *Store {
-	return &Store{log: log, host: host, max: max, now: time.Now}
+	return &Store{log: log, host: host, max: max, now: time.Now, changed: make(chan struct{})}
+}
+
+// Changed returns a channel closed at the next recorded event, for
+// watchers (the Kubernetes API's events watch).
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// notifyLocked wakes the waiters of Changed; s.mu must be held.
+func (s *Store) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // Event records an event from the kubelet, or bumps the count of an
@@ -114,6 +129,7 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 			// Move it to the end so List stays ordered by last occurrence.
 			copy(s.events[i:], s.events[i+1:])
 			s.events[len(s.events)-1] = e
+			s.notifyLocked()
 			return
 		}
 	}
@@ -143,6 +159,7 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 	if len(s.events) > s.max {
 		s.events = s.events[len(s.events)-s.max:]
 	}
+	s.notifyLocked()
 }
 
 // List returns copies of the events in namespace (all when ""), about the

@@ -56,6 +56,7 @@ var agentFlagKeys = map[string]string{
 	"resync-period":   "resyncPeriod",
 	"manifest-rescan": "manifestRescan",
 	"offline":         "offline",
+	"api-address":     "apiAddress",
 
 	"container-log-max-size":  "containerLogMaxSize",
 	"container-log-max-files": "containerLogMaxFiles",
@@ -83,6 +84,7 @@ YAML file given with --config; flags given on the command line win.`,
 	f.StringVar(&c.Manifests, "manifests", c.Manifests, "directory of pod manifests")
 	f.StringVar(&c.Root, "root", c.Root, "state directory")
 	f.StringVar(&c.Socket, "socket", c.Socket, "API socket (mode 0600)")
+	f.StringVar(&c.APIAddress, "api-address", c.APIAddress, "host:port of the Kubernetes API for kubectl (HTTPS, client certificates; \"\" turns it off; a non-loopback address exposes it to the network)")
 	f.StringVar(&c.Containerd, "containerd", c.Containerd, "containerd socket; when nothing answers there, the agent runs its own containerd under --root")
 	f.StringVar(&c.Namespace, "namespace", c.Namespace, "containerd namespace of the pods' containers")
 	f.StringVar(&c.NodeName, "node-name", c.NodeName, "node name (default: the hostname)")

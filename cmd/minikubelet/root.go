@@ -85,6 +85,7 @@ func newRootCommand(ctx context.Context, streams IOStreams, getenv func(string) 
 		newApplyCommand(g, streams),
 		newDeleteCommand(g, streams),
 		newVersionCommand(g, streams),
+		newKubeconfigCommand(g, streams),
 		newAgentCommand(streams, runAgent),
 		newCleanupCommand(streams, agent.Cleanup),
 	)

@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/kubeapi"
+	"github.com/minikubelet/minikubelet/status"
+)
+
+// KubeconfigPath is where the agent writes the admin kubeconfig of its
+// Kubernetes API: <root>/admin.kubeconfig.
+func (c *Config) KubeconfigPath() string { return filepath.Join(c.Root, kubeapi.KubeconfigFile) }
+
+// kubernetesServiceIP is the first address of the service range, which the
+// `kubernetes` Service holds on every cluster.
+func kubernetesServiceIP(cidr string) net.IP {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil
+	}
+	ip := append(net.IP(nil), n.IP...)
+	ip[len(ip)-1]++
+	return ip
+}
+
+// newKubeAPI builds the Kubernetes API server over the agent's stores, or
+// returns nil when cfg turns it off. Its credentials are made here, before
+// the socket API serves the kubeconfig.
+func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, store *status.Store,
+	svcs api.ServiceSource, rec *events.Store, logs http.Handler) (*kubeapi.Server, error) {
+	if cfg.APIAddress == "" {
+		return nil, nil
+	}
+	names := kubeapi.Names{DNS: []string{cfg.NodeName}}
+	for _, ip := range []string{cfg.NodeIP} {
+		if p := net.ParseIP(ip); p != nil {
+			names.IPs = append(names.IPs, p)
+		}
+	}
+	if ip := kubernetesServiceIP(cfg.ServiceCIDR); ip != nil {
+		names.IPs = append(names.IPs, ip)
+	}
+	node := kubeapi.NodeConfig{
+		Name: cfg.NodeName, IP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, RuntimeVersion: runtimeVersion,
+		Root: cfg.Root, Started: time.Now(),
+	}
+	deps := kubeapi.Deps{
+		Pods:   store,
+		Events: rec,
+		Node:   func() kubeapi.Object { return kubeapi.BuildNode(node) },
+		Logs:   logs,
+	}
+	// The services store, when services run, also says when it changed.
+	if ss, ok := svcs.(kubeapi.ServiceStore); ok {
+		deps.Services = ss
+	}
+	srv, err := kubeapi.New(log, kubeapi.Config{
+		Address:      cfg.APIAddress,
+		PKIDir:       filepath.Join(cfg.Root, "pki"),
+		Kubeconfig:   cfg.KubeconfigPath(),
+		Names:        names,
+		AgentVersion: version,
+	}, deps)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.EnsureCredentials(time.Now()); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// readKubeconfig returns the admin kubeconfig, for `minikubelet kubeconfig`.
+func readKubeconfig(cfg Config) ([]byte, error) {
+	if cfg.APIAddress == "" {
+		return nil, errors.New("the Kubernetes API is turned off (--api-address \"\")")
+	}
+	return os.ReadFile(cfg.KubeconfigPath())
+}

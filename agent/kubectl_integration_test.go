@@ -1,0 +1,373 @@
+//go:build integration
+
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+)
+
+// freeAPIAddress is a loopback address nothing listens on, so that test
+// agents never collide on the default 6443.
+func freeAPIAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// kubectl runs the real kubectl binary (found on PATH) against the agent,
+// with a private HOME so its discovery cache is the test's own.
+type kubectlRunner struct {
+	t    *testing.T
+	bin  string
+	kc   string
+	home string
+}
+
+func newKubectl(t *testing.T, a *testAgent) *kubectlRunner {
+	t.Helper()
+	bin, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl is needed on PATH: %v", err)
+	}
+	return &kubectlRunner{t: t, bin: bin, kc: a.cfg.KubeconfigPath(), home: t.TempDir()}
+}
+
+// run returns stdout, stderr and the exit code.
+func (k *kubectlRunner) run(stdin string, args ...string) (string, string, int) {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+k.home, "KUBECONFIG=")
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		k.t.Fatalf("kubectl %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// ok runs kubectl and fails the test unless it exits 0.
+func (k *kubectlRunner) ok(args ...string) string {
+	k.t.Helper()
+	out, errOut, code := k.run("", args...)
+	if code != 0 {
+		k.t.Fatalf("kubectl %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func fileMode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+// The agent serves the Kubernetes API over TLS with its own CA: the
+// kubeconfig it writes (and prints) lets the real kubectl in; keys are
+// private; no certificate, or one of another CA, gets 401 and nothing else.
+func TestKubectlTrustAndDiscovery(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+
+	if m := fileMode(t, a.cfg.KubeconfigPath()); m != 0o600 {
+		t.Errorf("kubeconfig mode %o, want 600", m)
+	}
+	pki := filepath.Join(a.cfg.Root, "pki")
+	if m := fileMode(t, pki); m != 0o700 {
+		t.Errorf("pki dir mode %o, want 700", m)
+	}
+	for _, key := range []string{"ca.key", "server.key", "admin.key"} {
+		if m := fileMode(t, filepath.Join(pki, key)); m != 0o600 {
+			t.Errorf("%s mode %o, want 600", key, m)
+		}
+	}
+	printed, err := a.client.Kubeconfig(context.Background())
+	file, _ := os.ReadFile(a.cfg.KubeconfigPath())
+	if err != nil || !bytes.Equal(printed, file) {
+		t.Errorf("kubeconfig over the socket (%v) differs from the file", err)
+	}
+
+	out := k.ok("version", "-o", "json")
+	var v struct {
+		ServerVersion struct{ Major, Minor, GitVersion string }
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.ServerVersion.Major != "1" || v.ServerVersion.Minor != "34" ||
+		!strings.HasPrefix(v.ServerVersion.GitVersion, "v1.34.") {
+		t.Errorf("kubectl version: %v\n%s", err, out)
+	}
+
+	out = k.ok("api-resources")
+	for _, want := range [][]string{
+		{"pods", "po", "v1", "true", "Pod"}, {"services", "svc", "v1", "true", "Service"},
+		{"endpoints", "ep", "v1", "true", "Endpoints"}, {"namespaces", "ns", "v1", "false", "Namespace"},
+		{"nodes", "no", "v1", "false", "Node"}, {"events", "ev", "v1", "true", "Event"},
+		{"configmaps", "cm", "v1", "true", "ConfigMap"},
+		{"endpointslices", "discovery.k8s.io/v1", "true", "EndpointSlice"},
+	} {
+		if !hasFieldsLine(out, want) {
+			t.Errorf("api-resources lacks %v:\n%s", want, out)
+		}
+	}
+	// Short names resolve through discovery.
+	k.ok("get", "po")
+	k.ok("get", "ns", "default")
+
+	// explain reads the OpenAPI v3 documents.
+	out = k.ok("explain", "pod.spec.containers.image")
+	if !strings.Contains(out, "KIND:") || !strings.Contains(out, "Pod") || !strings.Contains(out, "FIELD: image <string>") {
+		t.Errorf("explain:\n%s", out)
+	}
+
+	// Refused: no client certificate, and one issued by another CA.
+	caPEM := []byte(nil)
+	for _, line := range strings.Split(string(file), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "certificate-authority-data: "); ok {
+			caPEM = decodeB64(t, v)
+		}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no CA in the kubeconfig")
+	}
+	for name, certs := range map[string][]tls.Certificate{"no certificate": nil, "foreign CA": {foreignClientCert(t)}} {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
+		resp, err := c.Get("https://" + a.cfg.APIAddress + "/api/v1/namespaces/default/pods")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var st metav1.Status
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || err != nil || st.Kind != "Status" || st.Reason != metav1.StatusReasonUnauthorized {
+			t.Errorf("%s: %d %+v %v", name, resp.StatusCode, st, err)
+		}
+	}
+}
+
+// hasFieldsLine reports whether some line of out has exactly the fields
+// want, in order (columns padded with any spaces).
+func hasFieldsLine(out string, want []string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if strings.Join(f, " ") == strings.Join(want, " ") {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeB64(t *testing.T, s string) []byte {
+	t.Helper()
+	out, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// foreignClientCert is a client certificate from a CA the agent never saw.
+func foreignClientCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other-ca"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "minikubelet-admin", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(key)
+	c, err := tls.X509KeyPair(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// kubectl reads pods, services, endpoints, EndpointSlices, events,
+// namespaces and the node as from an API server: Tables with upstream's
+// columns, -o wide/yaml/json, selectors, -A.
+func TestKubectlReads(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("web.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'echo hello; sleep 3600']
+    ports: [{containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: websvc
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+`)
+	a.waitPod("web", "Running", time.Minute, statusIs("Running"))
+	a.waitService("websvc", time.Minute)
+	for _, c := range []struct {
+		args []string
+		want []string // lines, fields compared (ages vary)
+	}{
+		{[]string{"get", "pods"}, []string{"NAME READY STATUS RESTARTS AGE", "web 1/1 Running 0 *"}},
+		{[]string{"get", "pods", "-o", "wide"}, []string{"NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES",
+			"web 1/1 Running 0 * " + podIP(a, "web") + " testnode <none> <none>"}},
+		{[]string{"get", "pods", "-A"}, []string{"NAMESPACE NAME READY STATUS RESTARTS AGE", "default web 1/1 Running 0 *"}},
+		{[]string{"get", "pods", "-l", "app=web"}, []string{"NAME READY STATUS RESTARTS AGE", "web 1/1 Running 0 *"}},
+		{[]string{"get", "pods", "-l", "app=other"}, nil},
+		{[]string{"get", "pods", "--field-selector", "status.phase=Running"}, []string{"NAME READY STATUS RESTARTS AGE", "web 1/1 Running 0 *"}},
+		{[]string{"get", "pods", "-o", "name"}, []string{"pod/web"}},
+		{[]string{"get", "pod", "web", "-o", "jsonpath={.status.phase} {.metadata.labels.app}"}, []string{"Running web"}},
+		{[]string{"get", "svc", "websvc"}, []string{"NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE", "websvc ClusterIP * <none> 80/TCP *"}},
+		{[]string{"get", "ep", "websvc"}, []string{"NAME ENDPOINTS AGE", "websvc " + podIP(a, "web") + ":80 *"}},
+		{[]string{"get", "endpointslices"}, []string{"NAME ADDRESSTYPE PORTS ENDPOINTS AGE", "* IPv4 80 " + podIP(a, "web") + " *"}},
+		{[]string{"get", "ns"}, []string{"NAME STATUS AGE", "default Active *", "kube-node-lease Active *", "kube-public Active *", "kube-system Active *"}},
+		{[]string{"get", "no"}, []string{"NAME STATUS ROLES AGE VERSION", "testnode Ready <none> * v1.34.2"}},
+		{[]string{"get", "cm"}, []string{"NAME DATA AGE", "kube-root-ca.crt 1 *"}},
+	} {
+		out := k.ok(c.args...)
+		if !linesMatch(out, c.want) {
+			t.Errorf("kubectl %s:\n%s\nwant fields %q", strings.Join(c.args, " "), out, c.want)
+		}
+	}
+
+	out := k.ok("get", "events")
+	if !strings.Contains(out, "LAST SEEN") || !hasLineWith(out, "Normal", "Started", "pod/web", "Started container c") {
+		t.Errorf("kubectl get events:\n%s", out)
+	}
+	out = k.ok("describe", "node", "testnode")
+	for _, want := range []string{"Ready            True", "KubeletReady", "InternalIP:", "Capacity:", "pods:               110",
+		"Kubelet Version:            v1.34.2", "Non-terminated Pods:          (1 in total)", "default                     web"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe node lacks %q:\n%s", want, out)
+		}
+	}
+	out = k.ok("describe", "svc", "websvc")
+	if !hasLineWith(out, "Endpoints:", podIP(a, "web")+":80") || !hasLineWith(out, "Selector:", "app=web") {
+		t.Errorf("describe svc:\n%s", out)
+	}
+	out = k.ok("describe", "pod", "web")
+	if !hasLineWith(out, "Status:", "Running") || !hasLineWith(out, "Normal", "Started", "kubelet", "Started container c") {
+		t.Errorf("describe pod:\n%s", out)
+	}
+	if out := k.ok("logs", "web"); out != "hello\n" {
+		t.Errorf("logs: %q", out)
+	}
+
+	// Errors are the API server's Status objects, printed as kubectl does.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "pod", "nosuch"}, `Error from server (NotFound): pods "nosuch" not found`},
+		{[]string{"get", "pods", "--field-selector", "foo=bar"}, "field label not supported: foo"},
+		{[]string{"get", "no", "othernode"}, `Error from server (NotFound): nodes "othernode" not found`},
+	} {
+		_, errOut, code := k.run("", c.args...)
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("kubectl %s: exit %d\n%s\nwant %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+}
+
+func podIP(a *testAgent, name string) string {
+	p, err := a.client.GetPod(context.Background(), "default", name)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return p.Status.PodIP
+}
+
+// linesMatch compares out line by line with want, field by field; "*"
+// matches any one field.
+func linesMatch(out string, want []string) bool {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(want) == 0 {
+		return strings.TrimSpace(out) == ""
+	}
+	if len(lines) != len(want) {
+		return false
+	}
+	for i, l := range lines {
+		got, exp := strings.Fields(l), strings.Fields(want[i])
+		if len(got) != len(exp) {
+			return false
+		}
+		for j := range got {
+			if exp[j] != "*" && exp[j] != got[j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasLineWith reports whether a line of out contains every part, in order.
+func hasLineWith(out string, parts ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := line, true
+		for _, p := range parts {
+			i := strings.Index(rest, p)
+			if i < 0 {
+				ok = false
+				break
+			}
+			rest = rest[i+len(p):]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}

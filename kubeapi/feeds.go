@@ -1,0 +1,361 @@
+package kubeapi
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minikubelet/minikubelet/status"
+)
+
+// PodStore publishes pods; status.Store implements it.
+type PodStore interface {
+	List(namespace string) []*v1.Pod
+	Get(uid types.UID) (*v1.Pod, bool)
+	Watch(ctx context.Context, buffer int) <-chan status.Event
+}
+
+// ServiceStore publishes Services and Endpoints; services.Store implements it.
+type ServiceStore interface {
+	Changed() <-chan struct{}
+	ListServices(namespace string) []*v1.Service
+	ListEndpoints(namespace string) []*v1.Endpoints
+}
+
+// EventStore keeps recorded events; events.Store implements it.
+type EventStore interface {
+	Changed() <-chan struct{}
+	List(namespace, name string) []v1.Event
+}
+
+// Resource keys in the cache: "<group>/<resource>".
+const (
+	keyPods           = "/pods"
+	keyServices       = "/services"
+	keyEndpoints      = "/endpoints"
+	keyEvents         = "/events"
+	keyNamespaces     = "/namespaces"
+	keyNodes          = "/nodes"
+	keyConfigMaps     = "/configmaps"
+	keyEndpointSlices = "discovery.k8s.io/endpointslices"
+	keyEventsV1       = "events.k8s.io/events"
+)
+
+func (r *resourceInfo) key() string { return r.gv.Group + "/" + r.name }
+
+// watchBuffer is how far the pod feed may fall behind the status store
+// before it relists.
+const watchBuffer = 1024
+
+// feedPods mirrors the status store into the cache. The store keys pods by
+// UID; the API by namespace and name. While a pod is being replaced (the
+// old UID still terminating) both share a name: the API shows the newest.
+func (s *Server) feedPods(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch := s.deps.Pods.Watch(ctx, watchBuffer)
+		byName := map[string]map[types.UID]*v1.Pod{}
+		var objs []Object
+		for _, p := range s.deps.Pods.List("") {
+			k := objectKey(p)
+			if byName[k] == nil {
+				byName[k] = map[types.UID]*v1.Pod{}
+			}
+			byName[k][p.UID] = p
+		}
+		for _, m := range byName {
+			objs = append(objs, apiPod(newest(m)))
+		}
+		s.cache.Replace(keyPods, objs, nil)
+		for e := range ch {
+			k := objectKey(e.Pod)
+			m := byName[k]
+			if m == nil {
+				m = map[types.UID]*v1.Pod{}
+				byName[k] = m
+			}
+			// The event's pod may already be stale; the store's current
+			// value is the truth (and keeps the order right after a relist).
+			if p, ok := s.deps.Pods.Get(e.Pod.UID); ok {
+				m[p.UID] = p
+			} else {
+				delete(m, e.Pod.UID)
+			}
+			if len(m) == 0 {
+				delete(byName, k)
+				s.cache.Delete(keyPods, e.Pod.Namespace, e.Pod.Name)
+				continue
+			}
+			s.cache.Put(keyPods, apiPod(newest(m)), nil)
+		}
+	}
+}
+
+func newest(m map[types.UID]*v1.Pod) *v1.Pod {
+	var best *v1.Pod
+	for _, p := range m {
+		if best == nil || best.CreationTimestamp.Before(&p.CreationTimestamp) ||
+			(best.CreationTimestamp.Equal(&p.CreationTimestamp) && p.UID > best.UID) {
+			best = p
+		}
+	}
+	return best
+}
+
+// apiPod is the pod as the API serves it; p is a copy the caller owns.
+func apiPod(p *v1.Pod) *v1.Pod {
+	p.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+	if p.Generation == 0 {
+		p.Generation = 1
+	}
+	return p
+}
+
+// feedServices mirrors Services, Endpoints and the EndpointSlices made
+// from them.
+func (s *Server) feedServices(ctx context.Context) {
+	for {
+		changed := s.deps.Services.Changed()
+		var svcs, eps, slices []Object
+		for _, svc := range s.deps.Services.ListServices("") {
+			svc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+			svcs = append(svcs, svc)
+		}
+		for _, ep := range s.deps.Services.ListEndpoints("") {
+			ep.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Endpoints"}
+			eps = append(eps, ep)
+			slices = append(slices, endpointSlice(ep))
+		}
+		s.cache.Replace(keyServices, svcs, nil)
+		s.cache.Replace(keyEndpoints, eps, nil)
+		s.cache.Replace(keyEndpointSlices, slices, nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// endpointSlice is the EndpointSlice the endpointslice controller would
+// make for ep (one slice per Service here: a node has few endpoints).
+func endpointSlice(ep *v1.Endpoints) *discoveryv1.EndpointSlice {
+	h := fnv.New32a()
+	h.Write([]byte(ep.Namespace + "/" + ep.Name))
+	es := &discoveryv1.EndpointSlice{
+		TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("%s-%s", ep.Name, suffix(h.Sum32())), Namespace: ep.Namespace,
+			UID: types.UID(fmt.Sprintf("%s-slice", ep.UID)), CreationTimestamp: ep.CreationTimestamp,
+			GenerateName: ep.Name + "-", Generation: 1,
+			Labels: map[string]string{
+				discoveryv1.LabelServiceName: ep.Name,
+				discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
+			},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{},
+	}
+	for _, sub := range ep.Subsets {
+		add := func(a v1.EndpointAddress, ready bool) {
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+				Addresses: []string{a.IP},
+				Conditions: discoveryv1.EndpointConditions{
+					Ready: ptrTo(ready), Serving: ptrTo(ready), Terminating: ptrTo(false),
+				},
+				TargetRef: a.TargetRef, NodeName: a.NodeName, Hostname: ptrOrNil(a.Hostname),
+			})
+		}
+		for _, a := range sub.Addresses {
+			add(a, true)
+		}
+		for _, a := range sub.NotReadyAddresses {
+			add(a, false)
+		}
+		if es.Ports == nil {
+			for _, p := range sub.Ports {
+				es.Ports = append(es.Ports, discoveryv1.EndpointPort{
+					Name: ptrTo(p.Name), Port: ptrTo(p.Port), Protocol: ptrTo(p.Protocol), AppProtocol: p.AppProtocol,
+				})
+			}
+		}
+	}
+	return es
+}
+
+func ptrOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// suffix spells n in the 5 characters generateName would add.
+func suffix(n uint32) string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	b := make([]byte, 5)
+	for i := range b {
+		b[i] = alphabet[n%uint32(len(alphabet))]
+		n /= uint32(len(alphabet))
+	}
+	return string(b)
+}
+
+// feedEvents mirrors the recorded events, core and events.k8s.io.
+func (s *Server) feedEvents(ctx context.Context) {
+	same := func(a, b Object) bool {
+		x, y := a.(*v1.Event), b.(*v1.Event)
+		return x.Count == y.Count && x.LastTimestamp.Equal(&y.LastTimestamp) && x.Message == y.Message
+	}
+	sameV1 := func(a, b Object) bool {
+		x, y := a.(*eventsv1.Event), b.(*eventsv1.Event)
+		return x.DeprecatedCount == y.DeprecatedCount && x.DeprecatedLastTimestamp.Equal(&y.DeprecatedLastTimestamp)
+	}
+	for {
+		changed := s.deps.Events.Changed()
+		all := s.deps.Events.List("", "")
+		core := make([]Object, 0, len(all))
+		v1s := make([]Object, 0, len(all))
+		for i := range all {
+			e := &all[i]
+			e.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Event"}
+			core = append(core, e)
+			v1s = append(v1s, eventV1(e))
+		}
+		s.cache.Replace(keyEvents, core, same)
+		s.cache.Replace(keyEventsV1, v1s, sameV1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		// Events come in bursts (a pod start records several): take them
+		// together rather than relisting for each.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// eventV1 converts a core event as the API server does for events.k8s.io.
+func eventV1(e *v1.Event) *eventsv1.Event {
+	return &eventsv1.Event{
+		TypeMeta:                 metav1.TypeMeta{APIVersion: "events.k8s.io/v1", Kind: "Event"},
+		ObjectMeta:               e.ObjectMeta,
+		EventTime:                e.EventTime,
+		Series:                   nil,
+		ReportingController:      e.ReportingController,
+		ReportingInstance:        e.ReportingInstance,
+		Action:                   e.Action,
+		Reason:                   e.Reason,
+		Regarding:                e.InvolvedObject,
+		Related:                  e.Related,
+		Note:                     e.Message,
+		Type:                     e.Type,
+		DeprecatedSource:         e.Source,
+		DeprecatedFirstTimestamp: e.FirstTimestamp,
+		DeprecatedLastTimestamp:  e.LastTimestamp,
+		DeprecatedCount:          e.Count,
+	}
+}
+
+// systemNamespaces always exist, as on a fresh cluster.
+var systemNamespaces = []string{"default", "kube-node-lease", "kube-public", "kube-system"}
+
+// RootCAConfigMap is the ConfigMap every namespace carries with the API's
+// CA, for clients in pods.
+const RootCAConfigMap = "kube-root-ca.crt"
+
+// feedDerived keeps the namespaces (the system ones and every namespace an
+// object lives in) and their kube-root-ca.crt ConfigMaps, and the node.
+func (s *Server) feedDerived(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		// Read the channel before the state, so no change is missed.
+		s.cache.mu.RLock()
+		changed := s.cache.changed
+		s.cache.mu.RUnlock()
+
+		names := map[string]bool{}
+		for _, n := range systemNamespaces {
+			names[n] = true
+		}
+		for _, key := range []string{keyPods, keyServices, keyEvents} {
+			objs, _ := s.cache.List(key, "")
+			for _, o := range objs {
+				if ns := o.GetNamespace(); ns != "" {
+					names[ns] = true
+				}
+			}
+		}
+		sorted := make([]string, 0, len(names))
+		for n := range names {
+			sorted = append(sorted, n)
+		}
+		sort.Strings(sorted)
+		var nss, cms []Object
+		for _, n := range sorted {
+			nss = append(nss, s.namespace(n))
+			cms = append(cms, s.rootCAConfigMap(n))
+		}
+		s.cache.Replace(keyNamespaces, nss, nil)
+		s.cache.Replace(keyConfigMaps, cms, nil)
+		if s.deps.Node != nil {
+			s.cache.Replace(keyNodes, []Object{s.deps.Node()}, nil)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) namespace(name string) *v1.Namespace {
+	return &v1.Namespace{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, UID: nameUID("namespace", name), CreationTimestamp: metav1.NewTime(s.started),
+			Labels: map[string]string{"kubernetes.io/metadata.name": name},
+		},
+		Spec:   v1.NamespaceSpec{Finalizers: []v1.FinalizerName{v1.FinalizerKubernetes}},
+		Status: v1.NamespaceStatus{Phase: v1.NamespaceActive},
+	}
+}
+
+func (s *Server) rootCAConfigMap(namespace string) *v1.ConfigMap {
+	s.mu.RLock()
+	ca := string(s.pki.CAPEM)
+	s.mu.RUnlock()
+	return &v1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: RootCAConfigMap, Namespace: namespace, UID: nameUID("configmap", namespace+"/"+RootCAConfigMap),
+			CreationTimestamp: metav1.NewTime(s.started),
+			Annotations:       map[string]string{"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."},
+		},
+		Data: map[string]string{"ca.crt": ca},
+	}
+}
+
+// nameUID is a stable UID for an object the agent derives rather than
+// stores, so it stays the same across restarts.
+func nameUID(kind, name string) types.UID {
+	h := fnv.New128a()
+	h.Write([]byte(kind + "/" + name))
+	b := h.Sum(nil)
+	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -1,0 +1,58 @@
+package kubeapi
+
+import (
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Deps are the agent's stores and services the API serves.
+type Deps struct {
+	Pods     PodStore
+	Services ServiceStore
+	Events   EventStore
+	// Node builds the Node object; nil serves no node.
+	Node func() Object
+	// Pod logs are served by the agent's socket API, whose handler takes
+	// the same path and parameters as the Kubernetes API.
+	Logs http.Handler
+}
+
+func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req resourceRequest) {
+	switch {
+	case req.subresource == "status" && r.Method == http.MethodGet:
+		s.get(w, r, req)
+	case req.info.key() == keyPods && req.subresource == "log" && r.Method == http.MethodGet && s.deps.Logs != nil:
+		s.deps.Logs.ServeHTTP(w, r)
+	default:
+		writeError(w, methodNotSupported(req, r.Method))
+	}
+}
+
+// serveWrite answers the writes this API does not take (yet) as the API
+// server answers a verb a resource does not support.
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, req resourceRequest) {
+	writeError(w, methodNotSupported(req, r.Method))
+}
+
+func methodNotSupported(req resourceRequest, method string) error {
+	gr := req.info.groupResource()
+	if req.subresource != "" {
+		gr.Resource += "/" + req.subresource
+	}
+	return apierrors.NewMethodNotSupported(gr, verbOf(method))
+}
+
+func verbOf(method string) string {
+	switch method {
+	case http.MethodPost:
+		return "create"
+	case http.MethodPut:
+		return "update"
+	case http.MethodPatch:
+		return "patch"
+	case http.MethodDelete:
+		return "delete"
+	}
+	return "get"
+}

@@ -1,0 +1,376 @@
+package kubeapi
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/printers"
+)
+
+// printer is the server-side printing of one resource: the Table columns
+// and a row's cells, as the API server's printers (pkg/printers/internalversion)
+// define them; priority 1 columns show with -o wide.
+type printer struct {
+	columns []metav1.TableColumnDefinition
+	cells   func(o Object, now time.Time) []any
+}
+
+const nameDescription = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+
+func col(name, typ string, priority int32) metav1.TableColumnDefinition {
+	c := metav1.TableColumnDefinition{Name: name, Type: typ, Priority: priority}
+	if name == "Name" {
+		c.Format, c.Description = "name", nameDescription
+	}
+	return c
+}
+
+func strs(cells []string) []any {
+	out := make([]any, len(cells))
+	for i, c := range cells {
+		out[i] = c
+	}
+	return out
+}
+
+func age(t metav1.Time, now time.Time) string { return printers.TranslateTimestampSince(t, now) }
+
+var printerFor = map[string]printer{
+	keyPods: {
+		columns: []metav1.TableColumnDefinition{
+			col("Name", "string", 0), col("Ready", "string", 0), col("Status", "string", 0), col("Restarts", "string", 0),
+			col("Age", "string", 0), col("IP", "string", 1), col("Node", "string", 1), col("Nominated Node", "string", 1),
+			col("Readiness Gates", "string", 1),
+		},
+		cells: func(o Object, now time.Time) []any {
+			return strs(printers.PodRow(o.(*v1.Pod), printers.Options{Wide: true, Now: now}))
+		},
+	},
+	keyServices: {
+		columns: []metav1.TableColumnDefinition{
+			col("Name", "string", 0), col("Type", "string", 0), col("Cluster-IP", "string", 0), col("External-IP", "string", 0),
+			col("Port(s)", "string", 0), col("Age", "string", 0), col("Selector", "string", 1),
+		},
+		cells: func(o Object, now time.Time) []any {
+			return strs(printers.ServiceRow(o.(*v1.Service), printers.Options{Wide: true, Now: now}))
+		},
+	},
+	keyEndpoints: {
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Endpoints", "string", 0), col("Age", "string", 0)},
+		cells: func(o Object, now time.Time) []any {
+			ep := o.(*v1.Endpoints)
+			return []any{ep.Name, formatEndpoints(ep), age(ep.CreationTimestamp, now)}
+		},
+	},
+	keyEndpointSlices: {
+		columns: []metav1.TableColumnDefinition{
+			col("Name", "string", 0), col("AddressType", "string", 0), col("Ports", "string", 0),
+			col("Endpoints", "string", 0), col("Age", "string", 0),
+		},
+		cells: func(o Object, now time.Time) []any {
+			es := o.(*discoveryv1.EndpointSlice)
+			return []any{es.Name, string(es.AddressType), slicePorts(es.Ports), sliceEndpoints(es.Endpoints), age(es.CreationTimestamp, now)}
+		},
+	},
+	keyEvents: {
+		columns: eventColumns,
+		cells:   func(o Object, now time.Time) []any { return eventCells(o.(*v1.Event), now) },
+	},
+	keyEventsV1: {
+		columns: eventColumns,
+		cells: func(o Object, now time.Time) []any {
+			e := o.(*eventsv1.Event)
+			return eventCells(&v1.Event{
+				ObjectMeta: e.ObjectMeta, InvolvedObject: e.Regarding, Reason: e.Reason, Message: e.Note,
+				Source: e.DeprecatedSource, FirstTimestamp: e.DeprecatedFirstTimestamp, LastTimestamp: e.DeprecatedLastTimestamp,
+				Count: e.DeprecatedCount, Type: e.Type, EventTime: e.EventTime, ReportingController: e.ReportingController,
+				ReportingInstance: e.ReportingInstance,
+			}, now)
+		},
+	},
+	keyNamespaces: {
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)},
+		cells: func(o Object, now time.Time) []any {
+			ns := o.(*v1.Namespace)
+			return []any{ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp, now)}
+		},
+	},
+	keyConfigMaps: {
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Data", "string", 0), col("Age", "string", 0)},
+		cells: func(o Object, now time.Time) []any {
+			cm := o.(*v1.ConfigMap)
+			return []any{cm.Name, int64(len(cm.Data) + len(cm.BinaryData)), age(cm.CreationTimestamp, now)}
+		},
+	},
+	keyNodes: {
+		columns: []metav1.TableColumnDefinition{
+			col("Name", "string", 0), col("Status", "string", 0), col("Roles", "string", 0), col("Age", "string", 0),
+			col("Version", "string", 0), col("Internal-IP", "string", 1), col("External-IP", "string", 1),
+			col("OS-Image", "string", 1), col("Kernel-Version", "string", 1), col("Container-Runtime", "string", 1),
+		},
+		cells: func(o Object, now time.Time) []any { return nodeCells(o.(*v1.Node), now) },
+	},
+}
+
+var eventColumns = []metav1.TableColumnDefinition{
+	col("Last Seen", "string", 0), col("Type", "string", 0), col("Reason", "string", 0), col("Object", "string", 0),
+	col("Subobject", "string", 1), col("Source", "string", 1), col("Message", "string", 0),
+	col("First Seen", "string", 1), col("Count", "string", 1), col("Name", "string", 1),
+}
+
+// eventCells follows the API server's printEvent.
+func eventCells(e *v1.Event, now time.Time) []any {
+	first := age(e.FirstTimestamp, now)
+	if e.FirstTimestamp.IsZero() {
+		first = microAge(e.EventTime, now)
+	}
+	var last string
+	switch {
+	case e.Series != nil:
+		last = microAge(e.Series.LastObservedTime, now)
+	case !e.LastTimestamp.IsZero():
+		last = age(e.LastTimestamp, now)
+	default:
+		last = first
+	}
+	source := e.Source.Component
+	if source == "" {
+		source = e.ReportingController
+	}
+	host := e.Source.Host
+	if host == "" {
+		host = e.ReportingInstance
+	}
+	if host != "" {
+		source += ", " + host
+	}
+	count := e.Count
+	if e.Series != nil {
+		count = e.Series.Count
+	} else if count == 0 {
+		count = 1
+	}
+	return []any{
+		last, e.Type, e.Reason, strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name,
+		e.InvolvedObject.FieldPath, source, strings.TrimSpace(e.Message), first, int64(count), e.Name,
+	}
+}
+
+func microAge(t metav1.MicroTime, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return printers.HumanDuration(now.Sub(t.Time))
+}
+
+// nodeCells follows the API server's printNode.
+func nodeCells(n *v1.Node, now time.Time) []any {
+	var conds []string
+	for _, c := range n.Status.Conditions {
+		if c.Type != v1.NodeReady {
+			continue
+		}
+		if c.Status == v1.ConditionTrue {
+			conds = append(conds, "Ready")
+		} else {
+			conds = append(conds, "NotReady")
+		}
+	}
+	if len(conds) == 0 {
+		conds = append(conds, "Unknown")
+	}
+	if n.Spec.Unschedulable {
+		conds = append(conds, "SchedulingDisabled")
+	}
+	var roles []string
+	for k, v := range n.Labels {
+		switch {
+		case strings.HasPrefix(k, "node-role.kubernetes.io/"):
+			if r := strings.TrimPrefix(k, "node-role.kubernetes.io/"); r != "" {
+				roles = append(roles, r)
+			}
+		case k == "kubernetes.io/role" && v != "":
+			roles = append(roles, v)
+		}
+	}
+	sort.Strings(roles)
+	role := strings.Join(roles, ",")
+	if role == "" {
+		role = "<none>"
+	}
+	addr := func(t v1.NodeAddressType) string {
+		for _, a := range n.Status.Addresses {
+			if a.Type == t {
+				return a.Address
+			}
+		}
+		return "<none>"
+	}
+	runtimeVersion := n.Status.NodeInfo.ContainerRuntimeVersion
+	if runtimeVersion == "" {
+		runtimeVersion = "<unknown>"
+	}
+	osImage, kernel := n.Status.NodeInfo.OSImage, n.Status.NodeInfo.KernelVersion
+	if osImage == "" {
+		osImage = "<unknown>"
+	}
+	if kernel == "" {
+		kernel = "<unknown>"
+	}
+	return []any{n.Name, strings.Join(conds, ","), role, age(n.CreationTimestamp, now), n.Status.NodeInfo.KubeletVersion,
+		addr(v1.NodeInternalIP), addr(v1.NodeExternalIP), osImage, kernel, runtimeVersion}
+}
+
+// formatEndpoints follows the API server's: up to three ip:port, then
+// " + N more...".
+func formatEndpoints(ep *v1.Endpoints) string {
+	const max = 3
+	var list []string
+	more, count := false, 0
+	for _, ss := range ep.Subsets {
+		if len(ss.Ports) == 0 {
+			for _, a := range ss.Addresses {
+				if len(list) == max {
+					more = true
+				}
+				if !more {
+					list = append(list, a.IP)
+				}
+				count++
+			}
+			continue
+		}
+		for _, p := range ss.Ports {
+			for _, a := range ss.Addresses {
+				if len(list) == max {
+					more = true
+				}
+				if !more {
+					list = append(list, fmt.Sprintf("%s:%d", a.IP, p.Port))
+				}
+				count++
+			}
+		}
+	}
+	s := strings.Join(list, ",")
+	if more {
+		return fmt.Sprintf("%s + %d more...", s, count-max)
+	}
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+func slicePorts(ports []discoveryv1.EndpointPort) string {
+	if len(ports) == 0 {
+		return "<unset>"
+	}
+	var list []string
+	for i, p := range ports {
+		if i == 3 {
+			return fmt.Sprintf("%s + %d more...", strings.Join(list, ","), len(ports)-3)
+		}
+		if p.Port == nil {
+			list = append(list, "<unset>")
+		} else {
+			list = append(list, strconv.Itoa(int(*p.Port)))
+		}
+	}
+	return strings.Join(list, ",")
+}
+
+func sliceEndpoints(eps []discoveryv1.Endpoint) string {
+	var list []string
+	count := 0
+	for _, e := range eps {
+		for _, a := range e.Addresses {
+			if len(list) < 3 {
+				list = append(list, a)
+			}
+			count++
+		}
+	}
+	if count == 0 {
+		return "<unset>"
+	}
+	if count > 3 {
+		return fmt.Sprintf("%s + %d more...", strings.Join(list, ","), count-3)
+	}
+	return strings.Join(list, ",")
+}
+
+// fieldsFor returns the field selector keys the API server supports for a
+// resource, with their values for o.
+func fieldsFor(key string, o Object) fields.Set {
+	set := fields.Set{"metadata.name": o.GetName()}
+	if o.GetNamespace() != "" || key != keyNamespaces && key != keyNodes {
+		set["metadata.namespace"] = o.GetNamespace()
+	}
+	switch x := o.(type) {
+	case *v1.Pod:
+		return api.PodFields(x)
+	case *v1.Event:
+		return api.EventFields(x)
+	case *eventsv1.Event:
+		set["reason"], set["type"] = x.Reason, x.Type
+		set["regarding.kind"], set["regarding.name"] = x.Regarding.Kind, x.Regarding.Name
+		set["regarding.namespace"], set["regarding.uid"] = x.Regarding.Namespace, string(x.Regarding.UID)
+		set["reportingController"] = x.ReportingController
+	case *v1.Service:
+		set["spec.clusterIP"], set["spec.type"] = x.Spec.ClusterIP, string(x.Spec.Type)
+	case *v1.Namespace:
+		set["status.phase"] = string(x.Status.Phase)
+	case *v1.Node:
+		set["spec.unschedulable"] = strconv.FormatBool(x.Spec.Unschedulable)
+	}
+	return set
+}
+
+// supportedFields checks that sel only uses keys the resource supports,
+// with the API server's message otherwise.
+func supportedFields(key string, sample Object, sel fields.Selector) error {
+	set := fieldsFor(key, sample)
+	for _, r := range sel.Requirements() {
+		if _, ok := set[r.Field]; !ok {
+			return fmt.Errorf("field label not supported: %s", r.Field)
+		}
+	}
+	return nil
+}
+
+// sampleObject is an empty object of the resource, to learn its field keys.
+func sampleObject(key string) Object {
+	switch key {
+	case keyPods:
+		return &v1.Pod{}
+	case keyServices:
+		return &v1.Service{}
+	case keyEvents:
+		return &v1.Event{}
+	case keyEventsV1:
+		return &eventsv1.Event{}
+	case keyNamespaces:
+		return &v1.Namespace{}
+	case keyNodes:
+		return &v1.Node{}
+	case keyEndpointSlices:
+		return &discoveryv1.EndpointSlice{}
+	case keyConfigMaps:
+		return &v1.ConfigMap{}
+	}
+	return &v1.Endpoints{}
+}
+
+var _ runtime.Object = (*metav1.Table)(nil)
