@@ -58,6 +58,9 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		Events: rec,
 		Node:   func() kubeapi.Object { return kubeapi.BuildNode(node) },
 		Logs:   logs,
+
+		ManifestDir: cfg.Manifests,
+		NodeName:    cfg.NodeName,
 	}
 	// The services store, when services run, also says when it changed.
 	if ss, ok := svcs.(kubeapi.ServiceStore); ok {

@@ -371,3 +371,211 @@ func hasLineWith(out string, parts ...string) bool {
 	}
 	return false
 }
+
+// Writes through kubectl land in the manifests directory, as files the
+// agent runs; the API server's checks and messages apply.
+func TestKubectlWrites(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "app.yaml")
+	write := func(path, s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(name string) string {
+		data, _ := os.ReadFile(filepath.Join(a.cfg.Manifests, name))
+		return string(data)
+	}
+	const app = `apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+  labels: {app: web}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, '3600']
+`
+	write(manifest, app)
+	if out := k.ok("apply", "-f", manifest); out != "pod/app created\n" {
+		t.Errorf("first apply: %q", out)
+	}
+	if f := stored("default_app.yaml"); !strings.Contains(f, "kubectl.kubernetes.io/last-applied-configuration") || strings.Contains(f, "status:") {
+		t.Errorf("stored manifest:\n%s", f)
+	}
+	if out := k.ok("apply", "-f", manifest); out != "pod/app unchanged\n" {
+		t.Errorf("second apply: %q", out)
+	}
+	a.waitPod("app", "Running", time.Minute, statusIs("Running"))
+
+	// An unknown field: the API server's strict field validation error.
+	write(manifest, strings.Replace(app, "    command:", "    bogus: 1\n    command:", 1))
+	_, errOut, code := k.run("", "apply", "-f", manifest)
+	if code != 1 || !strings.Contains(errOut, `Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].bogus"`) {
+		t.Errorf("apply with an unknown field: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = k.run("", "create", "-f", filepath.Join("..", "manifests", "service.yml"), "--dry-run=server")
+	if code != 0 {
+		t.Errorf("create --dry-run=server: %d %s", code, errOut)
+	}
+	if _, errOut, code = k.run("", "get", "svc", "myservice"); code != 1 || !strings.Contains(errOut, "NotFound") {
+		t.Errorf("a server dry run created the Service: %d %s", code, errOut)
+	}
+
+	write(manifest, app)
+	_, errOut, code = k.run("", "create", "-f", manifest)
+	if code != 1 || !strings.Contains(errOut, `Error from server (AlreadyExists): error when creating "`+manifest+`": pods "app" already exists`) {
+		t.Errorf("create of an existing pod: exit %d\n%s", code, errOut)
+	}
+
+	// A stale resourceVersion is refused with 409.
+	old := filepath.Join(dir, "old.yaml")
+	write(old, k.ok("get", "pod", "app", "-o", "yaml"))
+	if out := k.ok("patch", "pod", "app", "--type=merge", "-p", `{"spec":{"activeDeadlineSeconds":3600}}`); out != "pod/app patched\n" {
+		t.Errorf("merge patch: %q", out)
+	}
+	if !strings.Contains(stored("default_app.yaml"), "activeDeadlineSeconds: 3600") {
+		t.Errorf("patch not stored:\n%s", stored("default_app.yaml"))
+	}
+	_, errOut, code = k.run("", "replace", "-f", old)
+	if code != 1 || !strings.Contains(errOut, `Error from server (Conflict): error when replacing "`+old+`": Operation cannot be fulfilled on pods "app": the object has been modified; please apply your changes to the latest version and try again`) {
+		t.Errorf("replace with a stale resourceVersion: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = k.run("", "patch", "pod", "app", "--type=json", "-p", `[{"op":"replace","path":"/spec/restartPolicy","value":"Never"}]`)
+	if code != 1 || !strings.Contains(errOut, `The Pod "app" is invalid: spec: Forbidden: pod updates may not change fields other than`) {
+		t.Errorf("forbidden pod update: exit %d\n%s", code, errOut)
+	}
+
+	// kubectl run and create service write new manifests.
+	if out := k.ok("run", "demo", "--image=busybox", "--restart=Never", "--", "sleep", "3600"); out != "pod/demo created\n" {
+		t.Errorf("run: %q", out)
+	}
+	a.waitPod("demo", "Running", time.Minute, statusIs("Running"))
+	if out := k.ok("create", "service", "clusterip", "demo", "--tcp=80:8080"); out != "service/demo created\n" {
+		t.Errorf("create service: %q", out)
+	}
+	if out := k.ok("get", "svc", "demo", "-o", "jsonpath={.spec.selector.app} {.spec.ports[0].targetPort}"); out != "demo 8080" {
+		t.Errorf("created service: %q", out)
+	}
+	if out := k.ok("delete", "svc", "demo"); out != "service \"demo\" deleted\n" {
+		t.Errorf("delete svc: %q", out)
+	}
+	// delete waits for the pod to be gone, as with an API server.
+	if out := k.ok("delete", "pod", "demo"); out != "pod \"demo\" deleted\n" {
+		t.Errorf("delete pod: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(a.cfg.Manifests, "default_demo.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("manifest of demo still there: %v", err)
+	}
+	if _, errOut, code := k.run("", "get", "pod", "demo"); code != 1 || !strings.Contains(errOut, `pods "demo" not found`) {
+		t.Errorf("demo after delete: %d %s", code, errOut)
+	}
+}
+
+// kubectl get -w streams Table rows from the list's resourceVersion:
+// ADDED, the changes in order, DELETED.
+func TestKubectlWatch(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+
+	a.write("marker.yaml", pod("marker", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
+	a.waitPod("marker", "Running", time.Minute, statusIs("Running"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.bin, "--kubeconfig", k.kc, "get", "pods", "-w", "--output-watch-events")
+	cmd.Env = append(os.Environ(), "HOME="+k.home, "KUBECONFIG=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 0, 4096)
+		tmp := make([]byte, 4096)
+		for {
+			n, err := stdout.Read(tmp)
+			buf = append(buf, tmp[:n]...)
+			for {
+				i := bytes.IndexByte(buf, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- string(buf[:i])
+				buf = buf[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// The first row (the marker pod, listed) says the watch is set up.
+	select {
+	case l := <-lines:
+		if f := strings.Fields(l); len(f) == 0 || f[0] != "EVENT" {
+			t.Fatalf("first line %q", l)
+		}
+	case <-ctx.Done():
+		t.Fatal("no header")
+	}
+	if l := <-lines; !strings.HasPrefix(l, "ADDED") || !strings.Contains(l, "marker") {
+		t.Fatalf("first row %q", l)
+	}
+
+	a.write("w1.yaml", pod("w1", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
+	a.waitPod("w1", "Running", time.Minute, statusIs("Running"))
+	a.remove("w1.yaml")
+
+	var seen []string
+	deadline := time.After(2 * time.Minute)
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("kubectl ended: %v\n%s", seen, errOut.String())
+			}
+			seen = append(seen, l)
+			f := strings.Fields(l)
+			done = len(f) > 1 && f[0] == "DELETED" && f[1] == "w1"
+		case <-deadline:
+			t.Fatalf("no DELETED row; rows so far:\n%s\nstderr:\n%s", strings.Join(seen, "\n"), errOut.String())
+		}
+	}
+	var statuses []string
+	for _, l := range seen {
+		f := strings.Fields(l)
+		if len(f) < 4 || f[1] != "w1" {
+			t.Fatalf("row %q", l)
+		}
+		statuses = append(statuses, f[0]+" "+f[3])
+	}
+	if !strings.HasPrefix(statuses[0], "ADDED ") || !slicesContains(statuses, "MODIFIED Running") || !strings.HasPrefix(statuses[len(statuses)-1], "DELETED") {
+		t.Errorf("watch rows:\n%s", strings.Join(seen, "\n"))
+	}
+	running := slicesIndex(statuses, "MODIFIED Running")
+	if term := slicesIndex(statuses, "MODIFIED Terminating"); term >= 0 && term < running {
+		t.Errorf("Terminating before Running:\n%s", strings.Join(seen, "\n"))
+	}
+}
+
+func slicesContains(s []string, v string) bool { return slicesIndex(s, v) >= 0 }
+
+func slicesIndex(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}

@@ -61,6 +61,7 @@ type Server struct {
 	openapi map[string]openapiDoc
 
 	cache   *Cache
+	codec   *codec
 	started time.Time
 
 	mu   sync.RWMutex
@@ -78,7 +79,7 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI documents: %w", err)
 	}
-	return &Server{log: log, cfg: cfg, deps: deps, openapi: docs, cache: NewCache(historySize), started: time.Now()}, nil
+	return &Server{log: log, cfg: cfg, deps: deps, openapi: docs, cache: NewCache(historySize), codec: newCodec(), started: time.Now()}, nil
 }
 
 // EnsureCredentials makes (or renews) the certificates and writes the

@@ -16,6 +16,10 @@ type Deps struct {
 	// Pod logs are served by the agent's socket API, whose handler takes
 	// the same path and parameters as the Kubernetes API.
 	Logs http.Handler
+	// ManifestDir is where writes go (source.Apply, source.Delete); ""
+	// refuses writes. NodeName is given to the source for defaulting.
+	ManifestDir string
+	NodeName    string
 }
 
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req resourceRequest) {
@@ -27,12 +31,6 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req re
 	default:
 		writeError(w, methodNotSupported(req, r.Method))
 	}
-}
-
-// serveWrite answers the writes this API does not take (yet) as the API
-// server answers a verb a resource does not support.
-func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, req resourceRequest) {
-	writeError(w, methodNotSupported(req, r.Method))
 }
 
 func methodNotSupported(req resourceRequest, method string) error {

@@ -1,0 +1,440 @@
+package kubeapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/source"
+)
+
+// Writes go through the manifests directory, as the CLI's apply and delete
+// do: a created or changed object is a file there (written atomically by
+// source.Apply), so an object changed by kubectl and a file edited by hand
+// are the same thing, and it survives restarts. The answer is the object
+// once the agent has taken it up.
+
+// maxBody bounds a request body: a manifest is never larger.
+const maxBody = source.MaxFileSize
+
+// settle bounds how long a write waits for the agent to take the change up
+// before answering with the object as written.
+const settle = 10 * time.Second
+
+// writable says which resources take writes, and how to decode them.
+func writable(info *resourceInfo) (func() Object, bool) {
+	switch info.key() {
+	case keyPods:
+		return func() Object { return &v1.Pod{} }, true
+	case keyServices:
+		return func() Object { return &v1.Service{} }, true
+	}
+	return nil, false
+}
+
+// codec decodes request bodies strictly, so unknown fields are reported
+// with the API server's strict decoding errors.
+type codec struct {
+	scheme *runtime.Scheme
+	strict *kjson.Serializer
+	proto  *protobuf.Serializer
+}
+
+func newCodec() *codec {
+	sc := runtime.NewScheme()
+	_ = v1.AddToScheme(sc)
+	return &codec{
+		scheme: sc,
+		strict: kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, sc, sc, kjson.SerializerOptions{Strict: true}),
+		// kubectl's typed clients (create service, create deployment…)
+		// send protobuf.
+		proto: protobuf.NewSerializer(sc, sc),
+	}
+}
+
+// decode decodes body into into, following fieldValidation (Strict,
+// Warn — the default — or Ignore) for unknown and duplicate fields.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, req resourceRequest, body []byte, into Object) error {
+	gvk := req.info.gv.WithKind(req.info.kind)
+	var dec runtime.Decoder = s.codec.strict
+	if strings.HasPrefix(r.Header.Get("Content-Type"), runtime.ContentTypeProtobuf) {
+		dec = s.codec.proto
+	}
+	_, got, err := dec.Decode(body, &gvk, into)
+	if err == nil {
+		if got != nil && *got != gvk {
+			return apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", got.GroupVersion(), gvk.GroupVersion()))
+		}
+		return nil
+	}
+	strictErr, isStrict := runtime.AsStrictDecodingError(err)
+	directive := r.URL.Query().Get("fieldValidation")
+	switch {
+	case isStrict && directive == metav1.FieldValidationIgnore:
+		return nil
+	case isStrict && directive != metav1.FieldValidationStrict:
+		for _, e := range strictErr.Errors() {
+			addWarning(w, e.Error())
+		}
+		return nil
+	}
+	kind := gvk
+	if got != nil {
+		kind = *got
+	}
+	return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", kind.Kind, kind.Version, kind.Kind, err))
+}
+
+func addWarning(w http.ResponseWriter, text string) {
+	text = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", " ").Replace(text)
+	w.Header().Add("Warning", `299 - "`+text+`"`)
+}
+
+func readAll(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("read request body: %v", err))
+	}
+	if len(body) > maxBody {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", maxBody))
+	}
+	return body, nil
+}
+
+func dryRun(r *http.Request) bool { return len(r.URL.Query()["dryRun"]) > 0 }
+
+// serveWrite answers create, update, patch and delete.
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, req resourceRequest) {
+	newObj, ok := writable(req.info)
+	if !ok {
+		writeError(w, methodNotSupported(req, r.Method))
+		return
+	}
+	var err error
+	switch {
+	case r.Method == http.MethodPost && req.name == "":
+		err = s.create(w, r, req, newObj())
+	case r.Method == http.MethodPut && req.name != "":
+		err = s.update(w, r, req, newObj())
+	case r.Method == http.MethodPatch && req.name != "":
+		err = s.patch(w, r, req, newObj())
+	case r.Method == http.MethodDelete && req.name != "":
+		err = s.delete(w, r, req)
+	default:
+		err = methodNotSupported(req, r.Method)
+	}
+	if err != nil {
+		writeError(w, err)
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequest, obj Object) error {
+	body, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	if err := s.decode(w, r, req, body, obj); err != nil {
+		return err
+	}
+	if err := checkNamespace(obj, req.namespace); err != nil {
+		return err
+	}
+	if obj.GetName() == "" && obj.GetGenerateName() != "" {
+		obj.SetName(obj.GetGenerateName() + suffix(uint32(time.Now().UnixNano())))
+	}
+	if obj.GetName() == "" {
+		return apierrors.NewInvalid(req.info.gv.WithKind(req.info.kind).GroupKind(), "",
+			field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
+	}
+	if _, ok := s.cache.Get(req.info.key(), obj.GetNamespace(), obj.GetName()); ok {
+		return apierrors.NewAlreadyExists(req.info.groupResource(), obj.GetName())
+	}
+	prev := s.cache.ResourceVersion()
+	if err := s.store(r, req, obj); err != nil {
+		return err
+	}
+	if dryRun(r) {
+		setKind(obj, req.info)
+		writeJSON(w, http.StatusCreated, obj)
+		return nil
+	}
+	writeJSON(w, http.StatusCreated, s.settled(r.Context(), req, obj, prev))
+	return nil
+}
+
+func checkNamespace(obj Object, ns string) error {
+	switch {
+	case obj.GetNamespace() == "":
+		obj.SetNamespace(ns)
+	case ns != "" && obj.GetNamespace() != ns:
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	return nil
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, req resourceRequest, obj Object) error {
+	body, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	if err := s.decode(w, r, req, body, obj); err != nil {
+		return err
+	}
+	return s.replace(w, r, req, obj)
+}
+
+// replace stores obj in place of the current object, after the API
+// server's checks: same name, a matching resourceVersion when one is
+// given (409 otherwise), and for pods only the changes it allows.
+func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceRequest, obj Object) error {
+	if err := checkNamespace(obj, req.namespace); err != nil {
+		return err
+	}
+	if obj.GetName() != req.name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", obj.GetName(), req.name))
+	}
+	cur, ok := s.cache.Get(req.info.key(), req.namespace, req.name)
+	if !ok {
+		return apierrors.NewNotFound(req.info.groupResource(), req.name)
+	}
+	if rv := obj.GetResourceVersion(); rv != "" && rv != cur.GetResourceVersion() {
+		return apierrors.NewConflict(req.info.groupResource(), req.name,
+			errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+	}
+	if pod, ok := obj.(*v1.Pod); ok {
+		if err := validatePodUpdate(pod, cur.(*v1.Pod)); err != nil {
+			return err
+		}
+	}
+	prev := s.cache.ResourceVersion()
+	if err := s.store(r, req, obj); err != nil {
+		return err
+	}
+	if dryRun(r) {
+		setKind(obj, req.info)
+		writeJSON(w, http.StatusOK, obj)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, s.settled(r.Context(), req, obj, prev))
+	return nil
+}
+
+// validatePodUpdate refuses what the API server's ValidatePodUpdate
+// refuses: a pod's spec may only change its images, activeDeadlineSeconds
+// and tolerations (additions).
+func validatePodUpdate(pod, old *v1.Pod) error {
+	newSpec := pod.Spec.DeepCopy()
+	source.SetPodDefaults(&v1.Pod{Spec: *newSpec})
+	masked := old.Spec.DeepCopy()
+	for i := range masked.Containers {
+		if i < len(newSpec.Containers) {
+			masked.Containers[i].Image = newSpec.Containers[i].Image
+		}
+	}
+	for i := range masked.InitContainers {
+		if i < len(newSpec.InitContainers) {
+			masked.InitContainers[i].Image = newSpec.InitContainers[i].Image
+		}
+	}
+	masked.ActiveDeadlineSeconds = newSpec.ActiveDeadlineSeconds
+	masked.Tolerations = newSpec.Tolerations
+	cmp := pod.DeepCopy()
+	source.SetPodDefaults(cmp)
+	if equality.Semantic.DeepEqual(masked, &cmp.Spec) {
+		return nil
+	}
+	return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, pod.Name, field.ErrorList{field.Forbidden(field.NewPath("spec"),
+		"pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")})
+}
+
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, req resourceRequest, obj Object) error {
+	body, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	cur, ok := s.cache.Get(req.info.key(), req.namespace, req.name)
+	if !ok {
+		return apierrors.NewNotFound(req.info.groupResource(), req.name)
+	}
+	curJSON, err := json.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	var patched []byte
+	switch ct := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]); types.PatchType(ct) {
+	case types.StrategicMergePatchType:
+		patched, err = strategicpatch.StrategicMergePatch(curJSON, body, obj)
+	case types.MergePatchType:
+		patched, err = jsonpatch.MergePatch(curJSON, body)
+	case types.JSONPatchType:
+		var p jsonpatch.Patch
+		if p, err = jsonpatch.DecodePatch(body); err == nil {
+			patched, err = p.Apply(curJSON)
+		}
+	default:
+		return &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
+			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s",
+				types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType),
+		}}
+	}
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if err := s.decode(w, r, req, patched, obj); err != nil {
+		return err
+	}
+	return s.replace(w, r, req, obj)
+}
+
+// store writes obj into the manifests directory (unless it is a dry run),
+// without what the API and the agent fill in.
+func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
+	if dryRun(r) {
+		return nil
+	}
+	if s.deps.ManifestDir == "" {
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
+	}
+	data, err := manifestOf(obj)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s/%s/%s", req.info.name, obj.GetNamespace(), obj.GetName())
+	if _, err := source.Apply(s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
+		return api.ManifestError(err)
+	}
+	return nil
+}
+
+// agentAnnotations are set by the agent on what it serves; they are not
+// part of the manifest.
+var agentAnnotations = []string{source.AnnotationConfigSource, source.AnnotationConfigHash, source.AnnotationConfigSeen, source.AnnotationManifest}
+
+// manifestOf is obj as a manifest: type, metadata the user owns, spec.
+func manifestOf(obj Object) ([]byte, error) {
+	c := obj.DeepCopyObject().(Object)
+	c.SetResourceVersion("")
+	c.SetUID("")
+	c.SetCreationTimestamp(metav1.Time{})
+	c.SetGeneration(0)
+	c.SetManagedFields(nil)
+	c.SetSelfLink("")
+	if a := c.GetAnnotations(); a != nil {
+		for _, k := range agentAnnotations {
+			delete(a, k)
+		}
+		if len(a) == 0 {
+			c.SetAnnotations(nil)
+		}
+	}
+	switch x := c.(type) {
+	case *v1.Pod:
+		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+	case *v1.Service:
+		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	// Status is the agent's to report, never part of a manifest.
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok && md["creationTimestamp"] == nil {
+		delete(md, "creationTimestamp")
+	}
+	return json.Marshal(m)
+}
+
+// settled waits until the cache holds a version of obj newer than prev, and
+// returns it; after settle, obj as written.
+func (s *Server) settled(ctx context.Context, req resourceRequest, obj Object, prev uint64) Object {
+	setKind(obj, req.info)
+	ctx, cancel := context.WithTimeout(ctx, settle)
+	defer cancel()
+	for {
+		changes, changed, ok := s.cache.since(prev)
+		if !ok {
+			break
+		}
+		for _, c := range changes {
+			prev = c.rv
+			if c.resource == req.info.key() && c.typ != "DELETED" && objectKey(c.obj) == objectKey(obj) {
+				if cur, ok := s.cache.Get(req.info.key(), obj.GetNamespace(), obj.GetName()); ok {
+					return cur
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return obj
+		case <-changed:
+		}
+	}
+	return obj
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequest) error {
+	cur, ok := s.cache.Get(req.info.key(), req.namespace, req.name)
+	if !ok {
+		return apierrors.NewNotFound(req.info.groupResource(), req.name)
+	}
+	var opts metav1.DeleteOptions
+	if body, _ := readAll(r); len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &opts); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("delete options: %v", err))
+		}
+	}
+	if p := opts.Preconditions; p != nil {
+		if p.UID != nil && *p.UID != cur.GetUID() {
+			return apierrors.NewConflict(req.info.groupResource(), req.name, fmt.Errorf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *p.UID, cur.GetUID()))
+		}
+		if p.ResourceVersion != nil && *p.ResourceVersion != cur.GetResourceVersion() {
+			return apierrors.NewConflict(req.info.groupResource(), req.name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *p.ResourceVersion, cur.GetResourceVersion()))
+		}
+	}
+	if !dryRun(r) {
+		ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
+		if _, err := source.Delete(s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
+			return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")
+		}
+	}
+	// The answer is the object being deleted: a pod terminates with its
+	// grace period, and kubectl waits for it to be gone.
+	gone := cur.DeepCopyObject().(Object)
+	now := metav1.Now()
+	gone.SetDeletionTimestamp(&now)
+	if pod, ok := gone.(*v1.Pod); ok {
+		grace := int64(v1.DefaultTerminationGracePeriodSeconds)
+		if pod.Spec.TerminationGracePeriodSeconds != nil {
+			grace = *pod.Spec.TerminationGracePeriodSeconds
+		}
+		t := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
+		pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = &t, &grace
+	}
+	writeJSON(w, http.StatusOK, gone)
+	return nil
+}
