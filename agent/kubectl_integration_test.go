@@ -579,3 +579,29 @@ func slicesIndex(s []string, v string) int {
 	}
 	return -1
 }
+
+// kubectl exec over its WebSocket protocol: output, stdin, and the exit
+// code ("command terminated with exit code N", and kubectl's own).
+func TestKubectlExec(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("app.yaml", pod("app", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
+	a.waitPod("app", "Running", time.Minute, statusIs("Running"))
+
+	if out := k.ok("exec", "app", "--", "sh", "-c", "echo out; echo err >&2"); out != "out\n" {
+		t.Errorf("exec stdout %q", out)
+	}
+	out, errOut, code := k.run("", "exec", "app", "-c", "c", "--", "sh", "-c", "echo before; exit 3")
+	if code != 3 || out != "before\n" || !strings.Contains(errOut, "command terminated with exit code 3") {
+		t.Errorf("exit 3: code %d out %q err %q", code, out, errOut)
+	}
+	out, errOut, code = k.run("hello from stdin\n", "exec", "-i", "app", "--", "cat")
+	if code != 0 || out != "hello from stdin\n" {
+		t.Errorf("exec -i: code %d out %q err %q", code, out, errOut)
+	}
+	_, errOut, code = k.run("", "exec", "app", "-c", "nosuch", "--", "true")
+	if code != 1 || !strings.Contains(errOut, "container nosuch is not valid for pod app") {
+		t.Errorf("unknown container: code %d err %q", code, errOut)
+	}
+}

@@ -16,6 +16,8 @@ type Deps struct {
 	// Pod logs are served by the agent's socket API, whose handler takes
 	// the same path and parameters as the Kubernetes API.
 	Logs http.Handler
+	// Exec runs commands in containers; nil answers exec with 503.
+	Exec Executor
 	// ManifestDir is where writes go (source.Apply, source.Delete); ""
 	// refuses writes. NodeName is given to the source for defaulting.
 	ManifestDir string
@@ -28,6 +30,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req re
 		s.get(w, r, req)
 	case req.info.key() == keyPods && req.subresource == "log" && r.Method == http.MethodGet && s.deps.Logs != nil:
 		s.deps.Logs.ServeHTTP(w, r)
+	case req.info.key() == keyPods && req.subresource == "exec" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		s.serveExec(w, r, req)
 	default:
 		writeError(w, methodNotSupported(req, r.Method))
 	}
