@@ -435,10 +435,10 @@ spec:
 	// A stale resourceVersion is refused with 409.
 	old := filepath.Join(dir, "old.yaml")
 	write(old, k.ok("get", "pod", "app", "-o", "yaml"))
-	if out := k.ok("patch", "pod", "app", "--type=merge", "-p", `{"spec":{"activeDeadlineSeconds":3600}}`); out != "pod/app patched\n" {
+	if out := k.ok("patch", "pod", "app", "--type=merge", "-p", `{"metadata":{"annotations":{"note":"patched"}}}`); out != "pod/app patched\n" {
 		t.Errorf("merge patch: %q", out)
 	}
-	if !strings.Contains(stored("default_app.yaml"), "activeDeadlineSeconds: 3600") {
+	if !strings.Contains(stored("default_app.yaml"), "note: patched") {
 		t.Errorf("patch not stored:\n%s", stored("default_app.yaml"))
 	}
 	_, errOut, code = k.run("", "replace", "-f", old)
