@@ -36,7 +36,7 @@ func kubernetesServiceIP(cidr string) net.IP {
 // returns nil when cfg turns it off. Its credentials are made here, before
 // the socket API serves the kubeconfig.
 func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, store *status.Store,
-	svcs api.ServiceSource, rec *events.Store, logs http.Handler, exec kubeapi.Executor) (*kubeapi.Server, error) {
+	svcs api.ServiceSource, rec *events.Store, logs http.Handler, exec kubeapi.Executor, apps kubeapi.AppsStore) (*kubeapi.Server, error) {
 	if cfg.APIAddress == "" {
 		return nil, nil
 	}
@@ -59,6 +59,7 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		Node:   func() kubeapi.Object { return kubeapi.BuildNode(node) },
 		Logs:   logs,
 		Exec:   exec,
+		Apps:   apps,
 
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,

@@ -605,3 +605,52 @@ func TestKubectlExec(t *testing.T) {
 		t.Errorf("unknown container: code %d err %q", code, errOut)
 	}
 }
+
+// Deployments and ReplicaSets of the agent's controllers, through kubectl:
+// the lab's apply of a Deployment, get deploy/rs, scale by apply.
+func TestKubectlDeployments(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	manifest := filepath.Join(t.TempDir(), "deploy.yaml")
+	if err := os.WriteFile(manifest, []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: c
+        image: busybox
+        command: [sleep, '3600']
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := k.ok("apply", "-f", manifest); out != "deployment.apps/web created\n" {
+		t.Errorf("apply: %q", out)
+	}
+	testenv.WaitFor(t, "deployment ready", func() (bool, string) {
+		out, _, _ := k.run("", "get", "deploy", "web")
+		return linesMatch(out, []string{"NAME READY UP-TO-DATE AVAILABLE AGE", "web 2/2 2 2 *"}), out
+	})
+	out := k.ok("get", "rs", "-o", "wide")
+	if !linesMatch(out, []string{"NAME DESIRED CURRENT READY AGE CONTAINERS IMAGES SELECTOR", "* 2 2 2 * c busybox *"}) {
+		t.Errorf("get rs:\n%s", out)
+	}
+	out = k.ok("get", "pods", "-l", "app=web", "-o", "name")
+	if strings.Count(out, "pod/web-") != 2 {
+		t.Errorf("pods of the deployment:\n%s", out)
+	}
+	if out := k.ok("get", "all"); !strings.Contains(out, "deployment.apps/web") || !strings.Contains(out, "replicaset.apps/web-") {
+		t.Errorf("get all:\n%s", out)
+	}
+	if out := k.ok("delete", "deploy", "web"); out != "deployment.apps \"web\" deleted\n" {
+		t.Errorf("delete: %q", out)
+	}
+}

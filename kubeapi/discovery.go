@@ -35,6 +35,7 @@ var (
 	coreV1     = schema.GroupVersion{Version: "v1"}
 	eventsV1   = schema.GroupVersion{Group: "events.k8s.io", Version: "v1"}
 	discV1     = schema.GroupVersion{Group: "discovery.k8s.io", Version: "v1"}
+	appsV1     = schema.GroupVersion{Group: "apps", Version: "v1"}
 )
 
 // resources are what this API serves, in the order the API server lists
@@ -55,6 +56,10 @@ var resources = []resourceInfo{
 		}},
 	{gv: coreV1, name: "services", singular: "service", kind: "Service", namespaced: true, verbs: writeVerbs, shortNames: []string{"svc"}, categories: []string{"all"},
 		subresources: []subresourceInfo{{name: "status", kind: "Service", verbs: []string{"get"}}}},
+	{gv: appsV1, name: "deployments", singular: "deployment", kind: "Deployment", namespaced: true, verbs: writeVerbs, shortNames: []string{"deploy"}, categories: []string{"all"},
+		subresources: []subresourceInfo{{name: "status", kind: "Deployment", verbs: []string{"get"}}}},
+	{gv: appsV1, name: "replicasets", singular: "replicaset", kind: "ReplicaSet", namespaced: true, verbs: readVerbs, shortNames: []string{"rs"}, categories: []string{"all"},
+		subresources: []subresourceInfo{{name: "status", kind: "ReplicaSet", verbs: []string{"get"}}}},
 	{gv: discV1, name: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", namespaced: true, verbs: readVerbs},
 	{gv: eventsV1, name: "events", singular: "event", kind: "Event", namespaced: true, verbs: readVerbs},
 }

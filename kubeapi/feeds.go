@@ -7,12 +7,14 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/status"
 )
 
@@ -47,6 +49,8 @@ const (
 	keyConfigMaps     = "/configmaps"
 	keyEndpointSlices = "discovery.k8s.io/endpointslices"
 	keyEventsV1       = "events.k8s.io/events"
+	keyDeployments    = "apps/deployments"
+	keyReplicaSets    = "apps/replicasets"
 )
 
 func (r *resourceInfo) key() string { return r.gv.Group + "/" + r.name }
@@ -208,6 +212,49 @@ func suffix(n uint32) string {
 	return string(b)
 }
 
+// AppsStore publishes the controllers' Deployments and ReplicaSets;
+// controllers.Controller implements it.
+type AppsStore interface {
+	ListDeployments(namespace string) []*appsv1.Deployment
+	ListReplicaSets(namespace string) []*appsv1.ReplicaSet
+	Watch(ctx context.Context, buffer int) <-chan controllers.Event
+}
+
+// feedApps mirrors Deployments and ReplicaSets: each change relists them
+// (a node has few) and the cache records what differs.
+func (s *Server) feedApps(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch := s.deps.Apps.Watch(ctx, watchBuffer)
+		for {
+			var deps, rss []Object
+			for _, d := range s.deps.Apps.ListDeployments("") {
+				d.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+				deps = append(deps, d)
+			}
+			for _, rs := range s.deps.Apps.ListReplicaSets("") {
+				rs.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}
+				rss = append(rss, rs)
+			}
+			s.cache.Replace(keyDeployments, deps, nil)
+			s.cache.Replace(keyReplicaSets, rss, nil)
+			if _, ok := <-ch; !ok {
+				break
+			}
+			// Take a burst of changes together.
+			for drained := false; !drained; {
+				select {
+				case _, ok := <-ch:
+					if !ok {
+						drained = true
+					}
+				default:
+					drained = true
+				}
+			}
+		}
+	}
+}
+
 // feedEvents mirrors the recorded events, core and events.k8s.io.
 func (s *Server) feedEvents(ctx context.Context) {
 	same := func(a, b Object) bool {
@@ -290,7 +337,7 @@ func (s *Server) feedDerived(ctx context.Context) {
 		for _, n := range systemNamespaces {
 			names[n] = true
 		}
-		for _, key := range []string{keyPods, keyServices, keyEvents} {
+		for _, key := range []string{keyPods, keyServices, keyEvents, keyDeployments} {
 			objs, _ := s.cache.List(key, "")
 			for _, o := range objs {
 				if ns := o.GetNamespace(); ns != "" {

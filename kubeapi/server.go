@@ -170,6 +170,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.deps.Events != nil {
 		go s.feedEvents(ctx)
 	}
+	if s.deps.Apps != nil {
+		go s.feedApps(ctx)
+	}
 	go s.feedDerived(ctx)
 	tlsCfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,

@@ -16,6 +16,8 @@ type Deps struct {
 	// Pod logs are served by the agent's socket API, whose handler takes
 	// the same path and parameters as the Kubernetes API.
 	Logs http.Handler
+	// Apps serves Deployments and ReplicaSets; nil lists none.
+	Apps AppsStore
 	// Exec runs commands in containers; nil answers exec with 503.
 	Exec Executor
 	// ManifestDir is where writes go (source.Apply, source.Delete); ""

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -121,6 +122,58 @@ var printerFor = map[string]printer{
 		},
 		cells: func(o Object, now time.Time) []any { return nodeCells(o.(*v1.Node), now) },
 	},
+}
+
+func init() {
+	appsColumns := []metav1.TableColumnDefinition{col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)}
+	printerFor[keyDeployments] = printer{
+		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0), col("Ready", "string", 0),
+			col("Up-to-date", "integer", 0), col("Available", "integer", 0), col("Age", "string", 0)}, appsColumns...),
+		cells: func(o Object, now time.Time) []any {
+			d := o.(*appsv1.Deployment)
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			c, i := containerCells(d.Spec.Template.Spec.Containers)
+			return []any{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, want), int64(d.Status.UpdatedReplicas),
+				int64(d.Status.AvailableReplicas), age(d.CreationTimestamp, now), c, i, selectorString(d.Spec.Selector)}
+		},
+	}
+	printerFor[keyReplicaSets] = printer{
+		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0), col("Desired", "integer", 0),
+			col("Current", "integer", 0), col("Ready", "integer", 0), col("Age", "string", 0)}, appsColumns...),
+		cells: func(o Object, now time.Time) []any {
+			rs := o.(*appsv1.ReplicaSet)
+			want := int32(1)
+			if rs.Spec.Replicas != nil {
+				want = *rs.Spec.Replicas
+			}
+			c, i := containerCells(rs.Spec.Template.Spec.Containers)
+			return []any{rs.Name, int64(want), int64(rs.Status.Replicas), int64(rs.Status.ReadyReplicas),
+				age(rs.CreationTimestamp, now), c, i, selectorString(rs.Spec.Selector)}
+		},
+	}
+}
+
+func containerCells(cs []v1.Container) (string, string) {
+	var names, images []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+		images = append(images, c.Image)
+	}
+	return strings.Join(names, ","), strings.Join(images, ",")
+}
+
+func selectorString(sel *metav1.LabelSelector) string {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return "<error>"
+	}
+	if str := s.String(); str != "" {
+		return str
+	}
+	return "<none>"
 }
 
 var eventColumns = []metav1.TableColumnDefinition{
@@ -369,6 +422,10 @@ func sampleObject(key string) Object {
 		return &discoveryv1.EndpointSlice{}
 	case keyConfigMaps:
 		return &v1.ConfigMap{}
+	case keyDeployments:
+		return &appsv1.Deployment{}
+	case keyReplicaSets:
+		return &appsv1.ReplicaSet{}
 	}
 	return &v1.Endpoints{}
 }

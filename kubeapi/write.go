@@ -11,6 +11,7 @@ import (
 	"time"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,6 +48,8 @@ func writable(info *resourceInfo) (func() Object, bool) {
 		return func() Object { return &v1.Pod{} }, true
 	case keyServices:
 		return func() Object { return &v1.Service{} }, true
+	case keyDeployments:
+		return func() Object { return &appsv1.Deployment{} }, true
 	}
 	return nil, false
 }
@@ -62,6 +65,7 @@ type codec struct {
 func newCodec() *codec {
 	sc := runtime.NewScheme()
 	_ = v1.AddToScheme(sc)
+	_ = appsv1.AddToScheme(sc)
 	return &codec{
 		scheme: sc,
 		strict: kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, sc, sc, kjson.SerializerOptions{Strict: true}),
@@ -352,6 +356,8 @@ func manifestOf(obj Object) ([]byte, error) {
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 	case *v1.Service:
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+	case *appsv1.Deployment:
+		x.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
 	}
 	data, err := json.Marshal(c)
 	if err != nil {

@@ -26,6 +26,7 @@ var docs = map[string][]string{
 	"api__v1":                    {"pods", "services", "endpoints", "events", "namespaces", "nodes", "configmaps"},
 	"apis__events.k8s.io__v1":    {"events"},
 	"apis__discovery.k8s.io__v1": {"endpointslices"},
+	"apis__apps__v1":             {"deployments", "replicasets"},
 }
 
 func main() {
