@@ -39,7 +39,31 @@ func containerStatuses(pod *v1.Pod, ps *runtime.PodState, reasons map[string]wai
 		st.Ready = st.State.Running != nil
 		appSt = append(appSt, st)
 	}
+	capTerminationMessages(pod, initSt, appSt)
 	return initSt, appSt
+}
+
+// maxPodTerminationMessages is the kubelet's
+// MaxPodTerminationMessageLogLength: all the termination messages of a pod
+// share 12 KiB, evenly among its containers.
+const maxPodTerminationMessages = 12 << 10
+
+// capTerminationMessages cuts each terminated state's message to its
+// container's share, as the kubelet's status manager does (normalizeStatus).
+func capTerminationMessages(pod *v1.Pod, lists ...[]v1.ContainerStatus) {
+	share := maxPodTerminationMessages
+	if n := len(pod.Spec.Containers) + len(pod.Spec.InitContainers); n > 0 {
+		share /= n
+	}
+	for _, list := range lists {
+		for i := range list {
+			for _, t := range []*v1.ContainerStateTerminated{list[i].State.Terminated, list[i].LastTerminationState.Terminated} {
+				if t != nil && len(t.Message) > share {
+					t.Message = t.Message[:share]
+				}
+			}
+		}
+	}
 }
 
 func containerStatus(spec *v1.Container, ps *runtime.PodState, reasons map[string]waitReason, hasInit bool) v1.ContainerStatus {

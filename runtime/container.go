@@ -175,6 +175,9 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	labels[LabelImageID] = imageID
 	labels[LabelLogPath] = logPath
 	labels[LabelTerminationLog] = termLog
+	if ctr.TerminationMessagePolicy != "" {
+		labels[LabelTerminationMessagePolicy] = string(ctr.TerminationMessagePolicy)
+	}
 	labels[LabelStopSignal] = stopSignal
 	switch {
 	case ctr.Stdin && ctr.StdinOnce:

@@ -50,6 +50,10 @@ const (
 	// LabelTerminationLog is the host file bind-mounted at the container's
 	// terminationMessagePath.
 	LabelTerminationLog = labelPrefix + "termination-log"
+	// LabelTerminationMessagePolicy is the container's
+	// terminationMessagePolicy; FallbackToLogsOnError makes a failed
+	// container with an empty termination log report its log's tail.
+	LabelTerminationMessagePolicy = labelPrefix + "termination-message-policy"
 	// LabelStopSignal is the signal StopContainer sends first (the image's
 	// STOPSIGNAL, default SIGTERM).
 	LabelStopSignal = labelPrefix + "stop-signal"

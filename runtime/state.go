@@ -3,8 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -17,9 +15,6 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
 )
-
-// maxTerminationMessage is what the kubelet reads of a termination log.
-const maxTerminationMessage = 4096
 
 // labelFilter selects containers whose label key equals value.
 func labelFilter(key, value string) string {
@@ -186,8 +181,11 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 			ct.Reason = reasonOOMKilled
 		}
 		ct.Message = l[LabelMessage]
-		if ct.Message == "" {
-			ct.Message = readTerminationMessage(l[LabelTerminationLog])
+		if m := terminationMessage(ctx, l, code, ct.Reason); m != "" {
+			if ct.Message != "" {
+				ct.Message += ": "
+			}
+			ct.Message += m
 		}
 	}
 	switch {
@@ -222,21 +220,6 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 		}
 	}
 	return ct, nil
-}
-
-// readTerminationMessage reads what the container left in its termination
-// log, up to the kubelet's 4 KiB.
-func readTerminationMessage(path string) string {
-	if path == "" {
-		return ""
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, maxTerminationMessage))
-	return string(b)
 }
 
 // adopt takes over containers left by an earlier agent: their log FIFOs
