@@ -103,3 +103,69 @@ func TestTerminationMessages(t *testing.T) {
 	a.remove("results.yaml")
 	a.waitGone("results", time.Minute)
 }
+
+// Why a container did not run, in the kubelet's words: an expanded
+// subPathExpr that is absolute or climbs out of its volume is
+// CreateContainerConfigError with makeMounts' message (upstream's e2e
+// "Variable Expansion should fail substituting values in a volume subpath
+// with absolute path / with backticks"); a command that does not exist is
+// containerd's StartError, exit code 128, with the runtime's message, shown
+// as RunContainerError while the container waits to be tried again.
+func TestContainerStartFailures(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	subPathPod := func(name, value string) string {
+		return pod(name, "Never", `  - name: c
+    image: busybox
+    command: [sh, -c, 'true']
+    env: [{name: POD_NAME, value: '`+value+`'}]
+    volumeMounts: [{name: work, mountPath: /logscontainer, subPathExpr: $(POD_NAME)}]
+`) + "  volumes: [{name: work, emptyDir: {}}]\n"
+	}
+	a.write("absolute.yaml", subPathPod("absolute", "/tmp"))
+	a.write("backsteps.yaml", subPathPod("backsteps", ".."))
+	a.write("never.yaml", pod("never", "Never", "  - {name: c, image: busybox, command: [/no/such/binary]}\n"))
+	a.write("always.yaml", pod("always", "Always", "  - {name: c, image: busybox, command: [/no/such/binary]}\n"))
+
+	for name, msg := range map[string]string{
+		"absolute":  "error SubPath `/tmp` must not be an absolute path",
+		"backsteps": "unable to provision SubPath `..`: must not contain '..'",
+	} {
+		p := a.waitPod(name, "CreateContainerConfigError", time.Minute, func(p *v1.Pod) bool {
+			w := cstatus(p, "c").State.Waiting
+			return w != nil && w.Reason == "CreateContainerConfigError"
+		})
+		if w := cstatus(p, "c").State.Waiting; w.Message != msg || p.Status.Phase != v1.PodPending {
+			t.Errorf("%s: waiting %+v phase %s; want message %q, Pending", name, w, p.Status.Phase, msg)
+		}
+		if !hasEvent(a.events(name), "Failed", "Error: "+msg) {
+			t.Errorf("%s: no Failed event:\n%s", name, a.describe(name))
+		}
+	}
+
+	const startMsg = "failed to create containerd task: "
+	p := a.waitPod("never", "StartError", time.Minute, func(p *v1.Pod) bool { return cstatus(p, "c").State.Terminated != nil })
+	term := cstatus(p, "c").State.Terminated
+	if term.Reason != "StartError" || term.ExitCode != 128 || !strings.HasPrefix(term.Message, startMsg) ||
+		!strings.Contains(term.Message, "/no/such/binary") || p.Status.Phase != v1.PodFailed {
+		t.Errorf("never: terminated %+v phase %s", term, p.Status.Phase)
+	}
+	p = a.waitPod("always", "RunContainerError", time.Minute, func(p *v1.Pod) bool {
+		w := cstatus(p, "c").State.Waiting
+		return w != nil && w.Reason == "RunContainerError"
+	})
+	st := cstatus(p, "c")
+	if last := st.LastTerminationState.Terminated; !strings.HasPrefix(st.State.Waiting.Message, startMsg) ||
+		last == nil || last.Reason != "StartError" || last.ExitCode != 128 || last.Message != st.State.Waiting.Message {
+		t.Errorf("always: %+v", st)
+	}
+	if !hasEvent(a.events("always"), "Failed", "Error: "+startMsg) {
+		t.Errorf("always: no Failed event:\n%s", a.describe("always"))
+	}
+	for _, name := range []string{"absolute", "backsteps", "never", "always"} {
+		a.remove(name + ".yaml")
+	}
+	for _, name := range []string{"absolute", "backsteps", "never", "always"} {
+		a.waitGone(name, time.Minute)
+	}
+}

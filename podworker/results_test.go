@@ -1,6 +1,7 @@
 package podworker
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -55,5 +56,30 @@ func TestTerminationMessagesShareTwelveKiB(t *testing.T) {
 				t.Fatal("no terminated states")
 			}
 		})
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("start container \"c\" of pod default/p: %w", err) }
+	subPath := errors.New("error SubPath `/tmp` must not be an absolute path")
+	tests := []struct {
+		name string
+		ctr  runtime.Container
+		err  error
+		want waitReason
+	}{
+		{"config", runtime.Container{}, wrap(fmt.Errorf("container \"c\": volumeMount \"v\" at /logs: %w", &runtime.ConfigError{Err: subPath})),
+			waitReason{"CreateContainerConfigError", "error SubPath `/tmp` must not be an absolute path"}},
+		{"start error", runtime.Container{ID: "abc", Message: "failed to create containerd task: boom"}, wrap(errors.New("failed to create containerd task: boom")),
+			waitReason{"RunContainerError", "failed to create containerd task: boom"}},
+		{"start error without a message", runtime.Container{ID: "abc"}, wrap(errors.New("boom")),
+			waitReason{"RunContainerError", "start container \"c\" of pod default/p: boom"}},
+		{"create error", runtime.Container{}, wrap(errors.New("create container: snapshot exists")),
+			waitReason{"CreateContainerError", "start container \"c\" of pod default/p: create container: snapshot exists"}},
+	}
+	for _, tt := range tests {
+		if got := startFailure(tt.ctr, tt.err); got != tt.want {
+			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -320,13 +320,12 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 		if ctx.Err() != nil {
 			return now, false
 		}
-		reason := "CreateContainerError"
 		if ctr.ID != "" {
 			events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Created", "Created container: %s", c.Name)
-			reason = "RunContainerError"
 		}
-		w.reasons[c.Name] = waitReason{Reason: reason, Message: err.Error()}
-		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: %v", err)
+		why := startFailure(ctr, err)
+		w.reasons[c.Name] = why
+		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: %s", why.Message)
 		return now.Add(max(w.backoff.Current(backoffKey(w.pod, c)), time.Second)), false
 	}
 	delete(w.reasons, c.Name)

@@ -77,12 +77,15 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	if err != nil {
 		return fail(fmt.Errorf("image %q: config: %w", named.String(), err))
 	}
+	// A spec that cannot be made into a configuration (hostname,
+	// environment, command, a subPath) is the kubelet's
+	// CreateContainerConfigError: the spec, not the node, is at fault.
 	hostname, domain, err := podHostname(pod, c.cfg.ClusterDomain)
 	if err != nil {
-		return fail(err)
+		return fail(&ConfigError{Err: err})
 	}
 	if hostname, err = utsHostname(pod, hostname, domain); err != nil {
-		return fail(err)
+		return fail(&ConfigError{Err: err})
 	}
 	env, err := containerEnv(pod, ctr, envContext{
 		NodeName:   c.cfg.NodeName,
@@ -92,11 +95,11 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		NodeMemory: *resource.NewQuantity(c.nodeMemory, resource.BinarySI),
 	})
 	if err != nil {
-		return fail(err)
+		return fail(&ConfigError{Err: err})
 	}
 	args, err := processArgs(ispec.Config.Entrypoint, ispec.Config.Cmd, ctr, env)
 	if err != nil {
-		return fail(err)
+		return fail(&ConfigError{Err: err})
 	}
 	secOpt, err := withSecurityContext(ctr.SecurityContext, c.allCaps)
 	if err != nil {
@@ -241,10 +244,11 @@ func (c *Containerd) startTask(ctx context.Context, container containerd.Contain
 	}()
 	task, err := container.NewTask(ctx, func(string) (cio.IO, error) { return &fifoIO{cfg: fifos}, nil }, c.withRuncOptions)
 	if err != nil {
-		return time.Time{}, 0, fmt.Errorf("create task: %w", err)
+		// containerd's CRI words: the message a StartError carries.
+		return time.Time{}, 0, fmt.Errorf("failed to create containerd task: %w", err)
 	}
 	if err := task.Start(ctx); err != nil {
-		return time.Time{}, 0, fmt.Errorf("start task: %w", err)
+		return time.Time{}, 0, fmt.Errorf("failed to start containerd task %q: %w", id, err)
 	}
 	started := time.Now()
 	if _, err := container.SetLabels(ctx, map[string]string{LabelStartedAt: started.Format(time.RFC3339Nano)}); err != nil {

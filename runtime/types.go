@@ -148,3 +148,14 @@ type ExecOptions struct {
 
 // TerminalSize is a TTY window size.
 type TerminalSize struct{ Width, Height uint16 }
+
+// ConfigError is a container whose pod spec cannot be turned into a
+// runtime configuration: its environment, command, hostname or mounts.
+// It is the kubelet's CreateContainerConfigError (generateContainerConfig
+// failed); its Error is the cause's message alone, which the kubelet shows
+// as the waiting message, while the error StartContainer returns around it
+// also names the container and pod.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }

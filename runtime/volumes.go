@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -108,9 +110,15 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 	}
 	sub := vm.SubPath
 	if vm.SubPathExpr != "" {
-		sub = expansion.Expand(vm.SubPathExpr, envLookup(env))
+		var err error
+		if sub, err = expandSubPath(vm.SubPathExpr, env); err != nil {
+			return specs.Mount{}, &ConfigError{Err: err}
+		}
 	}
 	if sub != "" {
+		if err := checkSubPath(sub); err != nil {
+			return specs.Mount{}, &ConfigError{Err: err}
+		}
 		p, err := subPath(src, sub)
 		if err != nil {
 			return specs.Mount{}, err
@@ -151,16 +159,47 @@ func (h volumeHost) emptyDir(layout podLayout, vol *v1.Volume) (string, error) {
 	return dir, nil
 }
 
-// subPath joins sub to the volume root, refusing anything that leaves the
-// volume, and creates the directory when missing (as the kubelet does).
-func subPath(root, sub string) (string, error) {
+// expandSubPath expands the $(VAR) references of a subPathExpr from the
+// container's environment. As in the kubelet (ExpandContainerVolumeMounts),
+// a variable that is unset or empty is an error, never an empty segment.
+func expandSubPath(expr string, env []string) (string, error) {
+	lookup := envLookup(env)
+	missing := map[string]bool{}
+	sub := expansion.Expand(expr, func(name string) (string, bool) {
+		v, ok := lookup(name)
+		if !ok || v == "" {
+			missing[name] = true
+		}
+		return v, true
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("missing value for %s", strings.Join(slices.Sorted(maps.Keys(missing)), ", "))
+	}
+	return sub, nil
+}
+
+// checkSubPath applies the kubelet's checks to a subPath, literal or
+// expanded (makeMounts), with its messages: relative, and no '..' element.
+// Validation refuses such a literal subPath already; an expanded one is
+// only known here.
+func checkSubPath(sub string) error {
 	if filepath.IsAbs(sub) {
-		return "", fmt.Errorf("subPath %q must be relative", sub)
+		return fmt.Errorf("error SubPath `%s` must not be an absolute path", sub)
 	}
 	for _, part := range strings.Split(filepath.ToSlash(sub), "/") {
 		if part == ".." {
-			return "", fmt.Errorf("subPath %q must not contain '..'", sub)
+			return fmt.Errorf("unable to provision SubPath `%s`: must not contain '..'", sub)
 		}
+	}
+	return nil
+}
+
+// subPath joins a checked sub to the volume root, refusing a symlink that
+// leaves the volume, and creates the directory when missing (as the
+// kubelet does).
+func subPath(root, sub string) (string, error) {
+	if err := checkSubPath(sub); err != nil {
+		return "", err
 	}
 	p := filepath.Join(root, sub)
 	// A symlink inside the volume could point out of it.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +136,43 @@ func TestCheckHostPath(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A subPath known only once expanded is checked as the kubelet's makeMounts
+// does, with its messages, and the failure is a ConfigError (the pod shows
+// CreateContainerConfigError). The cases are upstream's e2e "Variable
+// Expansion should fail substituting values in a volume subpath with
+// absolute path" and "… with backticks" (whose value is in fact "..").
+func TestSubPathExprErrors(t *testing.T) {
+	layout := podLayout{dir: t.TempDir()}
+	pod := &v1.Pod{Spec: v1.PodSpec{Volumes: []v1.Volume{
+		{Name: "work", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}},
+	}}}
+	tests := []struct {
+		expr string
+		env  []string
+		want string // "" means no error, and the mount lands under the volume
+	}{
+		{"$(POD_NAME)", []string{"POD_NAME=/tmp"}, "error SubPath `/tmp` must not be an absolute path"},
+		{"$(POD_NAME)", []string{"POD_NAME=.."}, "unable to provision SubPath `..`: must not contain '..'"},
+		{"logs/$(POD_NAME)/x", []string{"POD_NAME=.."}, "unable to provision SubPath `logs/../x`: must not contain '..'"},
+		{"$(A)/$(B)", []string{"A="}, "missing value for A, B"},
+		{"$(POD_NAME)..$(POD_NAME)", []string{"POD_NAME=a"}, ""},
+		{"logs/$(POD_NAME)", []string{"POD_NAME=web-1"}, ""},
+	}
+	for _, tt := range tests {
+		vm := v1.VolumeMount{Name: "work", MountPath: "/logs", SubPathExpr: tt.expr}
+		m, err := (volumeHost{}).volumeMount(layout, pod, vm, tt.env)
+		if tt.want == "" {
+			if err != nil || !strings.HasPrefix(m.Source, layout.emptyDir("work")+"/") {
+				t.Errorf("%s %v: mount %+v, %v", tt.expr, tt.env, m, err)
+			}
+			continue
+		}
+		var cfg *ConfigError
+		if !errors.As(err, &cfg) || cfg.Error() != tt.want {
+			t.Errorf("%s %v: error %v, want a ConfigError %q", tt.expr, tt.env, err, tt.want)
+		}
 	}
 }
