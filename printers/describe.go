@@ -51,6 +51,9 @@ func DescribePod(w io.Writer, pod *v1.Pod, events []v1.Event, now time.Time) err
 type describer struct {
 	tw  *tabwriter.Writer
 	now time.Time
+	// space indents the section titles of a pod template inside a
+	// Deployment or ReplicaSet, as kubectl's describeContainers(…, space).
+	space string
 }
 
 func (d *describer) write(level int, format string, args ...any) {
@@ -306,14 +309,18 @@ func (d *describer) containers(pod *v1.Pod, label string, cs []v1.Container, sta
 		byName[s.Name] = s
 	}
 	if len(cs) == 0 {
-		d.write(0, "%s: <none>\n", label)
+		d.write(0, "%s%s: <none>\n", d.space, label)
 	} else {
-		d.write(0, "%s:\n", label)
+		d.write(0, "%s%s:\n", d.space, label)
+	}
+	nameIndent := ""
+	if d.space != "" {
+		nameIndent = " "
 	}
 	for i := range cs {
 		c := &cs[i]
 		st, ok := byName[c.Name]
-		d.write(1, "%v:\n", c.Name)
+		d.write(1, "%s%v:\n", nameIndent, c.Name)
 		if ok {
 			d.write(2, "Container ID:\t%s\n", st.ContainerID)
 		}
@@ -618,10 +625,10 @@ func (d *describer) mounts(c *v1.Container) {
 // described as kubectl describes them; any other kind prints "<unknown>".
 func (d *describer) volumes(vols []v1.Volume) {
 	if len(vols) == 0 {
-		d.write(0, "Volumes:\t<none>\n")
+		d.write(0, "%sVolumes:\t<none>\n", d.space)
 		return
 	}
-	d.write(0, "Volumes:\n")
+	d.write(0, "%sVolumes:\n", d.space)
 	for _, v := range vols {
 		d.write(1, "%v:\n", v.Name)
 		src := v.VolumeSource

@@ -27,11 +27,19 @@ type describeOptions struct {
 func newDescribeCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 	o := &describeOptions{IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "describe pod|service [NAME...]",
+		Use:   "describe pod|service|deployment|replicaset [NAME...]",
 		Short: "Show details of pods or services, with their events",
 		Example: `  minikubelet describe pod web
   minikubelet describe pods -l app=web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kind, names, ok, err := appsNames(args); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				o.namespace = g.namespace
+				o.client = g.client(o.ErrOut)
+				return o.runApps(cmd.Context(), kind, names)
+			}
 			if svcNames, ok, err := serviceNames(args); ok || err != nil {
 				if err != nil {
 					return err

@@ -32,12 +32,26 @@ type getOptions struct {
 func newGetCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 	o := &getOptions{IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "get pods|services [NAME...] [-o wide|json|yaml|name] [-w]",
+		Use:   "get pods|services|deployments|replicasets [NAME...] [-o wide|json|yaml|name] [-w]",
 		Short: "Display pods or services",
 		Example: `  minikubelet get pods
   minikubelet get pod web -o yaml
   minikubelet get pods -A -w`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kind, names, ok, err := appsNames(args); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				if err := validOutput(o.output); err != nil {
+					return err
+				}
+				o.namespace = g.namespace
+				if o.allNamespaces {
+					o.namespace = ""
+				}
+				o.client = g.client(o.ErrOut)
+				return o.runApps(cmd.Context(), kind, names)
+			}
 			if svcNames, ok, err := serviceNames(args); ok || err != nil {
 				if err != nil {
 					return err

@@ -417,8 +417,8 @@ func TestVersionAndErrors(t *testing.T) {
 	if r.code != 1 || !strings.HasPrefix(r.err, "error: unknown flag: --bogus\n") {
 		t.Errorf("bad flag: %+v", r)
 	}
-	r = a.cli(t, "get", "deployments")
-	if r.code != 1 || r.err != "error: the server doesn't have a resource type \"deployments\"\n" {
+	r = a.cli(t, "get", "statefulsets")
+	if r.code != 1 || r.err != "error: the server doesn't have a resource type \"statefulsets\"\n" {
 		t.Errorf("bad resource: %+v", r)
 	}
 

@@ -84,6 +84,8 @@ func newRootCommand(ctx context.Context, streams IOStreams, getenv func(string) 
 		newRunCommand(g, streams),
 		newApplyCommand(g, streams),
 		newDeleteCommand(g, streams),
+		newScaleCommand(g, streams),
+		newRolloutCommand(g, streams),
 		newVersionCommand(g, streams),
 		newKubeconfigCommand(g, streams),
 		newAgentCommand(streams, runAgent),
