@@ -59,24 +59,24 @@ func SetDeploymentDefaults(d *appsv1.Deployment) {
 }
 
 // SetPodTemplateDefaults applies the pod defaults to a template, without the
-// Pod-only ones (requests copied from limits).
+// ones upstream's SetDefaults_Pod applies to Pods only (requests copied from
+// limits, enableServiceLinks, host ports of a host-network pod): the
+// pod-template-hash of a template depends on exactly which are set.
 func SetPodTemplateDefaults(t *v1.PodTemplateSpec) {
-	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x"}, Spec: t.Spec}
-	keep := func(cs []v1.Container) []v1.ResourceRequirements {
-		out := make([]v1.ResourceRequirements, len(cs))
-		for i := range cs {
-			out[i] = *cs[i].Resources.DeepCopy()
-		}
-		return out
-	}
-	initRes, appRes := keep(pod.Spec.InitContainers), keep(pod.Spec.Containers)
+	orig := t.Spec.DeepCopy()
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x"}, Spec: *t.Spec.DeepCopy()}
 	SetPodDefaults(pod)
-	for i := range pod.Spec.InitContainers {
-		pod.Spec.InitContainers[i].Resources = initRes[i]
+	restore := func(cs, was []v1.Container) {
+		for i := range cs {
+			cs[i].Resources = was[i].Resources
+			for j := range cs[i].Ports {
+				cs[i].Ports[j].HostPort = was[i].Ports[j].HostPort
+			}
+		}
 	}
-	for i := range pod.Spec.Containers {
-		pod.Spec.Containers[i].Resources = appRes[i]
-	}
+	restore(pod.Spec.InitContainers, orig.InitContainers)
+	restore(pod.Spec.Containers, orig.Containers)
+	pod.Spec.EnableServiceLinks = orig.EnableServiceLinks
 	t.Spec = pod.Spec
 }
 
