@@ -205,6 +205,7 @@ func (b *bench) phases() []phase {
 		{"idle", "the agent idle with no pods", b.idleEmpty},
 		{"start", "single pod starts, floor and agent taking turns", b.podStart},
 		{"many", "pods dropped at once, idle footprint with them", b.manyPods},
+		{"deploy", "a Deployment scaled from 0 to as many pods, against those pods dropped at once", b.deployScale},
 		{"grouping", "shim grouping on the floor", b.shimGrouping},
 		// Churn before the probes, whose connections to deleted pods may
 		// linger and would only delay the leak check's baseline.

@@ -79,6 +79,12 @@ type results struct {
 	Pods20AllGoneS           float64 `json:"pods20_all_gone_s"`
 	Pods100AllGoneS          float64 `json:"pods100_all_gone_s"`
 
+	// A Deployment scaled from 0 to Pods20 replicas.
+	DeployScaled         int     `json:"deploy_scaled_count"`
+	DeployScaleAllReadyS float64 `json:"deploy_scale_all_ready_s"`
+	DeployScaleRatio     float64 `json:"deploy_scale_over_pods_at_once"`
+	DeployAllGoneS       float64 `json:"deploy_all_gone_s"`
+
 	// Footprint.
 	IdleWindowS                float64 `json:"idle_window_s"`
 	AgentRSSAnonIdle           float64 `json:"agent_rss_anon_mib_idle"`
@@ -295,6 +301,9 @@ func (r *results) writeTable(w io.Writer) {
 		{"start", "manifest → Ready, no probe, p50 ms", f0(r.PodReadyP50), "", ""},
 		{"many", fmt.Sprintf("%d pods at once, all Running (API) s", r.Pods20), f2(r.Pods20AllRunningS), "floor " + f2(r.FloorPods20AllRunningS),
 			fmt.Sprintf("target 1.2 s %s; containerd view %.2f s", check(r.Pods20AllRunningS <= 1.2), r.Pods20ContainerdRunningS)},
+		{"deploy", fmt.Sprintf("Deployment scaled 0→%d, all Ready (API) s", r.DeployScaled), f2(r.DeployScaleAllReadyS),
+			fmt.Sprintf("%d pods at once %s", r.Pods20, f2(r.Pods20AllRunningS)),
+			fmt.Sprintf("%.2fx (target 1.2x) %s; all gone after delete %.2f s", r.DeployScaleRatio, check(r.DeployScaleRatio <= 1.2), r.DeployAllGoneS)},
 		{"many", once(fmt.Sprintf("%d pods at once, all Running (API) s", r.Pods100)), f2(r.Pods100AllRunningS), "floor " + f2(r.FloorPods100AllRunningS),
 			fmt.Sprintf("containerd view %.2f s; all gone after delete %.2f s", r.Pods100ContainerdRunning, r.Pods100AllGoneS)},
 		{"many", fmt.Sprintf("CPU per pod start (%d at once), ms", r.Pods100), f1(r.AgentCPUMsPerPodStart) + " agent", fmt.Sprintf("floor client %.1f", r.FloorCPUMsPerPodStart),
