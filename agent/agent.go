@@ -315,7 +315,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 				static = u.Pods
 				workers.SetPods(append(append([]*v1.Pod(nil), static...), ctrl.Pods()...))
 				svcs.Set(u.Services)
-				ctrl.SetDeployments(u.Deployments)
+				ctrl.SetDeployments(u.Deployments, u.DeploymentFiles, u.Errors)
 				if first {
 					first = false
 					notifyReady(log)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/source"
 	"github.com/minikubelet/minikubelet/status"
 )
 
@@ -59,12 +60,13 @@ type Controller struct {
 	rsrec    events.Recorder // replicaset-controller
 	now      func() time.Time
 
-	deployIn chan []*appsv1.Deployment // latest wins
+	deployIn chan desired // latest wins
 	requests chan func()
 	podsOut  chan []*v1.Pod // latest wins
 
 	// Owned by the loop (and by New before it starts).
 	deploys   map[string]*appsv1.Deployment // namespace/name → with our status
+	files     map[string]string             // namespace/name → manifest file
 	extras    map[string]*deployExtra
 	rss       map[string]*appsv1.ReplicaSet
 	pods      map[string]*v1.Pod
@@ -108,10 +110,11 @@ func New(log *zap.Logger, cfg Config, statuses PodStatuses, rec Recorder) (*Cont
 		log: log, cfg: cfg, statuses: statuses,
 		drec: rec.For("deployment-controller"), rsrec: rec.For("replicaset-controller"),
 		now:      time.Now,
-		deployIn: make(chan []*appsv1.Deployment, 1),
+		deployIn: make(chan desired, 1),
 		requests: make(chan func()),
 		podsOut:  make(chan []*v1.Pod, 1),
 		deploys:  map[string]*appsv1.Deployment{},
+		files:    map[string]string{},
 		extras:   map[string]*deployExtra{},
 		rss:      map[string]*appsv1.ReplicaSet{},
 		pods:     map[string]*v1.Pod{},
@@ -159,12 +162,27 @@ func (c *Controller) load() error {
 	return nil
 }
 
+// desired is one set of Deployments from the manifests.
+type desired struct {
+	deployments []*appsv1.Deployment
+	files       map[string]string // namespace/name → file
+	badFiles    map[string]bool   // files with a problem in this scan
+}
+
 // SetDeployments hands over the Deployments of the manifests directory
-// (the whole set). It never blocks: an unread set is replaced.
-func (c *Controller) SetDeployments(ds []*appsv1.Deployment) {
+// (the whole set, with the file of each, and the problems of this scan).
+// A Deployment missing because its file now fails to parse or validate is
+// kept as it was, as the API server keeps an object whose update it
+// refused: a typo must not delete every pod. It never blocks: an unread
+// set is replaced.
+func (c *Controller) SetDeployments(ds []*appsv1.Deployment, files map[string]string, errs []source.FileError) {
+	in := desired{deployments: ds, files: files, badFiles: map[string]bool{}}
+	for _, e := range errs {
+		in.badFiles[e.File] = true
+	}
 	for {
 		select {
-		case c.deployIn <- ds:
+		case c.deployIn <- in:
 			return
 		default:
 		}
@@ -218,8 +236,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ds := <-c.deployIn:
-			c.setDeployments(ds)
+		case in := <-c.deployIn:
+			c.setDesired(in)
 		case ev, ok := <-watch:
 			if !ok {
 				if ctx.Err() != nil {
@@ -250,6 +268,29 @@ func (c *Controller) owns(p *v1.Pod) bool {
 	}
 	mine := c.pods[p.Namespace+"/"+p.Name]
 	return mine != nil && mine.UID == p.UID
+}
+
+// setDesired takes a new set of Deployments, keeping those whose file is
+// broken now.
+func (c *Controller) setDesired(in desired) {
+	ds := in.deployments
+	present := map[string]bool{}
+	for _, d := range ds {
+		present[d.Namespace+"/"+d.Name] = true
+	}
+	for key, d := range c.deploys {
+		if !present[key] && in.badFiles[c.files[key]] {
+			c.log.Warn("deployment's manifest is invalid; keeping the last valid deployment",
+				zap.String("deployment", key), zap.String("file", c.files[key]))
+			ds = append(ds, d)
+			if in.files == nil {
+				in.files = map[string]string{}
+			}
+			in.files[key] = c.files[key]
+		}
+	}
+	c.files = in.files
+	c.setDeployments(ds)
 }
 
 // setDeployments takes a new set of Deployments from the manifests.

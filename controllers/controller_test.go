@@ -368,3 +368,31 @@ func TestMaxSurgeRounding(t *testing.T) {
 		t.Errorf("surge %d unavailable %d", maxSurge(d), maxUnavailable(d))
 	}
 }
+
+// A Deployment whose file turns invalid keeps running as it was; once the
+// file is gone for good, its pods go.
+func TestBrokenManifestKeepsDeployment(t *testing.T) {
+	st := &fakeStatuses{pods: map[types.UID]*v1.Pod{}}
+	c := newTestControllerIn(t, t.TempDir(), st)
+	clock := time.Now()
+	c.now = func() time.Time { return clock }
+	d := parseDeployment(t, labDeploymentYAML)
+	c.setDesired(desired{deployments: []*appsv1.Deployment{d}, files: map[string]string{"default/deployment-example": "/m/d.yaml"}})
+	settle(t, c, st, &clock)
+	before := names(c.Pods())
+
+	c.setDesired(desired{badFiles: map[string]bool{"/m/d.yaml": true}})
+	settle(t, c, st, &clock)
+	if after := names(c.Pods()); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("pods after the manifest broke: %v, want %v", after, before)
+	}
+	if _, ok := c.GetDeployment("default", "deployment-example"); !ok {
+		t.Error("deployment dropped while its manifest is broken")
+	}
+
+	c.setDesired(desired{})
+	settle(t, c, st, &clock)
+	if len(c.Pods()) != 0 {
+		t.Errorf("pods left after the deployment went: %v", names(c.Pods()))
+	}
+}

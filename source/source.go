@@ -59,6 +59,8 @@ type Update struct {
 	// namespace/name, with creationTimestamp set to when this source first
 	// saw it.
 	Deployments []*appsv1.Deployment
+	// DeploymentFiles is the file of each Deployment, by namespace/name.
+	DeploymentFiles map[string]string
 	// Errors is every problem found in this scan, sorted by file.
 	Errors []FileError
 	// Skipped lists the objects of kinds the agent does not run yet.
@@ -441,6 +443,10 @@ func (s *Source) snapshot() Update {
 				continue
 			}
 			dOwner[key] = path
+			if u.DeploymentFiles == nil {
+				u.DeploymentFiles = map[string]string{}
+			}
+			u.DeploymentFiles[key] = path
 			hashes[d.UID] = res.hashes[d.UID]
 			u.Deployments = append(u.Deployments, d)
 		}
