@@ -97,8 +97,9 @@ func podNames(pods []*v1.Pod) []string {
 }
 
 // Scale up and down (the file and the API), a deleted pod replaced, a
-// rolling update that never goes beyond maxSurge, an undo, and an agent
-// restart that adopts the Deployment's pods without restarting any.
+// rolling update that never goes beyond maxSurge, an undo, an agent
+// restart that adopts the Deployment's pods without restarting any, and
+// a reboot after which they start again.
 func TestDeploymentOnContainerd(t *testing.T) {
 	env := testenv.New(t)
 	cfg := testConfig(t, env)
@@ -218,6 +219,28 @@ func TestDeploymentOnContainerd(t *testing.T) {
 			t.Errorf("pod %s not adopted as it was: %+v -> %+v", now[i].Name, b, c)
 		}
 	}
+
+	// A reboot: containerd has lost every container. The agent starts the
+	// ReplicaSets' pods again from its state: the same pods (names, UIDs),
+	// new containers.
+	a.stop()
+	for _, p := range now {
+		if err := env.RemovePod(ctx, p.UID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a = startAgent(t, cfg)
+	a.waitDeployment("web", 3, "the same 3 pods started again after a reboot")
+	again := a.deploymentPods("web-")
+	if strings.Join(podNames(again), ",") != strings.Join(podNames(now), ",") {
+		t.Fatalf("pods after the reboot %v, before %v", podNames(again), podNames(now))
+	}
+	for i := range again {
+		if again[i].UID != now[i].UID || cstatus(again[i], "httpd").ContainerID == cstatus(now[i], "httpd").ContainerID {
+			t.Errorf("pod %s after the reboot: uid %s container %s", again[i].Name, again[i].UID, cstatus(again[i], "httpd").ContainerID)
+		}
+	}
+	now = again
 
 	// Deleting the Deployment takes its ReplicaSets and pods.
 	a.remove("web.yaml")

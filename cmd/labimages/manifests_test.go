@@ -63,11 +63,11 @@ func TestLabManifests(t *testing.T) {
 	}
 	sort.Strings(pods)
 	sort.Strings(skipped)
-	wantPods := "02-liveness.yml:myapp-pod 04-readiness.yml:myapp-pod 05-demo.yml:demo init.yml:myapp-pod"
+	wantPods := "02-liveness.yml:myapp-pod 04-readiness.yml:myapp-pod 06-demo.yml:demo init.yml:myapp-pod"
 	if got := strings.Join(pods, " "); got != wantPods {
 		t.Errorf("pods = %s, want %s", got, wantPods)
 	}
-	wantSkipped := "03-service-selector.yml:Service/myservice 06-deployment.yml:Deployment/deployment-example service.yml:Service/mydb service.yml:Service/myservice"
+	wantSkipped := "03-service-selector.yml:Service/myservice 05-service-port-80.yml:Service/myservice 07-deployment.yml:Deployment/deployment-example service.yml:Service/mydb service.yml:Service/myservice"
 	if got := strings.Join(skipped, " "); got != wantSkipped {
 		t.Errorf("skipped = %s, want %s", got, wantSkipped)
 	}
