@@ -154,27 +154,31 @@ func TestDeploymentOnContainerd(t *testing.T) {
 	}
 
 	// Rolling update to v2: never more than replicas+maxSurge (3+1) pods
-	// of the Deployment at once, never fewer than replicas-maxUnavailable
-	// ready (25% of 3 rounds down to 0 unavailable).
+	// in the ReplicaSets at once, never fewer than replicas-maxUnavailable
+	// available (25% of 3 rounds down to 0 unavailable). Counted from the
+	// ReplicaSets: a pod the controller deleted stays listed, not yet
+	// terminating, until its worker publishes its deletionTimestamp.
 	stop := make(chan struct{})
-	peak := make(chan [2]int, 1)
+	peak := make(chan [2]int32, 1)
 	go func() {
-		most, fewestReady := 0, 99
+		most, fewest := int32(0), int32(99)
 		for {
 			select {
 			case <-stop:
-				peak <- [2]int{most, fewestReady}
+				peak <- [2]int32{most, fewest}
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond):
 			}
-			ps := a.deploymentPods("web-")
-			ready := 0
-			for _, p := range ps {
-				if isReady(p) {
-					ready++
-				}
+			list, err := a.client.ListReplicaSets(context.Background(), "default", "")
+			if err != nil {
+				continue
 			}
-			most, fewestReady = max(most, len(ps)), min(fewestReady, ready)
+			var pods, available int32
+			for _, rs := range list.Items {
+				pods += rs.Status.Replicas
+				available += rs.Status.AvailableReplicas
+			}
+			most, fewest = max(most, pods), min(fewest, available)
 		}
 	}()
 	a.write("web.yaml", fmt.Sprintf(webDeployment, 3, "v2"))
@@ -182,7 +186,7 @@ func TestDeploymentOnContainerd(t *testing.T) {
 	close(stop)
 	p := <-peak
 	if p[0] > 4 || p[1] < 3 {
-		t.Errorf("during the rollout: up to %d pods, as few as %d ready; want at most 4 and at least 3", p[0], p[1])
+		t.Errorf("during the rollout: up to %d pods, as few as %d available; want at most 4 and at least 3", p[0], p[1])
 	}
 	if d.Annotations["deployment.kubernetes.io/revision"] != "2" {
 		t.Errorf("revision %q", d.Annotations["deployment.kubernetes.io/revision"])
