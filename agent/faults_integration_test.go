@@ -106,3 +106,151 @@ func TestAgentKill9WhilePodsStart(t *testing.T) {
 	}
 	assertNoShims(t, env)
 }
+
+// cniGate wraps the bridge plugin so that a CNI ADD can be held at a step
+// while the agent that runs it is killed: before the real plugin ("before":
+// the netns exists, nothing is configured) or after it ("after": veth and
+// IP lease exist, the agent has not seen the result). A held plugin goes on
+// when <dir>/release exists and gives up when the agent is gone.
+type cniGate struct{ dir, binDir string }
+
+func newCNIGate(t *testing.T, searchPath string) *cniGate {
+	t.Helper()
+	var real string
+	for _, d := range filepath.SplitList(searchPath) {
+		if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
+			real = filepath.Join(d, "bridge")
+			break
+		}
+	}
+	if real == "" {
+		t.Fatalf("no bridge CNI plugin in %s", searchPath)
+	}
+	g := &cniGate{dir: t.TempDir(), binDir: t.TempDir()}
+	script := fmt.Sprintf(`#!/bin/sh
+dir=%q
+real=%q
+mode=$(cat "$dir/mode" 2>/dev/null)
+if [ "$CNI_COMMAND" != ADD ] || [ -z "$mode" ]; then exec "$real" "$@"; fi
+hold() {
+	touch "$dir/$1"
+	while [ ! -f "$dir/release" ]; do
+		kill -0 $PPID 2>/dev/null || exit 1
+		sleep 0.05
+	done
+}
+if [ "$mode" = before ]; then hold entered; exec "$real" "$@"; fi
+out=$("$real" "$@"); rc=$?
+hold added
+printf '%%s' "$out"
+exit $rc
+`, g.dir, real)
+	if err := os.WriteFile(filepath.Join(g.binDir, "bridge"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (g *cniGate) set(t *testing.T, mode string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(g.dir, "mode"), []byte(mode), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The agent killed with -9 at each step of a pod's start, then started
+// again: the pod converges without restarting a container that had
+// started, a completed init container does not run again, and once the
+// pod is deleted no netns, IP lease, veth, mount, container, snapshot or
+// shim is left.
+func TestAgentKill9AtEachStartStep(t *testing.T) {
+	bin := agentBinary(t)
+	for _, step := range []string{"after-netns", "after-cni-add", "after-sandbox-task", "between-init-containers"} {
+		t.Run(step, func(t *testing.T) {
+			env := testenv.New(t)
+			cfg := testConfig(t, env)
+			gate := newCNIGate(t, cfg.CNIBinDir)
+			cfg.CNIBinDir = gate.binDir + ":" + cfg.CNIBinDir
+			cfgFile := configFile(t, cfg)
+			a := &testAgent{t: t, cfg: cfg, client: api.NewClient(cfg.Socket)}
+			inits := t.TempDir()
+			a.write("steps.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: steps}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes: [{name: gate, hostPath: {path: %s}}]
+  initContainers:
+  - {name: one, image: busybox, command: [sh, -c, 'until [ -f /gate/one ]; do sleep 0.1; done'], volumeMounts: [{name: gate, mountPath: /gate}]}
+  - {name: two, image: busybox, command: [sh, -c, 'until [ -f /gate/two ]; do sleep 0.1; done'], volumeMounts: [{name: gate, mountPath: /gate}]}
+  containers:
+  - {name: app, image: busybox, command: [sleep, '3600']}
+`, inits))
+			open := func(name string) {
+				if err := os.WriteFile(filepath.Join(inits, name), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			initRunning := func(name string) func(*v1.Pod) bool {
+				return func(p *v1.Pod) bool { return cstatus(p, name).State.Running != nil }
+			}
+
+			var before *v1.Pod
+			switch step {
+			case "after-netns":
+				gate.set(t, "before")
+			case "after-cni-add":
+				gate.set(t, "after")
+			}
+			first := startAgentProcess(t, bin, cfgFile)
+			switch step {
+			case "after-netns":
+				waitFile(t, filepath.Join(gate.dir, "entered"), 2*time.Minute)
+			case "after-cni-add":
+				waitFile(t, filepath.Join(gate.dir, "added"), 2*time.Minute)
+			case "after-sandbox-task":
+				before = a.waitPod("steps", "init container one running", 2*time.Minute, initRunning("one"))
+			case "between-init-containers":
+				a.waitPod("steps", "init container one running", 2*time.Minute, initRunning("one"))
+				open("one")
+				before = a.waitPod("steps", "init container two running", 2*time.Minute, initRunning("two"))
+			}
+			first.kill9()
+			gate.set(t, "")
+			startAgentProcess(t, bin, cfgFile)
+
+			if step != "between-init-containers" {
+				a.waitPod("steps", "init container one running again", 2*time.Minute, initRunning("one"))
+				open("one")
+			}
+			a.waitPod("steps", "init container two running again", 2*time.Minute, initRunning("two"))
+			open("two")
+			after := a.waitPod("steps", "Running", 2*time.Minute, statusIs("Running"))
+			for _, name := range []string{"one", "two", "app"} {
+				if s := cstatus(after, name); s.RestartCount != 0 {
+					t.Errorf("container %s restarted: %+v", name, s)
+				}
+			}
+			if before != nil {
+				// What had started is adopted, not started again.
+				last := "one"
+				if step == "between-init-containers" {
+					last = "two"
+				}
+				for _, name := range []string{"one", last} {
+					if b, c := cstatus(before, name), cstatus(after, name); b.ContainerID != c.ContainerID {
+						t.Errorf("init container %s ran again: %s, then %s", name, b.ContainerID, c.ContainerID)
+					}
+				}
+				if before.Status.PodIP != after.Status.PodIP {
+					t.Errorf("pod IP changed: %s, then %s", before.Status.PodIP, after.Status.PodIP)
+				}
+			}
+
+			a.remove("steps.yaml")
+			a.waitGone("steps", 2*time.Minute)
+			env.AssertPodGone(t, after)
+			assertNoShims(t, env)
+		})
+	}
+}
