@@ -107,11 +107,12 @@ func TestAgentKill9WhilePodsStart(t *testing.T) {
 	assertNoShims(t, env)
 }
 
-// cniGate wraps the bridge plugin so that a CNI ADD can be held at a step
-// while the agent that runs it is killed: before the real plugin ("before":
-// the netns exists, nothing is configured) or after it ("after": veth and
-// IP lease exist, the agent has not seen the result). A held plugin goes on
-// when <dir>/release exists and gives up when the agent is gone.
+// cniGate wraps the bridge plugin so that a CNI ADD can fail ("fail") or
+// be held at a step while the agent that runs it is killed: before the
+// real plugin ("before": the netns exists, nothing is configured) or after
+// it ("after": veth and IP lease exist, the agent has not seen the
+// result). A held plugin goes on when <dir>/release exists and gives up
+// when the agent is gone.
 type cniGate struct{ dir, binDir string }
 
 func newCNIGate(t *testing.T, searchPath string) *cniGate {
@@ -139,6 +140,10 @@ hold() {
 		sleep 0.05
 	done
 }
+if [ "$mode" = fail ]; then
+	printf '{"cniVersion":"1.0.0","code":11,"msg":"injected failure: no bridge today"}'
+	exit 1
+fi
 if [ "$mode" = before ]; then hold entered; exec "$real" "$@"; fi
 out=$("$real" "$@"); rc=$?
 hold added
@@ -253,4 +258,35 @@ spec:
 			assertNoShims(t, env)
 		})
 	}
+}
+
+// A CNI plugin that fails: the pod stays Pending with a
+// FailedCreatePodSandBox event carrying the plugin's message, nothing of
+// the failed attempts is left, and the pod starts once the plugin works.
+func TestCNIFailureRecovers(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	gate := newCNIGate(t, cfg.CNIBinDir)
+	cfg.CNIBinDir = gate.binDir + ":" + cfg.CNIBinDir
+	gate.set(t, "fail")
+	a := startAgent(t, cfg)
+	a.write("net.yaml", pod("net", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
+	testenv.WaitFor(t, "a FailedCreatePodSandBox event naming the plugin's error", func() (bool, string) {
+		evs := a.events("net")
+		return hasEvent(evs, "FailedCreatePodSandBox", "injected failure: no bridge today"), fmt.Sprint(evs)
+	})
+	p := a.waitPod("net", "Pending", time.Minute, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodPending })
+	if p.Status.PodIP != "" {
+		t.Errorf("pod has IP %s with no network", p.Status.PodIP)
+	}
+
+	gate.set(t, "")
+	running := a.waitPod("net", "Running once the plugin works", 2*time.Minute, statusIs("Running"))
+	if s := cstatus(running, "c"); s.RestartCount != 0 {
+		t.Errorf("container restarted: %+v", s)
+	}
+	a.remove("net.yaml")
+	a.waitGone("net", time.Minute)
+	env.AssertPodGone(t, running)
+	assertNoShims(t, env)
 }
