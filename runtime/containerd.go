@@ -62,6 +62,10 @@ type Config struct {
 	ContainerLogMaxFiles int
 	// Snapshotter unpacks images and makes rootfs (default overlayfs).
 	Snapshotter string
+	// NetworkTimeout bounds a sandbox's CNI ADD, so that a plugin that
+	// hangs fails the sandbox with a clear error and is retried (default 2
+	// minutes, the kubelet's runtime request timeout).
+	NetworkTimeout time.Duration
 	// Offline refuses pulls from any registry not on loopback: on a node
 	// without network access (or in tests) no lookup ever leaves the machine.
 	Offline bool
@@ -125,6 +129,9 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = defaultClusterDomain
+	}
+	if cfg.NetworkTimeout <= 0 {
+		cfg.NetworkTimeout = 2 * time.Minute
 	}
 	for _, dir := range []string{cfg.Root, filepath.Join(cfg.Root, "pods"), filepath.Join(cfg.Root, "fifo"), cfg.LogDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

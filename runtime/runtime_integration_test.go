@@ -17,6 +17,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/netns"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -639,4 +640,75 @@ spec:
 		t.Errorf("exec with TTY: code %d err %v out %q", code, err, out.String())
 	}
 	teardown(t, env, pod)
+}
+
+// A CNI plugin that hangs: RunSandbox fails once NetworkTimeout has passed,
+// naming the timeout, undoes what it made, and a sandbox starts once the
+// plugin answers again.
+func TestHungCNIPluginTimesOut(t *testing.T) {
+	env := testenv.New(t)
+	var real string
+	for _, d := range []string{"/opt/cni/bin", "/usr/lib/cni"} {
+		if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
+			real = filepath.Join(d, "bridge")
+			break
+		}
+	}
+	if real == "" {
+		t.Fatal("no bridge CNI plugin in /opt/cni/bin or /usr/lib/cni")
+	}
+	binDir, hang := t.TempDir(), filepath.Join(t.TempDir(), "hang")
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$CNI_COMMAND\" = ADD ] && [ -f %q ]; then exec sleep 3600; fi\nexec %q \"$@\"\n", hang, real)
+	if err := os.WriteFile(filepath.Join(binDir, "bridge"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hang, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	network, err := netns.NewNetwork(env.Log.Named("hung-cni"), netns.Config{
+		NetworkName: env.Namespace, Bridge: env.Bridge, Subnet: env.Subnet,
+		BinDirs: []string{binDir, filepath.Dir(real)},
+		ConfDir: filepath.Join(env.Root, "cni", "conf"), DataDir: filepath.Join(env.Root, "cni", "data"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.RuntimeConfig()
+	cfg.Network = network
+	cfg.NetworkTimeout = 2 * time.Second
+	ctx := testContext(t)
+	rt, err := runtime.New(ctx, env.Log.Named("hung-cni"), env.Client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	pod := env.Pod(t, `
+metadata: {name: hung}
+spec:
+  containers: [{name: c, image: busybox}]
+`)
+	if _, err := rt.RunSandbox(ctx, pod, 0); err == nil || !strings.Contains(err.Error(), "CNI ADD did not finish within 2s") {
+		t.Fatalf("RunSandbox with a hung plugin: %v", err)
+	}
+	if ns, _ := filepath.Glob(filepath.Join(cfg.NetNSDir, "*")); len(ns) > 0 {
+		t.Errorf("netns left after the failed sandbox: %v", ns)
+	}
+
+	if err := os.Remove(hang); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := rt.RunSandbox(ctx, pod, 1)
+	if err != nil {
+		t.Fatalf("RunSandbox once the plugin answers: %v", err)
+	}
+	if len(sb.IPs) == 0 || !sb.Ready {
+		t.Errorf("sandbox = %+v", sb)
+	}
+	if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.CleanupPod(ctx, pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	env.AssertPodGone(t, pod, sb.ID)
 }

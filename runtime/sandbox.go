@@ -127,8 +127,14 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 			c.removeNetworkIntent(id)
 		}
 	}()
-	res, err := c.cfg.Network.Setup(ctx, ns.Path(), meta)
+	nctx, cancel := context.WithTimeout(ctx, c.cfg.NetworkTimeout)
+	res, err := c.cfg.Network.Setup(nctx, ns.Path(), meta)
+	timedOut := nctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+	cancel()
 	if err != nil {
+		if timedOut { // the plugin was killed: say why
+			err = fmt.Errorf("CNI ADD did not finish within %v: %w", c.cfg.NetworkTimeout, err)
+		}
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: set up network: %w", ref, err)
 	}
 	defer func() {
