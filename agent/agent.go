@@ -276,6 +276,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Warnings:    warnings,
 		Services:    svcs.Source(),
 		Controllers: ctrl,
+		Terminator:  workers,
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,
 		LogDir:      cfg.LogDir,

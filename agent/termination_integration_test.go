@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -45,4 +46,30 @@ spec:
 	if st := cstatus(p, "c"); st.RestartCount != 0 || st.State.Terminated == nil || st.State.Terminated.ExitCode != 137 {
 		t.Errorf("container restarted or not killed: %+v", st)
 	}
+}
+
+// A delete request's grace period (delete --grace-period) replaces the
+// pod's: a container ignoring SIGTERM in a pod allowing it ten minutes is
+// killed after the two seconds the request gave.
+func TestDeleteGracePeriod(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("slow.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: slow}
+spec:
+  terminationGracePeriodSeconds: 600
+  containers:
+  - {name: c, image: busybox, command: [sh, -c, 'trap "" TERM; while true; do sleep 0.1; done']}
+`)
+	p := a.waitPod("slow", "Running", time.Minute, statusIs("Running"))
+	if _, err := a.client.DeleteObjectWithGrace(context.Background(), "v1", "Pod", "default", "slow", 2); err != nil {
+		t.Fatal(err)
+	}
+	d := a.waitPod("slow", "Terminating", 30*time.Second, statusIs("Terminating"))
+	if g := d.DeletionGracePeriodSeconds; g == nil || *g != 2 {
+		t.Errorf("deletionGracePeriodSeconds %v, want the request's 2", g)
+	}
+	a.waitGone("slow", 90*time.Second)
+	env.AssertPodGone(t, p)
 }

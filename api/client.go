@@ -174,9 +174,19 @@ func (c *Client) DeletePod(ctx context.Context, namespace, name string) ([]strin
 // DeleteObject removes one object by kind and name; apiVersion may be
 // empty (any group).
 func (c *Client) DeleteObject(ctx context.Context, apiVersion, kind, namespace, name string) ([]string, error) {
+	return c.DeleteObjectWithGrace(ctx, apiVersion, kind, namespace, name, -1)
+}
+
+// DeleteObjectWithGrace is DeleteObject with a grace period for a pod's
+// termination, replacing its terminationGracePeriodSeconds (kubectl delete
+// --grace-period); a negative one leaves the pod's.
+func (c *Client) DeleteObjectWithGrace(ctx context.Context, apiVersion, kind, namespace, name string, gracePeriodSeconds int64) ([]string, error) {
 	q := url.Values{"kind": {kind}, "namespace": {namespace}, "name": {name}}
 	if apiVersion != "" {
 		q.Set("apiVersion", apiVersion)
+	}
+	if gracePeriodSeconds >= 0 {
+		q.Set("gracePeriodSeconds", strconv.FormatInt(gracePeriodSeconds, 10))
 	}
 	return c.postResults(ctx, "/delete", q, nil)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -145,6 +146,24 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		if len(refs) == 0 {
 			writeError(w, badRequest("no objects passed to delete"))
 			return
+		}
+	}
+
+	if q.Has("gracePeriodSeconds") {
+		g, err := strconv.ParseInt(q.Get("gracePeriodSeconds"), 10, 64)
+		if err != nil || g < 0 {
+			writeError(w, badRequest(fmt.Sprintf("gracePeriodSeconds %q: must be a whole number of seconds, 0 or more", q.Get("gracePeriodSeconds"))))
+			return
+		}
+		// Told before the manifest goes, so the pod terminates with it.
+		for _, ref := range refs {
+			if isPodKind(ref.Kind) && s.deps.Terminator != nil {
+				ns := ref.Namespace
+				if ns == "" {
+					ns = "default"
+				}
+				s.deps.Terminator.SetDeletionGrace(ns, ref.Name, time.Duration(g)*time.Second)
+			}
 		}
 	}
 

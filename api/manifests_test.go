@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,5 +109,44 @@ func TestApplyRefusesKindWithPath(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+type graces map[string]time.Duration
+
+func (g graces) SetDeletionGrace(namespace, name string, grace time.Duration) {
+	g[namespace+"/"+name] = grace
+}
+
+// A delete's gracePeriodSeconds reaches the pod workers before the manifest
+// goes; a bad one is refused and deletes nothing.
+func TestDeleteWithGracePeriod(t *testing.T) {
+	got := graces{}
+	env := startServer(t, Deps{NodeName: "node1", Terminator: got})
+	ctx := context.Background()
+	if _, err := env.client.Apply(ctx, "web.yaml", []byte(webManifest)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.client.DeleteObjectWithGrace(ctx, "v1", "Pod", "default", "web", -1); err == nil {
+		if _, err := env.client.Apply(ctx, "web.yaml", []byte(webManifest)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("a delete without a grace period set one: %v", got)
+	}
+	results, err := env.client.DeleteObjectWithGrace(ctx, "v1", "Pod", "default", "web", 5)
+	if err != nil || strings.Join(results, "|") != `pod "web" deleted` || got["default/web"] != 5*time.Second {
+		t.Fatalf("delete: %q, %v, graces %v", results, err, got)
+	}
+	if _, err := env.client.Apply(ctx, "web.yaml", []byte(webManifest)); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"kind": {"Pod"}, "namespace": {"default"}, "name": {"web"}, "gracePeriodSeconds": {"-3"}}
+	if _, err := env.client.postResults(ctx, "/delete", q, nil); !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "gracePeriodSeconds") {
+		t.Fatalf("negative grace period: %v", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(env.deps.ManifestDir, "*.yaml")); len(files) != 1 {
+		t.Fatalf("a refused delete removed %v", files)
 	}
 }

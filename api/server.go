@@ -66,6 +66,9 @@ type Deps struct {
 	Services ServiceSource
 	// Controllers serves Deployments and ReplicaSets; nil lists none.
 	Controllers Controllers
+	// Terminator, when set, is told the grace period a pod delete asks for
+	// (?gracePeriodSeconds=N) before the pod's manifest is removed.
+	Terminator Terminator
 
 	// ManifestDir is where apply and delete write; NodeName is given to the
 	// manifest source for defaulting.
@@ -79,6 +82,12 @@ type Deps struct {
 	// Kubeconfig returns the admin kubeconfig of the agent's Kubernetes
 	// API; nil answers 404.
 	Kubeconfig func() ([]byte, error)
+}
+
+// Terminator applies a delete request's grace period to a pod;
+// podworker.Manager implements it.
+type Terminator interface {
+	SetDeletionGrace(namespace, name string, grace time.Duration)
 }
 
 // VersionInfo answers GET /version.

@@ -334,3 +334,24 @@ func TestWorkerActiveDeadline(t *testing.T) {
 		t.Fatalf("calls %v", calls)
 	}
 }
+
+// A delete request's grace period replaces the pod's; a later, longer one
+// does not lengthen it.
+func TestWorkerDeletionGrace(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	pod.Spec.TerminationGracePeriodSeconds = grace(600)
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	h.m.SetDeletionGrace("default", "p", 3*time.Second)
+	h.m.SetDeletionGrace("default", "p", 10*time.Second)
+	h.m.SetDeletionGrace("default", "other", time.Second)
+	h.m.SetPods(nil)
+	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if g := rt.graces["app"]; len(g) != 1 || g[0] != 3*time.Second {
+		t.Fatalf("stop grace %v, want the delete request's 3s", g)
+	}
+}

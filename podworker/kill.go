@@ -33,6 +33,30 @@ func (w *worker) killGrace(k killInfo) time.Duration {
 	return podGrace(w.pod)
 }
 
+// setDeletionGrace records the grace period a delete request asked for.
+// Like the kubelet's calculateEffectiveGracePeriod, a later request may only
+// shorten it, and it is never under one second. Safe to call from any
+// goroutine.
+func (w *worker) setDeletionGrace(g time.Duration) {
+	g = max(g, time.Second)
+	w.graceMu.Lock()
+	defer w.graceMu.Unlock()
+	if w.deleteGrace == nil || g < *w.deleteGrace {
+		w.deleteGrace = &g
+	}
+}
+
+// terminationGrace is the grace period of the pod's containers when the
+// pod is deleted: the delete request's when it gave one, else the pod's.
+func (w *worker) terminationGrace() time.Duration {
+	w.graceMu.Lock()
+	defer w.graceMu.Unlock()
+	if w.deleteGrace != nil {
+		return *w.deleteGrace
+	}
+	return podGrace(w.pod)
+}
+
 func podGrace(pod *v1.Pod) time.Duration {
 	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		return time.Duration(*g) * time.Second

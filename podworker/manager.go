@@ -203,6 +203,22 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 	m.adopted = nil
 }
 
+// SetDeletionGrace records the grace period a delete request gave the pod
+// namespace/name (kubectl delete --grace-period): when that pod terminates,
+// its containers get it instead of spec.terminationGracePeriodSeconds, as
+// under an API pod's deletionGracePeriodSeconds. A later request may only
+// shorten it. Call it before the pod's manifest goes away; unknown pods
+// are ignored.
+func (m *Manager) SetDeletionGrace(namespace, name string, grace time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, w := range m.workers {
+		if w.pod.Namespace == namespace && w.pod.Name == name {
+			w.setDeletionGrace(grace)
+		}
+	}
+}
+
 // keepIdentity gives a pod adopted after an agent restart the creation
 // time it had, so AGE does not restart with the agent.
 func (m *Manager) keepIdentity(p *v1.Pod) *v1.Pod {

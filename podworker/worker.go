@@ -61,6 +61,11 @@ type worker struct {
 	status       v1.PodStatus
 	// failure, once set, has failed the pod as a whole (activeDeadlineSeconds).
 	failure *podFailure
+
+	graceMu sync.Mutex
+	// deleteGrace is the grace period a delete request asked for; guarded
+	// by graceMu, as the request comes from the API's goroutine.
+	deleteGrace *time.Duration
 }
 
 func (w *worker) poke() {
@@ -494,7 +499,8 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	pod.Status = st
 	if deleting != nil {
 		pod.DeletionTimestamp = deleting
-		pod.DeletionGracePeriodSeconds = w.pod.Spec.TerminationGracePeriodSeconds
+		g := int64(w.terminationGrace() / time.Second)
+		pod.DeletionGracePeriodSeconds = &g
 	}
 	w.published.Set(pod)
 }
@@ -532,7 +538,7 @@ func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
 		return err
 	}
 	w.publishState(&ps, deleting)
-	if err := w.killPod(ctx, &ps, podGrace(w.pod)); err != nil {
+	if err := w.killPod(ctx, &ps, w.terminationGrace()); err != nil {
 		return err
 	}
 	if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {

@@ -28,6 +28,9 @@ type deleteOptions struct {
 	ignoreNotFound bool
 	wait           bool
 	timeout        time.Duration
+	// gracePeriod replaces the pods' terminationGracePeriodSeconds; -1
+	// keeps theirs.
+	gracePeriod int64
 }
 
 type podKey struct{ namespace, name string }
@@ -64,6 +67,7 @@ func newDeleteCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 	f.BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "treat a pod that does not exist as deleted")
 	f.BoolVar(&o.wait, "wait", true, "wait until the pods are gone (their containers stopped) before returning")
 	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the pods to be gone; 0 waits as long as it takes")
+	f.Int64Var(&o.gracePeriod, "grace-period", -1, "seconds given to each pod to terminate gracefully, instead of its own; negative keeps the pod's")
 	return cmd
 }
 
@@ -154,7 +158,7 @@ func (o *deleteOptions) run(ctx context.Context) error {
 // the object was deleted. report prints a failure and returns non-nil when
 // the whole command must stop.
 func (o *deleteOptions) deleteOne(ctx context.Context, apiVersion, kind, ns, name string, report func(error) error) bool {
-	results, err := o.client.DeleteObject(ctx, apiVersion, kind, ns, name)
+	results, err := o.client.DeleteObjectWithGrace(ctx, apiVersion, kind, ns, name, o.gracePeriod)
 	for _, r := range results {
 		fmt.Fprintln(o.Out, r)
 	}
