@@ -1,0 +1,78 @@
+package kubeapi
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/minikubelet/minikubelet/source"
+)
+
+func servedPod() *v1.Pod {
+	p := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1", ResourceVersion: "7",
+			Annotations: map[string]string{source.AnnotationConfigSource: "file", "mine": "x"}},
+		Spec:   v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox:1"}}, NodeName: "n"},
+		Status: v1.PodStatus{Phase: v1.PodRunning},
+	}
+	source.SetPodDefaults(p)
+	return p
+}
+
+func TestValidatePodUpdate(t *testing.T) {
+	old := servedPod()
+	for _, tc := range []struct {
+		name   string
+		change func(*v1.Pod)
+		ok     bool
+	}{
+		{"labels", func(p *v1.Pod) { p.Labels = map[string]string{"a": "b"} }, true},
+		{"image", func(p *v1.Pod) { p.Spec.Containers[0].Image = "busybox:2" }, true},
+		{"tolerations", func(p *v1.Pod) {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, v1.Toleration{Key: "k", Operator: v1.TolerationOpExists})
+		}, true},
+		{"restartPolicy", func(p *v1.Pod) { p.Spec.RestartPolicy = v1.RestartPolicyNever }, false},
+		{"command", func(p *v1.Pod) { p.Spec.Containers[0].Command = []string{"sh"} }, false},
+	} {
+		p := old.DeepCopy()
+		tc.change(p)
+		err := validatePodUpdate(p, old)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if err != nil && (!apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "pod updates may not change fields other than")) {
+			t.Errorf("%s: not the API server's error: %v", tc.name, err)
+		}
+	}
+}
+
+func TestManifestOf(t *testing.T) {
+	data, err := manifestOf(servedPod())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	md := m["metadata"].(map[string]any)
+	if _, ok := m["status"]; ok {
+		t.Error("status kept")
+	}
+	for _, k := range []string{"uid", "resourceVersion", "creationTimestamp"} {
+		if _, ok := md[k]; ok {
+			t.Errorf("metadata.%s kept", k)
+		}
+	}
+	ann := md["annotations"].(map[string]any)
+	if _, ok := ann[source.AnnotationConfigSource]; ok || ann["mine"] != "x" {
+		t.Errorf("annotations %v", ann)
+	}
+	if m["kind"] != "Pod" || m["apiVersion"] != "v1" {
+		t.Errorf("type %v %v", m["apiVersion"], m["kind"])
+	}
+}
