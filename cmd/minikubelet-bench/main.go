@@ -212,6 +212,7 @@ func (b *bench) phases() []phase {
 		{"churn", "create/delete cycles and the leak check", b.churn},
 		{"reactions", "restart after exit and liveness failure, crash-loop back-off", b.reactions},
 		{"probes", "probe timing and CPU", b.probeTiming},
+		{"logging", "containers writing as fast as they can: agent CPU per MB/s logged", b.logging},
 	}
 }
 

@@ -133,7 +133,9 @@ type results struct {
 	ProbeLatenessP50 float64 `json:"probe_lateness_ms_p50"`
 	ProbeLatenessMax float64 `json:"probe_lateness_ms_max"`
 	AgentCPUProbing  float64 `json:"agent_cpu_pct_probing"`
-	AgentRSSProbing  float64 `json:"agent_rss_mib_probing"`
+
+	Logging         []logFigure `json:"logging,omitempty"`
+	AgentRSSProbing float64     `json:"agent_rss_mib_probing"`
 
 	// Churn.
 	ChurnCycles   int                   `json:"churn_cycles"`
@@ -330,6 +332,10 @@ func (r *results) writeTable(w io.Writer) {
 			fmt.Sprintf("%.2fx; p90 %.0f, max %.0f", r.ChurnRatio, r.ChurnCycleP90, r.ChurnCycleMax)},
 		{"churn", "leaks after churn", fmt.Sprint(r.Leaks), "target 0",
 			fmt.Sprintf("%s %s(baseline settled in %.0f s)", check(r.Leaks == 0), r.leakSummary(), r.LeakBaselineSettleS)},
+	}
+	for _, f := range r.Logging {
+		rows = append(rows, row{"logging", "agent CPU per MB/s of container output, " + f.Lines + ", % of a core", f2(f.CPUPerMBps), "",
+			fmt.Sprintf("%.0f MB at %.1f MB/s, agent CPU %.1f%%, RSS %.1f MiB", f.MB, f.MBps, f.AgentCPU, f.AgentRSSMiB)})
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEASURE\tAGENT\tFLOOR / TARGET\tNOTE")
