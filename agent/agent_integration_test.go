@@ -272,15 +272,33 @@ spec:
 	if err := a.client.Logs(ctx, "default", "myapp-pod", api.LogOptions{Container: "init-myservice"}, &out); err != nil || !strings.Contains(out.String(), "waiting for myservice") {
 		t.Errorf("init logs %q, %v", out.String(), err)
 	}
-	out.Reset()
-	if err := a.client.Logs(ctx, "default", "myapp-pod", api.LogOptions{}, &out); err != nil || out.String() != "The app is running!\n" {
-		t.Errorf("app logs %q, %v", out.String(), err)
+	if got := a.waitLogs("myapp-pod", api.LogOptions{}); got != "The app is running!\n" {
+		t.Errorf("app logs %q", got)
 	}
 	evs := a.events("myapp-pod")
 	for _, r := range []string{"Pulled", "Created", "Started"} {
 		if !hasEvent(evs, r, "") {
 			t.Errorf("no %s event", r)
 		}
+	}
+}
+
+// waitLogs returns the pod's log as soon as it is not empty, or the empty
+// log after 30 s. A container is reported Running (and Ready, without a
+// readiness probe) when its task starts, which can be before its first
+// write reaches the log: a single read right after Running races with it.
+func (a *testAgent) waitLogs(name string, opts api.LogOptions) string {
+	a.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out strings.Builder
+		if err := a.client.Logs(context.Background(), "default", name, opts, &out); err != nil {
+			a.t.Fatalf("logs %s: %v", name, err)
+		}
+		if out.Len() > 0 || time.Now().After(deadline) {
+			return out.String()
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

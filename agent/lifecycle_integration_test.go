@@ -124,22 +124,7 @@ spec:
 		st := cstatus(p, "writer")
 		return st.State.Running != nil && st.RestartCount == 1
 	})
-	// Running is reported when the task starts, which can be before the
-	// shell has printed its line: wait for the line, not for a first read.
-	var got string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var out bytes.Buffer
-		err := a.client.Logs(context.Background(), "default", "ed", api.LogOptions{}, &out)
-		if err != nil {
-			t.Fatalf("logs ed: %v", err)
-		}
-		if got = out.String(); got != "" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got != "hello world 2\n" {
+	if got := a.waitLogs("ed", api.LogOptions{}); got != "hello world 2\n" {
 		t.Errorf("second run saw %q, want the first run's line kept in the emptyDir", got)
 	}
 }
