@@ -32,11 +32,17 @@ func kubernetesServiceIP(cidr string) net.IP {
 	return ip
 }
 
+// containerStreams run exec and attach sessions; the runtime does both.
+type containerStreams interface {
+	kubeapi.Executor
+	kubeapi.Attacher
+}
+
 // newKubeAPI builds the Kubernetes API server over the agent's stores, or
 // returns nil when cfg turns it off. Its credentials are made here, before
 // the socket API serves the kubeconfig.
 func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, store *status.Store,
-	svcs api.ServiceSource, rec *events.Store, logs http.Handler, exec kubeapi.Executor, apps kubeapi.AppsStore) (*kubeapi.Server, error) {
+	svcs api.ServiceSource, rec *events.Store, logs http.Handler, streams containerStreams, apps kubeapi.AppsStore) (*kubeapi.Server, error) {
 	if cfg.APIAddress == "" {
 		return nil, nil
 	}
@@ -58,7 +64,8 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		Events: rec,
 		Node:   func() kubeapi.Object { return kubeapi.BuildNode(node) },
 		Logs:   logs,
-		Exec:   exec,
+		Exec:   streams,
+		Attach: streams,
 		Apps:   apps,
 
 		ManifestDir: cfg.Manifests,

@@ -13,3 +13,9 @@ func ManifestError(err error) error { return manifestError(err) }
 func ExecTarget(pod *v1.Pod, container string) (string, string, error) {
 	return execTarget(pod, container)
 }
+
+// AttachTarget checks an attach to pod's container as ExecTarget does
+// (with attach's wording) and returns its name and runtime ID.
+func AttachTarget(pod *v1.Pod, container string) (string, string, error) {
+	return streamTarget(pod, container, "attach to")
+}

@@ -54,18 +54,29 @@ func parseStreamOptions(r *http.Request) (streamOptions, error) {
 	return o, nil
 }
 
-// serveExec runs `kubectl exec` over kubectl's WebSocket protocol
-// (v5.channel.k8s.io, or v4), served by apimachinery's wsstream as the
-// kubelet's streaming server does; the exit status goes on the error
-// channel as a Status, which kubectl turns into "command terminated with
-// exit code N" and its own exit code.
+// Attacher connects to a running container's stdio; the runtime
+// implements it.
+type Attacher interface {
+	Attach(ctx context.Context, containerID string, opts mkruntime.AttachOptions) error
+}
+
+// streamIO are a session's streams, as the runtime takes them: nil Stdin
+// when the client sends none, io.Discard for output it does not want, and
+// Resize only with a terminal.
+type streamIO struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	resize         <-chan mkruntime.TerminalSize
+}
+
+// serveExec runs `kubectl exec` over kubectl's WebSocket protocol; the
+// exit status goes on the error channel as a Status, which kubectl turns
+// into "command terminated with exit code N" and its own exit code.
 func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, req resourceRequest) {
-	o, ok := s.cache.Get(keyPods, req.namespace, req.name)
+	pod, ok := s.streamPod(w, req)
 	if !ok {
-		writeError(w, apierrors.NewNotFound(req.info.groupResource(), req.name))
 		return
 	}
-	pod := o.(*v1.Pod)
 	cmd := r.URL.Query()["command"]
 	if len(cmd) == 0 {
 		writeError(w, apierrors.NewBadRequest("you must specify at least 1 command"))
@@ -85,10 +96,75 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, req resourceR
 		writeError(w, apierrors.NewServiceUnavailable("exec is not available on this agent"))
 		return
 	}
+	log := s.log.With(zap.String("pod", req.namespace+"/"+req.name), zap.String("container", container), zap.Strings("command", cmd))
+	s.serveStream(w, r, log.With(zap.String("stream", "exec")), opts, func(ctx context.Context, sio streamIO) (int32, error) {
+		return s.deps.Exec.Exec(ctx, id, mkruntime.ExecOptions{
+			Cmd: cmd, TTY: opts.tty, Stdin: sio.stdin, Stdout: sio.stdout, Stderr: sio.stderr, Resize: sio.resize,
+		})
+	})
+}
+
+// serveAttach connects `kubectl attach` (and `kubectl run -i`) to a running
+// container's stdio over the same WebSocket protocol. The session ends when
+// the container exits, the client goes away or, as the runtime decides,
+// its stdin ends; the error channel then carries Success or why the attach
+// failed.
+func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request, req resourceRequest) {
+	pod, ok := s.streamPod(w, req)
+	if !ok {
+		return
+	}
+	opts, err := parseStreamOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	container, id, err := api.AttachTarget(pod, r.URL.Query().Get("container"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if s.deps.Attach == nil {
+		writeError(w, apierrors.NewServiceUnavailable("attach is not available on this agent"))
+		return
+	}
+	// The container's TTY decides how its output comes, whatever the
+	// request says (kubectl only warns when they differ).
+	for _, c := range pod.Spec.Containers {
+		if c.Name == container {
+			opts.tty = c.TTY
+		}
+	}
+	if opts.tty {
+		opts.stderr = false
+	}
+	log := s.log.With(zap.String("pod", req.namespace+"/"+req.name), zap.String("container", container))
+	s.serveStream(w, r, log.With(zap.String("stream", "attach")), opts, func(ctx context.Context, sio streamIO) (int32, error) {
+		return 0, s.deps.Attach.Attach(ctx, id, mkruntime.AttachOptions{
+			Stdin: sio.stdin, Stdout: sio.stdout, Stderr: sio.stderr, Resize: sio.resize,
+		})
+	})
+}
+
+// streamPod finds the pod of an exec or attach, answering 404 when absent.
+func (s *Server) streamPod(w http.ResponseWriter, req resourceRequest) (*v1.Pod, bool) {
+	o, ok := s.cache.Get(keyPods, req.namespace, req.name)
+	if !ok {
+		writeError(w, apierrors.NewNotFound(req.info.groupResource(), req.name))
+		return nil, false
+	}
+	return o.(*v1.Pod), true
+}
+
+// serveStream upgrades to kubectl's WebSocket protocol (v5.channel.k8s.io,
+// or v4), served by apimachinery's wsstream as the kubelet's streaming
+// server does, runs run on the session's streams and writes its outcome
+// on the error channel.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *zap.Logger, opts streamOptions, run func(context.Context, streamIO) (int32, error)) {
 	if !wsstream.IsWebSocketRequest(r) {
 		// kubectl falls back to SPDY when the WebSocket upgrade fails;
 		// only WebSocket is served.
-		writeError(w, apierrors.NewBadRequest("exec needs a WebSocket upgrade (v5.channel.k8s.io)"))
+		writeError(w, apierrors.NewBadRequest("streaming needs a WebSocket upgrade (v5.channel.k8s.io)"))
 		return
 	}
 	s.streams.Add(1)
@@ -111,7 +187,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, req resourceR
 	})
 	_, streams, err := conn.Open(w, r)
 	if err != nil {
-		s.log.Info("exec: WebSocket upgrade failed", zap.Error(err))
+		log.Info("WebSocket upgrade failed", zap.Error(err))
 		return
 	}
 	defer conn.Close()
@@ -125,32 +201,27 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, req resourceR
 		_, _ = streams[chanError].Write(nil)
 	}
 
-	log := s.log.With(zap.String("pod", req.namespace+"/"+req.name), zap.String("container", container), zap.Strings("command", cmd))
-	log.Info("exec")
+	log.Info("stream")
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	eo := mkruntime.ExecOptions{Cmd: cmd, TTY: opts.tty}
+	sio := streamIO{stdout: io.Discard, stderr: io.Discard}
 	if opts.stdin {
-		eo.Stdin = streams[chanStdin]
+		sio.stdin = streams[chanStdin]
 	}
 	if opts.stdout {
-		eo.Stdout = streams[chanStdout]
-	} else {
-		eo.Stdout = io.Discard
+		sio.stdout = streams[chanStdout]
 	}
 	if opts.stderr {
-		eo.Stderr = streams[chanStderr]
-	} else {
-		eo.Stderr = io.Discard
+		sio.stderr = streams[chanStderr]
 	}
 	if opts.tty {
 		resize := make(chan mkruntime.TerminalSize, 1)
-		eo.Resize = resize
+		sio.resize = resize
 		go readResizes(ctx, streams[chanResize], resize)
 	}
-	code, err := s.deps.Exec.Exec(ctx, id, eo)
+	code, err := run(ctx, sio)
 	writeExitStatus(streams[chanError], code, err)
-	log.Info("exec done", zap.Int32("exitCode", code), zap.Error(err))
+	log.Info("stream done", zap.Int32("exitCode", code), zap.Error(err))
 }
 
 // readResizes decodes the terminal sizes kubectl sends (JSON, one after

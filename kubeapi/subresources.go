@@ -20,6 +20,8 @@ type Deps struct {
 	Apps AppsStore
 	// Exec runs commands in containers; nil answers exec with 503.
 	Exec Executor
+	// Attach connects to containers' stdio; nil answers attach with 503.
+	Attach Attacher
 	// ManifestDir is where writes go (source.Apply, source.Delete); ""
 	// refuses writes. NodeName is given to the source for defaulting.
 	ManifestDir string
@@ -34,6 +36,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req re
 		s.deps.Logs.ServeHTTP(w, r)
 	case req.info.key() == keyPods && req.subresource == "exec" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
 		s.serveExec(w, r, req)
+	case req.info.key() == keyPods && req.subresource == "attach" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		s.serveAttach(w, r, req)
 	default:
 		writeError(w, methodNotSupported(req, r.Method))
 	}
