@@ -8,10 +8,12 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # containerd and runc run the containers, the CNI plugins wire the pods,
 # iproute2/nftables/iptables are what the bridge and port mapping use,
 # busybox-static and curl are copied into the lab images, ca-certificates
-# lets Go fetch modules over HTTPS.
+# lets Go fetch modules over HTTPS; bsdutils has script(1), the terminal
+# scripts/lab-check gives the lab's `run -it` session (essential on Debian,
+# listed so that a trimmed system gets it too).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 RUNTIME_PACKAGES=(containerd runc containernetworking-plugins iproute2 nftables iptables
-	busybox-static curl ca-certificates)
+	busybox-static curl ca-certificates bsdutils)
 # What only the test suite needs: a registry to pull from on 127.0.0.1.
 # shellcheck disable=SC2034
 TEST_PACKAGES=(docker-registry)
