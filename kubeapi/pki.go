@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/minikubelet/minikubelet/internal/atomicfile"
 )
 
 // Validity of what the agent issues. Leaf certificates are renewed once less
@@ -286,39 +288,8 @@ func writePair(certPath, keyPath string, certPEM []byte, key *ecdsa.PrivateKey) 
 	if err != nil {
 		return fmt.Errorf("marshal %s: %w", keyPath, err)
 	}
-	if err := WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	return WriteFileAtomic(certPath, certPEM, 0o644)
-}
-
-// WriteFileAtomic writes data to path through a temporary file created with
-// mode (never looser, whatever the umask) and a rename.
-func WriteFileAtomic(path string, data []byte, mode fs.FileMode) (retErr error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if retErr != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(certPath, certPEM, 0o644)
 }

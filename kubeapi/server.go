@@ -26,6 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/minikubelet/minikubelet/internal/atomicfile"
 )
 
 // ServedVersion is the Kubernetes release whose API this server answers
@@ -112,7 +114,7 @@ func (s *Server) EnsureCredentials(now time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Kubeconfig), 0o755); err != nil {
 		return fmt.Errorf("create kubeconfig directory: %w", err)
 	}
-	if err := WriteFileAtomic(s.cfg.Kubeconfig, kc, 0o600); err != nil {
+	if err := atomicfile.Write(s.cfg.Kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
 	pool := x509.NewCertPool()

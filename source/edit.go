@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/minikubelet/minikubelet/internal/atomicfile"
 )
 
 // ErrNotFound is what Edit's error is when the object is not in the
@@ -58,5 +60,5 @@ func Edit(dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([
 	if err != nil {
 		return err
 	}
-	return writeAtomic(f.path, content, f.mode)
+	return atomicfile.Write(f.path, content, f.mode)
 }

@@ -15,6 +15,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/minikubelet/minikubelet/internal/atomicfile"
 )
 
 // ObjectRef names an object in the manifest directory. An empty APIVersion
@@ -220,7 +222,7 @@ func applyOne(dir string, in input, nodeName string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return "created", writeAtomic(path, in.yaml, 0o644)
+		return "created", atomicfile.Write(path, in.yaml, 0o644)
 	}
 	if sameObject(o, in, nodeName) {
 		return "unchanged", nil
@@ -229,7 +231,7 @@ func applyOne(dir string, in input, nodeName string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "configured", writeAtomic(f.path, content, f.mode)
+	return "configured", atomicfile.Write(f.path, content, f.mode)
 }
 
 // sameObject compares what the stored and the new object mean: for Pods the
@@ -402,7 +404,7 @@ func (f *storedFile) remove(o object) error {
 		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		return syncDir(filepath.Dir(f.path))
+		return atomicfile.SyncDir(filepath.Dir(f.path))
 	}
 	var content []byte
 	var err error
@@ -415,7 +417,7 @@ func (f *storedFile) remove(o object) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(f.path, content, f.mode)
+	return atomicfile.Write(f.path, content, f.mode)
 }
 
 // editList replaces (or, with item nil, removes) one item of a List
@@ -546,46 +548,4 @@ func newFileName(dir string, r ObjectRef) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no free file name for %s in %s", r, dir)
-}
-
-// writeAtomic replaces path with data: a temporary dotfile (ignored by the
-// source) in the same directory, synced, then renamed over path.
-func writeAtomic(path string, data []byte, mode fs.FileMode) (retErr error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if retErr != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
