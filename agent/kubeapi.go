@@ -42,7 +42,8 @@ type containerStreams interface {
 // returns nil when cfg turns it off. Its credentials are made here, before
 // the socket API serves the kubeconfig.
 func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, store *status.Store,
-	svcs api.ServiceSource, rec *events.Store, logs http.Handler, streams containerStreams, apps kubeapi.AppsStore) (*kubeapi.Server, error) {
+	svcs api.ServiceSource, rec *events.Store, logs http.Handler, streams containerStreams, apps kubeapi.AppsStore,
+	term api.Terminator) (*kubeapi.Server, error) {
 	if cfg.APIAddress == "" {
 		return nil, nil
 	}
@@ -70,6 +71,7 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,
+		Terminator:  term,
 	}
 	// The services store, when services run, also says when it changed.
 	if ss, ok := svcs.(kubeapi.ServiceStore); ok {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -653,4 +654,38 @@ spec:
 	if out := k.ok("delete", "deploy", "web"); out != "deployment.apps \"web\" deleted\n" {
 		t.Errorf("delete: %q", out)
 	}
+}
+
+// kubectl delete --grace-period reaches the pod through the HTTPS API as it
+// does through the socket: a container that ignores SIGTERM under a 600 s
+// pod grace period is killed after the request's 2 s, not the pod's 600.
+func TestKubectlDeleteGracePeriod(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("slow.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: slow}
+spec:
+  terminationGracePeriodSeconds: 600
+  containers:
+  - {name: c, image: busybox, command: [sh, -c, 'trap "" TERM; while true; do sleep 0.1; done']}
+`)
+	p := a.waitPod("slow", "Running", time.Minute, statusIs("Running"))
+	if out := k.ok("delete", "pod", "slow", "--grace-period=2", "--wait=false"); out != "pod \"slow\" deleted\n" {
+		t.Errorf("delete: %q", out)
+	}
+	d := a.waitPod("slow", "Terminating", 30*time.Second, statusIs("Terminating"))
+	if g := d.DeletionGracePeriodSeconds; g == nil || *g != 2 {
+		t.Errorf("deletionGracePeriodSeconds %s, want the request's 2", ptrString(g))
+	}
+	a.waitGone("slow", 90*time.Second)
+	env.AssertPodGone(t, p)
+}
+
+func ptrString(p *int64) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return strconv.FormatInt(*p, 10)
 }

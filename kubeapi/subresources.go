@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/minikubelet/minikubelet/api"
 )
 
 // Deps are the agent's stores and services the API serves.
@@ -26,6 +28,9 @@ type Deps struct {
 	// refuses writes. NodeName is given to the source for defaulting.
 	ManifestDir string
 	NodeName    string
+	// Terminator, when set, is told the grace period a pod delete asks
+	// for (kubectl delete --grace-period, --now, --force).
+	Terminator api.Terminator
 }
 
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req resourceRequest) {

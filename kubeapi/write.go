@@ -422,7 +422,22 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 			return apierrors.NewConflict(req.info.groupResource(), req.name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *p.ResourceVersion, cur.GetResourceVersion()))
 		}
 	}
+	pod, isPod := cur.(*v1.Pod)
+	grace := int64(v1.DefaultTerminationGracePeriodSeconds)
+	if isPod && pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if g := opts.GracePeriodSeconds; g != nil {
+		if *g < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("gracePeriodSeconds %d: must be 0 or more", *g))
+		}
+		grace = *g
+	}
 	if !dryRun(r) {
+		// Told before the manifest goes, so the pod terminates with it.
+		if isPod && opts.GracePeriodSeconds != nil && s.deps.Terminator != nil {
+			s.deps.Terminator.SetDeletionGrace(req.namespace, req.name, time.Duration(grace)*time.Second)
+		}
 		ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
 		if _, err := source.Delete(s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
 			return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")
@@ -434,10 +449,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 	now := metav1.Now()
 	gone.SetDeletionTimestamp(&now)
 	if pod, ok := gone.(*v1.Pod); ok {
-		grace := int64(v1.DefaultTerminationGracePeriodSeconds)
-		if pod.Spec.TerminationGracePeriodSeconds != nil {
-			grace = *pod.Spec.TerminationGracePeriodSeconds
-		}
 		t := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 		pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = &t, &grace
 	}
