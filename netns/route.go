@@ -16,19 +16,9 @@ import (
 // the machine by the default route. Idempotent; it never changes or removes
 // an existing route.
 func EnsureUnreachableRoute(cidr string) error {
-	_, dst, err := net.ParseCIDR(cidr)
+	dst, routes, err := mainRoutes(cidr)
 	if err != nil {
-		return fmt.Errorf("unreachable route for %q: %w", cidr, err)
-	}
-	family := netlink.FAMILY_V4
-	if dst.IP.To4() == nil {
-		family = netlink.FAMILY_V6
-	}
-	routes, err := netlink.RouteListFiltered(family,
-		&netlink.Route{Table: unix.RT_TABLE_MAIN, Dst: dst},
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
-	if err != nil {
-		return fmt.Errorf("list routes for %s: %w", dst, err)
+		return err
 	}
 	if len(routes) > 0 {
 		return nil
@@ -49,19 +39,9 @@ func EnsureUnreachableRoute(cidr string) error {
 // that EnsureUnreachableRoute adds; a route of another type for that
 // prefix is not ours and stays. Missing is no error.
 func RemoveUnreachableRoute(cidr string) error {
-	_, dst, err := net.ParseCIDR(cidr)
+	dst, routes, err := mainRoutes(cidr)
 	if err != nil {
-		return fmt.Errorf("unreachable route for %q: %w", cidr, err)
-	}
-	family := netlink.FAMILY_V4
-	if dst.IP.To4() == nil {
-		family = netlink.FAMILY_V6
-	}
-	routes, err := netlink.RouteListFiltered(family,
-		&netlink.Route{Table: unix.RT_TABLE_MAIN, Dst: dst},
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
-	if err != nil {
-		return fmt.Errorf("list routes for %s: %w", dst, err)
+		return err
 	}
 	for _, r := range routes {
 		if r.Type != unix.RTN_UNREACHABLE {
@@ -72,4 +52,24 @@ func RemoveUnreachableRoute(cidr string) error {
 		}
 	}
 	return nil
+}
+
+// mainRoutes parses cidr and lists the main table's routes for exactly that
+// prefix, of any type.
+func mainRoutes(cidr string) (*net.IPNet, []netlink.Route, error) {
+	_, dst, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unreachable route for %q: %w", cidr, err)
+	}
+	family := netlink.FAMILY_V4
+	if dst.IP.To4() == nil {
+		family = netlink.FAMILY_V6
+	}
+	routes, err := netlink.RouteListFiltered(family,
+		&netlink.Route{Table: unix.RT_TABLE_MAIN, Dst: dst},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list routes for %s: %w", dst, err)
+	}
+	return dst, routes, nil
 }
