@@ -39,6 +39,7 @@ type benchOptions struct {
 	cniBinDirs  []string
 	keepLogs    string
 	only        map[string]bool // phases to run; all when empty
+	commit      string          // the commit measured, for the record
 }
 
 func main() {
@@ -51,6 +52,12 @@ func main() {
 	flag.StringVar(&cniDirs, "cni-bin-dir", "/opt/cni/bin:/usr/lib/cni", "colon-separated CNI plugin directories")
 	flag.StringVar(&o.keepLogs, "keep-logs", "", "copy the agent's and containerd's logs into this directory at the end")
 	flag.StringVar(&only, "only", "", "run only these phases (comma-separated): "+strings.Join(phaseNames(), ","))
+	var so soakOptions
+	flag.DurationVar(&so.Duration, "soak", 0, "instead of the bench, soak the agent this long (see RELIABILITY.md)")
+	flag.DurationVar(&so.Interval, "soak-interval", 10*time.Second, "with --soak: time between samples")
+	flag.DurationVar(&so.Churn, "soak-churn", 2*time.Second, "with --soak: pause between pod create/delete cycles")
+	flag.DurationVar(&so.Scale, "soak-scale", 20*time.Second, "with --soak: pause between Deployment scalings")
+	flag.StringVar(&o.commit, "commit", "", "the commit measured, recorded in the results")
 	flag.Parse()
 	o.cniBinDirs = filepath.SplitList(cniDirs)
 	if only != "" {
@@ -77,6 +84,9 @@ func main() {
 	defer cancel()
 	go handleSignals(log, cancel)
 
+	if so.Duration > 0 {
+		os.Exit(soakMain(ctx, log, o, so))
+	}
 	res, err := run(ctx, log, o)
 	if res != nil {
 		res.writeTable(os.Stdout)
@@ -224,7 +234,7 @@ func phaseNames() []string {
 	return out
 }
 
-func writeJSON(path string, res *results) error {
+func writeJSON(path string, res any) error {
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
