@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,6 +14,7 @@ import (
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/kubeapi"
+	"github.com/minikubelet/minikubelet/services"
 	"github.com/minikubelet/minikubelet/status"
 )
 
@@ -27,9 +29,39 @@ func kubernetesServiceIP(cidr string) net.IP {
 	if err != nil {
 		return nil
 	}
-	ip := append(net.IP(nil), n.IP...)
-	ip[len(ip)-1]++
-	return ip
+	return services.KubernetesIP(n)
+}
+
+// inClusterAddress is where pods reach the API through the `kubernetes`
+// Service: its ClusterIP (held on the services link) at the API's port.
+// Empty when Services do not run, or when the API already listens on every
+// address.
+func inClusterAddress(cfg Config, servicesRun bool) string {
+	host, port, err := net.SplitHostPort(cfg.APIAddress)
+	if !servicesRun || err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	ip := kubernetesServiceIP(cfg.ServiceCIDR)
+	if ip == nil {
+		return ""
+	}
+	return net.JoinHostPort(ip.String(), port)
+}
+
+// apiPort is the port of cfg.APIAddress, 0 when the API is off.
+func apiPort(cfg Config) int32 {
+	_, port, err := net.SplitHostPort(cfg.APIAddress)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0
+	}
+	return int32(n)
 }
 
 // containerStreams run exec and attach sessions; the runtime does both.
@@ -48,6 +80,11 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		return nil, nil
 	}
 	names := kubeapi.Names{DNS: []string{cfg.NodeName}}
+	if cfg.ClusterDomain != "" {
+		// Beside kubernetes.default.svc, as the API server's certificate
+		// has it: the name a pod's resolver search list completes to.
+		names.DNS = append(names.DNS, "kubernetes.default.svc."+cfg.ClusterDomain)
+	}
 	for _, ip := range []string{cfg.NodeIP} {
 		if p := net.ParseIP(ip); p != nil {
 			names.IPs = append(names.IPs, p)
@@ -78,11 +115,12 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		deps.Services = ss
 	}
 	srv, err := kubeapi.New(log, kubeapi.Config{
-		Address:      cfg.APIAddress,
-		PKIDir:       filepath.Join(cfg.Root, "pki"),
-		Kubeconfig:   cfg.KubeconfigPath(),
-		Names:        names,
-		AgentVersion: version,
+		Address:          cfg.APIAddress,
+		PKIDir:           filepath.Join(cfg.Root, "pki"),
+		Kubeconfig:       cfg.KubeconfigPath(),
+		Names:            names,
+		AgentVersion:     version,
+		InClusterAddress: inClusterAddress(cfg, deps.Services != nil),
 	}, deps)
 	if err != nil {
 		return nil, err

@@ -272,7 +272,7 @@ spec:
 		{[]string{"get", "pod", "web", "-o", "jsonpath={.status.phase} {.metadata.labels.app}"}, []string{"Running web"}},
 		{[]string{"get", "svc", "websvc"}, []string{"NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE", "websvc ClusterIP * <none> 80/TCP *"}},
 		{[]string{"get", "ep", "websvc"}, []string{"NAME ENDPOINTS AGE", "websvc " + podIP(a, "web") + ":80 *"}},
-		{[]string{"get", "endpointslices"}, []string{"NAME ADDRESSTYPE PORTS ENDPOINTS AGE", "* IPv4 80 " + podIP(a, "web") + " *"}},
+		{[]string{"get", "endpointslices", "-l", "kubernetes.io/service-name=websvc"}, []string{"NAME ADDRESSTYPE PORTS ENDPOINTS AGE", "* IPv4 80 " + podIP(a, "web") + " *"}},
 		{[]string{"get", "ns"}, []string{"NAME STATUS AGE", "default Active *", "kube-node-lease Active *", "kube-public Active *", "kube-system Active *"}},
 		{[]string{"get", "no"}, []string{"NAME STATUS ROLES AGE VERSION", "testnode Ready <none> * v1.34.2"}},
 		{[]string{"get", "cm"}, []string{"NAME DATA AGE", "kube-root-ca.crt 1 *"}},

@@ -103,6 +103,8 @@ func startServices(ctx context.Context, log *zap.Logger, cfg Config, pods *statu
 		StateDir:    filepath.Join(cfg.Root, "services"),
 		Table:       cfg.nftTable(),
 		Link:        cfg.dnsInterface(),
+
+		APIServerPort: apiPort(cfg),
 	}, services.Deps{Pods: pods, Recorder: rec})
 	if err != nil {
 		return nil, err

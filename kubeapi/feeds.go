@@ -167,6 +167,12 @@ func endpointSlice(ep *v1.Endpoints) *discoveryv1.EndpointSlice {
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{},
 	}
+	if ep.Labels[discoveryv1.LabelSkipMirror] == "true" {
+		// Endpoints whose owner writes the slice too: the API server's
+		// own `kubernetes` Service, whose slice has the Service's name.
+		es.Name, es.GenerateName = ep.Name, ""
+		delete(es.Labels, discoveryv1.LabelManagedBy)
+	}
 	for _, sub := range ep.Subsets {
 		add := func(a v1.EndpointAddress, ready bool) {
 			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{

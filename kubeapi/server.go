@@ -52,6 +52,10 @@ type Config struct {
 	// AgentVersion is the agent's own version, shown in /version's
 	// gitVersion build metadata.
 	AgentVersion string
+	// InClusterAddress, when set, is a second host:port served alike: the
+	// `kubernetes` Service's ClusterIP, where pods reach the API (the
+	// Service's Endpoints name it).
+	InClusterAddress string
 }
 
 // Server is the Kubernetes API server of the node.
@@ -163,6 +167,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen for the Kubernetes API: %w", err)
 	}
 	s.addr = l.Addr().String()
+	listeners := []net.Listener{l}
+	if a := s.cfg.InClusterAddress; a != "" {
+		l2, err := net.Listen("tcp", a)
+		if err != nil {
+			_ = l.Close()
+			return fmt.Errorf("listen for the Kubernetes API on the kubernetes Service's address: %w", err)
+		}
+		listeners = append(listeners, l2)
+	}
 	if s.deps.Pods != nil {
 		go s.feedPods(ctx)
 	}
@@ -195,9 +208,12 @@ func (s *Server) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
-	s.log.Info("Kubernetes API listening", zap.String("address", s.addr), zap.String("kubeconfig", s.cfg.Kubeconfig))
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(tls.NewListener(l, tlsCfg)) }()
+	s.log.Info("Kubernetes API listening", zap.String("address", s.addr), zap.String("inCluster", s.cfg.InClusterAddress),
+		zap.String("kubeconfig", s.cfg.Kubeconfig))
+	serveErr := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { serveErr <- srv.Serve(tls.NewListener(l, tlsCfg)) }()
+	}
 
 	tick := time.NewTicker(renewCheck)
 	defer tick.Stop()

@@ -23,6 +23,7 @@ import (
 
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/status"
 )
@@ -41,6 +42,10 @@ type Config struct {
 	// Link is the name of the interface that holds the ClusterIPs and the
 	// DNS addresses.
 	Link string
+	// APIServerPort, when not 0, publishes the `kubernetes` Service (the
+	// range's first address, port 443) with Endpoints at that address and
+	// this port, where the Kubernetes API also listens.
+	APIServerPort int32
 }
 
 // Pods is where pods are read from; status.Store implements it.
@@ -89,6 +94,10 @@ type Manager struct {
 	deps  Deps
 	alloc *Allocator
 	store *Store
+	// kubeSvc and kubeEP are the built-in `kubernetes` Service and its
+	// Endpoints, nil without Config.APIServerPort.
+	kubeSvc *v1.Service
+	kubeEP  *v1.Endpoints
 
 	desired chan []*v1.Service // buffer 1: the newest set wins
 	done    chan struct{}
@@ -100,6 +109,7 @@ type Manager struct {
 	linkIPs   []string // the addresses on the link, sorted
 	reported  map[string]bool
 	saveFails bool
+	shadowed  bool // a manifest's default/kubernetes was reported
 	retry     time.Duration
 }
 
@@ -131,7 +141,7 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Manager, error) {
 	if deps.Addresses == nil {
 		deps.Addresses = HostLink{Name: cfg.Link}
 	}
-	return &Manager{
+	m := &Manager{
 		log:      log,
 		cfg:      cfg,
 		deps:     deps,
@@ -140,7 +150,11 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Manager, error) {
 		desired:  make(chan []*v1.Service, 1),
 		done:     make(chan struct{}),
 		reported: map[string]bool{},
-	}, nil
+	}
+	if cfg.APIServerPort != 0 {
+		m.kubeSvc, m.kubeEP = kubernetesService(KubernetesIP(cidr), cfg.APIServerPort, metav1.Now())
+	}
+	return m, nil
 }
 
 // Store is what the manager publishes, for the API and the DNS server.
@@ -257,14 +271,24 @@ func (m *Manager) sync(ctx context.Context) error {
 		// for released: the Services are just not read yet.
 		var failed []*AllocationError
 		var saveErr error
-		svcs, failed, saveErr = m.alloc.Sync(m.services)
+		svcs, failed, saveErr = m.alloc.Sync(m.userServices())
 		m.report(failed, saveErr)
 	}
 
 	pods := m.deps.Pods.List("")
 	eps := map[string]*v1.Endpoints{}
 	var epList []*v1.Endpoints
+	if m.kubeSvc != nil {
+		// Built in, so present before the manifests are read: the API
+		// listens on its address as soon as it starts.
+		svcs = append([]*v1.Service{m.kubeSvc}, svcs...)
+		eps[key(m.kubeSvc)] = m.kubeEP
+		epList = append(epList, m.kubeEP)
+	}
 	for _, svc := range svcs {
+		if svc == m.kubeSvc {
+			continue
+		}
 		if ep := ComputeEndpoints(svc, pods); ep != nil {
 			eps[key(svc)] = ep
 			epList = append(epList, ep)
@@ -310,6 +334,27 @@ func (m *Manager) sync(ctx context.Context) error {
 		m.log.Debug("services published", zap.Int("services", len(svcs)), zap.Int("endpoints", len(epList)))
 	}
 	return errors.Join(errs...)
+}
+
+// userServices are the desired Services less one that takes the built-in
+// `kubernetes` Service's name, which the API server would refuse to create
+// (it exists): it is reported once, as an allocation failure is.
+func (m *Manager) userServices() []*v1.Service {
+	if m.kubeSvc == nil {
+		return m.services
+	}
+	out := make([]*v1.Service, 0, len(m.services))
+	for _, s := range m.services {
+		if s.Namespace == KubernetesNamespace && s.Name == KubernetesName {
+			if !m.shadowed {
+				m.log.Warn("service default/kubernetes in the manifests ignored: the API server's own Service has that name")
+				m.shadowed = true
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // report logs and records each allocation failure once, while it lasts.

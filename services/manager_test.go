@@ -93,6 +93,11 @@ func (r *fakeRecorder) Event(_ *v1.ObjectReference, _, reason, msg string) {
 
 func startManager(t *testing.T, pods *status.Store) (*Manager, *fakeKernel, *fakeRecorder, context.CancelFunc) {
 	t.Helper()
+	return startManagerWith(t, pods, 0)
+}
+
+func startManagerWith(t *testing.T, pods *status.Store, apiPort int32) (*Manager, *fakeKernel, *fakeRecorder, context.CancelFunc) {
+	t.Helper()
 	k := &fakeKernel{}
 	rec := &fakeRecorder{}
 	m, err := New(zaptest.NewLogger(t), Config{
@@ -101,6 +106,8 @@ func startManager(t *testing.T, pods *status.Store) (*Manager, *fakeKernel, *fak
 		StateDir:    filepath.Join(t.TempDir(), "services"),
 		Table:       "mk-test",
 		Link:        "mktest0",
+
+		APIServerPort: apiPort,
 	}, Deps{Pods: pods, Firewall: k, Addresses: k, Recorder: rec})
 	if err != nil {
 		t.Fatal(err)
@@ -277,5 +284,35 @@ func TestManagerKeepsAddressesAcrossRestarts(t *testing.T) {
 	first, second := run(), run()
 	if first != second {
 		t.Errorf("ClusterIP %s after the restart, was %s", second, first)
+	}
+}
+
+// The `kubernetes` Service is there from Start, before any manifest is
+// read: its address on the link and its DNAT to the API's port, with
+// Endpoints naming that address; a manifest cannot take its name.
+func TestManagerKubernetesService(t *testing.T) {
+	m, k, _, _ := startManagerWith(t, status.NewStore(), 6443)
+	rules, addrs, _ := k.state()
+	if !slices.Equal(addrs, []string{"10.112.7.1", "10.112.7.10"}) {
+		t.Errorf("addresses after Start = %v, want the kubernetes ClusterIP and the DNS address", addrs)
+	}
+	if !strings.Contains(rules, "ip daddr 10.112.7.1 tcp dport 443 goto") || !strings.Contains(rules, "dnat to 10.112.7.1:6443") {
+		t.Errorf("ruleset has no DNAT for the kubernetes Service:\n%s", rules)
+	}
+	got, ok := m.Store().GetService("default", "kubernetes")
+	if !ok || got.Spec.ClusterIP != "10.112.7.1" || got.Spec.Ports[0].Port != 443 || got.Spec.Ports[0].Name != "https" ||
+		got.Spec.Ports[0].TargetPort.IntValue() != 6443 || got.Spec.Selector != nil {
+		t.Fatalf("kubernetes Service = %+v", got)
+	}
+	ep, _ := m.Store().GetEndpoints("default", "kubernetes")
+	if summary(ep) != "ready=10.112.7.1 notready= ports=https:6443/TCP" {
+		t.Errorf("kubernetes Endpoints = %s", summary(ep))
+	}
+
+	impostor := svc("default", "kubernetes", "")
+	m.Set([]*v1.Service{impostor, svc("default", "mydb", "")})
+	waitUntil(t, "mydb published", func() bool { _, ok := m.Store().GetService("default", "mydb"); return ok })
+	if got, _ := m.Store().GetService("default", "kubernetes"); got.Spec.ClusterIP != "10.112.7.1" || len(m.Store().ListServices("")) != 2 {
+		t.Errorf("a manifest's default/kubernetes replaced the built-in one: %+v", got)
 	}
 }

@@ -41,7 +41,8 @@ type RulesetInput struct {
 //     and pod-to-pod traffic on one bridge work whether or not bridge
 //     netfilter is on, at the price of the backend seeing the node's
 //     address rather than the client pod's.
-//   - filter input rejects what reaches a ClusterIP or the DNS address
+//   - filter input accepts connections DNATed by these rules (an endpoint
+//     may be a local address: the API server's) and rejects what reaches a ClusterIP or the DNS address
 //     without being DNATed: a Service port with no ready endpoint (TCP
 //     reset, ICMP port unreachable otherwise, as kube-proxy's REJECT), a
 //     port the Service does not have, and anything but port 53 on the DNS
@@ -89,6 +90,10 @@ func RenderRuleset(in RulesetInput) string {
 
 	b.WriteString("\tchain filter-input {\n\t\ttype filter hook input priority filter; policy accept;\n")
 	b.WriteString("\t\tip daddr @local-ips ct state established,related accept\n")
+	// A Service whose endpoint is a local address (the `kubernetes`
+	// Service: the API listens on its ClusterIP) is reached through its
+	// DNAT only.
+	b.WriteString("\t\tip daddr @local-ips ct status dnat accept\n")
 	for _, ip := range dnsIPs {
 		fmt.Fprintf(&b, "\t\tip daddr %s udp dport 53 accept\n", ip)
 		fmt.Fprintf(&b, "\t\tip daddr %s tcp dport 53 accept\n", ip)
