@@ -58,8 +58,8 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startAgent(t, cfg)
-	a.write("hostnet.yaml", pod("hostnet", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n")+"  hostNetwork: true\n")
-	a.write("priv.yaml", pod("priv", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], securityContext: {privileged: true}}\n"))
+	a.write("userns.yaml", pod("userns", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n")+"  hostUsers: false\n")
+	a.write("seccomp.yaml", pod("seccomp", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], securityContext: {seccompProfile: {type: Localhost, localhostProfile: a.json}}}\n"))
 	a.write("grace.yaml", strings.Replace(pod("grace", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"),
 		"terminationGracePeriodSeconds: 2", "terminationGracePeriodSeconds: 9223372036854775807", 1))
 	a.write("good.yaml", pod("good", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
@@ -70,8 +70,8 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 	a.client.OnWarning = func(text string) { warnings = append(warnings, text) }
 	want := []string{
 		"fifo.yaml: not a regular file (named pipe): skipped",
-		"hostnet.yaml: spec.hostNetwork: Forbidden: not supported by minikubelet",
-		"priv.yaml: spec.containers[0].securityContext.privileged: Forbidden: not supported by minikubelet",
+		"userns.yaml: spec.hostUsers: Forbidden: not supported by minikubelet",
+		`seccomp.yaml: spec.containers[0].securityContext.seccompProfile.type: Unsupported value: "Localhost": supported values: "RuntimeDefault", "Unconfined"`,
 		"grace.yaml: spec.terminationGracePeriodSeconds: Invalid value: 9223372036854775807: must be less than or equal to 9223372036",
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -88,7 +88,7 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 	if !containsAll(warnings, want) {
 		t.Errorf("warnings:\n%s\nwant each of:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
 	}
-	for _, name := range []string{"hostnet", "priv", "grace"} {
+	for _, name := range []string{"userns", "seccomp", "grace"} {
 		if _, err := a.client.GetPod(ctx, "default", name); !apierrors.IsNotFound(err) {
 			t.Errorf("pod %s: %v, want not found", name, err)
 		}

@@ -101,9 +101,9 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	if err != nil {
 		return fail(&ConfigError{Err: err})
 	}
-	secOpt, err := withSecurityContext(ctr.SecurityContext, c.allCaps)
+	secOpts, userOpts, err := containerSecurity(pod, ctr, ispec.Config.User, c.allCaps)
 	if err != nil {
-		return fail(err)
+		return fail(&ConfigError{Err: err})
 	}
 
 	// Host side: the termination log and the volumes.
@@ -149,7 +149,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		oci.WithEnv(ispec.Config.Env),
 		oci.WithEnv(env),
 		withMounts(append(mounts, cgroupMount)),
-		secOpt,
+		oci.Compose(secOpts...),
 		withResources(ctr.Resources),
 		withOOMScoreAdj(qosOOMScoreAdj(pod, ctr, c.nodeMemory), c.ownOOMScoreAdj),
 		withPodNamespaces(sbTask.Pid(), sharePID),
@@ -165,7 +165,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		specOpts = append(specOpts, oci.WithTTY)
 	}
 	// Last: these read /etc/passwd and /etc/group from the rootfs.
-	specOpts = append(specOpts, withUser(ispec.Config.User, ctr.SecurityContext, pod.Spec.SecurityContext)...)
+	specOpts = append(specOpts, userOpts...)
 
 	labels := podLabels(pod)
 	labels[LabelKind] = string(kind)

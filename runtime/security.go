@@ -3,10 +3,13 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
@@ -68,53 +71,118 @@ func capNames(list []v1.Capability) []string {
 	return out
 }
 
-// withImageUser applies the container's user: runAsUser (with runAsGroup,
-// else the primary group from the image's /etc/passwd), otherwise the image's
-// USER. Supplemental groups come from the image's /etc/group plus the pod's
-// supplementalGroups and fsGroup. These options read the rootfs, so they
-// need a client and go last.
-func withUser(imageUser string, sc *v1.SecurityContext, psc *v1.PodSecurityContext) []oci.SpecOpts {
-	var uid, gid *int64
-	if psc != nil {
-		uid, gid = psc.RunAsUser, psc.RunAsGroup
+// effectiveSecurityContext is the container's security context with the
+// pod's filling what the container leaves unset, as the kubelet merges them
+// (securitycontext.DetermineEffectiveSecurityContext).
+func effectiveSecurityContext(pod *v1.Pod, ctr *v1.Container) v1.SecurityContext {
+	var sc v1.SecurityContext
+	if ctr.SecurityContext != nil {
+		sc = *ctr.SecurityContext.DeepCopy()
 	}
-	if sc != nil {
-		if sc.RunAsUser != nil {
-			uid = sc.RunAsUser
-		}
-		if sc.RunAsGroup != nil {
-			gid = sc.RunAsGroup
-		}
+	psc := pod.Spec.SecurityContext
+	if psc == nil {
+		return sc
 	}
-	var opts []oci.SpecOpts
-	userstr := imageUser
+	if sc.SELinuxOptions == nil {
+		sc.SELinuxOptions = psc.SELinuxOptions
+	}
+	if sc.RunAsUser == nil {
+		sc.RunAsUser = psc.RunAsUser
+	}
+	if sc.RunAsGroup == nil {
+		sc.RunAsGroup = psc.RunAsGroup
+	}
+	if sc.RunAsNonRoot == nil {
+		sc.RunAsNonRoot = psc.RunAsNonRoot
+	}
+	if sc.SeccompProfile == nil {
+		sc.SeccompProfile = psc.SeccompProfile
+	}
+	if sc.AppArmorProfile == nil {
+		sc.AppArmorProfile = psc.AppArmorProfile
+	}
+	return sc
+}
+
+// imageUser splits an image's USER as containerd's CRI reports it to the
+// kubelet (getUserFromImage): a numeric user is a UID, anything else a
+// name; a group after ':' is dropped. The kubelet takes an image without a
+// USER for root (getImageUser).
+func imageUser(user string) (uid *int64, name string) {
+	user, _, _ = strings.Cut(user, ":")
+	if user == "" {
+		return new(int64), ""
+	}
+	n, err := strconv.ParseInt(user, 10, 64)
+	if err != nil {
+		return nil, user
+	}
+	return &n, ""
+}
+
+// podDesc is the kubelet's format.Pod: name_namespace(uid).
+func podDesc(pod *v1.Pod) string {
+	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
+}
+
+// verifyRunAsNonRoot refuses, with the kubelet's messages
+// (kuberuntime verifyRunAsNonRoot), a container that asks for
+// runAsNonRoot but would run as root: by its runAsUser, or by its image's
+// user when it has none (no USER counts as root). A user name cannot be
+// checked, so it is refused too.
+func verifyRunAsNonRoot(pod *v1.Pod, ctr *v1.Container, sc v1.SecurityContext, uid *int64, name string) error {
+	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		return nil
+	}
+	if sc.RunAsUser != nil {
+		if *sc.RunAsUser == 0 {
+			return fmt.Errorf("container's runAsUser breaks non-root policy (pod: %q, container: %s)", podDesc(pod), ctr.Name)
+		}
+		return nil
+	}
 	switch {
-	case uid != nil && gid != nil:
-		opts = append(opts, oci.WithUIDGID(uint32(*uid), uint32(*gid)))
-		userstr = fmt.Sprint(*uid)
-	case uid != nil:
-		opts = append(opts, oci.WithUserID(uint32(*uid)))
-		userstr = fmt.Sprint(*uid)
-	case imageUser != "":
-		opts = append(opts, oci.WithUser(imageUser))
-		if gid != nil {
-			opts = append(opts, withGID(uint32(*gid)))
-		}
-	case gid != nil:
-		opts = append(opts, oci.WithUIDGID(0, uint32(*gid)))
+	case uid == nil && name != "":
+		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", name, podDesc(pod), ctr.Name)
+	case uid != nil && *uid == 0:
+		return fmt.Errorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", podDesc(pod), ctr.Name)
+	case uid != nil && (*uid < 0 || *uid > math.MaxInt32):
+		return fmt.Errorf("container has runAsNonRoot and image has an invalid user id (%d). (Must be 1-(%d)): must be between 0 and %d, inclusive (pod: %q, container: %s)",
+			*uid, math.MaxInt32, math.MaxInt32, podDesc(pod), ctr.Name)
 	}
-	if userstr == "" {
-		userstr = "0"
+	return nil
+}
+
+// withUser sets the process's user and groups the way the kubelet and
+// containerd's CRI do together. The kubelet hands the CRI runAsUser, else
+// the image's UID or user name (root for an image without USER), plus
+// runAsGroup; the CRI resolves that string in the image's /etc/passwd, so
+// an image's "uid:gid" loses its group unless runAsGroup names one, as on
+// a real node. Supplemental groups: the user's groups in the image's
+// /etc/group (not with supplementalGroupsPolicy Strict), then fsGroup and
+// supplementalGroups. These options read the rootfs, so they go last.
+func withUser(pod *v1.Pod, sc v1.SecurityContext, imageUID *int64, imageName string) []oci.SpecOpts {
+	user := imageName
+	if sc.RunAsUser != nil {
+		user = strconv.FormatInt(*sc.RunAsUser, 10)
+	} else if imageUID != nil {
+		user = strconv.FormatInt(*imageUID, 10)
 	}
-	opts = append(opts, oci.WithAdditionalGIDs(userstr))
-	var extra []string
-	if psc != nil {
-		for _, g := range psc.SupplementalGroups {
-			extra = append(extra, fmt.Sprint(g))
+	userstr := user
+	if sc.RunAsGroup != nil {
+		userstr += ":" + strconv.FormatInt(*sc.RunAsGroup, 10)
+	}
+	opts := []oci.SpecOpts{oci.WithUser(userstr)}
+	var extra []int64
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		if psc.SupplementalGroupsPolicy == nil || *psc.SupplementalGroupsPolicy != v1.SupplementalGroupsPolicyStrict {
+			opts = append(opts, oci.WithAdditionalGIDs(user))
 		}
 		if psc.FSGroup != nil {
-			extra = append(extra, fmt.Sprint(*psc.FSGroup))
+			extra = append(extra, *psc.FSGroup)
 		}
+		extra = append(extra, psc.SupplementalGroups...)
+	} else {
+		opts = append(opts, oci.WithAdditionalGIDs(user))
 	}
 	if len(extra) > 0 {
 		opts = append(opts, withExtraGIDs(extra))
@@ -122,28 +190,14 @@ func withUser(imageUser string, sc *v1.SecurityContext, psc *v1.PodSecurityConte
 	return opts
 }
 
-func withGID(gid uint32) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Process == nil {
-			s.Process = &specs.Process{}
-		}
-		s.Process.User.GID = gid
-		return nil
-	}
-}
-
-// withExtraGIDs appends numeric supplemental groups.
-func withExtraGIDs(gids []string) oci.SpecOpts {
+// withExtraGIDs adds numeric supplemental groups.
+func withExtraGIDs(gids []int64) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		if s.Process == nil {
 			s.Process = &specs.Process{}
 		}
 		for _, g := range gids {
-			var n uint32
-			if _, err := fmt.Sscan(g, &n); err != nil {
-				return fmt.Errorf("supplemental group %q: %w", g, err)
-			}
-			if !slices.Contains(s.Process.User.AdditionalGids, n) {
+			if n := uint32(g); !slices.Contains(s.Process.User.AdditionalGids, n) {
 				s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, n)
 			}
 		}
@@ -151,27 +205,72 @@ func withExtraGIDs(gids []string) oci.SpecOpts {
 	}
 }
 
-// withSecurityContext applies the parts of securityContext that need no
-// rootfs access. Privileged containers are refused: they would see every
-// host device, which this agent does not offer.
-func withSecurityContext(sc *v1.SecurityContext, allCaps []string) (oci.SpecOpts, error) {
-	var opts []oci.SpecOpts
-	if sc != nil && sc.Privileged != nil && *sc.Privileged {
-		return nil, fmt.Errorf("privileged containers are not supported")
+// The paths the kubelet asks the runtime to mask and to make read-only for
+// procMount Default (securitycontext ConvertToRuntimeMaskedPaths and
+// ConvertToRuntimeReadonlyPaths); containerd's CRI replaces its own
+// defaults with them. Privileged containers get neither.
+var (
+	defaultMaskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware", "/sys/devices/virtual/powercap",
 	}
-	var caps *v1.Capabilities
-	if sc != nil {
-		caps = sc.Capabilities
+	defaultReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+// isPrivileged reports securityContext.privileged.
+func isPrivileged(sc v1.SecurityContext) bool {
+	return sc.Privileged != nil && *sc.Privileged
+}
+
+// withSecurityContext applies the parts of the effective security context
+// that need no rootfs, in containerd CRI's order (containerSpec):
+// capabilities over the runtime's default set; for privileged containers
+// every capability the agent has, every host device, writable /sys and
+// cgroupfs, nothing masked and no seccomp; no_new_privs only when
+// allowPrivilegeEscalation is false (the kubelet's AddNoNewPrivileges);
+// a read-only rootfs; seccomp RuntimeDefault as containerd's default
+// profile. It runs after the mounts (the cgroup mount turns writable).
+func withSecurityContext(sc v1.SecurityContext, allCaps []string) oci.SpecOpts {
+	opts := []oci.SpecOpts{
+		oci.WithNewPrivileges,
+		oci.WithMaskedPaths(slices.Clone(defaultMaskedPaths)),
+		oci.WithReadonlyPaths(slices.Clone(defaultReadonlyPaths)),
+		withCapabilities(sc.Capabilities, allCaps),
 	}
-	opts = append(opts, withCapabilities(caps, allCaps))
-	// Kubernetes only sets no_new_privs when allowPrivilegeEscalation is
-	// explicitly false; containerd's default spec sets it always.
-	opts = append(opts, oci.WithNewPrivileges)
-	if sc != nil && sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+	privileged := isPrivileged(sc)
+	if privileged {
+		opts = append(opts, oci.WithPrivileged, oci.WithHostDevices, oci.WithAllDevicesAllowed, withoutAmbientCaps)
+	}
+	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
 		opts = append(opts, oci.WithNoNewPrivileges)
 	}
-	if sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
-	return oci.Compose(opts...), nil
+	if !privileged && sc.SeccompProfile != nil && sc.SeccompProfile.Type == v1.SeccompProfileTypeRuntimeDefault {
+		opts = append(opts, seccomp.WithDefaultProfile())
+	}
+	return oci.Compose(opts...)
+}
+
+// withoutAmbientCaps clears the ambient set (containerd's CRI does for every
+// container; WithPrivileged would otherwise leave it as the default spec has it).
+func withoutAmbientCaps(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	if s.Process != nil && s.Process.Capabilities != nil {
+		s.Process.Capabilities.Ambient = nil
+	}
+	return nil
+}
+
+// containerSecurity is what StartContainer takes from the security
+// contexts: the options without and with rootfs access, or the
+// CreateContainerConfigError that stops the container (runAsNonRoot).
+func containerSecurity(pod *v1.Pod, ctr *v1.Container, imageUserStr string, allCaps []string) (opts, userOpts []oci.SpecOpts, err error) {
+	sc := effectiveSecurityContext(pod, ctr)
+	uid, name := imageUser(imageUserStr)
+	if err := verifyRunAsNonRoot(pod, ctr, sc, uid, name); err != nil {
+		return nil, nil, err
+	}
+	return []oci.SpecOpts{withSecurityContext(sc, allCaps)}, withUser(pod, sc, uid, name), nil
 }

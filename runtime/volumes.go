@@ -99,6 +99,9 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 		if err != nil {
 			return specs.Mount{}, err
 		}
+		if err := setVolumeOwnership(dir, podFSGroup(pod), false); err != nil {
+			return specs.Mount{}, err
+		}
 		src = dir
 	case vol.HostPath != nil:
 		if err := checkHostPath(vol.HostPath); err != nil {
@@ -134,11 +137,16 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 // sandbox re-creation.
 func (h volumeHost) emptyDir(layout podLayout, vol *v1.Volume) (string, error) {
 	dir := layout.emptyDir(vol.Name)
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return "", err
 	}
-	if err := os.Chmod(dir, 0o777); err != nil { // MkdirAll is subject to umask
-		return "", err
+	// MkdirAll is subject to umask; later the mode is the pod's (fsGroup
+	// sets setgid, a container may chmod it).
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return "", err
+		}
 	}
 	switch vol.EmptyDir.Medium {
 	case v1.StorageMediumDefault:

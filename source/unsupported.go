@@ -11,9 +11,9 @@ const msgNotSupported = "not supported by minikubelet"
 
 // validateSupported refuses, in one place, the pod fields the agent does not
 // implement: a pod asking for them would otherwise be retried forever (host
-// namespaces, privileged containers), or would run without what it asked
-// for (a seccomp profile, a non-root check). Supporting one of
-// them later means deleting its check here.
+// namespaces), or would run without what it asked for (a Localhost seccomp
+// profile, AppArmor, SELinux). Supporting one of them later means deleting
+// its check here.
 func validateSupported(pod *v1.Pod) field.ErrorList {
 	spec := &pod.Spec
 	fld := field.NewPath("spec")
@@ -35,12 +35,8 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 		errs = append(errs, field.NotSupported(fld.Child("os", "name"), spec.OS.Name, []v1.OSName{v1.Linux}))
 	}
 
-	var podUser *int64
-	podNonRoot := false
 	if psc := spec.SecurityContext; psc != nil {
 		p := fld.Child("securityContext")
-		podUser = psc.RunAsUser
-		podNonRoot = psc.RunAsNonRoot != nil && *psc.RunAsNonRoot
 		errs = append(errs, validateSupportedProfiles(psc.SeccompProfile, psc.AppArmorProfile, psc.SELinuxOptions, p)...)
 		forbid(len(psc.Sysctls) > 0, p.Child("sysctls"))
 	}
@@ -53,40 +49,26 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 			p := list.p.Index(i)
 			forbid(len(c.Resources.Claims) > 0, p.Child("resources", "claims"))
 			forbid(c.Lifecycle != nil && c.Lifecycle.StopSignal != nil, p.Child("lifecycle", "stopSignal"))
-			user, nonRoot := podUser, podNonRoot
 			if sc := c.SecurityContext; sc != nil {
 				sp := p.Child("securityContext")
-				forbid(sc.Privileged != nil && *sc.Privileged, sp.Child("privileged"))
 				errs = append(errs, validateSupportedProfiles(sc.SeccompProfile, sc.AppArmorProfile, sc.SELinuxOptions, sp)...)
 				if sc.ProcMount != nil && *sc.ProcMount != v1.DefaultProcMount {
 					errs = append(errs, field.NotSupported(sp.Child("procMount"), *sc.ProcMount, []v1.ProcMountType{v1.DefaultProcMount}))
 				}
-				if sc.RunAsUser != nil {
-					user = sc.RunAsUser
-				}
-				if sc.RunAsNonRoot != nil {
-					nonRoot = *sc.RunAsNonRoot
-				}
-			}
-			// The kubelet checks runAsNonRoot against the image's user when
-			// the container starts; the agent does not. An explicit
-			// non-zero runAsUser satisfies it without the image.
-			if nonRoot && (user == nil || *user == 0) {
-				errs = append(errs, field.Forbidden(p.Child("securityContext", "runAsNonRoot"),
-					"needs a non-zero runAsUser: checking the image's user is not supported by minikubelet"))
 			}
 		}
 	}
 	return errs
 }
 
-// validateSupportedProfiles allows only the profiles the agent applies,
-// which is none: containers run unconfined.
+// validateSupportedProfiles allows only the profiles the agent applies:
+// seccomp RuntimeDefault (containerd's default profile) or Unconfined, no
+// AppArmor or SELinux.
 func validateSupportedProfiles(seccomp *v1.SeccompProfile, apparmor *v1.AppArmorProfile, selinux *v1.SELinuxOptions, fld *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if seccomp != nil && seccomp.Type != v1.SeccompProfileTypeUnconfined {
+	if seccomp != nil && seccomp.Type != v1.SeccompProfileTypeUnconfined && seccomp.Type != v1.SeccompProfileTypeRuntimeDefault {
 		errs = append(errs, field.NotSupported(fld.Child("seccompProfile", "type"), seccomp.Type,
-			[]v1.SeccompProfileType{v1.SeccompProfileTypeUnconfined}))
+			[]v1.SeccompProfileType{v1.SeccompProfileTypeRuntimeDefault, v1.SeccompProfileTypeUnconfined}))
 	}
 	if apparmor != nil && apparmor.Type != v1.AppArmorProfileTypeUnconfined {
 		errs = append(errs, field.NotSupported(fld.Child("appArmorProfile", "type"), apparmor.Type,

@@ -375,6 +375,7 @@ func validateContainerCommon(c *v1.Container, vols map[string]bool, p *field.Pat
 	}
 	errs = append(errs, validateResources(&c.Resources, p.Child("resources"))...)
 	errs = append(errs, validateContainerIDs(c.SecurityContext, p.Child("securityContext"))...)
+	errs = append(errs, validateContainerSecurity(c.SecurityContext, p.Child("securityContext"))...)
 	return errs
 }
 

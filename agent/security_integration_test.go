@@ -1,0 +1,140 @@
+//go:build integration
+
+package agent
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+)
+
+// statusField reads one field of this process's /proc/self/status.
+func statusField(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `:\s*(\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no %s in /proc/self/status", name)
+	}
+	return string(m[1])
+}
+
+// Users and groups as the kubelet and containerd's CRI set them, seen from
+// inside: runAsUser/runAsGroup from the pod, overridden by a container;
+// fsGroup and supplementalGroups as supplemental groups; an emptyDir given
+// to fsGroup (setgid, group-writable) so files made in it belong to it;
+// runAsNonRoot satisfied by a non-zero runAsUser. runAsNonRoot with an
+// image that runs as root (busybox has no USER) does not start the
+// container: CreateContainerConfigError with the kubelet's message.
+func TestSecurityContextUsers(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	const show = `id -u; id -g; id -G | tr " " "\n" | sort -n | tr "\n" " "; echo; stat -c "%a %g" /data; touch /data/$HOSTNAME-$(id -u) && stat -c %g /data/$HOSTNAME-$(id -u)`
+	a.write("users.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: users
+spec:
+  restartPolicy: Never
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 3000
+    runAsNonRoot: true
+    fsGroup: 2000
+    supplementalGroups: [4000]
+  volumes: [{name: data, emptyDir: {}}]
+  containers:
+  - name: pod-level
+    image: busybox
+    command: [sh, -c, '`+show+`']
+    volumeMounts: [{name: data, mountPath: /data}]
+  - name: own-user
+    image: busybox
+    securityContext: {runAsUser: 2000}
+    command: [sh, -c, '`+show+`']
+    volumeMounts: [{name: data, mountPath: /data}]
+`)
+	a.write("nonroot.yaml", pod("nonroot", "Never", "  - {name: c, image: busybox, command: [id]}\n")+
+		"  securityContext: {runAsNonRoot: true}\n")
+	a.waitPod("users", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+	for name, want := range map[string]string{
+		"pod-level": "1000\n3000\n2000 3000 4000 \n2777 2000\n2000\n",
+		"own-user":  "2000\n3000\n2000 3000 4000 \n2777 2000\n2000\n",
+	} {
+		if got := logsOf(t, a, "users", name); got != want {
+			t.Errorf("%s printed:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+
+	p := a.waitPod("nonroot", "CreateContainerConfigError", time.Minute, func(p *v1.Pod) bool {
+		w := cstatus(p, "c").State.Waiting
+		return w != nil && w.Reason == "CreateContainerConfigError"
+	})
+	msg := `container has runAsNonRoot and image will run as root (pod: "nonroot_default(` + string(p.UID) + `)", container: c)`
+	if w := cstatus(p, "c").State.Waiting; w.Message != msg || p.Status.Phase != v1.PodPending {
+		t.Errorf("nonroot: waiting %+v phase %s; want message %q, Pending", w, p.Status.Phase, msg)
+	}
+	if !hasEvent(a.events("nonroot"), "Failed", "Error: "+msg) {
+		t.Errorf("nonroot: no Failed event:\n%s", a.describe("nonroot"))
+	}
+	a.remove("users.yaml")
+	a.remove("nonroot.yaml")
+	a.waitGone("users", time.Minute)
+	a.waitGone("nonroot", time.Minute)
+}
+
+// Privileges seen from inside the container: the runtime's default
+// capability set, no no_new_privs and no seccomp by default; capabilities
+// dropped and added, no_new_privs from allowPrivilegeEscalation: false,
+// containerd's default seccomp filter for RuntimeDefault and a read-only
+// rootfs; a privileged container has every capability the agent has, the
+// host's devices and nothing masked in /proc.
+func TestSecurityContextPrivileges(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	const show = `grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t " " "; ` +
+		`touch /rootfs-file 2>/dev/null && echo rootfs writable || echo rootfs read-only; ` +
+		`[ -c /proc/keys ] && echo keys masked || echo keys visible; ` +
+		`[ -e /dev/kmsg ] && echo host devices || echo default devices`
+	a.write("privs.yaml", pod("privs", "Never", `  - name: default
+    image: busybox
+    command: [sh, -c, '`+show+`']
+  - name: restricted
+    image: busybox
+    command: [sh, -c, '`+show+`']
+    securityContext:
+      capabilities: {drop: [ALL], add: [NET_ADMIN]}
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      seccompProfile: {type: RuntimeDefault}
+  - name: privileged
+    image: busybox
+    command: [sh, -c, '`+show+`']
+    securityContext: {privileged: true}
+`))
+	a.waitPod("privs", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+	all := statusField(t, "CapEff") // the agent runs in this process
+	for name, want := range map[string][]string{
+		// CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+		// NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+		"default":    {"CapEff: 00000000a80425fb", "NoNewPrivs: 0", "Seccomp: 0", "rootfs writable", "keys masked", "default devices"},
+		"restricted": {"CapEff: 0000000000001000", "NoNewPrivs: 1", "Seccomp: 2", "rootfs read-only", "keys masked", "default devices"},
+		"privileged": {"CapEff: " + all, "NoNewPrivs: 0", "Seccomp: 0", "rootfs writable", "keys visible", "host devices"},
+	} {
+		got := strings.TrimSpace(logsOf(t, a, "privs", name))
+		if got != strings.Join(want, "\n") {
+			t.Errorf("%s printed:\n%s\nwant:\n%s", name, got, strings.Join(want, "\n"))
+		}
+	}
+	a.remove("privs.yaml")
+	a.waitGone("privs", time.Minute)
+}
