@@ -218,11 +218,17 @@ func (f *fakeRuntime) Subscribe(ctx context.Context) <-chan runtime.Event {
 
 // exit ends the running instance of the named container with code.
 func (f *fakeRuntime) exit(uid types.UID, name string, code int32) bool {
+	return f.exitAt(uid, name, code, time.Now())
+}
+
+// exitAt is exit with the finish time the runtime reports (a wall-clock
+// time, which a clock step moves).
+func (f *fakeRuntime) exitAt(uid types.UID, name string, code int32, finishedAt time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.containers {
 		if c.PodUID == uid && c.Name == name && c.State == runtime.StateRunning {
-			c.State, c.ExitCode, c.FinishedAt = runtime.StateExited, code, time.Now()
+			c.State, c.ExitCode, c.FinishedAt = runtime.StateExited, code, finishedAt
 			c.Reason = "Completed"
 			if code != 0 {
 				c.Reason = "Error"

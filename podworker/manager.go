@@ -50,6 +50,8 @@ type Config struct {
 	// Offline nodes never ask a remote registry: a present image satisfies
 	// imagePullPolicy Always.
 	Offline bool
+	// Now reads the wall clock (time.Now by default; tests step it).
+	Now func() time.Time
 }
 
 // Manager owns the pod workers: it starts one per desired pod UID,
@@ -88,6 +90,9 @@ func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec event
 	}
 	if cfg.BackOffMax <= 0 {
 		cfg.BackOffMax = 300 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Manager{log: log, cfg: cfg, rt: rt, store: store, rec: rec, prober: prober, workers: map[types.UID]*worker{}}
 }
@@ -245,6 +250,7 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 		backoff:      newBackOff(m.cfg.BackOffInitial, m.cfg.BackOffMax),
 		imageBackoff: newBackOff(10*time.Second, 300*time.Second),
 		reasons:      map[string]waitReason{},
+		exitSeen:     map[string]time.Time{},
 		published:    m.store.Own(pod.UID),
 	}
 	w.syncCtx, w.cancelSync = context.WithCancel(m.ctx)

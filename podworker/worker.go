@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -57,8 +58,11 @@ type worker struct {
 
 	backoff      *backOff
 	imageBackoff *backOff
-	reasons      map[string]waitReason
-	status       v1.PodStatus
+	// exitSeen is when this worker first saw each exited container, by
+	// ID, on the monotonic clock (see exitTime).
+	exitSeen map[string]time.Time
+	reasons  map[string]waitReason
+	status   v1.PodStatus
 	// failure, once set, has failed the pod as a whole (activeDeadlineSeconds).
 	failure *podFailure
 
@@ -134,7 +138,7 @@ func (w *worker) run(ctx context.Context) {
 // sync runs one pass: observe, decide, act, publish. It returns when the
 // worker should look again if no event comes first.
 func (w *worker) sync(ctx context.Context) time.Duration {
-	now := time.Now()
+	now := w.m.cfg.Now()
 	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -147,7 +151,7 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	w.publishState(&ps, nil)
 	next := w.m.cfg.Resync
 	soon := func(at time.Time) {
-		if d := time.Until(at); d < next {
+		if d := at.Sub(w.m.cfg.Now()); d < next {
 			next = max(d, 0)
 		}
 	}
@@ -287,6 +291,30 @@ func specHash(c *v1.Container) string {
 	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }
 
+// exitTime is the moment a container's crash-loop back-off counts from:
+// the runtime's FinishedAt, a wall-clock time, as for the kubelet. A
+// FinishedAt ahead of now means the wall clock was stepped back since the
+// exit, and FinishedAt plus the back-off would hold the restart for as long
+// as the step (an hour for an hour): the exit then counts from when this
+// worker first saw it, measured on the monotonic clock, which steps do not
+// move.
+func (w *worker) exitTime(ps *runtime.PodState, c *runtime.Container, now time.Time) time.Time {
+	for id := range w.exitSeen {
+		if !slices.ContainsFunc(ps.Containers, func(x runtime.Container) bool { return x.ID == id }) {
+			delete(w.exitSeen, id)
+		}
+	}
+	seen, ok := w.exitSeen[c.ID]
+	if !ok {
+		seen = time.Now() // monotonic, whatever the wall clock does
+		w.exitSeen[c.ID] = seen
+	}
+	if c.FinishedAt.After(now) {
+		return now.Add(-time.Since(seen))
+	}
+	return c.FinishedAt
+}
+
 // startContainer starts one container unless its back-off or image says
 // wait. It returns false and when to retry when it did not start it.
 func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *runtime.PodState, c *v1.Container, kind runtime.ContainerKind, now time.Time) (time.Time, bool) {
@@ -297,7 +325,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 	// first start records nothing, so the first crash restarts at once.
 	if exited := latestExited(ps, c.Name); exited != nil {
 		key := backoffKey(w.pod, c)
-		if in, until := w.backoff.InBackOffSince(key, exited.FinishedAt, now); in {
+		if in, until := w.backoff.InBackOffSince(key, w.exitTime(ps, exited, now), now); in {
 			w.reasons[c.Name] = waitReason{Reason: "CrashLoopBackOff", Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 				w.backoff.Current(key), c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)}
 			events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)
@@ -338,7 +366,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
 		if !w.runPostStart(ctx, &ctr, c, sb) {
-			return time.Now(), false
+			return w.m.cfg.Now(), false
 		}
 	}
 	return time.Time{}, true

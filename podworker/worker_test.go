@@ -2,8 +2,10 @@ package podworker
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,6 +325,62 @@ func TestManagerResubscribedPokesEveryPod(t *testing.T) {
 		h.waitFor("restarted "+p.Name, func() bool {
 			s := h.containerState(p.UID, "app")
 			return running(s) && s.RestartCount == 1
+		})
+	}
+}
+
+// steppedClock is a wall clock a test can step, as an NTP correction or a
+// user's `date -s` does.
+type steppedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *steppedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *steppedClock) step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// The wall clock stepped right after each exit of a crash-looping
+// container: the runtime's FinishedAt (wall time) is then an hour ahead of
+// now, or behind it. A step back must not hold the restart for an hour (it
+// used to: FinishedAt plus the back-off); a step forward restarts it, as on
+// the kubelet, at most early; neither restarts the container that keeps
+// running beside it.
+func TestWorkerBackOffSurvivesClockStep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		step time.Duration
+	}{
+		{"stepped back an hour", -time.Hour},
+		{"stepped forward an hour", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := newFakeRuntime()
+			clock := &steppedClock{}
+			h := newHarness(t, rt, Config{BackOffInitial: 200 * time.Millisecond, BackOffMax: time.Second, Now: clock.now})
+			pod := testPod(v1.RestartPolicyAlways, nil, "app", "steady")
+			h.m.SetPods([]*v1.Pod{pod})
+			h.waitFor("steady running", func() bool { return running(h.containerState(pod.UID, "steady")) })
+			for i := int32(1); i <= 4; i++ {
+				h.waitFor("app running", func() bool { return running(h.containerState(pod.UID, "app")) })
+				rt.exitAt(pod.UID, "app", 1, clock.now())
+				clock.step(tc.step)
+				h.waitFor(fmt.Sprintf("restart %d", i), func() bool {
+					s := h.containerState(pod.UID, "app")
+					return running(s) && s.RestartCount == i
+				})
+			}
+			if s := h.containerState(pod.UID, "steady"); s.RestartCount != 0 || !running(s) {
+				t.Errorf("the steady container was restarted: %+v", s)
+			}
 		})
 	}
 }
