@@ -45,6 +45,9 @@ type Config struct {
 	// without inotify, and tests). The source also falls back to this when
 	// the watch cannot be set up.
 	DisableWatch bool
+	// ReadTimeout bounds each directory listing and file read. Zero means
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
 }
 
 // Update is a complete snapshot of the directory. The receiver must treat it
@@ -81,6 +84,10 @@ type Source struct {
 	lastSig   string
 	sent      bool
 	now       func() time.Time
+	fs        *boundedFS
+	// missing is set while the directory does not exist: its pods are
+	// stopped, as for the kubelet, and the snapshot says why.
+	missing bool
 }
 
 type fileResult struct {
@@ -90,6 +97,27 @@ type fileResult struct {
 	hashes   map[types.UID]string // content hash of each pod and service, for change detection
 	skipped  []Skipped
 	errs     []FileError
+	// timedOut: the read was given up on (hung file system).
+	timedOut bool
+}
+
+// keepLast is what a file whose read timed out stands for: its last read,
+// if any, so that its pods keep running while the file system hangs, with
+// the timeout reported beside.
+func (s *Source) keepLast(path string, res fileResult) fileResult {
+	old, ok := s.files[path]
+	if !ok {
+		return res
+	}
+	var errs []FileError
+	for _, e := range old.errs {
+		if _, timeout := e.Err.(errReadTimeout); !timeout {
+			errs = append(errs, e)
+		}
+	}
+	old.errs = append(errs, res.errs...)
+	old.timedOut = true
+	return old
 }
 
 // New returns a Source; nothing happens until Run.
@@ -113,6 +141,7 @@ func New(log *zap.Logger, cfg Config) *Source {
 		firstSeen: map[types.UID]time.Time{},
 		logged:    map[string]bool{},
 		now:       time.Now,
+		fs:        newBoundedFS(cfg.ReadTimeout),
 	}
 }
 
@@ -125,7 +154,6 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 		return fmt.Errorf("create manifest directory %s: %w", s.cfg.Dir, err)
 	}
 	var w *fsnotify.Watcher
-	rewatch := false // the watch was lost with the directory: set it up again
 	if !s.cfg.DisableWatch {
 		// Watch before the first scan, so nothing changes unseen between.
 		w = s.watch()
@@ -146,6 +174,15 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	// retry watches the directory again, every rewatchEvery, after the
+	// watch was lost with it.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	lost := func() {
+		w = nil
+		retry.Reset(rewatchEvery)
+	}
 
 	for {
 		var (
@@ -160,15 +197,21 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 			return nil
 		case ev, ok := <-events:
 			if !ok {
-				w, rewatch = nil, true
+				lost()
 				continue
 			}
 			if ev.Name == s.cfg.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
-				// The directory itself went away; the kernel dropped the
-				// watch. The next rescan recreates both.
-				s.log.Warn("manifest directory removed", zap.String("dir", s.cfg.Dir))
+				// The directory itself went away (removed, or renamed:
+				// the watch would follow it elsewhere). Its pods stop
+				// now, as when its files are deleted; they come back
+				// with it.
+				s.log.Warn("manifest directory removed: its pods stop until it is back", zap.String("dir", s.cfg.Dir))
 				w.Close()
-				w, rewatch = nil, true
+				lost()
+				s.rescan()
+				if err := s.emit(ctx, out); err != nil {
+					return nil
+				}
 				continue
 			}
 			if filepath.Dir(ev.Name) != s.cfg.Dir || !isManifestName(filepath.Base(ev.Name)) {
@@ -178,7 +221,7 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 			s.armTimer(debounce)
 		case err, ok := <-errs:
 			if !ok {
-				w, rewatch = nil, true
+				lost()
 				continue
 			}
 			// Typically an inotify queue overflow: events were lost, so
@@ -194,21 +237,38 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 			if err := s.emit(ctx, out); err != nil {
 				return nil
 			}
-		case <-ticker.C:
-			if rewatch {
-				if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
-					s.log.Warn("recreate manifest directory", zap.String("dir", s.cfg.Dir), zap.Error(err))
-				}
-				if w = s.watch(); w != nil {
-					rewatch = false
-				}
+		case <-retry.C:
+			// Not recreated by the agent, as the kubelet does not: a
+			// directory being replaced (mv new manifests) must not find
+			// an empty one in its way.
+			if w = s.rewatch(); w == nil {
+				retry.Reset(rewatchEvery)
+				continue
 			}
+			s.log.Info("manifest directory is back", zap.String("dir", s.cfg.Dir))
+			s.rescan()
+			if err := s.emit(ctx, out); err != nil {
+				return nil
+			}
+		case <-ticker.C:
 			s.rescan()
 			if err := s.emit(ctx, out); err != nil {
 				return nil
 			}
 		}
 	}
+}
+
+// rewatchEvery is how often a lost watch is tried again.
+const rewatchEvery = time.Second
+
+// rewatch watches the directory again once it exists; nil, quietly, while
+// it does not.
+func (s *Source) rewatch() *fsnotify.Watcher {
+	if _, err := s.fs.readDir(s.cfg.Dir); err != nil {
+		return nil
+	}
+	return s.watch()
 }
 
 // watch sets up the fsnotify watch; nil (and a warning) when it cannot, in
@@ -258,6 +318,9 @@ func (s *Source) readDue() {
 // readPath re-reads one file into the cache, or forgets it if it is gone.
 func (s *Source) readPath(path string) {
 	res, ok := s.load(path)
+	if ok && res.timedOut {
+		res = s.keepLast(path, res)
+	}
 	if !ok {
 		delete(s.files, path)
 		return
@@ -269,9 +332,11 @@ func (s *Source) readPath(path string) {
 // pending event keep their last read: they may be mid-write, and their
 // debounce timer reads them once they are quiet.
 func (s *Source) rescan() {
-	entries, err := os.ReadDir(s.cfg.Dir)
+	entries, err := s.fs.readDir(s.cfg.Dir)
+	s.missing = errors.Is(err, fs.ErrNotExist)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
+		if !s.missing {
+			// Unreadable or hung: keep what was read last.
 			s.log.Warn("list manifest directory", zap.String("dir", s.cfg.Dir), zap.Error(err))
 			return
 		}
@@ -291,22 +356,29 @@ func (s *Source) rescan() {
 			continue
 		}
 		if res, ok := s.load(path); ok {
+			if res.timedOut {
+				res = s.keepLast(path, res)
+			}
 			files[path] = res
 		}
 	}
 	s.files = files
 }
 
+// errDirMissing explains why no pod is read.
+var errDirMissing = errors.New("manifest directory is missing: its pods are stopped, and start again when it is back")
+
 // load reads and parses one file. ok is false when nothing is at path any
 // more; what is there but not a regular file is reported as a problem of
 // that file, and skipped.
 func (s *Source) load(path string) (fileResult, bool) {
-	data, err := readManifest(path)
+	data, err := s.fs.readFile(path)
 	switch {
 	case errors.Is(err, errNotManifest):
 		return fileResult{}, false
 	case err != nil:
-		return fileResult{errs: []FileError{{File: path, Err: err}}}, true
+		_, timedOut := err.(errReadTimeout)
+		return fileResult{errs: []FileError{{File: path, Err: err}}, timedOut: timedOut}, true
 	}
 	objs := Parse(path, data, s.cfg.NodeName)
 	res := fileResult{pods: objs.Pods, services: objs.Services, deploys: objs.Deployments, skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
@@ -461,6 +533,9 @@ func (s *Source) snapshot() Update {
 			hashes[p.UID] = res.hashes[p.UID]
 			u.Pods = append(u.Pods, p)
 		}
+	}
+	if s.missing {
+		u.Errors = append(u.Errors, FileError{File: s.cfg.Dir, Err: errDirMissing})
 	}
 	sort.SliceStable(u.Errors, func(i, j int) bool { return u.Errors[i].File < u.Errors[j].File })
 	sort.Slice(u.Pods, func(i, j int) bool { return podKey(u.Pods[i]) < podKey(u.Pods[j]) })
