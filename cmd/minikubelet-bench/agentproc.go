@@ -55,6 +55,9 @@ type agentConfig struct {
 	PauseBinary string   `json:"pauseBinary"`
 	Offline     bool     `json:"offline"`
 	ClusterDNS  []string `json:"clusterDNS"`
+	// APIAddress "" turns the Kubernetes API off: its default port is one
+	// per machine, and another agent may hold it.
+	APIAddress string `json:"apiAddress"`
 }
 
 // startAgent writes the agent's config and starts it on the world's
@@ -97,6 +100,7 @@ func startAgent(ctx context.Context, w *world, binary, pauseBinary string, n net
 		// The default, spelled out: pods get a resolv.conf pointing at the
 		// (absent) cluster DNS and never ask the host's resolver.
 		ClusterDNS: []string{"10.96.0.10"},
+		APIAddress: "",
 	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
