@@ -290,3 +290,42 @@ func TestCNIFailureRecovers(t *testing.T) {
 	env.AssertPodGone(t, running)
 	assertNoShims(t, env)
 }
+
+// The manifests directory renamed away stops its pods, as deleting their
+// files does (a missing static pod path is an empty set for the kubelet),
+// with a warning naming the directory; renamed back, its pods start again.
+// The rescan is an hour: the directory's own watch must notice both.
+func TestManifestDirectoryGoneAndBack(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	cfg.ManifestRescan = time.Hour
+	a := startAgent(t, cfg)
+	a.write("p.yaml", pod("p", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
+	first := a.waitPod("p", "Running", 2*time.Minute, statusIs("Running"))
+
+	away := cfg.Manifests + ".away"
+	if err := os.Rename(cfg.Manifests, away); err != nil {
+		t.Fatal(err)
+	}
+	a.waitGone("p", 2*time.Minute)
+	env.AssertPodGone(t, first)
+	testenv.WaitFor(t, "a warning that the manifest directory is missing", func() (bool, string) {
+		evs := a.events(filepath.Base(cfg.Manifests))
+		return hasEvent(evs, "FailedValidation", cfg.Manifests+": manifest directory is missing"), fmt.Sprint(evs)
+	})
+	if _, err := os.Stat(cfg.Manifests); err == nil {
+		t.Error("the agent made the manifests directory again")
+	}
+
+	if err := os.Rename(away, cfg.Manifests); err != nil {
+		t.Fatal(err)
+	}
+	again := a.waitPod("p", "Running again", 2*time.Minute, statusIs("Running"))
+	if again.UID != first.UID {
+		t.Errorf("the same manifest came back with UID %s, was %s", again.UID, first.UID)
+	}
+	a.remove("p.yaml")
+	a.waitGone("p", 2*time.Minute)
+	env.AssertPodGone(t, again)
+	assertNoShims(t, env)
+}
