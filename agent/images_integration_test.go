@@ -3,11 +3,19 @@
 package agent
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/images"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
@@ -62,4 +70,53 @@ func TestImagePullPolicies(t *testing.T) {
 	if !hasEvent(a.events("remote"), "Failed", "offline node") {
 		t.Errorf("remote: no offline failure event:\n%s", a.describe("remote"))
 	}
+}
+
+// A corrupt image archive in the images directory: the agent starts all
+// the same, and a pod asking for an image of that archive waits with
+// ErrImagePull, the status and a Failed event naming the archive and what
+// is wrong with it (it used to say only that the node is offline); once the
+// archive is replaced by a good one, the pod starts, no agent restart.
+func TestCorruptImageArchive(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	img, err := images.Busybox(images.BusyboxPath, "example.com/lab/corrupt:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&good, img); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(cfg.Images, "corrupt.tar")
+	if err := os.WriteFile(archive, good.Bytes()[:good.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, cfg)
+	a.write("c.yaml", pod("c", "Always", "  - {name: c, image: example.com/lab/corrupt:1, command: [sleep, '3600']}\n"))
+
+	var sawStatus bool
+	testenv.WaitFor(t, "ErrImagePull naming the archive, in the status and in a Failed event", func() (bool, string) {
+		p, err := a.client.GetPod(context.Background(), "default", "c")
+		if err != nil {
+			return false, err.Error()
+		}
+		if w := cstatus(p, "c").State.Waiting; w != nil && w.Reason == "ErrImagePull" && strings.Contains(w.Message, archive+" (") {
+			sawStatus = true
+		}
+		evs := a.events("c")
+		return sawStatus && hasEvent(evs, "Failed", archive+" ("), fmt.Sprint(cstatus(p, "c").State.Waiting, evs)
+	})
+
+	tmp := archive + ".tmp"
+	if err := os.WriteFile(tmp, good.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, archive); err != nil {
+		t.Fatal(err)
+	}
+	running := a.waitPod("c", "Running once the archive is good", 3*time.Minute, statusIs("Running"))
+	a.remove("c.yaml")
+	a.waitGone("c", 2*time.Minute)
+	env.AssertPodGone(t, running)
 }

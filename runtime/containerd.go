@@ -106,6 +106,8 @@ type Containerd struct {
 	taskLocks keyedMutex
 	// exits is the one owner of container exits (see events.go).
 	exits *exitMonitor
+	// imports remembers the image archives that failed to import.
+	imports importLedger
 }
 
 // New prepares a runtime over client: it creates the namespace if needed

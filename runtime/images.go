@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/archive/compression"
@@ -105,7 +109,13 @@ func (c *Containerd) PullImage(ctx context.Context, ref string) (ImageInfo, erro
 		return ImageInfo{}, err
 	}
 	if c.cfg.Offline && !IsLocalRegistry(named.String()) {
-		return ImageInfo{}, fmt.Errorf("pull image %q: %w: registry %s is not on this machine", named.String(), ErrOffline, reference.Domain(named))
+		// The image may be in an archive that failed to import and has
+		// been replaced since: the offline node's only way to get it.
+		if info, err := c.retryFailedImports(ctx, ref); err == nil {
+			return info, nil
+		}
+		return ImageInfo{}, fmt.Errorf("pull image %q: %w: registry %s is not on this machine%s",
+			named.String(), ErrOffline, reference.Domain(named), c.imports.note())
 	}
 	ctx = c.ns(ctx)
 	resolver := docker.NewResolver(docker.ResolverOptions{
@@ -197,6 +207,7 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 		}
 		path := filepath.Join(dir, name)
 		names, err := c.importFile(ctx, path)
+		c.imports.record(path, err)
 		if err != nil {
 			c.log.Error("image import failed; skipping the file", zap.String("file", path), zap.Error(err))
 			failed = append(failed, name)
@@ -209,6 +220,86 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 		c.log.Warn("some image archives were skipped", zap.String("dir", dir), zap.Strings("files", failed))
 	}
 	return nil
+}
+
+// importLedger remembers the image archives that failed to import, with
+// the file's size and time then, so that a pod waiting for one of their
+// images is told why it is missing, and a replaced archive is imported.
+type importLedger struct {
+	mu     sync.Mutex
+	failed map[string]importFailure // by path
+}
+
+type importFailure struct {
+	err     error
+	size    int64
+	modTime time.Time
+}
+
+// record notes the outcome of importing path.
+func (l *importLedger) record(path string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		delete(l.failed, path)
+		return
+	}
+	f := importFailure{err: err}
+	if st, serr := os.Stat(path); serr == nil {
+		f.size, f.modTime = st.Size(), st.ModTime()
+	}
+	if l.failed == nil {
+		l.failed = map[string]importFailure{}
+	}
+	l.failed[path] = f
+}
+
+// note is what a missing image's error adds: the archives that failed.
+func (l *importLedger) note() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failed) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, path := range slices.Sorted(maps.Keys(l.failed)) {
+		parts = append(parts, fmt.Sprintf("%s (%v)", path, l.failed[path].err))
+	}
+	return "; image archives that failed to import, the image may be in one: " + strings.Join(parts, ", ")
+}
+
+// changed lists the failed archives that were replaced since they failed.
+func (l *importLedger) changed() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for path, f := range l.failed {
+		st, err := os.Stat(path)
+		if err != nil {
+			delete(l.failed, path) // gone: nothing to import, nothing to say
+			continue
+		}
+		if st.Size() != f.size || !st.ModTime().Equal(f.modTime) {
+			out = append(out, path)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// retryFailedImports imports again the failed archives that were replaced
+// since, and returns ref's image if it is now present.
+func (c *Containerd) retryFailedImports(ctx context.Context, ref string) (ImageInfo, error) {
+	for _, path := range c.imports.changed() {
+		names, err := c.importFile(ctx, path)
+		c.imports.record(path, err)
+		if err != nil {
+			c.log.Error("image import failed again; skipping the file", zap.String("file", path), zap.Error(err))
+			continue
+		}
+		c.log.Info("imported images from a replaced archive", zap.String("file", path), zap.Strings("images", names))
+	}
+	return c.ImageStatus(ctx, ref)
 }
 
 func isImageArchive(name string) bool {
