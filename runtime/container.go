@@ -87,6 +87,11 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	if hostname, err = utsHostname(pod, hostname, domain); err != nil {
 		return fail(&ConfigError{Err: err})
 	}
+	if pod.Spec.HostNetwork {
+		if hostname, err = nodeHostname(); err != nil {
+			return fail(err)
+		}
+	}
 	env, err := containerEnv(pod, ctr, envContext{
 		NodeName:   c.cfg.NodeName,
 		NodeIP:     c.cfg.NodeIP,
@@ -122,6 +127,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		_ = os.Remove(termLog)
 		return fail(err)
 	}
+	mounts = withHostShm(&pod.Spec, layout, mounts)
 	logPath := opts.LogPath
 	if logPath == "" {
 		logPath = LogPath(c.cfg.LogDir, pod, ctr.Name, opts.RestartCount)
@@ -138,7 +144,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	if kind == "" {
 		kind = KindApp
 	}
-	sharePID := pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace
+	sharePID := sharesPodPID(&pod.Spec)
 
 	specOpts := []oci.SpecOpts{
 		oci.WithoutRunMount,

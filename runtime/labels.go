@@ -25,6 +25,9 @@ const (
 	LabelAttempt = labelPrefix + "attempt"
 	// LabelNetNS is the path of the sandbox's network namespace. Sandbox only.
 	LabelNetNS = labelPrefix + "netns"
+	// LabelHostNetwork is "true" on the sandbox of a hostNetwork pod, which
+	// has no network of its own to tear down. Sandbox only.
+	LabelHostNetwork = labelPrefix + "host-network"
 	// LabelPodIPs is the comma-separated pod IPs CNI gave the sandbox,
 	// primary first. Sandbox only.
 	LabelPodIPs = labelPrefix + "pod-ips"

@@ -74,13 +74,18 @@ func hostsFileContent(hostname, domain string, podIPs []string, aliases []v1.Hos
 			fmt.Fprintf(&b, "%s\t%s\n", ip, hostname)
 		}
 	}
+	writeHostAliases(&b, aliases)
+	return b.Bytes()
+}
+
+// writeHostAliases appends the pod's hostAliases block to a hosts file.
+func writeHostAliases(b *bytes.Buffer, aliases []v1.HostAlias) {
 	if len(aliases) > 0 {
 		b.WriteString("\n# Entries added by HostAliases.\n")
 		for _, a := range aliases {
-			fmt.Fprintf(&b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
+			fmt.Fprintf(b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
 		}
 	}
-	return b.Bytes()
 }
 
 // dnsSettings is the node-level DNS configuration (kubelet's clusterDNS,
@@ -111,9 +116,6 @@ const (
 // none. fellBack reports that fallback (ClusterFirst without clusterDNS) so
 // the caller can say so.
 func podDNS(pod *v1.Pod, s dnsSettings) (cfg dnsConfig, fellBack bool, err error) {
-	if pod.Spec.HostNetwork {
-		return dnsConfig{}, false, fmt.Errorf("pod %s/%s: hostNetwork is not supported", pod.Namespace, pod.Name)
-	}
 	domain := s.ClusterDomain
 	if domain == "" {
 		domain = defaultClusterDomain
@@ -121,6 +123,9 @@ func podDNS(pod *v1.Pod, s dnsSettings) (cfg dnsConfig, fellBack bool, err error
 	policy := pod.Spec.DNSPolicy
 	if policy == "" {
 		policy = v1.DNSClusterFirst
+	}
+	if policy == v1.DNSClusterFirst && pod.Spec.HostNetwork {
+		policy = v1.DNSDefault // the kubelet's fallback; ClusterFirstWithHostNet asks for the cluster's
 	}
 	switch policy {
 	case v1.DNSClusterFirst, v1.DNSClusterFirstWithHostNet:

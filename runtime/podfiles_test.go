@@ -91,7 +91,11 @@ func TestPodDNS(t *testing.T) {
 			Options: []v1.PodDNSConfigOption{{Name: "ndots", Value: val("1")}}}},
 			want: "search ns.svc.cluster.local svc.cluster.local cluster.local lab.example x.y\nnameserver 10.96.0.10\nnameserver 1.1.1.1\nnameserver 2.2.2.2\noptions ndots:1\n"},
 		{name: "none without config", spec: v1.PodSpec{DNSPolicy: v1.DNSNone}, wantErr: true},
-		{name: "host network", spec: v1.PodSpec{HostNetwork: true}, wantErr: true},
+		// hostNetwork falls back to the node's resolver unless it asks
+		// for the cluster's.
+		{name: "host network", spec: v1.PodSpec{HostNetwork: true}, settings: node, want: "search lab.example\n"},
+		{name: "host network with cluster DNS", spec: v1.PodSpec{HostNetwork: true, DNSPolicy: v1.DNSClusterFirstWithHostNet}, settings: node,
+			want: "search ns.svc.cluster.local svc.cluster.local cluster.local lab.example\nnameserver 10.96.0.10\noptions ndots:5\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: tc.spec}

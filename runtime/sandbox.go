@@ -38,11 +38,11 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if pod.UID == "" {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: the pod has no UID", ref)
 	}
-	if pod.Spec.HostNetwork || pod.Spec.HostPID || pod.Spec.HostIPC {
-		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: hostNetwork, hostPID and hostIPC are not supported", ref)
-	}
-	if c.cfg.Network == nil {
+	if c.cfg.Network == nil && !pod.Spec.HostNetwork {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: no pod network configured", ref)
+	}
+	if pod.Spec.HostNetwork && c.cfg.NodeIP == "" {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: hostNetwork: the node has no IP address to give the pod", ref)
 	}
 	hostname, domain, err := podHostname(pod, c.cfg.ClusterDomain)
 	if err != nil {
@@ -51,6 +51,11 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	uts, err := utsHostname(pod, hostname, domain)
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox: %w", err)
+	}
+	if pod.Spec.HostNetwork {
+		if uts, err = nodeHostname(); err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+		}
 	}
 	dns, fellBack, err := podDNS(pod, dnsSettings{ClusterDNS: c.cfg.ClusterDNS, ClusterDomain: c.cfg.ClusterDomain, SearchDomains: c.cfg.SearchDomains})
 	if err != nil {
@@ -95,62 +100,78 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if err := os.MkdirAll(layout.shm(), 0o755); err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 	}
-	if err := mountTmpfsWith(layout.shm(), "mode=1777,size="+strconv.Itoa(shmSize)); err != nil {
-		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: mount /dev/shm: %w", ref, err)
+	if !pod.Spec.HostIPC {
+		if err := mountTmpfsWith(layout.shm(), "mode=1777,size="+strconv.Itoa(shmSize)); err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: mount /dev/shm: %w", ref, err)
+		}
 	}
 
-	// Network namespace and CNI.
-	ns, err := netns.New(c.cfg.NetNSDir)
-	if err != nil {
-		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
-	}
-	defer func() {
-		if retErr != nil {
-			if err := ns.Remove(); err != nil {
-				retErr = errors.Join(retErr, fmt.Errorf("remove netns %s: %w", ns.Path(), err))
+	// Network namespace and CNI; a hostNetwork pod has the node's network
+	// and its IP, and a copy of the node's hosts file.
+	var netnsPath string
+	ips := []string{c.cfg.NodeIP}
+	portsJSON := []byte("null")
+	var hosts []byte
+	if pod.Spec.HostNetwork {
+		node, err := os.ReadFile(hostsPath)
+		if err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+		}
+		hosts = hostNetworkHostsContent(node, pod.Spec.HostAliases)
+	} else {
+		ns, err := netns.New(c.cfg.NetNSDir)
+		if err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+		}
+		defer func() {
+			if retErr != nil {
+				if err := ns.Remove(); err != nil {
+					retErr = errors.Join(retErr, fmt.Errorf("remove netns %s: %w", ns.Path(), err))
+				}
 			}
+		}()
+		meta := netns.PodMeta{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), SandboxID: id, PortMappings: portMappings(pod)}
+		if portsJSON, err = json.Marshal(meta.PortMappings); err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 		}
-	}()
-	meta := netns.PodMeta{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), SandboxID: id, PortMappings: portMappings(pod)}
-	portsJSON, err := json.Marshal(meta.PortMappings)
-	if err != nil {
-		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
-	}
-	// Until the pause container records the network, a file does: an
-	// agent killed in between leaves no netns, veth or IP lease that the
-	// next one cannot find (removeOrphanNetworks).
-	if err := c.writeNetworkIntent(ns.Path(), meta); err != nil {
-		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
-	}
-	defer func() {
-		if retErr != nil {
-			c.removeNetworkIntent(id)
+		// Until the pause container records the network, a file does: an
+		// agent killed in between leaves no netns, veth or IP lease that the
+		// next one cannot find (removeOrphanNetworks).
+		if err := c.writeNetworkIntent(ns.Path(), meta); err != nil {
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 		}
-	}()
-	nctx, cancel := context.WithTimeout(ctx, c.cfg.NetworkTimeout)
-	res, err := c.cfg.Network.Setup(nctx, ns.Path(), meta)
-	timedOut := nctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
-	cancel()
-	if err != nil {
-		if timedOut { // the plugin was killed: say why
-			err = fmt.Errorf("CNI ADD did not finish within %v: %w", c.cfg.NetworkTimeout, err)
-		}
-		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: set up network: %w", ref, err)
-	}
-	defer func() {
-		if retErr != nil {
-			cctx, cancel := c.cleanupContext(ctx)
-			defer cancel()
-			if err := c.cfg.Network.Teardown(cctx, ns.Path(), meta); err != nil {
-				retErr = errors.Join(retErr, err)
+		defer func() {
+			if retErr != nil {
+				c.removeNetworkIntent(id)
 			}
+		}()
+		nctx, cancel := context.WithTimeout(ctx, c.cfg.NetworkTimeout)
+		res, err := c.cfg.Network.Setup(nctx, ns.Path(), meta)
+		timedOut := nctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		cancel()
+		if err != nil {
+			if timedOut { // the plugin was killed: say why
+				err = fmt.Errorf("CNI ADD did not finish within %v: %w", c.cfg.NetworkTimeout, err)
+			}
+			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: set up network: %w", ref, err)
 		}
-	}()
-	var ips []string
-	for _, ip := range res.IPs {
-		ips = append(ips, ip.String())
+		defer func() {
+			if retErr != nil {
+				cctx, cancel := c.cleanupContext(ctx)
+				defer cancel()
+				if err := c.cfg.Network.Teardown(cctx, ns.Path(), meta); err != nil {
+					retErr = errors.Join(retErr, err)
+				}
+			}
+		}()
+		ips = nil
+		for _, ip := range res.IPs {
+			ips = append(ips, ip.String())
+		}
+		netnsPath = ns.Path()
+		hosts = hostsFileContent(hostname, domain, ips, pod.Spec.HostAliases)
 	}
-	if err := writeFileAtomic(layout.hosts(), hostsFileContent(hostname, domain, ips, pod.Spec.HostAliases), 0o644); err != nil {
+	if err := writeFileAtomic(layout.hosts(), hosts, 0o644); err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 	}
 
@@ -159,7 +180,10 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	labels[LabelKind] = kindSandbox
 	labels[LabelSandboxID] = id
 	labels[LabelAttempt] = strconv.FormatUint(uint64(attempt), 10)
-	labels[LabelNetNS] = ns.Path()
+	labels[LabelNetNS] = netnsPath
+	if pod.Spec.HostNetwork {
+		labels[LabelHostNetwork] = "true"
+	}
 	labels[LabelPodIPs] = strings.Join(ips, ",")
 	labels[LabelPortMappings] = string(portsJSON)
 	labels[LabelImage] = c.cfg.PauseImage
@@ -171,12 +195,11 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 		oci.WithoutRunMount,
 		withoutDefaultRlimits,
 		oci.WithRootFSReadonly(),
-		oci.WithHostname(uts),
-		withNetNSPath(ns.Path()),
+		withSandboxNamespaces(&pod.Spec, netnsPath, uts),
 		withOOMScoreAdj(sandboxOOMScoreAdj, c.ownOOMScoreAdj),
 		oci.WithCgroup(c.cgroupsPath(id)),
 		withMounts([]specs.Mount{
-			bindMount(layout.shm(), "/dev/shm", false),
+			bindMount(podShm(&pod.Spec, layout), "/dev/shm", false),
 			bindMount(layout.resolvConf(), "/etc/resolv.conf", true),
 		}),
 		oci.WithAnnotations(map[string]string{"io.kubernetes.cri.container-type": "sandbox"}),
@@ -224,7 +247,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 		Attempt:      attempt,
 		Ready:        true,
 		IPs:          ips,
-		NetNSPath:    ns.Path(),
+		NetNSPath:    netnsPath,
 		PID:          task.Pid(),
 		CreatedAt:    info.CreatedAt,
 	}, nil

@@ -221,6 +221,9 @@ func (c *Containerd) StopSandbox(ctx context.Context, sandboxID string) error {
 		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
 	}
 	// Containers are gone: now the network can go.
+	if labels[LabelHostNetwork] == "true" {
+		return nil // the node's
+	}
 	if c.cfg.Network == nil {
 		return fmt.Errorf("stop sandbox %s: no pod network configured", sandboxID)
 	}

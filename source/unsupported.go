@@ -10,7 +10,7 @@ import (
 const msgNotSupported = "not supported by minikubelet"
 
 // validateSupported refuses, in one place, the pod fields the agent does not
-// implement: a pod asking for them would otherwise be retried forever (host
+// implement: a pod asking for them would otherwise be retried forever (user
 // namespaces), or would run without what it asked for (a Localhost seccomp
 // profile, AppArmor, SELinux). Supporting one of them later means deleting
 // its check here.
@@ -23,9 +23,6 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 			errs = append(errs, field.Forbidden(p, msgNotSupported))
 		}
 	}
-	forbid(spec.HostNetwork, fld.Child("hostNetwork"))
-	forbid(spec.HostPID, fld.Child("hostPID"))
-	forbid(spec.HostIPC, fld.Child("hostIPC"))
 	forbid(spec.HostUsers != nil && !*spec.HostUsers, fld.Child("hostUsers"))
 	forbid(spec.RuntimeClassName != nil && *spec.RuntimeClassName != "", fld.Child("runtimeClassName"))
 	forbid(len(spec.ReadinessGates) > 0, fld.Child("readinessGates"))
