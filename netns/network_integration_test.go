@@ -19,6 +19,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/minikubelet/minikubelet/internal/portmaptest"
 )
 
 var testBinDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
@@ -218,36 +220,6 @@ func chainExists(chain string) bool {
 	return exec.Command("iptables", "-w", "-t", "nat", "-S", chain).Run() == nil
 }
 
-// cleanupPortmapChains removes, when the test ends, the host-wide chains the
-// portmap plugin creates on its first use and never deletes, provided this
-// test created them and no hostPort of anyone is left in them.
-func cleanupPortmapChains(t *testing.T) {
-	t.Helper()
-	if chainExists("CNI-HOSTPORT-DNAT") {
-		return // someone else's; leave them
-	}
-	t.Cleanup(func() {
-		out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT").Output()
-		if err != nil {
-			return
-		}
-		if strings.Count(string(out), "\n") > 1 {
-			t.Logf("CNI-HOSTPORT-DNAT is in use, leaving portmap's chains:\n%s", out)
-			return
-		}
-		ipt := func(args ...string) {
-			_ = exec.Command("iptables", append([]string{"-w", "-t", "nat"}, args...)...).Run()
-		}
-		ipt("-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT")
-		ipt("-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT")
-		ipt("-D", "POSTROUTING", "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", "CNI-HOSTPORT-MASQ")
-		for _, c := range []string{"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"} {
-			ipt("-F", c)
-			ipt("-X", c)
-		}
-	})
-}
-
 func TestNetworkTwoPods(t *testing.T) {
 	nw, cfg := testNetwork(t, true)
 	_, subnet, _ := net.ParseCIDR(cfg.Subnet)
@@ -425,7 +397,7 @@ func unmountOnly(path string) error {
 // earlier ones made: no lease, no veth.
 func TestSetupFailureUndoes(t *testing.T) {
 	nw, cfg := testNetwork(t, false)
-	cleanupPortmapChains(t)
+	portmaptest.CleanupChains(t)
 	nsDir := t.TempDir()
 	// portmap rejects the protocol after bridge and host-local succeeded.
 	p := newTestPod(t, nw, nsDir, "pod-bad", PortMapping{HostPort: 30080, ContainerPort: 80, Protocol: "bogus"})
@@ -454,7 +426,7 @@ func TestSetupFailureUndoes(t *testing.T) {
 // bridge's gateway address.
 func TestHostPort(t *testing.T) {
 	nw, cfg := testNetwork(t, false)
-	cleanupPortmapChains(t)
+	portmaptest.CleanupChains(t)
 	_, subnet, _ := net.ParseCIDR(cfg.Subnet)
 	nsDir := t.TempDir()
 	hostPort := int32(30000 + rand.IntN(2000))
