@@ -138,3 +138,32 @@ func TestSecurityContextPrivileges(t *testing.T) {
 	a.remove("privs.yaml")
 	a.waitGone("privs", time.Minute)
 }
+
+// Safe sysctls of the pod take effect in its own namespaces: the container
+// reads the pod's values, the node keeps its own.
+func TestPodSysctls(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	files := []string{"/proc/sys/kernel/shm_rmid_forced", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}
+	var before []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, string(b))
+	}
+	a.write("sysctls.yaml", pod("sysctls", "Never", "  - {name: c, image: busybox, command: [cat, "+strings.Join(files, ", ")+"]}\n")+
+		"  securityContext:\n    sysctls: [{name: kernel.shm_rmid_forced, value: '1'}, {name: net/ipv4/ip_unprivileged_port_start, value: '1000'}]\n")
+	a.waitPod("sysctls", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+	if got := logsOf(t, a, "sysctls", "c"); got != "1\n1000\n" {
+		t.Errorf("the container read %q, want the pod's 1 and 1000", got)
+	}
+	for i, f := range files {
+		if b, _ := os.ReadFile(f); string(b) != before[i] {
+			t.Errorf("the node's %s changed from %q to %q", f, before[i], b)
+		}
+	}
+	a.remove("sysctls.yaml")
+	a.waitGone("sysctls", time.Minute)
+}

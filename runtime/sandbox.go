@@ -196,6 +196,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 		withoutDefaultRlimits,
 		oci.WithRootFSReadonly(),
 		withSandboxNamespaces(&pod.Spec, netnsPath, uts),
+		withPodSysctls(pod),
 		withOOMScoreAdj(sandboxOOMScoreAdj, c.ownOOMScoreAdj),
 		oci.WithCgroup(c.cgroupsPath(id)),
 		withMounts([]specs.Mount{

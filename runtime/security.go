@@ -274,3 +274,31 @@ func containerSecurity(pod *v1.Pod, ctr *v1.Container, imageUserStr string, allC
 	}
 	return []oci.SpecOpts{withSecurityContext(sc, allCaps)}, withUser(pod, sc, uid, name), nil
 }
+
+// withPodSysctls sets the pod's sysctls on the pause process, whose network
+// and IPC namespaces the containers join (containerd's WithSysctls on the
+// sandbox spec); runc writes them inside those namespaces. Validation lets
+// through only namespaced, safe ones. Names written with '/' are turned
+// into the dotted form.
+func withPodSysctls(pod *v1.Pod) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		psc := pod.Spec.SecurityContext
+		if psc == nil || len(psc.Sysctls) == 0 {
+			return nil
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		for _, sc := range psc.Sysctls {
+			name := sc.Name
+			if i := strings.IndexAny(name, "./"); i >= 0 && name[i] == '/' {
+				name = strings.NewReplacer(".", "/", "/", ".").Replace(name)
+			}
+			s.Linux.Sysctl[name] = sc.Value
+		}
+		return nil
+	}
+}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -234,5 +235,21 @@ func TestSetVolumeOwnership(t *testing.T) {
 	}
 	if err := setVolumeOwnership(dir, nil, false); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestWithPodSysctls(t *testing.T) {
+	pod := &v1.Pod{Spec: v1.PodSpec{SecurityContext: &v1.PodSecurityContext{Sysctls: []v1.Sysctl{
+		{Name: "kernel.shm_rmid_forced", Value: "1"}, {Name: "net/ipv4/ip_local_port_range", Value: "1024 65000"}}}}}
+	s := baseSpec()
+	apply(t, s, withPodSysctls(pod))
+	want := map[string]string{"kernel.shm_rmid_forced": "1", "net.ipv4.ip_local_port_range": "1024 65000"}
+	if !maps.Equal(s.Linux.Sysctl, want) {
+		t.Errorf("sysctls = %v", s.Linux.Sysctl)
+	}
+	s = baseSpec()
+	apply(t, s, withPodSysctls(&v1.Pod{}))
+	if s.Linux.Sysctl != nil {
+		t.Errorf("sysctls without any: %v", s.Linux.Sysctl)
 	}
 }

@@ -35,7 +35,7 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 	if psc := spec.SecurityContext; psc != nil {
 		p := fld.Child("securityContext")
 		errs = append(errs, validateSupportedProfiles(psc.SeccompProfile, psc.AppArmorProfile, psc.SELinuxOptions, p)...)
-		forbid(len(psc.Sysctls) > 0, p.Child("sysctls"))
+		errs = append(errs, validateSysctls(spec, p.Child("sysctls"))...)
 	}
 	for _, list := range []struct {
 		cs []v1.Container
