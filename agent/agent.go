@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,6 +18,7 @@ import (
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/kubeapi"
 	"github.com/minikubelet/minikubelet/lifecycle"
 	"github.com/minikubelet/minikubelet/netns"
 	"github.com/minikubelet/minikubelet/podworker"
@@ -215,7 +217,12 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	}
 	defer svcs.Close()
 	var workers *podworker.Manager
+	metrics := kubeapi.NewMetrics()
+	var synced atomic.Bool // the manifest source has done its first read
 	probes := prober.NewManager(prober.Options{
+		Observe: func(t prober.ProbeType, pod *v1.Pod, container, result string) {
+			metrics.ObserveProbe(t.String(), result, pod, container)
+		},
 		Log:        log.Named("prober"),
 		Exec:       rt,
 		Status:     store,
@@ -285,7 +292,8 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 	// The Kubernetes API's credentials exist before the socket answers, so
 	// `minikubelet kubeconfig` works as soon as the agent is up.
-	kapi, err := newKubeAPI(log.Named("kubeapi"), cfg, version, runtimeVersion, store, svcs.Source(), rec, srv.Handler(), rt, ctrl, workers)
+	kapi, err := newKubeAPI(log.Named("kubeapi"), cfg, version, runtimeVersion, store, svcs.Source(), rec, srv.Handler(), rt, ctrl, workers,
+		kubeOps{metrics: metrics, health: healthChecks(client, &synced)})
 	if err != nil {
 		return parts.abort(fmt.Errorf("kubernetes API: %w", err))
 	}
@@ -319,6 +327,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 				ctrl.SetDeployments(u.Deployments, u.DeploymentFiles, u.Errors)
 				if first {
 					first = false
+					synced.Store(true)
 					notifyReady(log)
 				}
 			}

@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,7 +78,7 @@ type containerStreams interface {
 // the socket API serves the kubeconfig.
 func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, store *status.Store,
 	svcs api.ServiceSource, rec *events.Store, logs http.Handler, streams containerStreams, apps kubeapi.AppsStore,
-	term api.Terminator) (*kubeapi.Server, error) {
+	term api.Terminator, ops kubeOps) (*kubeapi.Server, error) {
 	if cfg.APIAddress == "" {
 		return nil, nil
 	}
@@ -109,6 +112,8 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,
 		Terminator:  term,
+		Health:      ops.health,
+		Metrics:     ops.metrics,
 	}
 	// The services store, when services run, also says when it changed.
 	if ss, ok := svcs.(kubeapi.ServiceStore); ok {
@@ -129,6 +134,43 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		return nil, err
 	}
 	return srv, nil
+}
+
+// kubeOps are what the API serves for operators: /metrics and the checks
+// of /livez and /readyz.
+type kubeOps struct {
+	metrics *kubeapi.Metrics
+	health  []kubeapi.HealthCheck
+}
+
+// servingChecker is the containerd client's health question.
+type servingChecker interface {
+	IsServing(ctx context.Context) (bool, error)
+}
+
+// healthChecks are the agent's checks beside ping: containerd answers
+// (liveness and readiness, as the API server's etcd check), and the
+// manifest source has done its first read (readiness only, as the API
+// server's informer-sync: before it the node does not know its pods).
+func healthChecks(client servingChecker, synced *atomic.Bool) []kubeapi.HealthCheck {
+	return []kubeapi.HealthCheck{
+		{Name: "containerd", Check: func(ctx context.Context) error {
+			ok, err := client.IsServing(ctx)
+			if err != nil {
+				return fmt.Errorf("containerd: %w", err)
+			}
+			if !ok {
+				return errors.New("containerd is not serving")
+			}
+			return nil
+		}},
+		{Name: "manifests-synced", ReadyOnly: true, Check: func(context.Context) error {
+			if !synced.Load() {
+				return errors.New("the manifests directory has not been read yet")
+			}
+			return nil
+		}},
+	}
 }
 
 // readKubeconfig returns the admin kubeconfig, for `minikubelet kubeconfig`.

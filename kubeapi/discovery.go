@@ -36,6 +36,7 @@ var (
 	eventsV1   = schema.GroupVersion{Group: "events.k8s.io", Version: "v1"}
 	discV1     = schema.GroupVersion{Group: "discovery.k8s.io", Version: "v1"}
 	appsV1     = schema.GroupVersion{Group: "apps", Version: "v1"}
+	coordV1    = schema.GroupVersion{Group: "coordination.k8s.io", Version: "v1"}
 )
 
 // resources are what this API serves, in the order the API server lists
@@ -60,6 +61,7 @@ var resources = []resourceInfo{
 		subresources: []subresourceInfo{{name: "status", kind: "Deployment", verbs: []string{"get"}}}},
 	{gv: appsV1, name: "replicasets", singular: "replicaset", kind: "ReplicaSet", namespaced: true, verbs: readVerbs, shortNames: []string{"rs"}, categories: []string{"all"},
 		subresources: []subresourceInfo{{name: "status", kind: "ReplicaSet", verbs: []string{"get"}}}},
+	{gv: coordV1, name: "leases", singular: "lease", kind: "Lease", namespaced: true, verbs: readVerbs},
 	{gv: discV1, name: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", namespaced: true, verbs: readVerbs},
 	{gv: eventsV1, name: "events", singular: "event", kind: "Event", namespaced: true, verbs: readVerbs},
 }

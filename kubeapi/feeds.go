@@ -51,6 +51,7 @@ const (
 	keyEventsV1       = "events.k8s.io/events"
 	keyDeployments    = "apps/deployments"
 	keyReplicaSets    = "apps/replicasets"
+	keyLeases         = "coordination.k8s.io/leases"
 )
 
 func (r *resourceInfo) key() string { return r.gv.Group + "/" + r.name }
@@ -78,6 +79,7 @@ func (s *Server) feedPods(ctx context.Context) {
 			objs = append(objs, apiPod(newest(m)))
 		}
 		s.cache.Replace(keyPods, objs, nil)
+		starts := podStarts{pending: map[types.UID]time.Time{}}
 		for e := range ch {
 			k := objectKey(e.Pod)
 			m := byName[k]
@@ -89,8 +91,10 @@ func (s *Server) feedPods(ctx context.Context) {
 			// value is the truth (and keeps the order right after a relist).
 			if p, ok := s.deps.Pods.Get(e.Pod.UID); ok {
 				m[p.UID] = p
+				starts.update(s.metrics, p, false)
 			} else {
 				delete(m, e.Pod.UID)
+				starts.update(s.metrics, e.Pod, true)
 			}
 			if len(m) == 0 {
 				delete(byName, k)
@@ -331,7 +335,9 @@ const RootCAConfigMap = "kube-root-ca.crt"
 // feedDerived keeps the namespaces (the system ones and every namespace an
 // object lives in) and their kube-root-ca.crt ConfigMaps, and the node.
 func (s *Server) feedDerived(ctx context.Context) {
-	tick := time.NewTicker(10 * time.Second)
+	// The tick also renews the node's Lease, at the kubelet's interval.
+	tick := time.NewTicker(leaseRenewInterval)
+	var renewed time.Time
 	defer tick.Stop()
 	for {
 		// Read the channel before the state, so no change is missed.
@@ -364,7 +370,12 @@ func (s *Server) feedDerived(ctx context.Context) {
 		s.cache.Replace(keyNamespaces, nss, nil)
 		s.cache.Replace(keyConfigMaps, cms, nil)
 		if s.deps.Node != nil {
-			s.cache.Replace(keyNodes, []Object{s.deps.Node()}, nil)
+			node := s.deps.Node()
+			s.cache.Replace(keyNodes, []Object{node}, nil)
+			if now := time.Now(); now.Sub(renewed) >= leaseRenewInterval {
+				renewed = now
+				s.cache.Replace(keyLeases, []Object{s.nodeLease(node, now)}, nil)
+			}
 		}
 		select {
 		case <-ctx.Done():

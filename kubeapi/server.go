@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -69,6 +70,9 @@ type Server struct {
 	cache   *Cache
 	codec   *codec
 	started time.Time
+	metrics *Metrics
+	// stopping fails readyz's shutdown check once Run is told to stop.
+	stopping atomic.Bool
 
 	mu   sync.RWMutex
 	pki  *PKI
@@ -85,7 +89,17 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI documents: %w", err)
 	}
-	return &Server{log: log, cfg: cfg, deps: deps, openapi: docs, cache: NewCache(historySize), codec: newCodec(), started: time.Now()}, nil
+	m := deps.Metrics
+	if m == nil {
+		m = NewMetrics()
+	}
+	if deps.Pods != nil {
+		if err := m.registry.Register(newPodGauges(deps.Pods)); err != nil {
+			return nil, fmt.Errorf("register pod gauges: %w", err)
+		}
+	}
+	return &Server{log: log, cfg: cfg, deps: deps, openapi: docs, cache: NewCache(historySize), codec: newCodec(), started: time.Now(),
+		metrics: m}, nil
 }
 
 // EnsureCredentials makes (or renews) the certificates and writes the
@@ -239,6 +253,7 @@ loop:
 			}
 		}
 	}
+	s.stopping.Store(true)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
@@ -255,7 +270,7 @@ loop:
 
 // Handler is the authenticated API.
 func (s *Server) Handler() http.Handler {
-	return s.authenticate(http.HandlerFunc(s.route))
+	return s.authenticate(s.metrics.instrument(http.HandlerFunc(s.route)))
 }
 
 // authenticate lets through requests with a client certificate issued by
@@ -297,9 +312,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "version":
 		s.serveVersion(w)
-	case path == "healthz" || path == "readyz" || path == "livez":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
+	case segs[0] == "healthz" || segs[0] == "readyz" || segs[0] == "livez":
+		if len(segs) > 2 {
+			http.NotFound(w, r)
+			return
+		}
+		s.serveHealth(w, r, segs[0], strings.Join(segs[1:], ""))
+	case path == "metrics" && r.Method == http.MethodGet:
+		s.metrics.handler().ServeHTTP(w, r)
 	case path == "api":
 		s.serveAPI(w, r)
 	case path == "apis":

@@ -31,6 +31,12 @@ type Deps struct {
 	// Terminator, when set, is told the grace period a pod delete asks
 	// for (kubectl delete --grace-period, --now, --force).
 	Terminator api.Terminator
+	// Health are the agent's checks for /livez, /readyz and /healthz,
+	// beside ping (and shutdown, for readyz).
+	Health []HealthCheck
+	// Metrics, when set, is the registry /metrics serves, shared with the
+	// parts that count into it (the prober); nil makes a private one.
+	Metrics *Metrics
 }
 
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req resourceRequest) {

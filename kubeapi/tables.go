@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -112,6 +113,17 @@ var printerFor = map[string]printer{
 		cells: func(o Object, now time.Time) []any {
 			cm := o.(*v1.ConfigMap)
 			return []any{cm.Name, int64(len(cm.Data) + len(cm.BinaryData)), age(cm.CreationTimestamp, now)}
+		},
+	},
+	keyLeases: {
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Holder", "string", 0), col("Age", "string", 0)},
+		cells: func(o Object, now time.Time) []any {
+			l := o.(*coordinationv1.Lease)
+			holder := ""
+			if l.Spec.HolderIdentity != nil {
+				holder = *l.Spec.HolderIdentity
+			}
+			return []any{l.Name, holder, age(l.CreationTimestamp, now)}
 		},
 	},
 	keyNodes: {
@@ -426,6 +438,8 @@ func sampleObject(key string) Object {
 		return &appsv1.Deployment{}
 	case keyReplicaSets:
 		return &appsv1.ReplicaSet{}
+	case keyLeases:
+		return &coordinationv1.Lease{}
 	}
 	return &v1.Endpoints{}
 }

@@ -54,6 +54,8 @@ type Manager struct {
 	// terminating holds pods whose liveness and startup probes were
 	// stopped, so a later AddPod for the same pod does not restart them.
 	terminating map[types.UID]struct{}
+	// observer counts probe runs (Options.Observe).
+	observer func(t ProbeType, pod *v1.Pod, container, result string)
 }
 
 // NewManager returns a Manager with no workers.
@@ -65,6 +67,7 @@ func NewManager(opts Options) *Manager {
 		status:      opts.Status,
 		recorder:    opts.Recorder,
 		notify:      opts.Notify,
+		observer:    opts.Observe,
 		clock:       opts.Clock,
 		userAgent:   userAgent(opts.Version),
 		agentStart:  opts.AgentStart,
@@ -321,4 +324,20 @@ func probeOf(c *v1.Container, t ProbeType) *v1.Probe {
 // isSidecar reports whether an init container is a restartable one.
 func isSidecar(c *v1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
+}
+
+// countRun reports one probe run's outcome, in prober_probe_total's words.
+func (m *Manager) countRun(t ProbeType, pod *v1.Pod, container string, r Result, err error) {
+	if m.observer == nil {
+		return
+	}
+	result := "unknown"
+	switch {
+	case err != nil:
+	case r == Success:
+		result = "successful"
+	case r == Failure:
+		result = "failed"
+	}
+	m.observer(t, pod, container, result)
 }

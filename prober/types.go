@@ -104,6 +104,10 @@ type Options struct {
 	// that period before its first probe, spreading the probes of pods
 	// adopted at start-up.
 	AgentStart time.Time
+	// Observe, when set, is told the outcome of every probe run (before
+	// the thresholds), for prober_probe_total: "successful", "failed", or
+	// "unknown" when the prober itself failed. It must return quickly.
+	Observe func(t ProbeType, pod *v1.Pod, container, result string)
 }
 
 // userAgent returns kube-probe/<major>.<minor> for a version like "1.34" or

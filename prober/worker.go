@@ -235,6 +235,7 @@ func (w *worker) doProbe() (keepGoing bool) {
 	}
 
 	result, err := w.probe(pod)
+	w.m.countRun(w.key.probeType, pod, w.container.Name, result, err)
 	if err != nil {
 		return true // the prober itself failed: no verdict
 	}

@@ -23,10 +23,11 @@ import (
 
 // docs maps each served group version to the resources it serves.
 var docs = map[string][]string{
-	"api__v1":                    {"pods", "services", "endpoints", "events", "namespaces", "nodes", "configmaps"},
-	"apis__events.k8s.io__v1":    {"events"},
-	"apis__discovery.k8s.io__v1": {"endpointslices"},
-	"apis__apps__v1":             {"deployments", "replicasets"},
+	"api__v1":                       {"pods", "services", "endpoints", "events", "namespaces", "nodes", "configmaps"},
+	"apis__events.k8s.io__v1":       {"events"},
+	"apis__discovery.k8s.io__v1":    {"endpointslices"},
+	"apis__apps__v1":                {"deployments", "replicasets"},
+	"apis__coordination.k8s.io__v1": {"leases"},
 }
 
 func main() {
