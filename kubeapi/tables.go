@@ -140,7 +140,7 @@ func init() {
 	appsColumns := []metav1.TableColumnDefinition{col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)}
 	printerFor[keyDeployments] = printer{
 		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0), col("Ready", "string", 0),
-			col("Up-to-date", "integer", 0), col("Available", "integer", 0), col("Age", "string", 0)}, appsColumns...),
+			col("Up-to-date", "string", 0), col("Available", "string", 0), col("Age", "string", 0)}, appsColumns...),
 		cells: func(o Object, now time.Time) []any {
 			d := o.(*appsv1.Deployment)
 			want := int32(1)
