@@ -25,7 +25,8 @@ import (
 const (
 	// DefaultRescan is the kubelet's fileCheckFrequency.
 	DefaultRescan = 20 * time.Second
-	// DefaultDebounce collects the burst of events of one save.
+	// DefaultDebounce collects the burst of writes of one save. Creations,
+	// renames and removals are read at once (see onEvent).
 	DefaultDebounce = 100 * time.Millisecond
 )
 
@@ -38,7 +39,7 @@ type Config struct {
 	// Rescan is the period of the full relist that catches what the watch
 	// missed. Zero means DefaultRescan.
 	Rescan time.Duration
-	// Debounce is how long a path must stay quiet after an event before it
+	// Debounce is how long a path must stay quiet after a write before it
 	// is read. Zero means DefaultDebounce.
 	Debounce time.Duration
 	// DisableWatch relies on the periodic rescan alone (for file systems
@@ -196,29 +197,45 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 		case <-ctx.Done():
 			return nil
 		case ev, ok := <-events:
-			if !ok {
-				lost()
-				continue
+			read, gone := false, false
+			for more := true; more; {
+				if !ok {
+					lost()
+					break
+				}
+				if ev.Name == s.cfg.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+					// The directory itself went away (removed, or renamed:
+					// the watch would follow it elsewhere). Its pods stop
+					// now, as when its files are deleted; they come back
+					// with it.
+					s.log.Warn("manifest directory removed: its pods stop until it is back", zap.String("dir", s.cfg.Dir))
+					w.Close()
+					lost()
+					gone = true
+					break
+				}
+				read = s.onEvent(ev) || read
+				// Take the rest of a burst (many manifests dropped at once)
+				// before sending one snapshot for all of it.
+				select {
+				case ev, ok = <-w.Events:
+				default:
+					more = false
+				}
 			}
-			if ev.Name == s.cfg.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
-				// The directory itself went away (removed, or renamed:
-				// the watch would follow it elsewhere). Its pods stop
-				// now, as when its files are deleted; they come back
-				// with it.
-				s.log.Warn("manifest directory removed: its pods stop until it is back", zap.String("dir", s.cfg.Dir))
-				w.Close()
-				lost()
+			if gone {
 				s.rescan()
 				if err := s.emit(ctx, out); err != nil {
 					return nil
 				}
 				continue
 			}
-			if filepath.Dir(ev.Name) != s.cfg.Dir || !isManifestName(filepath.Base(ev.Name)) {
-				continue
-			}
-			s.pending[ev.Name] = s.now().Add(s.cfg.Debounce)
 			s.armTimer(debounce)
+			if read {
+				if err := s.emit(ctx, out); err != nil {
+					return nil
+				}
+			}
 		case err, ok := <-errs:
 			if !ok {
 				lost()
@@ -287,6 +304,33 @@ func (s *Source) watch() *fsnotify.Watcher {
 		return nil
 	}
 	return w
+}
+
+// onEvent reads the path of ev at once when the event ends a change, and
+// reports whether it did; otherwise it debounces the path. A file renamed
+// into place (as apply and editors that save atomically do), a new file
+// that already has content, a removal and a rename away are whole changes:
+// the kubelet reads a static pod file on such an event at once, and waiting
+// here would delay every pod start and deletion by the debounce. Only
+// writes come in bursts (and a new empty file is about to be written): they
+// wait until the path has been quiet for the debounce, so a file being
+// written is not read half-way.
+func (s *Source) onEvent(ev fsnotify.Event) bool {
+	if filepath.Dir(ev.Name) != s.cfg.Dir || !isManifestName(filepath.Base(ev.Name)) {
+		return false
+	}
+	whole := ev.Op.Has(fsnotify.Remove) || ev.Op.Has(fsnotify.Rename)
+	if ev.Op.Has(fsnotify.Create) {
+		st, err := os.Lstat(ev.Name)
+		whole = err != nil || st.Size() > 0
+	}
+	if !whole {
+		s.pending[ev.Name] = s.now().Add(s.cfg.Debounce)
+		return false
+	}
+	delete(s.pending, ev.Name)
+	s.readPath(ev.Name)
+	return true
 }
 
 // armTimer sets t to fire when the earliest pending path is due.

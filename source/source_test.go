@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap/zaptest"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -394,5 +395,85 @@ func TestDebounceReadsOnlyQuietPaths(t *testing.T) {
 	}
 	if len(uids) != 1 {
 		t.Errorf("pods = %v", uids)
+	}
+}
+
+// A file renamed into place and a removal are read at once; a write in
+// place waits for the debounce (an hour here).
+func TestWholeChangesAreReadAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	h := startSource(t, Config{Dir: dir, NodeName: node, Rescan: time.Hour, Debounce: time.Hour})
+	h.waitFor("the first snapshot", func(Update) bool { return true })
+
+	renameIn := func(name, content string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renameIn("a.yaml", named("a", "busybox:1"))
+	u := h.waitFor("pod a", hasPods("default/a"))
+	uid := u.Pods[0].UID
+
+	// A write in place: its events come before b's rename, so b's
+	// snapshot shows whether it was read.
+	h.write("a.yaml", named("a", "busybox:2"))
+	renameIn("b.yaml", named("b", "busybox:1"))
+	u = h.waitFor("pod b", hasPods("default/a", "default/b"))
+	if got := findPod(u, "default/a").UID; got != uid {
+		t.Errorf("a write in place was read before the debounce")
+	}
+
+	if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("pod b gone", hasPods("default/a"))
+}
+
+// Which events are read at once and which wait for the debounce.
+func TestOnEvent(t *testing.T) {
+	dir := t.TempDir()
+	full, empty, gone := filepath.Join(dir, "full.yaml"), filepath.Join(dir, "empty.yaml"), filepath.Join(dir, "gone.yaml")
+	if err := os.WriteFile(full, []byte(named("full", "busybox")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ev   fsnotify.Event
+		read bool // read at once (else pending)
+	}{
+		{"created with content (renamed into place)", fsnotify.Event{Name: full, Op: fsnotify.Create}, true},
+		{"created empty: about to be written", fsnotify.Event{Name: empty, Op: fsnotify.Create}, false},
+		{"written", fsnotify.Event{Name: full, Op: fsnotify.Write}, false},
+		{"mode changed", fsnotify.Event{Name: full, Op: fsnotify.Chmod}, false},
+		{"removed", fsnotify.Event{Name: gone, Op: fsnotify.Remove}, true},
+		{"renamed away", fsnotify.Event{Name: gone, Op: fsnotify.Rename}, true},
+		{"created and gone again", fsnotify.Event{Name: gone, Op: fsnotify.Create}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestSource(t, dir)
+			s.files[gone] = fileResult{}
+			if got := s.onEvent(tc.ev); got != tc.read {
+				t.Fatalf("onEvent = %v, want %v", got, tc.read)
+			}
+			if _, pending := s.pending[tc.ev.Name]; pending == tc.read {
+				t.Errorf("pending = %v", pending)
+			}
+			_, cached := s.files[tc.ev.Name]
+			if tc.read && cached != (tc.ev.Name == full) {
+				t.Errorf("after the read, cached = %v", cached)
+			}
+		})
+	}
+	s, _ := newTestSource(t, dir)
+	if s.onEvent(fsnotify.Event{Name: filepath.Join(dir, ".full.yaml.tmp"), Op: fsnotify.Create}) || len(s.pending) != 0 {
+		t.Errorf("a temp file was taken")
 	}
 }
