@@ -160,6 +160,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		withOOMScoreAdj(qosOOMScoreAdj(pod, ctr, c.nodeMemory), c.ownOOMScoreAdj),
 		withPodNamespaces(sbTask.Pid(), sharePID),
 		oci.WithCgroup(c.cgroupsPath(id)),
+		withShimGroup(sb.ID),
 	}
 	switch {
 	case ctr.WorkingDir != "":

@@ -158,11 +158,11 @@ func (c *Containerd) stopOrphanShims(ctx context.Context) error {
 		if !samePath(sh.Address, address) {
 			continue // the same namespace on another containerd
 		}
-		p, err := c.taskProcess(ctx, sh.ID)
+		busy, err := c.shimServes(ctx, sh.ID)
 		if err != nil {
 			return fmt.Errorf("look for orphan shims: %w", err)
 		}
-		if p != nil {
+		if busy {
 			continue
 		}
 		if err := syscall.Kill(sh.PID, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
@@ -171,6 +171,30 @@ func (c *Containerd) stopOrphanShims(ctx context.Context) error {
 		c.log.Info("killed a shim with no task (its create was interrupted)", zap.Int("pid", sh.PID), zap.String("id", sh.ID))
 	}
 	return nil
+}
+
+// shimServes reports whether containerd knows a task of the shim started
+// for id: id's own, or, as shims are grouped by sandbox (withShimGroup),
+// one of the containers of the sandbox id.
+func (c *Containerd) shimServes(ctx context.Context, id string) (bool, error) {
+	recs, err := c.client.ContainerService().List(ctx, fmt.Sprintf("id==%q", id), fmt.Sprintf("labels.%q==%q", LabelSandboxID, id))
+	if err != nil {
+		return false, err
+	}
+	ids := []string{id}
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	for _, cid := range ids {
+		p, err := c.taskProcess(ctx, cid)
+		if err != nil {
+			return false, err
+		}
+		if p != nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Shim is a running containerd-shim-runc-v2 process.

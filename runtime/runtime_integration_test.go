@@ -712,3 +712,50 @@ spec:
 	}
 	env.AssertPodGone(t, pod, sb.ID)
 }
+
+// A pod's containers share the shim of its sandbox: one shim per pod, which
+// serves exec and stop of each container, outlives the removal of one of
+// them and exits once the pod is gone.
+func TestOneShimPerPod(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: grouped}
+spec:
+  containers:
+  - name: a
+    image: busybox
+    command: [sleep, "3600"]
+  - name: b
+    image: busybox
+    command: [sleep, "3600"]
+`)
+	ctx := testContext(t)
+	sb, cs := env.StartPod(t, ctx, pod)
+	shims := env.Shims()
+	if want := fmt.Sprintf("id %s", sb.ID); len(shims) != 1 || !strings.HasSuffix(shims[0], want) {
+		t.Fatalf("shims = %q, want one, for the sandbox %s", shims, sb.ID)
+	}
+
+	// One container stopped and removed: the other lives on in the shim.
+	if err := env.Runtime.StopContainer(ctx, cs[0].ID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := containerState(t, env, pod, cs[0].ID); st.State != runtime.StateExited {
+		t.Errorf("stopped container is %v", st.State)
+	}
+	if err := env.Runtime.RemoveContainer(ctx, cs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := execOut(t, env, cs[1].ID, "echo", "alive"); got != "alive" {
+		t.Errorf("exec = %q", got)
+	}
+	if shims := env.Shims(); len(shims) != 1 {
+		t.Errorf("shims after one container went = %q", shims)
+	}
+
+	teardown(t, env, pod)
+	testenv.WaitFor(t, "the pod's shim to exit", func() (bool, string) {
+		shims := env.Shims()
+		return len(shims) == 0, strings.Join(shims, ", ")
+	})
+}

@@ -204,6 +204,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 			bindMount(layout.resolvConf(), "/etc/resolv.conf", true),
 		}),
 		oci.WithAnnotations(map[string]string{"io.kubernetes.cri.container-type": "sandbox"}),
+		withShimGroup(id),
 	}
 	container, err := c.newContainer(ctx, id, pause, specOpts, labels)
 	if err != nil {

@@ -31,6 +31,20 @@ func withoutDefaultRlimits(_ context.Context, _ oci.Client, _ *containers.Contai
 	return nil
 }
 
+// shimGroupAnnotation groups tasks into shims: the runc v2 shim derives
+// its socket from this annotation of the OCI spec (its StartShim; containerd's
+// CRI gets the same through io.kubernetes.cri.sandbox-id, the shim's other
+// grouping key), so tasks with the same value are served by one shim
+// process, which exits once its last task is deleted. A shim per container
+// cost 2.2 MiB per pod more than one per pod (BENCHMARKS.md).
+const shimGroupAnnotation = "io.containerd.runc.v2.group"
+
+// withShimGroup runs the task in the shim of the pod's sandbox: the pause
+// container's shim serves the pod's init, app and sidecar containers too.
+func withShimGroup(sandboxID string) oci.SpecOpts {
+	return oci.WithAnnotations(map[string]string{shimGroupAnnotation: sandboxID})
+}
+
 // withOOMScoreAdj sets the process's oom_score_adj, never below floor (the
 // agent's own value): lowering it needs CAP_SYS_RESOURCE, which root lacks on
 // many VMs, and runc then fails with an opaque "can't get final child's PID".
