@@ -591,3 +591,57 @@ func TestCopyKeepsDrainingAfterWriteErrors(t *testing.T) {
 		t.Errorf("%d bytes left unread", src.Len())
 	}
 }
+
+// A quiet stream's copier holds a small buffer; a busy one grows it to a
+// pipe's capacity, and every byte of both arrives in order.
+func TestCopyBufferGrowsWhenBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+	}{
+		{"quiet", []string{"one line\n"}},
+		{"busy", []string{strings.Repeat("x", copyBufSmall), strings.Repeat("y\n", copyBufLarge)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, path := openTest(t)
+			pr, pw := io.Pipe()
+			go func() {
+				for _, w := range tc.writes {
+					_, _ = io.WriteString(pw, w)
+				}
+				_ = pw.Close()
+			}()
+			if err := Copy(context.Background(), f.Stream(Stdout), pr); err != nil {
+				t.Fatal(err)
+			}
+			var content strings.Builder
+			for _, line := range strings.Split(strings.TrimSuffix(readFile(t, path), "\n"), "\n") {
+				fields := strings.SplitN(line, " ", 4)
+				content.WriteString(fields[3])
+				if fields[2] == "F" {
+					content.WriteString("\n")
+				}
+			}
+			if want := strings.Join(tc.writes, ""); content.String() != want {
+				t.Errorf("logged %d bytes, want %d; around %q", content.Len(), len(want), firstDiff(content.String(), want))
+			}
+		})
+	}
+}
+
+// BenchmarkCopyQuietStream is the memory of a copier whose container says
+// one line: what every running container costs the agent per stream.
+func BenchmarkCopyQuietStream(b *testing.B) {
+	f, err := OpenFile(filepath.Join(b.TempDir(), "0.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	out := f.Stream(Stdout)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Copy(context.Background(), out, strings.NewReader("ready\n")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
