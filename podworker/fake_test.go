@@ -23,6 +23,7 @@ type fakeRuntime struct {
 	saved      map[types.UID]*v1.Pod
 	images     map[string]bool
 	calls      []string
+	stateReads int // PodState calls
 	cleaned    map[types.UID]bool
 	events     chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
@@ -88,6 +89,7 @@ func (f *fakeRuntime) ListPods(context.Context) ([]runtime.PodState, error) {
 func (f *fakeRuntime) PodState(_ context.Context, uid types.UID) (runtime.PodState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.stateReads++
 	return f.state(uid), nil
 }
 

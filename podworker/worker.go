@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/events"
@@ -63,6 +64,9 @@ type worker struct {
 	exitSeen map[string]time.Time
 	reasons  map[string]waitReason
 	status   v1.PodStatus
+	// publishedFor is the pod whose status w.status was last published
+	// for (nil after a publish that marks the pod deleted).
+	publishedFor *v1.Pod
 	// failure, once set, has failed the pod as a whole (activeDeadlineSeconds).
 	failure *podFailure
 
@@ -176,7 +180,11 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	}
 	if acts.Terminal {
 		w.reasons = map[string]waitReason{}
-		w.publish(ctx)
+		if acts.KillPod {
+			w.publish(ctx)
+		} else {
+			w.publishState(&ps, nil) // nothing changed since the read
+		}
 		return next
 	}
 
@@ -235,10 +243,21 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 			soon(at)
 		}
 	}
-	if err := w.gc(ctx); err != nil {
+	// An idle sync (nothing started, stopped or created) reads the pod's
+	// state once: gc works on that read, and its publish above stands.
+	idle := !acts.KillPod && !acts.CreateSandbox && len(acts.ContainersToKill) == 0 &&
+		len(acts.InitContainersToStart) == 0 && len(acts.ContainersToStart) == 0
+	var seen *runtime.PodState
+	if idle {
+		seen = &ps
+	}
+	removed, err := w.gc(ctx, seen)
+	if err != nil {
 		w.log.Warn("remove old containers", zap.Error(err))
 	}
-	w.publish(ctx)
+	if !idle || removed {
+		w.publish(ctx)
+	}
 	return next
 }
 
@@ -256,25 +275,33 @@ func (w *worker) purgeInitContainers(ctx context.Context, ps *runtime.PodState) 
 
 // gc keeps, per container name, the newest instance and the newest exited
 // one before it (for lastState), and removes older instances and sandboxes.
-func (w *worker) gc(ctx context.Context) error {
-	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
-	if err != nil {
-		return err
+// It works on ps when given (a state just read), else reads the state; it
+// reports whether it removed anything.
+func (w *worker) gc(ctx context.Context, ps *runtime.PodState) (bool, error) {
+	if ps == nil {
+		read, err := w.m.rt.PodState(ctx, w.pod.UID)
+		if err != nil {
+			return false, err
+		}
+		ps = &read
 	}
 	var errs []error
+	removed := false
 	seen := map[string]int{}
 	for _, c := range ps.Containers {
 		seen[c.Name]++
 		if seen[c.Name] > 2 && c.State != runtime.StateRunning {
 			errs = append(errs, w.m.rt.RemoveContainer(ctx, c.ID))
+			removed = true
 		}
 	}
 	for i, sb := range ps.Sandboxes {
 		if i > 0 && !sb.Ready {
 			errs = append(errs, w.m.rt.RemoveSandbox(ctx, sb.ID))
+			removed = true
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }
 
 // backoffKey is the kubelet's GetStableKey: a new UID or a changed container
@@ -522,6 +549,15 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	}
 	st.QOSClass = qos.PodQOS(w.pod)
 	w.status = st
+	// An idle sync finds what it published last: compare the status alone,
+	// not a fresh copy of the whole pod in the store.
+	if deleting == nil && w.publishedFor == w.pod && equality.Semantic.DeepEqual(old, st) {
+		return
+	}
+	w.publishedFor = nil
+	if deleting == nil {
+		w.publishedFor = w.pod
+	}
 
 	pod := w.pod.DeepCopy()
 	pod.Status = st

@@ -384,3 +384,47 @@ func TestWorkerBackOffSurvivesClockStep(t *testing.T) {
 		})
 	}
 }
+
+// An idle sync (a resync with nothing to do) reads the pod's state from the
+// runtime once and publishes nothing: with 100 pods, the state reads and
+// the store's comparison of whole pods were most of the agent's idle CPU.
+func TestWorkerIdleSyncReadsOnceAndPublishesNothing(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	w := &worker{m: h.m, pod: pod, log: h.m.log, stopped: map[string]bool{}, reasons: map[string]waitReason{},
+		backoff: newBackOff(time.Second, time.Minute), imageBackoff: newBackOff(time.Second, time.Minute),
+		published: h.store.Own(pod.UID), exitSeen: map[string]time.Time{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.sync(ctx) // sandbox and app started
+	if !running(h.containerState(pod.UID, "app")) {
+		t.Fatalf("app not running after the first sync; calls %v", rt.Calls())
+	}
+	changes := h.store.Watch(ctx, 16)
+	rt.mu.Lock()
+	before := rt.stateReads
+	rt.mu.Unlock()
+	for range 3 {
+		w.sync(ctx)
+	}
+	rt.mu.Lock()
+	reads := rt.stateReads - before
+	rt.mu.Unlock()
+	if reads != 3 {
+		t.Errorf("3 idle syncs read the pod state %d times, want 3", reads)
+	}
+	select {
+	case e := <-changes:
+		t.Errorf("an idle sync published: %v %s", e.Type, e.Pod.Name)
+	default:
+	}
+	// A change is still published: the app exits.
+	rt.exit(pod.UID, "app", 1)
+	w.sync(ctx)
+	select {
+	case <-changes:
+	default:
+		t.Errorf("the app's exit was not published")
+	}
+}
