@@ -241,6 +241,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Resync:         cfg.ResyncPeriod,
 		Offline:        cfg.Offline,
 		Hooks:          lifecycle.NewRunner(rt, rec, KubeletVersion),
+		Routes:         svcs,
 	}, rt, store, rec, proberAdapter{probes})
 
 	// From here on every part runs in its own goroutine of one group: the

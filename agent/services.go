@@ -144,6 +144,15 @@ func (r *servicesRunner) Set(svcs []*v1.Service) {
 	r.mgr.Set(svcs)
 }
 
+// Flush returns once the Service rules reflect the pod statuses published
+// so far (see services.Manager.Flush); at once when Services are not run.
+func (r *servicesRunner) Flush(ctx context.Context) error {
+	if r == nil || r.mgr == nil {
+		return nil
+	}
+	return r.mgr.Flush(ctx)
+}
+
 // Source is what the API serves; nil when Services are not run.
 func (r *servicesRunner) Source() api.ServiceSource {
 	if r == nil || r.mgr == nil {

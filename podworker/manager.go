@@ -37,8 +37,17 @@ type HookRunner interface {
 	Run(ctx context.Context, pod *v1.Pod, c *v1.Container, containerID, podIP string, h *v1.LifecycleHandler) (string, error)
 }
 
+// RouteFlusher brings the node's Service rules in line with every pod
+// status published so far; *services.Manager is the real one.
+type RouteFlusher interface {
+	Flush(ctx context.Context) error
+}
+
 // Config tunes pod workers.
 type Config struct {
+	// Routes, when set, takes a terminating pod out of the Service rules
+	// before its containers are signalled.
+	Routes RouteFlusher
 	// Hooks runs lifecycle hooks; without it every hook fails.
 	Hooks  HookRunner
 	LogDir string

@@ -596,12 +596,36 @@ func (w *worker) finish(ctx context.Context) {
 	w.log.Info("pod terminated and removed")
 }
 
+// unrouteTimeout bounds the wait for the Service rules to drop a
+// terminating pod: a node whose rules cannot be written still stops pods.
+const unrouteTimeout = 2 * time.Second
+
+// unroute waits until the Service rules no longer send new connections to
+// the pod, just published as terminating (so out of every Endpoints). On a
+// cluster the endpoints controller and kube-proxy race with the kubelet's
+// stop signal, and a connection can reach a backend that has just closed
+// its socket; on one node the order can be kept.
+func (w *worker) unroute(ctx context.Context) {
+	if w.m.cfg.Routes == nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, unrouteTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := w.m.cfg.Routes.Flush(fctx); err != nil && ctx.Err() == nil {
+		w.log.Warn("service rules not updated before stopping the pod", zap.Error(err))
+		return
+	}
+	w.log.Debug("service rules updated before stopping the pod", zap.Duration("took", time.Since(start)))
+}
+
 func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
 	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
 	if err != nil {
 		return err
 	}
 	w.publishState(&ps, deleting)
+	w.unroute(ctx)
 	if err := w.killPod(ctx, &ps, w.terminationGrace()); err != nil {
 		return err
 	}

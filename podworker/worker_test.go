@@ -2,6 +2,7 @@ package podworker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -426,5 +427,48 @@ func TestWorkerIdleSyncReadsOnceAndPublishesNothing(t *testing.T) {
 	case <-changes:
 	default:
 		t.Errorf("the app's exit was not published")
+	}
+}
+
+// fakeRoutes is the services manager's Flush: it records, among the
+// runtime's calls, whether the pod was already published as terminating.
+type fakeRoutes struct {
+	rt    *fakeRuntime
+	store *status.Store
+	uid   types.UID
+	err   error
+}
+
+func (r *fakeRoutes) Flush(context.Context) error {
+	p, _ := r.store.Get(r.uid)
+	r.rt.mu.Lock()
+	defer r.rt.mu.Unlock()
+	r.rt.record("Flush terminating=%v", p != nil && p.DeletionTimestamp != nil && !podReady(p))
+	return r.err
+}
+
+// A pod being deleted leaves the Service rules before its containers are
+// signalled: the worker publishes it as terminating (out of the Endpoints),
+// has the rules flushed, then stops the containers. A failing flush holds
+// up nothing.
+func TestWorkerUnroutesBeforeStopping(t *testing.T) {
+	for _, flushErr := range []error{nil, errors.New("nft: boom")} {
+		t.Run(fmt.Sprint(flushErr), func(t *testing.T) {
+			rt := newFakeRuntime()
+			routes := &fakeRoutes{rt: rt, err: flushErr}
+			h := newHarness(t, rt, Config{Routes: routes})
+			routes.store = h.store
+			pod := testPod(v1.RestartPolicyAlways, nil, "app")
+			routes.uid = pod.UID
+			h.m.SetPods([]*v1.Pod{pod})
+			h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+			h.m.SetPods(nil)
+			h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+			calls := rt.Calls()
+			flush, stop := slices.Index(calls, "Flush terminating=true"), slices.Index(calls, "StopContainer app")
+			if flush < 0 || stop < 0 || flush > stop {
+				t.Fatalf("the rules were not flushed after the pod was published terminating and before its container was stopped: %v", calls)
+			}
+		})
 	}
 }

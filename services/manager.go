@@ -100,6 +100,7 @@ type Manager struct {
 	kubeEP  *v1.Endpoints
 
 	desired chan []*v1.Service // buffer 1: the newest set wins
+	flushes chan chan error    // Flush's requests, each answered after a sync
 	done    chan struct{}
 
 	// Owned by the Run goroutine.
@@ -148,6 +149,7 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Manager, error) {
 		alloc:    alloc,
 		store:    NewStore(),
 		desired:  make(chan []*v1.Service, 1),
+		flushes:  make(chan chan error),
 		done:     make(chan struct{}),
 		reported: map[string]bool{},
 	}
@@ -173,6 +175,30 @@ func (m *Manager) Set(svcs []*v1.Service) {
 		case <-m.desired:
 		default:
 		}
+	}
+}
+
+// Flush returns once the proxy rules reflect every pod status published
+// before the call: it has the manager's goroutine sync once more and waits
+// for that sync to end, returning its error. A pod worker calls it between
+// marking a pod as terminating and signalling its containers, so that no
+// new connection is sent to a backend that is about to stop listening (the
+// kubelet and kube-proxy of a cluster race there; on one node the order
+// can be kept).
+func (m *Manager) Flush(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case m.flushes <- reply:
+	case <-m.done:
+		return errors.New("services: manager stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -218,6 +244,7 @@ func (m *Manager) run(ctx context.Context) {
 		}
 	}()
 	for {
+		var flushed []chan error
 		select {
 		case <-ctx.Done():
 			return
@@ -229,10 +256,25 @@ func (m *Manager) run(ctx context.Context) {
 				events = m.deps.Pods.Watch(ctx, 256)
 			}
 			drain(events)
+		case reply := <-m.flushes:
+			flushed = append(flushed, reply)
 		case <-retry:
 			retry = nil
 		}
-		if err := m.sync(ctx); err != nil {
+		// One sync answers every flush already waiting.
+		for more := true; more; {
+			select {
+			case reply := <-m.flushes:
+				flushed = append(flushed, reply)
+			default:
+				more = false
+			}
+		}
+		err := m.sync(ctx)
+		for _, reply := range flushed {
+			reply <- err
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -321,6 +363,9 @@ func (m *Manager) sync(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("program nftables table %s: %w", m.cfg.Table, err))
 		} else {
 			m.applied = ruleset
+			if ce := m.log.Check(zap.DebugLevel, "proxy rules applied"); ce != nil {
+				ce.Write(zap.Strings("backends", backendsOf(svcs, eps)))
+			}
 		}
 	}
 	if len(errs) == 0 && !slices.Equal(m.linkIPs, want) {
@@ -384,6 +429,20 @@ func intersect(have, want []string) []string {
 	for _, ip := range have {
 		if slices.Contains(want, ip) {
 			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// backendsOf lists "namespace/name:port -> ip:port" for each ready backend,
+// for the debug log of what the rules send where.
+func backendsOf(svcs []*v1.Service, eps map[string]*v1.Endpoints) []string {
+	var out []string
+	for _, svc := range svcs {
+		for _, p := range svc.Spec.Ports {
+			for _, be := range ReadyEndpoints(eps[key(svc)], p.Name) {
+				out = append(out, fmt.Sprintf("%s/%s:%d -> %s", svc.Namespace, svc.Name, p.Port, be))
+			}
 		}
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/minikubelet/minikubelet/status"
@@ -25,9 +26,15 @@ type fakeKernel struct {
 	addrs   []string
 	failNFT int // fail this many Apply calls
 	link    bool
+	// slow makes each Apply take this long, as a loaded machine's nft.
+	slow time.Duration
 }
 
 func (k *fakeKernel) Apply(_ context.Context, r string) error {
+	k.mu.Lock()
+	slow := k.slow
+	k.mu.Unlock()
+	time.Sleep(slow)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.failNFT > 0 {
@@ -314,5 +321,60 @@ func TestManagerKubernetesService(t *testing.T) {
 	waitUntil(t, "mydb published", func() bool { _, ok := m.Store().GetService("default", "mydb"); return ok })
 	if got, _ := m.Store().GetService("default", "kubernetes"); got.Spec.ClusterIP != "10.112.7.1" || len(m.Store().ListServices("")) != 2 {
 		t.Errorf("a manifest's default/kubernetes replaced the built-in one: %+v", got)
+	}
+}
+
+// Flush returns only after a sync that saw every pod status published
+// before it: a pod just marked as terminating is out of the rules when
+// Flush returns, however slow nft is. It returns the sync's error, and
+// gives up with its context.
+func TestManagerFlush(t *testing.T) {
+	pods := status.NewStore()
+	m, k, _, _ := startManager(t, pods)
+	s := svc("default", "myservice", "")
+	s.Spec.Selector = map[string]string{"app": "myapp"}
+	s.Spec.Ports[0].TargetPort = intstr.FromInt32(80)
+	m.Set([]*v1.Service{s})
+	pods.Set(mkPod("old", "10.244.9.5", true))
+	pods.Set(mkPod("new", "10.244.9.6", true))
+	ctx := context.Background()
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := k.state(); !strings.Contains(r, "dnat to 10.244.9.5:80") || !strings.Contains(r, "dnat to 10.244.9.6:80") {
+		t.Fatalf("after Flush the rules lack a ready pod:\n%s", r)
+	}
+
+	k.mu.Lock()
+	k.slow = 50 * time.Millisecond
+	k.mu.Unlock()
+	terminating := mkPod("old", "10.244.9.5", false)
+	now := metav1.Now()
+	terminating.DeletionTimestamp = &now
+	pods.Set(terminating)
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := k.state(); strings.Contains(r, "10.244.9.5") || !strings.Contains(r, "dnat to 10.244.9.6:80") {
+		t.Fatalf("after Flush the rules still send to the terminating pod:\n%s", r)
+	}
+
+	k.mu.Lock()
+	k.failNFT, k.slow = 1, 0
+	k.mu.Unlock()
+	pods.Set(mkPod("third", "10.244.9.7", true))
+	if err := m.Flush(ctx); err == nil || !strings.Contains(err.Error(), "nft: boom") {
+		t.Fatalf("Flush after a failed apply = %v, want the apply's error", err)
+	}
+
+	idle, err := New(zaptest.NewLogger(t), Config{ServiceCIDR: "10.112.8.0/24", StateDir: t.TempDir(), Table: "t", Link: "l"},
+		Deps{Pods: status.NewStore(), Firewall: &fakeKernel{}, Addresses: &fakeKernel{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := idle.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush of a manager not started = %v, want its context's error", err)
 	}
 }
