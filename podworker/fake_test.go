@@ -28,6 +28,9 @@ type fakeRuntime struct {
 	events     chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
 	graces map[string][]time.Duration
+	// hold, when set, makes PodState wait until it is closed (a slow
+	// containerd).
+	hold chan struct{}
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
@@ -87,6 +90,12 @@ func (f *fakeRuntime) ListPods(context.Context) ([]runtime.PodState, error) {
 }
 
 func (f *fakeRuntime) PodState(_ context.Context, uid types.UID) (runtime.PodState, error) {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stateReads++

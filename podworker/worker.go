@@ -67,6 +67,9 @@ type worker struct {
 	// publishedFor is the pod whose status w.status was last published
 	// for (nil after a publish that marks the pod deleted).
 	publishedFor *v1.Pod
+	// observed is the runtime state status was last computed from, so that
+	// a deletion shows at once, before containerd is asked again.
+	observed runtime.PodState
 	// failure, once set, has failed the pod as a whole (activeDeadlineSeconds).
 	failure *podFailure
 
@@ -508,6 +511,7 @@ func (w *worker) publish(ctx context.Context) {
 func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	now := time.Now()
 	old := w.status
+	w.observed = *ps
 	initSt, appSt := containerStatuses(w.pod, ps, w.reasons)
 	st := v1.PodStatus{InitContainerStatuses: initSt, ContainerStatuses: appSt}
 	w.m.prober.UpdatePodStatus(w.pod, &st)
@@ -575,6 +579,10 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 func (w *worker) finish(ctx context.Context) {
 	w.m.prober.StopLivenessAndStartup(w.pod.UID)
 	deleting := metav1.Now()
+	// Terminating from now on, as the API server marks a pod on delete:
+	// a sync just interrupted or a slow containerd must not leave it
+	// shown Running meanwhile.
+	w.publishState(&w.observed, &deleting)
 	for attempt := 0; ; attempt++ {
 		err := w.teardown(ctx, &deleting)
 		if err == nil {

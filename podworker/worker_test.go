@@ -472,3 +472,27 @@ func TestWorkerUnroutesBeforeStopping(t *testing.T) {
 		})
 	}
 }
+
+// A deleted pod shows as terminating (deletionTimestamp, not ready) at
+// once, from what was last observed, not only once containerd answered
+// again.
+func TestWorkerDeletedPodTerminatingAtOnce(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("ready", func() bool { p := h.pod(pod.UID); return p != nil && podReady(p) })
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the harness's: the worker must not stay blocked
+	rt.mu.Lock()
+	rt.hold = hold
+	rt.mu.Unlock()
+	h.m.SetPods(nil)
+	h.waitFor("terminating while containerd is slow", func() bool {
+		p := h.pod(pod.UID)
+		return p != nil && p.DeletionTimestamp != nil && !podReady(p) && p.Status.PodIP != ""
+	})
+	release()
+	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+}
