@@ -604,27 +604,29 @@ func (w *worker) finish(ctx context.Context) {
 	w.log.Info("pod terminated and removed")
 }
 
-// unrouteTimeout bounds the wait for the Service rules to drop a
-// terminating pod: a node whose rules cannot be written still stops pods.
-const unrouteTimeout = 2 * time.Second
-
 // unroute waits until the Service rules no longer send new connections to
-// the pod, just published as terminating (so out of every Endpoints). On a
-// cluster the endpoints controller and kube-proxy race with the kubelet's
-// stop signal, and a connection can reach a backend that has just closed
-// its socket; on one node the order can be kept.
-func (w *worker) unroute(ctx context.Context) {
-	if w.m.cfg.Routes == nil {
-		return
+// the pod, just published as terminating (so out of every Endpoints), and
+// returns how long it waited. On a cluster the endpoints controller and
+// kube-proxy race with the kubelet's stop signal, and a connection can
+// reach a backend that has just closed its socket; on one node the order
+// can be kept. The wait comes out of the grace period, which bounds it: a
+// node whose rules are slow to write (seconds, under heavy load) still
+// stops its pods in time, and one whose nft fails does not wait at all.
+func (w *worker) unroute(ctx context.Context, grace time.Duration) time.Duration {
+	if w.m.cfg.Routes == nil || grace <= 0 {
+		return 0
 	}
-	fctx, cancel := context.WithTimeout(ctx, unrouteTimeout)
+	fctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	start := time.Now()
-	if err := w.m.cfg.Routes.Flush(fctx); err != nil && ctx.Err() == nil {
-		w.log.Warn("service rules not updated before stopping the pod", zap.Error(err))
-		return
+	err := w.m.cfg.Routes.Flush(fctx)
+	took := time.Since(start)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("service rules not updated before stopping the pod", zap.Duration("waited", took), zap.Error(err))
+	} else {
+		w.log.Debug("service rules updated before stopping the pod", zap.Duration("took", took))
 	}
-	w.log.Debug("service rules updated before stopping the pod", zap.Duration("took", time.Since(start)))
+	return took
 }
 
 func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
@@ -633,8 +635,9 @@ func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
 		return err
 	}
 	w.publishState(&ps, deleting)
-	w.unroute(ctx)
-	if err := w.killPod(ctx, &ps, w.terminationGrace()); err != nil {
+	grace := w.terminationGrace()
+	grace -= w.unroute(ctx, grace)
+	if err := w.killPod(ctx, &ps, grace); err != nil {
 		return err
 	}
 	if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
