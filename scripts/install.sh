@@ -18,6 +18,8 @@ a Go toolchain if there is none, and builds into bin/:
   bin/minikubelet          the agent and its kubectl-like CLI
   bin/minikubelet-pause    the pod sandbox program (static)
   bin/images/*.tar         the lab images: busybox, busyboxplus, myapp:v1, myapp:v2
+and, when no kubectl 1.30+ is on PATH, upstream's kubectl (built from the
+k8s.io/kubectl module) as bin/kubectl and /usr/local/bin/kubectl.
 
   --run        then run the agent in the foreground (Ctrl-C stops it) on
                ./manifests, state in /var/lib/minikubelet, the lab images
@@ -94,6 +96,7 @@ if [[ -n $test_deps ]]; then
 fi
 ensure_go
 build
+ensure_kubectl
 
 # install_service installs the binaries, the unit, the configuration, the
 # manifests and the images, and starts the service when systemd runs.

@@ -213,3 +213,31 @@ build() {
 		bin/labimages --out bin/images
 	)
 }
+
+# kubectl_minor prints the client minor version of the kubectl at $1.
+kubectl_minor() {
+	[[ -n $1 && -x $1 ]] || return 1
+	"$1" version --client -o json 2>/dev/null | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -n1 | grep .
+}
+
+# ensure_kubectl makes sure a kubectl of 1.30 or newer is on PATH: the lab
+# and scripts/lab-check drive the agent's Kubernetes API with it. When there
+# is none (Debian's kubernetes-client is 1.20), it builds upstream's kubectl
+# from the k8s.io/kubectl module (tools/kubectl, at the release of the
+# project's k8s.io modules, through the Go module proxy) into bin/kubectl
+# and installs it as /usr/local/bin/kubectl. Needs ensure_go first.
+ensure_kubectl() {
+	local have version
+	if have=$(kubectl_minor "$(command -v kubectl || true)") && ((have >= 30)); then
+		log "using $(command -v kubectl) (client 1.$have)"
+		return
+	fi
+	version=$(awk '$1 == "k8s.io/kubectl" { sub(/^v0\./, "v1.", $2); print $2; exit }' "$REPO/tools/kubectl/go.mod")
+	log "no kubectl 1.30 or newer on PATH: building kubectl $version from k8s.io/kubectl into bin/kubectl (a few minutes)"
+	(
+		cd "$REPO/tools/kubectl" || exit
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" -o "$REPO/bin/kubectl" .
+	)
+	install -m 0755 "$REPO/bin/kubectl" /usr/local/bin/kubectl
+	log "installed /usr/local/bin/kubectl ($version)"
+}
