@@ -28,7 +28,7 @@ func (k *kubectlRunner) startPTY(args ...string) *ptySession {
 	k.t.Helper()
 	master, slave := openPTY(k.t)
 	cmd := exec.Command(k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+k.home, "KUBECONFIG=")
+	cmd.Env = append(append(os.Environ(), "HOME="+k.home, "KUBECONFIG="), k.env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {

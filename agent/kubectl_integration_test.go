@@ -50,6 +50,7 @@ type kubectlRunner struct {
 	bin  string
 	kc   string
 	home string
+	env  []string // added to kubectl's environment
 }
 
 func newKubectl(t *testing.T, a *testAgent) *kubectlRunner {
@@ -67,7 +68,7 @@ func (k *kubectlRunner) run(stdin string, args ...string) (string, string, int) 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+k.home, "KUBECONFIG=")
+	cmd.Env = append(append(os.Environ(), "HOME="+k.home, "KUBECONFIG="), k.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -161,14 +161,14 @@ func (s *Server) streamPod(w http.ResponseWriter, req resourceRequest) (*v1.Pod,
 // server does, runs run on the session's streams and writes its outcome
 // on the error channel.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *zap.Logger, opts streamOptions, run func(context.Context, streamIO) (int32, error)) {
-	if !wsstream.IsWebSocketRequest(r) {
-		// kubectl falls back to SPDY when the WebSocket upgrade fails;
-		// only WebSocket is served.
-		writeError(w, apierrors.NewBadRequest("streaming needs a WebSocket upgrade (v5.channel.k8s.io)"))
-		return
-	}
 	s.streams.Add(1)
 	defer s.streams.Done()
+	if !wsstream.IsWebSocketRequest(r) {
+		// SPDY: kubectl's fallback, older clients and client-go's SPDY
+		// executor.
+		s.serveSPDYStream(w, r, log, opts, run)
+		return
+	}
 
 	chans := []wsstream.ChannelType{wsstream.IgnoreChannel, wsstream.IgnoreChannel, wsstream.IgnoreChannel, wsstream.WriteChannel, wsstream.ReadChannel}
 	if opts.stdin {
