@@ -67,10 +67,12 @@ func apiPort(cfg Config) int32 {
 	return int32(n)
 }
 
-// containerStreams run exec and attach sessions; the runtime does both.
+// containerStreams run exec, attach and port-forward sessions; the
+// runtime does all three.
 type containerStreams interface {
 	kubeapi.Executor
 	kubeapi.Attacher
+	kubeapi.PortForwarder
 }
 
 // newKubeAPI builds the Kubernetes API server over the agent's stores, or
@@ -115,6 +117,7 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		Health:      ops.health,
 		Metrics:     ops.metrics,
 	}
+	deps.PortForward = streams
 	// The services store, when services run, also says when it changed.
 	if ss, ok := svcs.(kubeapi.ServiceStore); ok {
 		deps.Services = ss

@@ -24,6 +24,9 @@ type Deps struct {
 	Exec Executor
 	// Attach connects to containers' stdio; nil answers attach with 503.
 	Attach Attacher
+	// PortForward connects to ports inside pods; nil answers port-forward
+	// with 503.
+	PortForward PortForwarder
 	// ManifestDir is where writes go (source.Apply, source.Delete); ""
 	// refuses writes. NodeName is given to the source for defaulting.
 	ManifestDir string
@@ -49,6 +52,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req re
 		s.serveExec(w, r, req)
 	case req.info.key() == keyPods && req.subresource == "attach" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
 		s.serveAttach(w, r, req)
+	case req.info.key() == keyPods && req.subresource == "portforward" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		s.servePortForward(w, r, req)
 	default:
 		writeError(w, methodNotSupported(req, r.Method))
 	}
