@@ -403,16 +403,35 @@ func (s *Server) settled(ctx context.Context, req resourceRequest, obj Object, p
 	return obj
 }
 
+// deleteOptions decodes a delete's body: JSON from kubectl, protobuf from
+// client-go's typed clients.
+func (s *Server) deleteOptions(r *http.Request) (metav1.DeleteOptions, error) {
+	var opts metav1.DeleteOptions
+	body, err := readAll(r)
+	if err != nil || len(strings.TrimSpace(string(body))) == 0 {
+		return opts, err
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), runtime.ContentTypeProtobuf) {
+		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
+		if _, _, err := s.codec.proto.Decode(body, &gvk, &opts); err != nil {
+			return opts, apierrors.NewBadRequest(fmt.Sprintf("delete options: %v", err))
+		}
+		return opts, nil
+	}
+	if err := json.Unmarshal(body, &opts); err != nil {
+		return opts, apierrors.NewBadRequest(fmt.Sprintf("delete options: %v", err))
+	}
+	return opts, nil
+}
+
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequest) error {
 	cur, ok := s.cache.Get(req.info.key(), req.namespace, req.name)
 	if !ok {
 		return apierrors.NewNotFound(req.info.groupResource(), req.name)
 	}
-	var opts metav1.DeleteOptions
-	if body, _ := readAll(r); len(strings.TrimSpace(string(body))) > 0 {
-		if err := json.Unmarshal(body, &opts); err != nil {
-			return apierrors.NewBadRequest(fmt.Sprintf("delete options: %v", err))
-		}
+	opts, err := s.deleteOptions(r)
+	if err != nil {
+		return err
 	}
 	if p := opts.Preconditions; p != nil {
 		if p.UID != nil && *p.UID != cur.GetUID() {

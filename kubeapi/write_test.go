@@ -1,7 +1,9 @@
 package kubeapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -74,5 +76,43 @@ func TestManifestOf(t *testing.T) {
 	}
 	if m["kind"] != "Pod" || m["apiVersion"] != "v1" {
 		t.Errorf("type %v %v", m["apiVersion"], m["kind"])
+	}
+}
+
+// Delete options come as JSON (kubectl) or protobuf (client-go's typed
+// clients); both carry the grace period.
+func TestDeleteOptions(t *testing.T) {
+	s := &Server{codec: newCodec()}
+	grace := int64(3)
+	want := metav1.DeleteOptions{GracePeriodSeconds: &grace}
+	js, _ := json.Marshal(want)
+	want.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "DeleteOptions"}
+	var pb bytes.Buffer
+	if err := s.codec.proto.Encode(&want, &pb); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, contentType string
+		body              []byte
+		wantErr           bool
+	}{
+		{"json", "application/json", js, false},
+		{"protobuf", "application/vnd.kubernetes.protobuf", pb.Bytes(), false},
+		{"empty", "", nil, false},
+		{"garbage", "application/json", []byte("k8s\x00"), true},
+	} {
+		r := httptest.NewRequest("DELETE", "/api/v1/namespaces/default/pods/x", bytes.NewReader(c.body))
+		r.Header.Set("Content-Type", c.contentType)
+		got, err := s.deleteOptions(r)
+		switch {
+		case c.wantErr:
+			if !apierrors.IsBadRequest(err) {
+				t.Errorf("%s: %v, want BadRequest", c.name, err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.body != nil && (got.GracePeriodSeconds == nil || *got.GracePeriodSeconds != 3):
+			t.Errorf("%s: %+v", c.name, got)
+		}
 	}
 }
