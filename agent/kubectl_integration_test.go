@@ -690,3 +690,45 @@ func ptrString(p *int64) string {
 	}
 	return strconv.FormatInt(*p, 10)
 }
+
+// kubectl delete of a pod a Deployment made: the pod goes, as with an API
+// server, and its ReplicaSet makes a replacement.
+func TestKubectlDeleteControllerPod(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("deploy.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: busybox, command: [sleep, '3600']}
+`)
+	var first string
+	testenv.WaitFor(t, "the deployment's pod running", func() (bool, string) {
+		out, _, _ := k.run("", "get", "pods", "-l", "app=web", "--field-selector", "status.phase=Running", "-o", "name")
+		first = strings.TrimSpace(out)
+		return strings.HasPrefix(first, "pod/web-") && !strings.Contains(first, "\n"), out
+	})
+	name := strings.TrimPrefix(first, "pod/")
+	if out := k.ok("delete", "pod", name); out != "pod \""+name+"\" deleted\n" {
+		t.Errorf("delete: %q", out)
+	}
+	if _, errOut, code := k.run("", "get", "pod", name); code != 1 || !strings.Contains(errOut, `pods "`+name+`" not found`) {
+		t.Errorf("%s after delete: exit %d %s", name, code, errOut)
+	}
+	testenv.WaitFor(t, "a replacement pod running", func() (bool, string) {
+		out, _, _ := k.run("", "get", "pods", "-l", "app=web", "--field-selector", "status.phase=Running", "-o", "name")
+		got := strings.TrimSpace(out)
+		return strings.HasPrefix(got, "pod/web-") && got != first && !strings.Contains(got, "\n"), out
+	})
+}

@@ -459,7 +459,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 		}
 		ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
 		if _, err := source.Delete(s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
-			return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")
+			// Not a manifest: a pod a ReplicaSet made, which it replaces.
+			if found, cerr := s.deleteOwnedPod(r.Context(), req); cerr != nil || !found {
+				return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")
+			}
 		}
 	}
 	// The answer is the object being deleted: a pod terminates with its
@@ -473,4 +476,21 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 	}
 	writeJSON(w, http.StatusOK, gone)
 	return nil
+}
+
+// ownedPodDeleter is what an AppsStore whose controllers make pods can also
+// do: delete one of them; its ReplicaSet then makes a replacement, as
+// upstream.
+type ownedPodDeleter interface {
+	DeletePod(ctx context.Context, namespace, name string) (found bool, err error)
+}
+
+// deleteOwnedPod deletes a controller's pod; found is false when no
+// controller has it.
+func (s *Server) deleteOwnedPod(ctx context.Context, req resourceRequest) (found bool, err error) {
+	d, ok := s.deps.Apps.(ownedPodDeleter)
+	if !ok || req.info.key() != keyPods {
+		return false, nil
+	}
+	return d.DeletePod(ctx, req.namespace, req.name)
 }
