@@ -277,15 +277,7 @@ func (s *Server) feedEvents(ctx context.Context) {
 	}
 	for {
 		changed := s.deps.Events.Changed()
-		all := s.deps.Events.List("", "")
-		core := make([]Object, 0, len(all))
-		v1s := make([]Object, 0, len(all))
-		for i := range all {
-			e := &all[i]
-			e.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Event"}
-			core = append(core, e)
-			v1s = append(v1s, eventV1(e))
-		}
+		core, v1s := eventObjects(s.deps.Events.List("", ""))
 		s.cache.Replace(keyEvents, core, same)
 		s.cache.Replace(keyEventsV1, v1s, sameV1)
 		select {
@@ -301,6 +293,24 @@ func (s *Server) feedEvents(ctx context.Context) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// eventObjects makes the cache's objects of a list of events, each in an
+// allocation of its own: the cache keeps an event for as long as it is
+// recorded, and a pointer into the list would keep the whole list, thousands
+// of events, alive with it (one list per burst: the soak's heap grew by
+// 1.6 GiB in an hour that way).
+func eventObjects(all []v1.Event) (core, v1s []Object) {
+	core = make([]Object, 0, len(all))
+	v1s = make([]Object, 0, len(all))
+	for _, ev := range all {
+		e := new(v1.Event)
+		*e = ev
+		e.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Event"}
+		core = append(core, e)
+		v1s = append(v1s, eventV1(e))
+	}
+	return core, v1s
 }
 
 // eventV1 converts a core event as the API server does for events.k8s.io.
