@@ -261,11 +261,15 @@ func (m *Manager) run(ctx context.Context) {
 		case <-retry:
 			retry = nil
 		}
-		// One sync answers every flush already waiting.
+		// One sync answers every flush already waiting, and takes the
+		// Services handed over before them: a flush covers every input
+		// given before it, not only the pods' statuses.
 		for more := true; more; {
 			select {
 			case reply := <-m.flushes:
 				flushed = append(flushed, reply)
+			case svcs := <-m.desired:
+				m.services, m.known = svcs, true
 			default:
 				more = false
 			}

@@ -224,7 +224,12 @@ func TestDirectoryRemovedAndRecreated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := h.waitFor("no pods", hasPods())
+			// RemoveAll deletes the file before the directory: an update
+			// with no pods and no error may come first.
+			noPods := hasPods()
+			u := h.waitFor("no pods and the directory said missing", func(u Update) bool {
+				return noPods(u) && len(u.Errors) > 0
+			})
 			if len(u.Errors) != 1 || u.Errors[0].File != dir || !strings.Contains(u.Errors[0].Error(), "manifest directory is missing") {
 				t.Errorf("errors %v, want one saying the directory is missing", errStrings(u.Errors))
 			}
