@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -256,5 +257,110 @@ func TestDeploymentOnContainerd(t *testing.T) {
 	}
 	if rss, _ := a.client.ListReplicaSets(ctx, "default", ""); rss != nil && len(rss.Items) != 0 {
 		t.Errorf("replica sets left: %d", len(rss.Items))
+	}
+}
+
+// markerDeployment is a Deployment of no pods: once the API serves it, the
+// controllers have taken up a snapshot of the manifests that holds every
+// file written before it.
+const markerDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: marker%d
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: marker}
+  template:
+    metadata:
+      labels: {app: marker}
+    spec:
+      containers:
+      - name: c
+        image: busybox:latest
+`
+
+// waitMarker writes marker Deployment n and waits until the API serves it.
+func (a *testAgent) waitMarker(n int) {
+	a.t.Helper()
+	a.write(fmt.Sprintf("marker%d.yaml", n), fmt.Sprintf(markerDeployment, n))
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := a.client.GetDeployment(context.Background(), "default", fmt.Sprintf("marker%d", n)); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.t.Fatalf("marker deployment %d never served", n)
+}
+
+// A Deployment whose file turns invalid (a field the API server would
+// refuse, then YAML that does not parse) keeps its ReplicaSet and pods as
+// they were, also across an agent restart, with the file's problem
+// reported; once the file is valid again it is the same Deployment, and
+// only removing the file deletes its pods.
+func TestDeploymentBrokenManifestOnContainerd(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	a := startAgent(t, cfg)
+	ctx := context.Background()
+
+	a.write("web.yaml", fmt.Sprintf(webDeployment, 2, "v1"))
+	d := a.waitDeployment("web", 2, "2 ready pods")
+	before := a.deploymentPods("web-")
+	same := func(what string) {
+		t.Helper()
+		now := a.deploymentPods("web-")
+		if strings.Join(podNames(now), ",") != strings.Join(podNames(before), ",") {
+			t.Fatalf("%s: pods %v, before %v", what, podNames(now), podNames(before))
+		}
+		for i := range now {
+			b, c := cstatus(before[i], "httpd"), cstatus(now[i], "httpd")
+			if now[i].UID != before[i].UID || b.ContainerID != c.ContainerID || c.RestartCount != 0 {
+				t.Errorf("%s: pod %s changed: %+v -> %+v", what, now[i].Name, b, c)
+			}
+		}
+		got, err := a.client.GetDeployment(ctx, "default", "web")
+		if err != nil || got.UID != d.UID || *got.Spec.Replicas != 2 {
+			t.Fatalf("%s: deployment %+v %v", what, got, err)
+		}
+	}
+
+	// A bad edit: refused, the last valid Deployment keeps running, and
+	// the problem names the file and the field.
+	a.write("web.yaml", strings.Replace(fmt.Sprintf(webDeployment, 2, "v1"), "replicas: 2", "replicas: -1", 1))
+	a.waitMarker(1)
+	same("after an invalid edit")
+	if evs := a.events("web.yaml"); !hasEvent(evs, "FailedValidation", "spec.replicas") {
+		t.Errorf("no FailedValidation event naming spec.replicas for web.yaml: %v", evs)
+	}
+
+	// YAML that does not parse, and an agent restart while it is so: the
+	// agent knows the ReplicaSet's Deployment from its file.
+	a.write("web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web\nspec: [\n")
+	a.waitMarker(2)
+	same("after an unparsable edit")
+	a.stop()
+	a = startAgent(t, cfg)
+	a.waitMarker(3)
+	same("after a restart with the file unparsable")
+
+	// Valid again: the same Deployment, scaled as the file now says.
+	a.write("web.yaml", fmt.Sprintf(webDeployment, 3, "v1"))
+	a.waitDeploymentAfter("web", 3, "scaled to 3 from the repaired file", d.Generation)
+	now := a.deploymentPods("web-")
+	for _, p := range before {
+		if !slices.ContainsFunc(now, func(q *v1.Pod) bool { return q.UID == p.UID }) {
+			t.Errorf("pod %s replaced after the file was repaired", p.Name)
+		}
+	}
+
+	// Removing the file deletes them.
+	a.remove("web.yaml")
+	for _, p := range now {
+		a.waitGone(p.Name, time.Minute)
+	}
+	for _, p := range now {
+		env.AssertPodGone(t, p)
 	}
 }

@@ -66,7 +66,6 @@ type Controller struct {
 
 	// Owned by the loop (and by New before it starts).
 	deploys   map[string]*appsv1.Deployment // namespace/name → with our status
-	files     map[string]string             // namespace/name → manifest file
 	extras    map[string]*deployExtra
 	rss       map[string]*appsv1.ReplicaSet
 	pods      map[string]*v1.Pod
@@ -81,8 +80,12 @@ type Controller struct {
 }
 
 // deployExtra is what the controller keeps about a Deployment beyond its
-// file: the server-side fields an API server would store.
+// file: the server-side fields an API server would store, and the file
+// with the last valid version of the Deployment read from it, so that a
+// file that fails to parse after a restart still owns its ReplicaSets.
 type deployExtra struct {
+	File       string                  `json:"file,omitempty"`
+	Last       *appsv1.Deployment      `json:"last,omitempty"`
 	UID        types.UID               `json:"uid"`
 	Generation int64                   `json:"generation"`
 	SpecHash   string                  `json:"specHash"`
@@ -114,7 +117,6 @@ func New(log *zap.Logger, cfg Config, statuses PodStatuses, rec Recorder) (*Cont
 		requests: make(chan func()),
 		podsOut:  make(chan []*v1.Pod, 1),
 		deploys:  map[string]*appsv1.Deployment{},
-		files:    map[string]string{},
 		extras:   map[string]*deployExtra{},
 		rss:      map[string]*appsv1.ReplicaSet{},
 		pods:     map[string]*v1.Pod{},
@@ -166,7 +168,7 @@ func (c *Controller) load() error {
 type desired struct {
 	deployments []*appsv1.Deployment
 	files       map[string]string // namespace/name → file
-	badFiles    map[string]bool   // files with a problem in this scan
+	badFiles    map[string][]string // file → its problems in this scan
 }
 
 // SetDeployments hands over the Deployments of the manifests directory
@@ -176,9 +178,9 @@ type desired struct {
 // refused: a typo must not delete every pod. It never blocks: an unread
 // set is replaced.
 func (c *Controller) SetDeployments(ds []*appsv1.Deployment, files map[string]string, errs []source.FileError) {
-	in := desired{deployments: ds, files: files, badFiles: map[string]bool{}}
+	in := desired{deployments: ds, files: files, badFiles: map[string][]string{}}
 	for _, e := range errs {
-		in.badFiles[e.File] = true
+		in.badFiles[e.File] = append(in.badFiles[e.File], e.Err.Error())
 	}
 	for {
 		select {
@@ -271,30 +273,43 @@ func (c *Controller) owns(p *v1.Pod) bool {
 }
 
 // setDesired takes a new set of Deployments, keeping those whose file is
-// broken now.
+// broken now: the API server refuses an invalid update and keeps the last
+// valid object, so a typo must not delete every pod. The last valid
+// version comes from the running set or, after a restart, from the saved
+// state; only a removed file (or a Deployment gone from a valid one)
+// deletes it.
 func (c *Controller) setDesired(in desired) {
 	ds := in.deployments
+	files := make(map[string]string, len(in.files))
+	for k, f := range in.files {
+		files[k] = f
+	}
 	present := map[string]bool{}
 	for _, d := range ds {
 		present[d.Namespace+"/"+d.Name] = true
 	}
-	for key, d := range c.deploys {
-		if !present[key] && in.badFiles[c.files[key]] {
-			c.log.Warn("deployment's manifest is invalid; keeping the last valid deployment",
-				zap.String("deployment", key), zap.String("file", c.files[key]))
-			ds = append(ds, d)
-			if in.files == nil {
-				in.files = map[string]string{}
-			}
-			in.files[key] = c.files[key]
+	for key, x := range c.extras {
+		if present[key] || x.File == "" || len(in.badFiles[x.File]) == 0 {
+			continue
 		}
+		last := c.deploys[key]
+		if last == nil {
+			last = x.Last
+		}
+		if last == nil {
+			continue
+		}
+		c.log.Warn("deployment's manifest is invalid; keeping the last valid deployment and its pods",
+			zap.String("deployment", key), zap.String("file", x.File), zap.Strings("errors", in.badFiles[x.File]))
+		ds = append(ds, last)
+		files[key] = x.File
 	}
-	c.files = in.files
-	c.setDeployments(ds)
+	c.setDeployments(ds, files)
 }
 
-// setDeployments takes a new set of Deployments from the manifests.
-func (c *Controller) setDeployments(ds []*appsv1.Deployment) {
+// setDeployments takes a new set of Deployments from the manifests, with
+// the file of each.
+func (c *Controller) setDeployments(ds []*appsv1.Deployment, files map[string]string) {
 	c.haveSpecs = true
 	next := make(map[string]*appsv1.Deployment, len(ds))
 	for _, in := range ds {
@@ -305,6 +320,8 @@ func (c *Controller) setDeployments(ds []*appsv1.Deployment) {
 			x = &deployExtra{UID: d.UID, Created: d.CreationTimestamp}
 			c.extras[key] = x
 		}
+		x.File = files[key]
+		x.Last = lastValid(in)
 		if h := specHash(&d.Spec); h != x.SpecHash {
 			x.Generation++
 			x.SpecHash = h
@@ -331,6 +348,16 @@ func (c *Controller) setDeployments(ds []*appsv1.Deployment) {
 	}
 	c.deploys = next
 	c.changed = true
+}
+
+// lastValid is the Deployment as its manifest gave it, without what the
+// controller adds (status, generation, revision), to run again if its
+// file breaks.
+func lastValid(in *appsv1.Deployment) *appsv1.Deployment {
+	d := in.DeepCopy()
+	d.Status = appsv1.DeploymentStatus{}
+	d.Generation = 0
+	return d
 }
 
 func specHash(s *appsv1.DeploymentSpec) string {

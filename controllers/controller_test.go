@@ -134,7 +134,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	clock := time.Now()
 	c.now = func() time.Time { return clock }
 	d := parseDeployment(t, labDeploymentYAML)
-	c.setDeployments([]*appsv1.Deployment{d})
+	c.setDeployments([]*appsv1.Deployment{d}, nil)
 	settle(t, c, st, &clock)
 
 	pods := c.Pods()
@@ -187,7 +187,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 
 	// A new template rolls: 2 new pods, none of the old, revision 2.
 	d2 := parseDeployment(t, strings.Replace(labDeploymentYAML, "myapp:v2", "myapp:v1", 1))
-	c.setDeployments([]*appsv1.Deployment{d2})
+	c.setDeployments([]*appsv1.Deployment{d2}, nil)
 	settle(t, c, st, &clock)
 	rss = c.ListReplicaSets("default")
 	if len(rss) != 2 {
@@ -204,7 +204,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	}
 
 	// Back to v2 (an undo): the old ReplicaSet is reused and takes revision 3.
-	c.setDeployments([]*appsv1.Deployment{d})
+	c.setDeployments([]*appsv1.Deployment{d}, nil)
 	settle(t, c, st, &clock)
 	if back, _ := c.GetReplicaSet("default", rs.Name); back == nil || back.Annotations[AnnotationRevision] != "3" ||
 		back.Annotations[AnnotationRevisionHistory] != "1" || *back.Spec.Replicas != 2 {
@@ -215,7 +215,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	for _, n := range []int32{0, 3} {
 		ds := d.DeepCopy()
 		ds.Spec.Replicas = &n
-		c.setDeployments([]*appsv1.Deployment{ds})
+		c.setDeployments([]*appsv1.Deployment{ds}, nil)
 		settle(t, c, st, &clock)
 		if len(c.Pods()) != int(n) {
 			t.Errorf("scaled to %d: %d pods", n, len(c.Pods()))
@@ -230,7 +230,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	}
 
 	// The Deployment deleted: ReplicaSets and pods go.
-	c.setDeployments(nil)
+	c.setDeployments(nil, nil)
 	settle(t, c, st, &clock)
 	if len(c.Pods()) != 0 || len(c.ListReplicaSets("")) != 0 {
 		t.Errorf("left after delete: pods %v, replica sets %d", names(c.Pods()), len(c.ListReplicaSets("")))
@@ -289,7 +289,7 @@ func TestAdoptAndRelease(t *testing.T) {
 	clock := time.Now()
 	c.now = func() time.Time { return clock }
 	d := parseDeployment(t, labDeploymentYAML)
-	c.setDeployments([]*appsv1.Deployment{d})
+	c.setDeployments([]*appsv1.Deployment{d}, nil)
 	settle(t, c, st, &clock)
 	rs := c.ListReplicaSets("default")[0]
 
@@ -323,7 +323,7 @@ func TestMinReadySeconds(t *testing.T) {
 	clock := time.Now()
 	c.now = func() time.Time { return clock }
 	d := parseDeployment(t, strings.Replace(labDeploymentYAML, "  replicas: 2\n", "  replicas: 2\n  minReadySeconds: 30\n", 1))
-	c.setDeployments([]*appsv1.Deployment{d})
+	c.setDeployments([]*appsv1.Deployment{d}, nil)
 	c.sync()
 	st.run(c.Pods(), clock)
 	c.sync()
@@ -348,9 +348,9 @@ func TestRecreate(t *testing.T) {
 	clock := time.Now()
 	c.now = func() time.Time { return clock }
 	text := strings.Replace(labDeploymentYAML, "  replicas: 2\n", "  replicas: 2\n  strategy:\n    type: Recreate\n", 1)
-	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, text)})
+	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, text)}, nil)
 	settle(t, c, st, &clock)
-	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, strings.Replace(text, "myapp:v2", "myapp:v1", 1))})
+	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, strings.Replace(text, "myapp:v2", "myapp:v1", 1))}, nil)
 	c.sync()
 	// The old pods are deleted first; no new pod while they terminate.
 	for _, p := range c.Pods() {
@@ -369,19 +369,25 @@ func TestMaxSurgeRounding(t *testing.T) {
 	}
 }
 
-// A Deployment whose file turns invalid keeps running as it was; once the
+// A Deployment whose file turns invalid keeps running as it was, also
+// when the controller starts again with the file still broken; once the
 // file is gone for good, its pods go.
 func TestBrokenManifestKeepsDeployment(t *testing.T) {
 	st := &fakeStatuses{pods: map[types.UID]*v1.Pod{}}
-	c := newTestControllerIn(t, t.TempDir(), st)
+	root := t.TempDir()
+	c := newTestControllerIn(t, root, st)
 	clock := time.Now()
 	c.now = func() time.Time { return clock }
 	d := parseDeployment(t, labDeploymentYAML)
 	c.setDesired(desired{deployments: []*appsv1.Deployment{d}, files: map[string]string{"default/deployment-example": "/m/d.yaml"}})
 	settle(t, c, st, &clock)
 	before := names(c.Pods())
+	if len(before) != 2 {
+		t.Fatalf("pods: %v", before)
+	}
+	broken := desired{badFiles: map[string][]string{"/m/d.yaml": {"spec.replicas: Invalid value"}}}
 
-	c.setDesired(desired{badFiles: map[string]bool{"/m/d.yaml": true}})
+	c.setDesired(broken)
 	settle(t, c, st, &clock)
 	if after := names(c.Pods()); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Errorf("pods after the manifest broke: %v, want %v", after, before)
@@ -389,10 +395,26 @@ func TestBrokenManifestKeepsDeployment(t *testing.T) {
 	if _, ok := c.GetDeployment("default", "deployment-example"); !ok {
 		t.Error("deployment dropped while its manifest is broken")
 	}
+	// Another file's problem does not keep it.
+	other := desired{badFiles: map[string][]string{"/m/other.yaml": {"bad"}}}
 
-	c.setDesired(desired{})
-	settle(t, c, st, &clock)
-	if len(c.Pods()) != 0 {
-		t.Errorf("pods left after the deployment went: %v", names(c.Pods()))
+	// The agent restarts: a new controller on the same state, whose first
+	// set of Deployments has the file still broken.
+	c2 := newTestControllerIn(t, root, st)
+	c2.now = c.now
+	c2.setDesired(broken)
+	settle(t, c2, st, &clock)
+	if after := names(c2.Pods()); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("pods after a restart with the manifest broken: %v, want %v", after, before)
+	}
+	got, ok := c2.GetDeployment("default", "deployment-example")
+	if !ok || got.UID != d.UID || *got.Spec.Replicas != 2 {
+		t.Errorf("deployment after a restart with the manifest broken: %v", got)
+	}
+
+	c2.setDesired(other)
+	settle(t, c2, st, &clock)
+	if len(c2.Pods()) != 0 {
+		t.Errorf("pods left after the deployment went: %v", names(c2.Pods()))
 	}
 }
