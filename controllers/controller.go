@@ -167,7 +167,7 @@ func (c *Controller) load() error {
 // desired is one set of Deployments from the manifests.
 type desired struct {
 	deployments []*appsv1.Deployment
-	files       map[string]string // namespace/name → file
+	files       map[string]string   // namespace/name → file
 	badFiles    map[string][]string // file → its problems in this scan
 }
 
