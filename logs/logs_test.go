@@ -645,3 +645,53 @@ func BenchmarkCopyQuietStream(b *testing.B) {
 		}
 	}
 }
+
+// A log whose disk is full drops records and says so once; once writes
+// succeed again the records are written again and it says that once too.
+// /dev/full stands in for the full disk (the integration test fills a real
+// one).
+func TestWriteStateReportsFailureOnceAndResumes(t *testing.T) {
+	var states []error
+	f, path := openTest(t, WithWriteState(func(err error) { states = append(states, err) }))
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/full: %v", err)
+	}
+	out, errOut := f.Stream(Stdout), f.Stream(Stderr)
+	write(t, out, "before\n")
+
+	f.mu.Lock()
+	live := f.f
+	f.f = full
+	f.mu.Unlock()
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 5 {
+			_, _ = fmt.Fprintf(pw, "lost %d\n", i)
+		}
+		_ = pw.Close()
+	}()
+	if err := Copy(context.Background(), out, pr); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Copy on a full disk = %v, want ENOSPC", err)
+	}
+	if _, err := io.WriteString(errOut, "lost on stderr\n"); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("stderr write on a full disk = %v, want ENOSPC", err)
+	}
+	if len(states) != 1 || !errors.Is(states[0], syscall.ENOSPC) || !strings.Contains(states[0].Error(), path) {
+		t.Fatalf("write states while full = %v, want one ENOSPC naming %s", states, path)
+	}
+
+	f.mu.Lock()
+	f.f = live
+	f.mu.Unlock()
+	_ = full.Close()
+	write(t, errOut, "after\n")
+	write(t, out, "and after\n")
+	if len(states) != 2 || states[1] != nil {
+		t.Fatalf("write states after space came back = %v, want [ENOSPC <nil>]", states)
+	}
+	want := ts(0) + " stdout F before\n" + ts(7) + " stderr F after\n" + ts(8) + " stdout F and after\n"
+	if got := readFile(t, path); got != want {
+		t.Errorf("file:\n%s\nwant:\n%s", got, want)
+	}
+}

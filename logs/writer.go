@@ -59,6 +59,14 @@ func WithRotation(maxSize int64, maxFiles int) Option {
 // removing rotated files), which has no caller to return them to.
 func WithErrorLog(fn func(error)) Option { return func(f *File) { f.errLog = fn } }
 
+// WithWriteState is told when writing to the file starts failing (with the
+// error; the disk is full, say) and when it succeeds again (with nil): once
+// per change, not once per write, whichever stream wrote. Records that
+// cannot be written are dropped meanwhile and every later write is tried
+// again, as containerd does. fn is called with the file's lock held: it
+// must not block or use the File.
+func WithWriteState(fn func(err error)) Option { return func(f *File) { f.writeState = fn } }
+
 // flushSize bounds the records buffered before a write to the file: a
 // chunk of output made of short lines becomes a few large writes, not one
 // write per line.
@@ -75,6 +83,8 @@ type File struct {
 	maxFiles int
 	now      func() time.Time
 	errLog   func(error)
+	// writeState hears of the changes of failing (WithWriteState).
+	writeState func(error)
 
 	mu      sync.Mutex
 	f       *os.File
@@ -83,6 +93,7 @@ type File struct {
 	stamp   []byte // the formatted timestamp of the current chunk
 	streams []*stream
 	closed  bool
+	failing bool // the last write to f failed
 	// tidying is set while the goroutine that compresses and removes
 	// rotated files runs; tidyAgain asks it for one more pass.
 	tidying   bool
@@ -105,7 +116,7 @@ func OpenFile(path string, opts ...Option) (*File, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("open log file: %w", err)
 	}
-	lf := &File{path: path, maxLine: DefaultMaxLineSize, now: time.Now, f: f, size: st.Size(), errLog: func(error) {}}
+	lf := &File{path: path, maxLine: DefaultMaxLineSize, now: time.Now, f: f, size: st.Size(), errLog: func(error) {}, writeState: func(error) {}}
 	for _, o := range opts {
 		o(lf)
 	}
@@ -207,12 +218,44 @@ func (f *File) flushLocked() error {
 		return nil
 	}
 	n, err := f.f.Write(f.buf)
+	if err != nil && n > 0 {
+		n = f.dropTornRecordLocked(f.buf[:n])
+	}
 	f.size += int64(n)
 	f.buf = f.buf[:0]
 	if err != nil {
-		return fmt.Errorf("write to log file %s: %w", f.path, err)
+		err = fmt.Errorf("write to log file %s: %w", f.path, err)
+		if !f.failing {
+			f.failing = true
+			f.writeState(err)
+		}
+		return err
+	}
+	if f.failing {
+		f.failing = false
+		f.writeState(nil)
 	}
 	return nil
+}
+
+// dropTornRecordLocked cuts a short write (the disk filled up within it)
+// back to its last whole record, so that the records written once space
+// returns do not continue a torn line and the file stays readable. It
+// returns the bytes of written that remain in the file.
+func (f *File) dropTornRecordLocked(written []byte) int {
+	keep := bytes.LastIndexByte(written, '\n') + 1
+	if keep == len(written) {
+		return keep
+	}
+	// With O_APPEND the offset is the file's end, just past written.
+	end, err := f.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return len(written)
+	}
+	if err := f.f.Truncate(end - int64(len(written)-keep)); err != nil {
+		return len(written)
+	}
+	return keep
 }
 
 // stream cuts one output stream into records.
@@ -337,8 +380,10 @@ type flusher interface{ Flush() error }
 // flushed, so that output ending without a newline is logged as P. It does
 // not close dst.
 //
-// If dst fails, Copy keeps reading and discarding r, so the container never
-// blocks on a full pipe, and returns the first write error at EOF.
+// A write to dst that fails does not stop Copy: the chunk is lost, and the
+// next one is written again (the log's disk may have space again), so the
+// container never blocks on a full pipe. At EOF Copy returns the error of
+// the last write if it failed.
 //
 // When ctx ends, Copy interrupts the blocked read (with a read deadline when
 // r supports one, as *os.File on a FIFO does, else by closing r if it is an
@@ -355,10 +400,8 @@ func Copy(ctx context.Context, dst io.Writer, r io.Reader) error {
 	var writeErr error
 	for {
 		n, err := r.Read(buf)
-		if n > 0 && writeErr == nil {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				writeErr = werr
-			}
+		if n > 0 {
+			_, writeErr = dst.Write(buf[:n])
 		}
 		if n == len(buf) && len(buf) < copyBufLarge {
 			buf = make([]byte, copyBufLarge)

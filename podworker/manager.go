@@ -127,11 +127,14 @@ func (m *Manager) Start(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		for ev := range evs {
-			if ev.Type == runtime.Resubscribed {
+			switch ev.Type {
+			case runtime.Resubscribed:
 				m.pokeAll()
-				continue
+			case runtime.ContainerLogFailed, runtime.ContainerLogResumed:
+				m.logWriteEvent(ev)
+			default:
+				m.Poke(ev.PodUID)
 			}
-			m.Poke(ev.PodUID)
 		}
 	}()
 	return nil
@@ -149,6 +152,32 @@ func (m *Manager) Poke(uid types.UID) {
 	if w != nil {
 		w.poke()
 	}
+}
+
+// Event reasons for a container whose log cannot be written. The kubelet
+// has none (containerd only logs it); a user of `get events` or `describe`
+// should see why `logs` has a gap.
+const (
+	reasonFailedLogWrite  = "FailedLogWrite"
+	reasonLogWriteResumed = "LogWriteResumed"
+)
+
+// logWriteEvent records on its pod that writing a container's log failed
+// or works again. A pod without a worker (gone meanwhile) gets none.
+func (m *Manager) logWriteEvent(ev runtime.Event) {
+	m.mu.Lock()
+	w := m.workers[ev.PodUID]
+	m.mu.Unlock()
+	if w == nil {
+		return
+	}
+	ref := events.PodRef(w.pod, ev.ContainerName)
+	if ev.Type == runtime.ContainerLogFailed {
+		events.Eventf(m.rec, ref, v1.EventTypeWarning, reasonFailedLogWrite,
+			"Cannot write the log of container %s, its output is dropped until writes succeed again: %s", ev.ContainerName, ev.Message)
+		return
+	}
+	events.Eventf(m.rec, ref, v1.EventTypeNormal, reasonLogWriteResumed, "The log of container %s is written again", ev.ContainerName)
 }
 
 // pokeAll makes every worker sync now: exits may have gone unreported.

@@ -496,3 +496,34 @@ func TestWorkerDeletedPodTerminatingAtOnce(t *testing.T) {
 	release()
 	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
 }
+
+// A container whose log cannot be written gets a Warning event on its pod
+// naming it and the error, and a Normal one when its log is written again.
+func TestManagerRecordsLogWriteEvents(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	find := func(reason string) *v1.Event {
+		for _, e := range h.ev.List(pod.Namespace, pod.Name) {
+			if e.Reason == reason {
+				return &e
+			}
+		}
+		return nil
+	}
+	rt.events <- runtime.Event{Type: runtime.ContainerLogFailed, PodUID: pod.UID, ContainerID: "c1", ContainerName: "app",
+		Message: "write to log file /x/0.log: no space left on device"}
+	h.waitFor("FailedLogWrite event", func() bool { return find("FailedLogWrite") != nil })
+	e := find("FailedLogWrite")
+	if e.Type != v1.EventTypeWarning || e.InvolvedObject.FieldPath != "spec.containers{app}" ||
+		!strings.Contains(e.Message, "container app") || !strings.Contains(e.Message, "no space left on device") {
+		t.Errorf("FailedLogWrite event = %s %s %q", e.Type, e.InvolvedObject.FieldPath, e.Message)
+	}
+	rt.events <- runtime.Event{Type: runtime.ContainerLogResumed, PodUID: pod.UID, ContainerID: "c1", ContainerName: "app"}
+	h.waitFor("LogWriteResumed event", func() bool { return find("LogWriteResumed") != nil })
+	if e := find("LogWriteResumed"); e.Type != v1.EventTypeNormal || !strings.Contains(e.Message, "container app") {
+		t.Errorf("LogWriteResumed event = %s %q", e.Type, e.Message)
+	}
+}

@@ -203,7 +203,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	}
 	log := c.log.With(zap.String("pod", ref), zap.String("container", ctr.Name), zap.String("id", id))
 
-	startedAt, pid, err := c.startTask(ctx, container, c.containerFIFOs(id, ctr.TTY, ctr.Stdin), logPath)
+	startedAt, pid, err := c.startTask(ctx, container, logOwner{pod.UID, ctr.Name}, c.containerFIFOs(id, ctr.TTY, ctr.Stdin), logPath)
 	if err != nil {
 		cctx, cancel := c.cleanupContext(ctx)
 		defer cancel()
@@ -239,9 +239,9 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 // monitor through containerd's event stream, or through the reconciliation
 // when the stream was not live yet or broke: an exit right after the start
 // is never missed.
-func (c *Containerd) startTask(ctx context.Context, container containerd.Container, fifos cio.Config, logPath string) (_ time.Time, _ uint32, retErr error) {
+func (c *Containerd) startTask(ctx context.Context, container containerd.Container, owner logOwner, fifos cio.Config, logPath string) (_ time.Time, _ uint32, retErr error) {
 	id := container.ID()
-	if err := c.attachLogs(id, fifos, logPath); err != nil {
+	if err := c.attachLogs(id, owner, fifos, logPath); err != nil {
 		return time.Time{}, 0, fmt.Errorf("attach log FIFOs: %w", err)
 	}
 	defer func() {

@@ -75,8 +75,9 @@ func newExitMonitor() *exitMonitor {
 	}
 }
 
-// Subscribe streams exits and OOM kills of this runtime's containers, from
-// now until ctx ends or the runtime is closed, then closes the channel.
+// Subscribe streams exits and OOM kills of this runtime's containers, and
+// the failures and recoveries of writing their logs, from now until ctx
+// ends or the runtime is closed, then closes the channel.
 //
 // Only init processes count: a process started by ExecSync or Exec also
 // produces /tasks/exit, with its exec ID, and is ignored. Exits of pause

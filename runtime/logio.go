@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/fifo"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/logs"
 )
@@ -60,10 +62,17 @@ type logCopier struct {
 	attached map[*attachment]struct{}
 }
 
+// logOwner names the container whose log a copier writes, for the events
+// it sends when writing the log fails and resumes.
+type logOwner struct {
+	podUID types.UID
+	name   string
+}
+
 // attachLogs starts copying the container's FIFOs (creating them when
 // needed) into logPath, unless a copier for it already runs. The copier ends
 // at EOF (the task was deleted) or when the Containerd is closed.
-func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) error {
+func (c *Containerd) attachLogs(id string, owner logOwner, fifos cio.Config, logPath string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.copiers[id]; ok {
@@ -123,7 +132,8 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		logs.WithRotation(c.cfg.ContainerLogMaxSize, c.cfg.ContainerLogMaxFiles),
 		logs.WithErrorLog(func(err error) {
 			c.log.Warn("rotate container log", zap.String("container", id), zap.Error(err))
-		}))
+		}),
+		logs.WithWriteState(func(err error) { c.logWriteState(id, owner, err) }))
 	if err != nil {
 		closeAll()
 		cancel()
@@ -159,6 +169,21 @@ func (c *Containerd) attachLogs(id string, fifos cio.Config, logPath string) err
 		close(lc.done)
 	}()
 	return nil
+}
+
+// logWriteState reports that writing a container's log failed (err) or
+// works again (nil): in the agent's log and as an event to the pod's worker.
+// It runs under the log file's lock, so never blocks (deliver does not).
+func (c *Containerd) logWriteState(id string, owner logOwner, err error) {
+	ev := Event{Type: ContainerLogResumed, PodUID: owner.podUID, ContainerID: id, ContainerName: owner.name, At: time.Now()}
+	fields := []zap.Field{zap.String("pod-uid", string(owner.podUID)), zap.String("container", owner.name), zap.String("id", id)}
+	if err != nil {
+		ev.Type, ev.Message = ContainerLogFailed, err.Error()
+		c.log.Warn("cannot write container log: dropping its output until writes succeed again", append(fields, zap.Error(err))...)
+	} else {
+		c.log.Info("container log written again", fields...)
+	}
+	c.exits.deliver(ev)
 }
 
 // detachLogs waits for the container's copier to finish (it does once the

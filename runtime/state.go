@@ -243,7 +243,8 @@ func (c *Containerd) adopt(ctx context.Context) error {
 		logPath := r.Labels[LabelLogPath]
 		task, err := container.Task(ctx, func(fs *cio.FIFOSet) (cio.IO, error) {
 			cfg := fs.Config
-			if err := c.attachLogs(r.ID, cfg, logPath); err != nil {
+			owner := logOwner{types.UID(r.Labels[LabelPodUID]), r.Labels[LabelContainerName]}
+			if err := c.attachLogs(r.ID, owner, cfg, logPath); err != nil {
 				return nil, err
 			}
 			return &fifoIO{cfg: cfg}, nil

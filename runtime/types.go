@@ -103,6 +103,13 @@ const (
 	// restarted): exits during the gap were not streamed, so every pod
 	// should look at its state again.
 	Resubscribed EventType = "Resubscribed"
+	// ContainerLogFailed fires when writing a container's log file starts
+	// failing (its disk is full, say), with the error as Message: the
+	// container's output is drained and dropped meanwhile.
+	// ContainerLogResumed fires when writing it succeeds again. Each
+	// fires once per change, not per write.
+	ContainerLogFailed  EventType = "ContainerLogFailed"
+	ContainerLogResumed EventType = "ContainerLogResumed"
 )
 
 // Event is a change containerd reported about a container this agent manages.
@@ -110,8 +117,12 @@ type Event struct {
 	Type        EventType
 	PodUID      types.UID
 	ContainerID string
-	ExitCode    int32
-	At          time.Time
+	// ContainerName is set on the log events.
+	ContainerName string
+	ExitCode      int32
+	// Message is the error of ContainerLogFailed.
+	Message string
+	At      time.Time
 }
 
 var (
