@@ -193,6 +193,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		NodeName:      cfg.NodeName,
 		NodeIP:        cfg.NodeIP,
 		Offline:       cfg.Offline,
+		CgroupRoot:    cfg.cgroupRoot(),
 
 		ContainerLogMaxSize:  logMaxSize,
 		ContainerLogMaxFiles: logMaxFiles,

@@ -77,6 +77,8 @@ func Cleanup(ctx context.Context, log *zap.Logger, cfg Config) error {
 		Network:   network,
 		NetNSDir:  filepath.Join(cfg.Root, "netns"),
 		NodeName:  cfg.NodeName,
+		// Its start removes the pod cgroups of pods already gone.
+		CgroupRoot: cfg.cgroupRoot(),
 	})
 	if err != nil {
 		return err
@@ -122,7 +124,7 @@ func Cleanup(ctx context.Context, log *zap.Logger, cfg Config) error {
 	if cfg.ServiceCIDR != "" {
 		note(netns.RemoveUnreachableRoute(cfg.ServiceCIDR))
 	}
-	runtime.RemoveCgroups(cfg.Namespace)
+	note(runtime.RemoveCgroups(cfg.cgroupRoot()))
 	note(removeState(cfg))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup: %w", err)

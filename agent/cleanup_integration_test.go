@@ -26,8 +26,8 @@ import (
 // stopped with pods running and a kill -9 left its Services' nftables table
 // and interface behind, Cleanup removes every container, snapshot, image,
 // network namespace, IP lease, the bridge, the table, the interface, the
-// route, the runc state and the agent's state dirs. While an agent runs,
-// it refuses and changes nothing.
+// route, the runc state, the cgroups and the agent's state dirs. While an
+// agent runs, it refuses and changes nothing.
 func TestCleanupRemovesEverything(t *testing.T) {
 	env := testenv.New(t)
 	cfg := testConfig(t, env)
@@ -54,6 +54,11 @@ func TestCleanupRemovesEverything(t *testing.T) {
 	}
 	if err := (services.HostLink{Name: cfg.dnsInterface()}).Ensure(); err != nil {
 		t.Fatal(err)
+	}
+
+	cgroupRoot := runtime.DefaultCgroupRoot(cfg.Namespace)
+	if len(runtime.PodCgroupDirs(cgroupRoot)) == 0 {
+		t.Fatal("the running pod has no pod cgroup")
 	}
 
 	if err := Cleanup(context.Background(), log, cfg); err != nil {
@@ -99,5 +104,12 @@ func TestCleanupRemovesEverything(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(runtime.DefaultRuncRoot, cfg.Namespace)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("runc state dir of %s left (%v)", cfg.Namespace, err)
+	}
+	left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupRoot))
+	if more, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", cgroupRoot)); len(more) > 0 {
+		left = append(left, more...)
+	}
+	if len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
 	}
 }

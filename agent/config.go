@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 // Config is the agent's configuration. Every field is a flag of
@@ -44,6 +46,11 @@ type Config struct {
 	// Services into (default: named after Namespace).
 	NFTTable string `json:"nftTable"`
 
+	// CgroupRoot is the cgroup the pods' cgroups are made under (kubepods/…
+	// below it), the kubelet's --cgroup-root; default /minikubelet/<namespace>,
+	// so that agents with different namespaces never share one.
+	CgroupRoot string `json:"cgroupRoot"`
+
 	// Offline nodes never contact a remote registry: imported images satisfy
 	// imagePullPolicy Always, and only registries on loopback are pulled from.
 	Offline bool `json:"offline"`
@@ -78,6 +85,14 @@ type CrashLoopBackOffConfig struct {
 	MaxContainerRestartPeriod *Duration `json:"maxContainerRestartPeriod,omitempty"`
 	// ReducedDecay opts into the 1s initial / 60s cap curve.
 	ReducedDecay bool `json:"reducedDecay,omitempty"`
+}
+
+// cgroupRoot is CgroupRoot or its default.
+func (c *Config) cgroupRoot() string {
+	if c.CgroupRoot != "" {
+		return c.CgroupRoot
+	}
+	return runtime.DefaultCgroupRoot(c.Namespace)
 }
 
 // logRotation checks and parses the container log rotation settings.

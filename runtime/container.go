@@ -159,7 +159,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		withResources(ctr.Resources),
 		withOOMScoreAdj(qosOOMScoreAdj(pod, ctr, c.nodeMemory), c.ownOOMScoreAdj),
 		withPodNamespaces(sbTask.Pid(), sharePID),
-		oci.WithCgroup(c.cgroupsPath(id)),
+		oci.WithCgroup(c.cgroupsPath(pod, id)),
 		withShimGroup(sb.ID),
 	}
 	switch {

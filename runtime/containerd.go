@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/pkg/cap"
 	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/netns"
@@ -69,6 +71,9 @@ type Config struct {
 	// Offline refuses pulls from any registry not on loopback: on a node
 	// without network access (or in tests) no lookup ever leaves the machine.
 	Offline bool
+	// CgroupRoot is the cgroup the pod cgroups are made under, the
+	// kubelet's --cgroup-root (default DefaultCgroupRoot(Namespace)).
+	CgroupRoot string
 }
 
 // runcRuntime is the containerd runtime (shim) used for every task.
@@ -108,6 +113,8 @@ type Containerd struct {
 	exits *exitMonitor
 	// imports remembers the image archives that failed to import.
 	imports importLedger
+	// cgroups holds the pod cgroups (podcgroup.go).
+	cgroups cgroups
 }
 
 // New prepares a runtime over client: it creates the namespace if needed
@@ -132,6 +139,14 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = defaultClusterDomain
 	}
+	if cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = DefaultCgroupRoot(cfg.Namespace)
+	}
+	if !path.IsAbs(cfg.CgroupRoot) || path.Clean(cfg.CgroupRoot) == "/" {
+		// Removing stale pod cgroups walks this tree: never the whole host's.
+		return nil, fmt.Errorf("runtime: cgroup root %q: must be an absolute path below /", cfg.CgroupRoot)
+	}
+	cfg.CgroupRoot = path.Clean(cfg.CgroupRoot)
 	if cfg.NetworkTimeout <= 0 {
 		cfg.NetworkTimeout = 2 * time.Minute
 	}
@@ -154,6 +169,7 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		cfg:     cfg,
 		copiers: map[string]*logCopier{},
 		exits:   newExitMonitor(),
+		cgroups: hostCgroups(),
 	}
 	if c.ownOOMScoreAdj, err = ownOOMScoreAdj(); err != nil {
 		return nil, err
@@ -173,6 +189,7 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		c.Close()
 		return nil, err
 	}
+	c.removeStalePodCgroups(ctx)
 	c.wg.Add(1)
 	go c.runExitMonitor()
 	return c, nil
@@ -239,10 +256,9 @@ func (c *Containerd) withRuncOptions(_ context.Context, _ *containerd.Client, ti
 	return nil
 }
 
-// cgroupsPath groups our containers under /minikubelet/<namespace> in every
-// cgroup hierarchy (cgroupfs driver).
-func (c *Containerd) cgroupsPath(id string) string {
-	return "/" + filepath.Join("minikubelet", c.cfg.Namespace, id)
+// cgroupsPath is a container's cgroup: inside its pod's (podcgroup.go).
+func (c *Containerd) cgroupsPath(pod *v1.Pod, id string) string {
+	return path.Join(podCgroupPath(c.cfg.CgroupRoot, pod), id)
 }
 
 // newID returns a random 64-hex container or sandbox ID.

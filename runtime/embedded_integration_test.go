@@ -18,6 +18,9 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"go.uber.org/zap/zaptest"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	imgs "github.com/minikubelet/minikubelet/images"
@@ -196,13 +199,8 @@ func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
 	const ns = "mkt-resubscribe"
 	t.Cleanup(func() {
 		removeStateDir(t, root)
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/minikubelet/" + ns)
-		for _, d := range dirs {
-			subs, _ := os.ReadDir(d)
-			for _, s := range subs {
-				_ = syscall.Rmdir(filepath.Join(d, s.Name()))
-			}
-			_ = syscall.Rmdir(d)
+		if err := RemoveCgroups(DefaultCgroupRoot(ns)); err != nil {
+			t.Error(err)
 		}
 	})
 	client, d := startEmbedded(t, root)
@@ -241,7 +239,7 @@ func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
 			containerd.WithNewSnapshot(id, img),
 			containerd.WithRuntime(runcRuntime, rt.runcOptions()),
 			containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sh", "-c", fmt.Sprintf("exit %d", code)),
-				withoutDefaultRlimits, oci.WithCgroup(rt.cgroupsPath(id))),
+				withoutDefaultRlimits, oci.WithCgroup(rt.cgroupsPath(podWithUID("uid-1"), id))),
 			containerd.WithContainerLabels(map[string]string{LabelPodUID: "uid-1", LabelKind: "app", LabelStartedAt: time.Now().Format(time.RFC3339Nano)}),
 		)
 		if err != nil {
@@ -279,7 +277,7 @@ func TestSubscribeSurvivesDaemonRestart(t *testing.T) {
 		containerd.WithNewSnapshot("gap", img),
 		containerd.WithRuntime(runcRuntime, rt.runcOptions()),
 		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "3600"),
-			withoutDefaultRlimits, oci.WithCgroup(rt.cgroupsPath("gap"))),
+			withoutDefaultRlimits, oci.WithCgroup(rt.cgroupsPath(podWithUID("uid-2"), "gap"))),
 		containerd.WithContainerLabels(map[string]string{LabelPodUID: "uid-2", LabelKind: "app", LabelStartedAt: time.Now().Format(time.RFC3339Nano)}),
 	)
 	if err != nil {
@@ -348,4 +346,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func podWithUID(uid types.UID) *v1.Pod {
+	return &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: uid}}
 }

@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 
 	"github.com/containerd/containerd"
@@ -128,26 +127,13 @@ func UnmountUnder(dir string) error {
 	return errors.Join(errs...)
 }
 
-// RemoveCgroups removes the empty cgroups runc left for a containerd
-// namespace (/<hierarchy>/minikubelet/<namespace>, containers first: rmdir
-// only removes empty cgroups).
-func RemoveCgroups(namespace string) {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "minikubelet", namespace))
-	if d := filepath.Join("/sys/fs/cgroup", "minikubelet", namespace); dirExists(d) {
-		dirs = append(dirs, d)
+// RemoveCgroups removes the cgroup root of an agent (see
+// Config.CgroupRoot) with every cgroup below it, deepest first, in every
+// hierarchy: pod cgroups, and container cgroups runc left. A cgroup that
+// still has processes stays (rmdir refuses it) and is reported.
+func RemoveCgroups(root string) error {
+	if !path.IsAbs(root) || path.Clean(root) == "/" {
+		return fmt.Errorf("remove cgroups: cgroup root %q: must be an absolute path below /", root)
 	}
-	for _, d := range dirs {
-		subs, _ := os.ReadDir(d)
-		for _, s := range subs {
-			if s.IsDir() {
-				_ = unix.Rmdir(filepath.Join(d, s.Name()))
-			}
-		}
-		_ = unix.Rmdir(d)
-	}
-}
-
-func dirExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
+	return hostCgroups().removeTree(path.Clean(root))
 }

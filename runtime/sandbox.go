@@ -69,6 +69,11 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 	}
+	// The pod cgroup outlives sandboxes, as the kubelet's: CleanupPod
+	// removes it with the pod.
+	if err := c.cgroups.ensurePod(podCgroupPath(c.cfg.CgroupRoot, pod), podCgroupResources(pod)); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
 	id := newID()
 	log := c.log.With(zap.String("pod", ref), zap.String("sandbox", id))
 
@@ -198,7 +203,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 		withSandboxNamespaces(&pod.Spec, netnsPath, uts),
 		withPodSysctls(pod),
 		withOOMScoreAdj(sandboxOOMScoreAdj, c.ownOOMScoreAdj),
-		oci.WithCgroup(c.cgroupsPath(id)),
+		oci.WithCgroup(c.cgroupsPath(pod, id)),
 		withMounts([]specs.Mount{
 			bindMount(podShm(&pod.Spec, layout), "/dev/shm", false),
 			bindMount(layout.resolvConf(), "/etc/resolv.conf", true),

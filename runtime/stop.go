@@ -273,9 +273,9 @@ func (c *Containerd) RemoveSandbox(ctx context.Context, sandboxID string) error 
 }
 
 // CleanupPod removes what the pod owns outside containerd: its state dir
-// (unmounting /dev/shm and memory-backed emptyDirs first) and its log dir
-// <LogDir>/<ns>_<name>_<uid>. Call it once the pod's containers and
-// sandboxes are gone. Safe to repeat.
+// (unmounting /dev/shm and memory-backed emptyDirs first), its log dir
+// <LogDir>/<ns>_<name>_<uid> and its pod cgroup. Call it once the pod's
+// containers and sandboxes are gone. Safe to repeat.
 func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 	if uid == "" {
 		return errors.New("cleanup pod: empty UID")
@@ -292,6 +292,9 @@ func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if p, ok := c.cgroups.podCgroups(c.cfg.CgroupRoot)[uid]; ok {
+		errs = append(errs, c.cgroups.removeTree(p))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup pod %s: %w", uid, err)

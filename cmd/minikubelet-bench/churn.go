@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/containerd/snapshots"
 	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
+
+	"github.com/minikubelet/minikubelet/runtime"
 )
 
 // churn creates and deletes a 2-container pod over and over, with floor
@@ -164,13 +166,7 @@ func (b *bench) leakCounts(ctx context.Context) (map[string]int, error) {
 	}
 	c["exec_fifos"] = glob(filepath.Join(a.Root, "fifo", "exec", "*"))
 	c["log_dirs"] = glob(filepath.Join(filepath.Dir(a.Root), "logs", "*"))
-	c["cgroups"] = 0
-	cgroups, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "minikubelet", a.Namespace, "*"))
-	for _, d := range cgroups {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			c["cgroups"]++
-		}
-	}
+	c["cgroups"] = len(runtime.PodCgroupDirs(runtime.DefaultCgroupRoot(a.Namespace)))
 	c["ipam_leases"] = 0
 	_ = filepath.Walk(filepath.Join(a.Root, "cni", "ipam"), func(_ string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() && net.ParseIP(info.Name()) != nil {

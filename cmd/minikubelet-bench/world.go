@@ -163,7 +163,7 @@ func (w *world) newNet(prefix string) (netSpec, error) {
 		if link, lerr := netlink.LinkByName(n.Bridge); lerr == nil {
 			err = errors.Join(err, netlink.LinkDel(link))
 		}
-		runtime.RemoveCgroups(n.Namespace)
+		_ = runtime.RemoveCgroups(runtime.DefaultCgroupRoot(n.Namespace))
 		// runc's state dir of the agent's namespace (RuncRoot defaults
 		// to /run/minikubelet/runc): empty once its tasks are deleted.
 		if err := os.Remove(filepath.Join("/run/minikubelet/runc", n.Namespace)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -41,6 +41,7 @@ var agentFlagKeys = map[string]string{
 	"socket":          "socket",
 	"containerd":      "containerd",
 	"namespace":       "namespace",
+	"cgroup-root":     "cgroupRoot",
 	"node-name":       "nodeName",
 	"pod-cidr":        "podCIDR",
 	"cni-bin-dir":     "cniBinDir",
@@ -87,6 +88,7 @@ YAML file given with --config; flags given on the command line win.`,
 	f.StringVar(&c.APIAddress, "api-address", c.APIAddress, "host:port of the Kubernetes API for kubectl (HTTPS, client certificates; \"\" turns it off; a non-loopback address exposes it to the network)")
 	f.StringVar(&c.Containerd, "containerd", c.Containerd, "containerd socket; when nothing answers there, the agent runs its own containerd under --root")
 	f.StringVar(&c.Namespace, "namespace", c.Namespace, "containerd namespace of the pods' containers")
+	f.StringVar(&c.CgroupRoot, "cgroup-root", c.CgroupRoot, "cgroup the pod cgroups are made under (default /minikubelet/<namespace>)")
 	f.StringVar(&c.NodeName, "node-name", c.NodeName, "node name (default: the hostname)")
 	f.StringVar(&c.PodCIDR, "pod-cidr", c.PodCIDR, "subnet of pod IPs")
 	f.StringVar(&c.CNIBinDir, "cni-bin-dir", c.CNIBinDir, "colon-separated directories searched for CNI plugins")

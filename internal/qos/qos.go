@@ -19,19 +19,25 @@ import (
 // Only CPU and memory count, and only positive quantities. A container that
 // sets a limit but no request gets request = limit, which is what API
 // defaulting does; a manifest read from disk may not have been through it.
-// Pod-level resources (spec.resources) are ignored: the agent does not
-// support them, so the class matches the cgroups and OOM scores it applies.
+// When spec.resources sets CPU or memory (PodLevelResources, on by default
+// since 1.34), the pod-level requests and limits alone decide, as upstream.
 func PodQOS(pod *v1.Pod) v1.PodQOSClass {
 	requests := v1.ResourceList{}
 	limits := v1.ResourceList{}
 	guaranteed := true
-	for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range cs {
-			lim := c.Resources.Limits
-			add(requests, withDefaultRequests(c.Resources.Requests, lim))
-			add(limits, lim)
-			if !hasCPUAndMemory(lim) {
-				guaranteed = false
+	if HasPodLevelResources(pod) {
+		add(requests, podLevelRequests(pod))
+		add(limits, pod.Spec.Resources.Limits)
+		guaranteed = hasCPUAndMemory(pod.Spec.Resources.Limits)
+	} else {
+		for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for _, c := range cs {
+				lim := c.Resources.Limits
+				add(requests, withDefaultRequests(c.Resources.Requests, lim))
+				add(limits, lim)
+				if !hasCPUAndMemory(lim) {
+					guaranteed = false
+				}
 			}
 		}
 	}

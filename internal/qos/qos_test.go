@@ -29,6 +29,10 @@ func TestPodQOS(t *testing.T) {
 		p.Spec.InitContainers = append(p.Spec.InitContainers, v1.Container{Resources: r})
 		return p
 	}
+	podLevel := func(p *v1.Pod, r v1.ResourceRequirements) *v1.Pod {
+		p.Spec.Resources = &r
+		return p
+	}
 	full := rl("cpu", "100m", "memory", "64Mi")
 
 	tests := []struct {
@@ -55,11 +59,12 @@ func TestPodQOS(t *testing.T) {
 		{"init container requests count", withInit(pod(v1.ResourceRequirements{}), req(rl("memory", "1Mi"), nil)), v1.PodQOSBurstable},
 		{"init container without limits spoils guaranteed", withInit(pod(req(nil, full)), v1.ResourceRequirements{}), v1.PodQOSBurstable},
 		{"guaranteed init container", withInit(pod(req(nil, full)), req(nil, full)), v1.PodQOSGuaranteed},
-		{"pod-level resources are ignored", func() *v1.Pod {
-			p := pod(v1.ResourceRequirements{})
-			p.Spec.Resources = &v1.ResourceRequirements{Limits: full}
-			return p
-		}(), v1.PodQOSBestEffort},
+		{"pod-level limits default the pod-level requests", podLevel(pod(v1.ResourceRequirements{}), req(nil, full)), v1.PodQOSGuaranteed},
+		{"pod-level limits over smaller container requests", podLevel(pod(req(rl("cpu", "50m"), nil)), req(nil, full)), v1.PodQOSBurstable},
+		{"pod-level requests only", podLevel(pod(v1.ResourceRequirements{}), req(full, nil)), v1.PodQOSBurstable},
+		{"pod-level CPU limit only", podLevel(pod(v1.ResourceRequirements{}), req(nil, rl("cpu", "1"))), v1.PodQOSBurstable},
+		{"pod-level resources decide over guaranteed containers", podLevel(pod(req(nil, full)), req(rl("memory", "1Mi"), nil)), v1.PodQOSBurstable},
+		{"pod-level other resources do not count", podLevel(pod(req(nil, full)), req(nil, rl("hugepages-2Mi", "2Mi"))), v1.PodQOSGuaranteed},
 		{"status is not consulted", func() *v1.Pod {
 			p := pod(v1.ResourceRequirements{})
 			p.Status.QOSClass = v1.PodQOSGuaranteed

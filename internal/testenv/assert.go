@@ -21,7 +21,7 @@ import (
 
 // AssertPodGone checks containerd (containers, tasks, leases, the
 // containers' snapshots) and the host (veths on the bridge, IP leases,
-// mounts, netns files, pod and log dirs).
+// mounts, netns files, pod and log dirs, the pod cgroup).
 func (env *Env) AssertPodGone(t *testing.T, pod *v1.Pod, ids ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(env.Ctx(context.Background()), time.Minute)
@@ -66,6 +66,11 @@ func (env *Env) AssertPodGone(t *testing.T, pod *v1.Pod, ids ...string) {
 	} {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s left (%v)", d, err)
+		}
+	}
+	for _, d := range runtime.PodCgroupDirs(runtime.DefaultCgroupRoot(env.Namespace)) {
+		if filepath.Base(d) == "pod"+string(pod.UID) {
+			t.Errorf("pod cgroup left: %s", d)
 		}
 	}
 	for _, id := range ids {

@@ -319,7 +319,7 @@ func (e *Env) cleanup(t *testing.T) {
 	if e.Network != nil {
 		errs = append(errs, e.Network.RemoveBridge())
 	}
-	runtime.RemoveCgroups(e.Namespace)
+	errs = append(errs, runtime.RemoveCgroups(runtime.DefaultCgroupRoot(e.Namespace)))
 	// An agent under test keeps runc's state in the default dir.
 	runtime.RemoveRuncState(runtime.DefaultRuncRoot, e.Namespace)
 	if err := errors.Join(errs...); err != nil {

@@ -1,0 +1,192 @@
+//go:build integration
+
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	"golang.org/x/sys/unix"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/runtime"
+)
+
+// cgroupV2 tells whether /sys/fs/cgroup is the unified hierarchy.
+func cgroupV2(t *testing.T) bool {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// cgroupDir is a cgroup's directory; ctrl names its v1 hierarchy.
+func cgroupDir(t *testing.T, ctrl, cgroup string) string {
+	if cgroupV2(t) {
+		return filepath.Join("/sys/fs/cgroup", cgroup)
+	}
+	return filepath.Join("/sys/fs/cgroup", ctrl, cgroup)
+}
+
+func cgroupValue(t *testing.T, ctrl, cgroup, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cgroupDir(t, ctrl, cgroup), file))
+	if err != nil {
+		t.Fatalf("read %s of cgroup %s: %v", file, cgroup, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// memoryCgroupOf is a process's memory cgroup (v1), or its cgroup (v2).
+func memoryCgroupOf(t *testing.T, pid uint32) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := cgroupV2(t)
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) == 3 && ((!v2 && parts[1] == "memory") || (v2 && parts[0] == "0")) {
+			return parts[2]
+		}
+	}
+	t.Fatalf("pid %d: no memory cgroup in %q", pid, b)
+	return ""
+}
+
+// The pod cgroup as the kubelet makes it: kubepods/burstable/pod<uid> under
+// the agent's cgroup root, with the pod's summed requests and limits, the
+// sandbox and containers inside it; removed with the pod; the cgroup of a
+// pod that went while no agent ran is removed when the agent starts.
+func TestPodCgroups(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	root := runtime.DefaultCgroupRoot(env.Namespace)
+
+	stale := filepath.Join(root, "kubepods", "burstable", "pod0c6c7ef3-0000-4000-8000-000000000000")
+	for _, ctrl := range []string{"cpu", "memory"} {
+		if err := os.MkdirAll(cgroupDir(t, ctrl, stale), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startAgent(t, cfg)
+	for _, d := range runtime.PodCgroupDirs(root) {
+		t.Errorf("stale pod cgroup not removed at start: %s", d)
+	}
+
+	a.write("res.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: res}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: a
+    image: busybox
+    command: [sleep, '3600']
+    resources:
+      requests: {cpu: 100m}
+      limits: {cpu: 500m, memory: 64Mi}
+  - name: b
+    image: busybox
+    command: [sleep, '3600']
+    resources:
+      limits: {cpu: 200m, memory: 32Mi}
+`)
+	p := a.waitPod("res", "Running", time.Minute, statusIs("Running"))
+	if p.Status.QOSClass != v1.PodQOSBurstable {
+		t.Errorf("qosClass %q, want Burstable", p.Status.QOSClass)
+	}
+	pod := filepath.Join(root, "kubepods", "burstable", "pod"+string(p.UID))
+	// Shares from the summed requests (100m + the 200m defaulted from b's
+	// limit), a quota and a memory limit since both containers set limits.
+	if cgroupV2(t) {
+		for file, want := range map[string]string{"cpu.weight": "12", "cpu.max": "70000 100000", "memory.max": "100663296"} {
+			if got := cgroupValue(t, "", pod, file); got != want {
+				t.Errorf("%s = %s, want %s", file, got, want)
+			}
+		}
+	} else {
+		for _, w := range []struct{ ctrl, file, want string }{
+			{"cpu", "cpu.shares", "307"},
+			{"cpu", "cpu.cfs_quota_us", "70000"},
+			{"cpu", "cpu.cfs_period_us", "100000"},
+			{"memory", "memory.limit_in_bytes", "100663296"},
+		} {
+			if got := cgroupValue(t, w.ctrl, pod, w.file); got != w.want {
+				t.Errorf("%s = %s, want %s", w.file, got, w.want)
+			}
+		}
+	}
+	// Every process of the pod (pause and both containers) is inside.
+	ctx, cancel := context.WithTimeout(env.Ctx(context.Background()), time.Minute)
+	defer cancel()
+	resp, err := env.Client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Tasks) != 3 {
+		t.Errorf("%d tasks, want 3", len(resp.Tasks))
+	}
+	for _, tk := range resp.Tasks {
+		if got := memoryCgroupOf(t, tk.Pid); got != pod+"/"+tk.ID {
+			t.Errorf("task %s (pid %d) in cgroup %s, want %s/%s", tk.ID, tk.Pid, got, pod, tk.ID)
+		}
+	}
+	// The container's own cgroup keeps its own limit.
+	if !cgroupV2(t) {
+		id := strings.TrimPrefix(cstatus(p, "b").ContainerID, "containerd://")
+		if got := cgroupValue(t, "memory", pod+"/"+id, "memory.limit_in_bytes"); got != "33554432" {
+			t.Errorf("container b: memory.limit_in_bytes = %s", got)
+		}
+	}
+
+	a.remove("res.yaml")
+	a.waitGone("res", time.Minute)
+	env.AssertPodGone(t, p)
+	if _, err := os.Stat(cgroupDir(t, "memory", pod)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pod cgroup left after deletion: %v", err)
+	}
+}
+
+// A container that outgrows its memory limit is OOM-killed: reason
+// OOMKilled, exit code 137, and restarted as its restartPolicy says.
+func TestMemoryLimitOOMKillsAndRestarts(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	// tail keeps the last lines; /dev/zero never ends one, so it keeps all.
+	a.write("oom.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: oom}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: hog
+    image: busybox
+    command: [sh, -c, 'echo started; tail /dev/zero']
+    resources:
+      limits: {memory: 16Mi}
+`)
+	p := a.waitPod("oom", "restarted after an OOM kill", 2*time.Minute, func(p *v1.Pod) bool {
+		return cstatus(p, "hog").RestartCount >= 1
+	})
+	last := cstatus(p, "hog").LastTerminationState.Terminated
+	if last == nil || last.Reason != "OOMKilled" || last.ExitCode != 137 {
+		t.Errorf("last state %+v, want OOMKilled with exit code 137", last)
+	}
+	a.remove("oom.yaml")
+	a.waitGone("oom", time.Minute)
+	env.AssertPodGone(t, p)
+}
