@@ -46,6 +46,7 @@ const (
 type bench struct {
 	log   *zap.Logger
 	size  size
+	opts  benchOptions
 	world *world
 	net   netSpec // the agent's
 	floor *floor

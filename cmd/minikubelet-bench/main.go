@@ -40,6 +40,8 @@ type benchOptions struct {
 	keepLogs    string
 	only        map[string]bool // phases to run; all when empty
 	commit      string          // the commit measured, for the record
+	peers       bool            // also measure podman and the upstream kubelet
+	kubelet     string          // the upstream kubelet binary for --peers
 }
 
 func main() {
@@ -58,6 +60,8 @@ func main() {
 	flag.DurationVar(&so.Churn, "soak-churn", 2*time.Second, "with --soak: pause between pod create/delete cycles")
 	flag.DurationVar(&so.Scale, "soak-scale", 20*time.Second, "with --soak: pause between Deployment scalings")
 	flag.StringVar(&o.commit, "commit", "", "the commit measured, recorded in the results")
+	flag.BoolVar(&o.peers, "peers", false, "also measure the peers on the same pods: podman and the upstream kubelet (--kubelet)")
+	flag.StringVar(&o.kubelet, "kubelet", "", "with --peers: the upstream kubelet binary")
 	flag.Parse()
 	o.cniBinDirs = filepath.SplitList(cniDirs)
 	if only != "" {
@@ -176,7 +180,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{log: log, size: sz, world: w, net: agentNet, floor: fl, agent: agent, tasks: tasks, pods: pods, res: res}
+	b := &bench{log: log, size: sz, opts: o, world: w, net: agentNet, floor: fl, agent: agent, tasks: tasks, pods: pods, res: res}
 	defer func() {
 		if retErr != nil && ctx.Err() == nil {
 			retErr = fmt.Errorf("%w\nagent log: %s", retErr, tail(agent.LogPath, 2000))
@@ -184,7 +188,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	}()
 
 	for _, ph := range b.phases() {
-		if o.only != nil && !o.only[ph.name] {
+		if o.only != nil && !o.only[ph.name] || ph.name == "peers" && !o.peers {
 			continue
 		}
 		log.Info("phase " + ph.name + ": " + ph.what)
@@ -223,6 +227,8 @@ func (b *bench) phases() []phase {
 		{"reactions", "restart after exit and liveness failure, crash-loop back-off", b.reactions},
 		{"probes", "probe timing and CPU", b.probeTiming},
 		{"logging", "containers writing as fast as they can: agent CPU per MB/s logged", b.logging},
+		// Only with --peers.
+		{"peers", "podman and the upstream kubelet on the same pods", b.peers},
 	}
 }
 

@@ -149,6 +149,9 @@ type results struct {
 	LeakBaselineSettleS float64 `json:"leak_baseline_settle_s"`
 	AgentThreadsEnd     int     `json:"agent_threads_after_churn"`
 	AgentRSSEndChurn    float64 `json:"agent_rss_mib_after_churn"`
+
+	// The peers (--peers), in the order they ran.
+	Peers []*peerResults `json:"peers,omitempty"`
 }
 
 // leakCounts is one kind of object counted before and after churn.
@@ -262,8 +265,21 @@ func (r *results) setStart(floor1, floorInit, agent1, agentInit, agentReady []st
 }
 
 // row is one line of the table: the phase it comes from, what, the
-// agent's figure, the floor's or the target, and a verdict.
-type row struct{ phase, what, value, ref, note string }
+// agent's figure, the floor's or the target, and a verdict; peer, when
+// set, gives each peer's figure for the same measure.
+type row struct {
+	phase, what, value, ref, note string
+	peer                          func(*peerResults) string
+}
+
+// vsPeer is a peer's figure and the agent's ratio to it ("-" when the peer
+// has none).
+func vsPeer(agent, peer float64, format func(float64) string) string {
+	if peer == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%.2fx)", format(peer), agent/peer)
+}
 
 // writeTable prints the results for people.
 func (r *results) writeTable(w io.Writer) {
@@ -290,62 +306,95 @@ func (r *results) writeTable(w io.Writer) {
 		}
 		return what
 	}
+	// A row only for the peers' sake.
+	withPeers := func(what string) string {
+		if len(r.Peers) == 0 {
+			return ""
+		}
+		return what
+	}
 	rows := []row{
 		{"start", "pod start, 1 container, p50 ms", f0(r.PodStartP50), "floor " + f0(r.FloorStartP50),
-			fmt.Sprintf("%.2fx (target 1.1x) %s", r.PodStartRatio, check(r.PodStartRatio <= 1.1))},
-		{"start", "pod start, 1 container, p90 / max ms", f0(r.PodStartP90) + " / " + f0(r.PodStartMax), "floor " + f0(r.FloorStartP90) + " / " + f0(r.FloorStartMax), fmt.Sprintf("%d runs each", r.Runs)},
+			fmt.Sprintf("%.2fx (target 1.1x) %s", r.PodStartRatio, check(r.PodStartRatio <= 1.1)),
+			func(p *peerResults) string { return vsPeer(r.PodStartP50, p.StartP50, f0) }},
+		{"start", "pod start, 1 container, p90 / max ms", f0(r.PodStartP90) + " / " + f0(r.PodStartMax), "floor " + f0(r.FloorStartP90) + " / " + f0(r.FloorStartMax), fmt.Sprintf("%d runs each", r.Runs),
+			func(p *peerResults) string { return orDash(p.StartP90, f0(p.StartP90)+" / "+f0(p.StartMax)) }},
 		{"start", "pod start, 2 init containers, p50 ms", f0(r.InitPodStartP50), "floor " + f0(r.InitFloorStartP50),
-			fmt.Sprintf("%.2fx (target 1.2x) %s", r.InitPodStartRatio, check(r.InitPodStartRatio <= 1.2))},
-		{"start", "pod start, 2 init containers, p90 / max ms", f0(r.InitPodStartP90) + " / " + f0(r.InitPodStartMax), "floor " + f0(r.InitFloorStartP90), ""},
-		{"start", "init container exit → next container running, p50 ms", f0(r.InitGapP50), "floor " + f0(r.FloorInitGapP50), ""},
+			fmt.Sprintf("%.2fx (target 1.2x) %s", r.InitPodStartRatio, check(r.InitPodStartRatio <= 1.2)),
+			func(p *peerResults) string { return vsPeer(r.InitPodStartP50, p.InitStartP50, f0) }},
+		{"start", "pod start, 2 init containers, p90 / max ms", f0(r.InitPodStartP90) + " / " + f0(r.InitPodStartMax), "floor " + f0(r.InitFloorStartP90), "", nil},
+		{"start", "init container exit → next container running, p50 ms", f0(r.InitGapP50), "floor " + f0(r.FloorInitGapP50), "", nil},
 		{"start", "manifest → Ready, HTTP readiness probe, p50 ms", f0(r.ReadyP50), "floor+100 = " + f0(r.FloorStartP50+100),
-			fmt.Sprintf("floor+%.0f %s", r.ReadyOverFloorP50, check(r.ReadyOverFloorP50 <= 100))},
-		{"start", "manifest → Ready, no probe, p50 ms", f0(r.PodReadyP50), "", ""},
+			fmt.Sprintf("floor+%.0f %s", r.ReadyOverFloorP50, check(r.ReadyOverFloorP50 <= 100)),
+			func(p *peerResults) string { return vsPeer(r.ReadyP50, p.ReadyP50, f0) }},
+		{"start", "manifest → Ready, no probe, p50 ms", f0(r.PodReadyP50), "", "", nil},
 		{"many", fmt.Sprintf("%d pods at once, all Running (API) s", r.Pods20), f2(r.Pods20AllRunningS), "floor " + f2(r.FloorPods20AllRunningS),
-			fmt.Sprintf("target 1.2 s %s; containerd view %.2f s", check(r.Pods20AllRunningS <= 1.2), r.Pods20ContainerdRunningS)},
+			fmt.Sprintf("target 1.2 s %s; containerd view %.2f s", check(r.Pods20AllRunningS <= 1.2), r.Pods20ContainerdRunningS),
+			atCount(r.Pods20, func(p *peerResults) string { return vsPeer(r.Pods20AllRunningS, p.AllRunningS, f2) })},
 		{"deploy", fmt.Sprintf("Deployment scaled 0→%d, all Ready (API) s", r.DeployScaled), f2(r.DeployScaleAllReadyS),
 			fmt.Sprintf("%d pods at once %s", r.Pods20, f2(r.Pods20AllRunningS)),
-			fmt.Sprintf("%.2fx (target 1.2x) %s; all gone after delete %.2f s", r.DeployScaleRatio, check(r.DeployScaleRatio <= 1.2), r.DeployAllGoneS)},
+			fmt.Sprintf("%.2fx (target 1.2x) %s; all gone after delete %.2f s", r.DeployScaleRatio, check(r.DeployScaleRatio <= 1.2), r.DeployAllGoneS), nil},
 		{"many", once(fmt.Sprintf("%d pods at once, all Running (API) s", r.Pods100)), f2(r.Pods100AllRunningS), "floor " + f2(r.FloorPods100AllRunningS),
-			fmt.Sprintf("containerd view %.2f s; all gone after delete %.2f s", r.Pods100ContainerdRunning, r.Pods100AllGoneS)},
+			fmt.Sprintf("containerd view %.2f s; all gone after delete %.2f s", r.Pods100ContainerdRunning, r.Pods100AllGoneS), nil},
 		{"many", fmt.Sprintf("CPU per pod start (%d at once), ms", r.Pods100), f1(r.AgentCPUMsPerPodStart) + " agent", fmt.Sprintf("floor client %.1f", r.FloorCPUMsPerPodStart),
-			fmt.Sprintf("containerd %.1f for the agent's, %.1f for the floor's", r.ContainerdCPUMsPerPod, r.FloorContainerdCPUMsPerPod)},
+			fmt.Sprintf("containerd %.1f for the agent's, %.1f for the floor's", r.ContainerdCPUMsPerPod, r.FloorContainerdCPUMsPerPod), nil},
 		{"reactions", "first restart after exit, p50 ms", f0(r.RestartReactionP50), "target 150",
-			fmt.Sprintf("%s; p90 %.0f, max %.0f, %d samples", check(r.RestartReactionP50 < 150), r.RestartReactP90, r.RestartReactMax, r.Restarts)},
+			fmt.Sprintf("%s; p90 %.0f, max %.0f, %d samples", check(r.RestartReactionP50 < 150), r.RestartReactP90, r.RestartReactMax, r.Restarts),
+			func(p *peerResults) string { return vsPeer(r.RestartReactionP50, p.RestartP50, f0) }},
 		{"reactions", "liveness failure → replacement running, p50 ms", f0(r.LivenessReactionP50), "",
-			fmt.Sprintf("exec %.0f, tcp %.0f, http %.0f; %d samples", r.LivenessByKindP50["exec"], r.LivenessByKindP50["tcp"], r.LivenessByKindP50["http"], r.LivenessSamples)},
+			fmt.Sprintf("exec %.0f, tcp %.0f, http %.0f; %d samples", r.LivenessByKindP50["exec"], r.LivenessByKindP50["tcp"], r.LivenessByKindP50["http"], r.LivenessSamples), nil},
 		{"reactions", "crash loop: 2nd / 3rd restart after exit s", f2(r.BackoffSecondRestartS) + " / " + f2(r.BackoffThirdRestartS), "10 / 20 ± 0.3",
-			check(within(r.BackoffSecondRestartS, 10, 0.3) && within(r.BackoffThirdRestartS, 20, 0.3))},
+			check(within(r.BackoffSecondRestartS, 10, 0.3) && within(r.BackoffThirdRestartS, 20, 0.3)),
+			func(p *peerResults) string { return orDash(p.BackoffS[0], f2(p.BackoffS[0])+" / "+f2(p.BackoffS[1])) }},
 		{"probes", fmt.Sprintf("probe lateness, %d containers × 2 probes/s, p50 / p99 ms", r.ProbedContainers), f2(r.ProbeLatenessP50) + " / " + f2(r.ProbeLatenessP99), "",
-			fmt.Sprintf("max %.1f ms, %.0f probes/s", r.ProbeLatenessMax, r.ProbesPerS)},
-		{"probes", "agent CPU while probing, % of a core", f2(r.AgentCPUProbing), "", fmt.Sprintf("RSS %.1f MiB", r.AgentRSSProbing)},
-		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS)},
-		{"many", once(fmt.Sprintf("agent RSS idle, %d pods, MiB", r.Pods20)), f1(r.AgentRSS20Pods), "", fmt.Sprintf("CPU %.2f%%", r.AgentCPU20Pods)},
+			fmt.Sprintf("max %.1f ms, %.0f probes/s", r.ProbeLatenessMax, r.ProbesPerS), nil},
+		{"probes", "agent CPU while probing, % of a core", f2(r.AgentCPUProbing), "", fmt.Sprintf("RSS %.1f MiB", r.AgentRSSProbing), nil},
+		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS), nil},
+		{"many", once(fmt.Sprintf("agent RSS idle, %d pods, MiB", r.Pods20)), f1(r.AgentRSS20Pods), "", fmt.Sprintf("CPU %.2f%%", r.AgentCPU20Pods),
+			atCount(r.Pods20, func(p *peerResults) string { return vsPeer(r.AgentRSS20Pods, p.RSSMiB, f1) })},
+		{"many", withPeers(once(fmt.Sprintf("agent CPU idle, %d pods, %% of a core", r.Pods20))), f2(r.AgentCPU20Pods), "", "",
+			atCount(r.Pods20, func(p *peerResults) string { return vsPeer(r.AgentCPU20Pods, p.CPUIdle, f2) })},
 		{"many", fmt.Sprintf("agent RSS idle, %d pods, MiB", r.Pods100), f1(r.AgentRSS100Pods), "target 25",
-			fmt.Sprintf("%s; anon %.1f + file %.1f; %d goroutines, %d threads", check(r.AgentRSS100Pods < 25), r.AgentRSSAnon100, r.AgentRSSFile100, r.AgentGoroutines100, r.AgentThreads100)},
-		{"many", fmt.Sprintf("agent CPU idle, %d pods, %% of a core", r.Pods100), f2(r.AgentCPU100Pods), "target 0.3", check(r.AgentCPU100Pods < 0.3)},
+			fmt.Sprintf("%s; anon %.1f + file %.1f; %d goroutines, %d threads", check(r.AgentRSS100Pods < 25), r.AgentRSSAnon100, r.AgentRSSFile100, r.AgentGoroutines100, r.AgentThreads100),
+			atCount(r.Pods100, func(p *peerResults) string { return vsPeer(r.AgentRSS100Pods, p.RSSMiB, f1) })},
+		{"many", fmt.Sprintf("agent CPU idle, %d pods, %% of a core", r.Pods100), f2(r.AgentCPU100Pods), "target 0.3", check(r.AgentCPU100Pods < 0.3),
+			atCount(r.Pods100, func(p *peerResults) string { return vsPeer(r.AgentCPU100Pods, p.CPUIdle, f2) })},
 		{"many", "node memory per pod (PSS), MiB", f2(r.NodeMiBPerPod), "",
-			fmt.Sprintf("pause %.2f + %.1f shims %.2f + agent %.2f (containerd +%.2f)", r.PauseMiBPerPod, r.ShimsPerPod, r.ShimMiBPerPod, r.AgentMiBPerPod, r.ContainerdMiBPod)},
+			fmt.Sprintf("pause %.2f + %.1f shims %.2f + agent %.2f (containerd +%.2f)", r.PauseMiBPerPod, r.ShimsPerPod, r.ShimMiBPerPod, r.AgentMiBPerPod, r.ContainerdMiBPod),
+			func(p *peerResults) string { return vsPeer(r.NodeMiBPerPod, p.MiBPerPod, f2) }},
 		{"grouping", "shim grouping (floor, pause + 1 app), MiB/pod", f2(r.ShimMiBGrouped) + " grouped", f2(r.ShimMiBUngrouped) + " ungrouped",
-			fmt.Sprintf("saves %.2f MiB/pod; agent groups: %v", r.GroupingSavesMiB, r.AgentGroupsShims)},
+			fmt.Sprintf("saves %.2f MiB/pod; agent groups: %v", r.GroupingSavesMiB, r.AgentGroupsShims), nil},
 		{"churn", fmt.Sprintf("churn, %d cycles of a 2-container pod, p50 ms", r.ChurnCycles), f0(r.ChurnCycleP50), "floor " + f0(r.FloorChurnP50),
-			fmt.Sprintf("%.2fx; p90 %.0f, max %.0f", r.ChurnRatio, r.ChurnCycleP90, r.ChurnCycleMax)},
+			fmt.Sprintf("%.2fx; p90 %.0f, max %.0f", r.ChurnRatio, r.ChurnCycleP90, r.ChurnCycleMax), nil},
 		{"churn", "leaks after churn", fmt.Sprint(r.Leaks), "target 0",
-			fmt.Sprintf("%s %s(baseline settled in %.0f s)", check(r.Leaks == 0), r.leakSummary(), r.LeakBaselineSettleS)},
+			fmt.Sprintf("%s %s(baseline settled in %.0f s)", check(r.Leaks == 0), r.leakSummary(), r.LeakBaselineSettleS), nil},
 	}
 	for _, f := range r.Logging {
 		rows = append(rows, row{"logging", "agent CPU per MB/s of container output, " + f.Lines + ", % of a core", f2(f.CPUPerMBps), "",
-			fmt.Sprintf("%.0f MB at %.1f MB/s, agent CPU %.1f%%, RSS %.1f MiB", f.MB, f.MBps, f.AgentCPU, f.AgentRSSMiB)})
+			fmt.Sprintf("%.0f MB at %.1f MB/s, agent CPU %.1f%%, RSS %.1f MiB", f.MB, f.MBps, f.AgentCPU, f.AgentRSSMiB), nil})
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\tAGENT\tFLOOR / TARGET\tNOTE")
+	head := "MEASURE\tAGENT\tFLOOR / TARGET"
+	for _, p := range r.Peers {
+		head += "\t" + strings.ToUpper(p.Name) + " (AGENT/PEER)"
+	}
+	fmt.Fprintln(tw, head+"\tNOTE")
 	for _, rw := range rows {
 		if !slices.Contains(r.Phases, rw.phase) || rw.what == "" {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", rw.what, rw.value, rw.ref, rw.note)
+		line := rw.what + "\t" + rw.value + "\t" + rw.ref
+		for _, p := range r.Peers {
+			cell := "-"
+			if rw.peer != nil {
+				cell = rw.peer(p)
+			}
+			line += "\t" + cell
+		}
+		fmt.Fprintln(tw, line+"\t"+rw.note)
 	}
 	tw.Flush()
+	r.writePeers(w)
 	fmt.Fprintf(w, "\nagent API up %.0f ms after exec; run took %.0f s\n", r.AgentStartMs, r.TotalS)
 }
 
@@ -369,4 +418,39 @@ func (r *results) leakSummary() string {
 		return ""
 	}
 	return strings.Join(out, ", ") + " "
+}
+
+// atCount gives a peer's figure only when the peer ran as many pods at
+// once as the row is about.
+func atCount(n int, f func(*peerResults) string) func(*peerResults) string {
+	return func(p *peerResults) string {
+		if p.PodsAtOnce != n {
+			return "-"
+		}
+		return f(p)
+	}
+}
+
+// orDash is s when v was measured, else "-".
+func orDash(v float64, s string) string {
+	if v == 0 {
+		return "-"
+	}
+	return s
+}
+
+// writePeers says, under the table, which version of each peer ran, how it
+// was made to run and what it could not be measured on.
+func (r *results) writePeers(w io.Writer) {
+	for _, p := range r.Peers {
+		fmt.Fprintf(w, "\n%s %s: %s\n", p.Name, p.Version, p.How)
+		keys := make([]string, 0, len(p.NotMeasured))
+		for k := range p.NotMeasured {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "  not measured: %s: %s\n", k, p.NotMeasured[k])
+		}
+	}
 }
