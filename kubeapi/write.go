@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/minikubelet/minikubelet/api"
@@ -224,13 +227,15 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		return apierrors.NewConflict(req.info.groupResource(), req.name,
 			errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 	}
+	prev := s.cache.ResourceVersion()
 	if pod, ok := obj.(*v1.Pod); ok {
 		if err := validatePodUpdate(pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
-	}
-	prev := s.cache.ResourceVersion()
-	if err := s.store(r, req, obj); err != nil {
+		if err := s.storePodUpdate(r, req, pod, cur.GetUID()); err != nil {
+			return err
+		}
+	} else if err := s.store(r, req, obj); err != nil {
 		return err
 	}
 	if dryRun(r) {
@@ -244,8 +249,31 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 
 // validatePodUpdate refuses what the API server's ValidatePodUpdate
 // refuses: a pod's spec may only change its images, activeDeadlineSeconds
-// and tolerations (additions).
+// (set, or lowered) and tolerations (additions).
 func validatePodUpdate(pod, old *v1.Pod) error {
+	spec := field.NewPath("spec")
+	var errs field.ErrorList
+	switch nd, od := pod.Spec.ActiveDeadlineSeconds, old.Spec.ActiveDeadlineSeconds; {
+	case nd == nil && od != nil:
+		errs = append(errs, field.Invalid(spec.Child("activeDeadlineSeconds"), nd, "must not update from a positive integer to nil value"))
+	case nd != nil && (*nd < 0 || *nd > math.MaxInt32):
+		errs = append(errs, field.Invalid(spec.Child("activeDeadlineSeconds"), *nd, validation.InclusiveRangeError(0, math.MaxInt32)))
+	case nd != nil && od != nil && *nd > *od:
+		errs = append(errs, field.Invalid(spec.Child("activeDeadlineSeconds"), *nd, "must be less than or equal to previous value"))
+	}
+	for _, ot := range old.Spec.Tolerations {
+		kept := slices.ContainsFunc(pod.Spec.Tolerations, func(nt v1.Toleration) bool {
+			nt.TolerationSeconds = ot.TolerationSeconds
+			return equality.Semantic.DeepEqual(nt, ot)
+		})
+		if !kept {
+			errs = append(errs, field.Forbidden(spec.Child("tolerations"), "existing toleration can not be modified except its tolerationSeconds"))
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, pod.Name, errs)
+	}
 	newSpec := pod.Spec.DeepCopy()
 	source.SetPodDefaults(&v1.Pod{Spec: *newSpec})
 	masked := old.Spec.DeepCopy()
@@ -325,6 +353,32 @@ func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
 	}
 	name := fmt.Sprintf("%s/%s/%s", req.info.name, obj.GetNamespace(), obj.GetName())
 	if _, err := source.Apply(s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
+		return api.ManifestError(err)
+	}
+	return nil
+}
+
+// storePodUpdate writes an update the API allows into the pod's manifest,
+// keeping its UID, so that the pod is updated in place: its containers keep
+// running, but for those whose image changed (see source.UpdatePod). A pod
+// that is no manifest's (a ReplicaSet's) is not updated.
+func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod *v1.Pod, uid types.UID) error {
+	if dryRun(r) {
+		return nil
+	}
+	if s.deps.ManifestDir == "" {
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
+	}
+	data, err := manifestOf(pod)
+	if err != nil {
+		return err
+	}
+	ref := source.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
+	err = source.UpdatePod(s.deps.ManifestDir, ref, s.deps.NodeName, uid, data)
+	switch {
+	case errors.Is(err, source.ErrNotFound):
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
+	case err != nil:
 		return api.ManifestError(err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/minikubelet/minikubelet/source"
 )
@@ -27,26 +28,44 @@ func servedPod() *v1.Pod {
 
 func TestValidatePodUpdate(t *testing.T) {
 	old := servedPod()
+	old.Spec.Tolerations = []v1.Toleration{{Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoExecute}}
+	deadline := func(d *int64) func(*v1.Pod) { return func(p *v1.Pod) { p.Spec.ActiveDeadlineSeconds = d } }
+	withDeadline := old.DeepCopy()
+	withDeadline.Spec.ActiveDeadlineSeconds = ptr.To[int64](60)
 	for _, tc := range []struct {
 		name   string
+		old    *v1.Pod
 		change func(*v1.Pod)
 		ok     bool
+		msg    string
 	}{
-		{"labels", func(p *v1.Pod) { p.Labels = map[string]string{"a": "b"} }, true},
-		{"image", func(p *v1.Pod) { p.Spec.Containers[0].Image = "busybox:2" }, true},
-		{"tolerations", func(p *v1.Pod) {
+		{"deadline set", old, deadline(ptr.To[int64](30)), true, ""},
+		{"deadline lowered", withDeadline, deadline(ptr.To[int64](30)), true, ""},
+		{"deadline raised", withDeadline, deadline(ptr.To[int64](90)), false, "spec.activeDeadlineSeconds: Invalid value: 90: must be less than or equal to previous value"},
+		{"deadline removed", withDeadline, deadline(nil), false, "must not update from a positive integer to nil value"},
+		{"toleration removed", old, func(p *v1.Pod) { p.Spec.Tolerations = nil }, false, "existing toleration can not be modified except its tolerationSeconds"},
+		{"labels", nil, func(p *v1.Pod) { p.Labels = map[string]string{"a": "b"} }, true, ""},
+		{"image", nil, func(p *v1.Pod) { p.Spec.Containers[0].Image = "busybox:2" }, true, ""},
+		{"tolerations", nil, func(p *v1.Pod) {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, v1.Toleration{Key: "k", Operator: v1.TolerationOpExists})
-		}, true},
-		{"restartPolicy", func(p *v1.Pod) { p.Spec.RestartPolicy = v1.RestartPolicyNever }, false},
-		{"command", func(p *v1.Pod) { p.Spec.Containers[0].Command = []string{"sh"} }, false},
+		}, true, ""},
+		{"restartPolicy", nil, func(p *v1.Pod) { p.Spec.RestartPolicy = v1.RestartPolicyNever }, false, ""},
+		{"command", nil, func(p *v1.Pod) { p.Spec.Containers[0].Command = []string{"sh"} }, false, ""},
 	} {
-		p := old.DeepCopy()
+		base := tc.old
+		if base == nil {
+			base = old
+		}
+		p := base.DeepCopy()
 		tc.change(p)
-		err := validatePodUpdate(p, old)
+		err := validatePodUpdate(p, base)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: %v", tc.name, err)
 		}
-		if err != nil && (!apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "pod updates may not change fields other than")) {
+		if tc.msg == "" {
+			tc.msg = "pod updates may not change fields other than"
+		}
+		if err != nil && (!apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.msg)) {
 			t.Errorf("%s: not the API server's error: %v", tc.name, err)
 		}
 	}

@@ -188,6 +188,13 @@ func computePodActions(pod *v1.Pod, ps *runtime.PodState, probes probeView) podA
 		case c == nil:
 			acts.ContainersToStart = append(acts.ContainersToStart, i)
 		case c.State == runtime.StateRunning:
+			if c.SpecHash != "" && c.SpecHash != specHash(spec) {
+				// Updated in place (a new image): restarted whatever the
+				// restart policy, as by the kubelet.
+				acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "definition changed", true)}
+				acts.ContainersToStart = append(acts.ContainersToStart, i)
+				continue
+			}
 			if probe := probes.Failed(c.ID); probe != "" {
 				restart := pod.Spec.RestartPolicy != v1.RestartPolicyNever
 				acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, probe: probe,

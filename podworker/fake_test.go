@@ -177,7 +177,7 @@ func (f *fakeRuntime) StartContainer(_ context.Context, sb runtime.Sandbox, pod 
 	f.record("StartContainer %s %d", c.Name, opts.RestartCount)
 	t := f.now()
 	ctr := &runtime.Container{ID: fmt.Sprintf("%s-%d", c.Name, f.seq), PodUID: pod.UID, SandboxID: sb.ID, Name: c.Name, Kind: opts.Kind,
-		RestartCount: opts.RestartCount, State: runtime.StateRunning, CreatedAt: t, StartedAt: t, LogPath: opts.LogPath}
+		RestartCount: opts.RestartCount, State: runtime.StateRunning, CreatedAt: t, StartedAt: t, LogPath: opts.LogPath, SpecHash: opts.SpecHash}
 	f.containers[ctr.ID] = ctr
 	return *ctr, nil
 }

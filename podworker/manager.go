@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/events"
@@ -205,7 +206,7 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		if _, ok := desired[uid]; !ok {
 			w.terminate()
 		}
-		byName[w.pod.Namespace+"/"+w.pod.Name] = w
+		byName[w.given.Namespace+"/"+w.given.Name] = w
 	}
 	adopted := map[types.UID]bool{}
 	for _, ps := range m.adopted {
@@ -215,19 +216,27 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		var after <-chan struct{}
 		if w, ok := m.workers[p.UID]; ok {
 			if !w.terminating() {
+				// The same pod, changed in place (labels, an image, the
+				// deadline: what the API lets change): its worker takes
+				// the change up, as the kubelet's does for an update.
+				if !equality.Semantic.DeepEqual(w.given, p) {
+					w.given = p
+					w.updateTo(p)
+				}
 				continue
 			}
 			// The manifest came back while its pod was being terminated:
 			// a fresh worker starts it again once the old one is done.
 			after = w.done
 		}
+		given := p
 		if adopted[p.UID] {
 			p = m.keepIdentity(p)
 		}
 		if prev := byName[p.Namespace+"/"+p.Name]; prev != nil && prev.pod.UID != p.UID {
 			after = prev.done
 		}
-		m.startWorker(p, after)
+		m.startWorker(p, after).given = given
 	}
 	for _, ps := range m.adopted {
 		if _, ok := desired[ps.UID]; ok || m.workers[ps.UID] != nil {
@@ -256,7 +265,7 @@ func (m *Manager) SetDeletionGrace(namespace, name string, grace time.Duration) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, w := range m.workers {
-		if w.pod.Namespace == namespace && w.pod.Name == name {
+		if w.given.Namespace == namespace && w.given.Name == name {
 			w.setDeletionGrace(grace)
 		}
 	}
@@ -279,6 +288,7 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 	w := &worker{
 		m:            m,
 		pod:          pod,
+		given:        pod,
 		log:          m.log.With(zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("uid", string(pod.UID))),
 		wake:         make(chan struct{}, 1),
 		kill:         make(chan struct{}),

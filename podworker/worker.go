@@ -34,9 +34,18 @@ const (
 // sandboxes and containers and publishes its status. All fields below mu
 // are touched only by the run goroutine.
 type worker struct {
-	m   *Manager
-	pod *v1.Pod // desired pod; never mutated
+	m *Manager
+	// pod is the desired pod, never mutated; run replaces it with a pod
+	// updated in place (same UID) before a sync.
+	pod *v1.Pod
 	log *zap.Logger
+	// given is the pod SetPods last handed over, before keepIdentity;
+	// guarded by m.mu, so that the manager never reads pod.
+	given *v1.Pod
+
+	updateMu sync.Mutex
+	// update is a changed pod of the same UID that run has not taken up yet.
+	update *v1.Pod
 
 	wake chan struct{} // buffer 1: pokes coalesce
 	kill chan struct{} // closed once when the pod must terminate
@@ -77,6 +86,36 @@ type worker struct {
 	// deleteGrace is the grace period a delete request asked for; guarded
 	// by graceMu, as the request comes from the API's goroutine.
 	deleteGrace *time.Duration
+}
+
+// updateTo hands the worker a changed pod of its UID; the next sync acts
+// on it.
+func (w *worker) updateTo(pod *v1.Pod) {
+	w.updateMu.Lock()
+	w.update = pod
+	w.updateMu.Unlock()
+	w.poke()
+}
+
+// takeUpdate makes a pending update the desired pod. The pod keeps the
+// creation time it has (an adopted pod's, from before the agent restart).
+// What changed is acted on by the sync: a container whose spec changed is
+// restarted (computePodActions compares spec hashes), a new deadline is
+// enforced, and the next publish carries the new labels and annotations.
+func (w *worker) takeUpdate() {
+	w.updateMu.Lock()
+	next := w.update
+	w.update = nil
+	w.updateMu.Unlock()
+	if next == nil {
+		return
+	}
+	if !next.CreationTimestamp.Equal(&w.pod.CreationTimestamp) {
+		next = next.DeepCopy()
+		next.CreationTimestamp = w.pod.CreationTimestamp
+	}
+	w.pod = next
+	w.log.Info("pod updated in place")
 }
 
 func (w *worker) poke() {
@@ -131,6 +170,7 @@ func (w *worker) run(ctx context.Context) {
 		case <-w.wake:
 		case <-timer.C:
 		}
+		w.takeUpdate()
 		next := w.sync(w.syncCtx)
 		if !timer.Stop() {
 			select {

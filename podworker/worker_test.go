@@ -527,3 +527,45 @@ func TestManagerRecordsLogWriteEvents(t *testing.T) {
 		t.Errorf("LogWriteResumed event = %s %q", e.Type, e.Message)
 	}
 }
+
+// A pod updated in place (same UID) keeps its containers when only its
+// labels change, and restarts just the container whose image changed,
+// whatever the restart policy, as the kubelet does.
+func TestWorkerUpdatesPodInPlace(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyNever, nil, "web", "side")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("both running", func() bool {
+		return running(h.containerState(pod.UID, "web")) && running(h.containerState(pod.UID, "side"))
+	})
+	webID, sideID := h.containerState(pod.UID, "web").ContainerID, h.containerState(pod.UID, "side").ContainerID
+
+	labelled := pod.DeepCopy()
+	labelled.Labels = map[string]string{"tier": "front"}
+	h.m.SetPods([]*v1.Pod{labelled})
+	h.waitFor("the new label published", func() bool { return h.pod(pod.UID).Labels["tier"] == "front" })
+	if got := h.containerState(pod.UID, "web").ContainerID; got != webID {
+		t.Fatalf("a label change restarted web: %s → %s; calls %v", webID, got, rt.Calls())
+	}
+
+	imaged := labelled.DeepCopy()
+	imaged.Spec.Containers[0].Image = "busybox:1.37"
+	rt.mu.Lock()
+	rt.images["busybox:1.37"] = true
+	rt.mu.Unlock()
+	h.m.SetPods([]*v1.Pod{imaged})
+	h.waitFor("web restarted", func() bool {
+		st := h.containerState(pod.UID, "web")
+		return running(st) && st.ContainerID != webID && st.RestartCount == 1
+	})
+	if st := h.containerState(pod.UID, "side"); st.ContainerID != sideID || st.RestartCount != 0 {
+		t.Fatalf("side was restarted too: %+v", st)
+	}
+	killed := slices.ContainsFunc(h.ev.List("default", "p"), func(e v1.Event) bool {
+		return e.Reason == "Killing" && e.Message == "Container web definition changed, will be restarted"
+	})
+	if !killed {
+		t.Errorf("no Killing event for the changed container: %v", h.ev.List("default", "p"))
+	}
+}

@@ -1,9 +1,14 @@
 package source
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/internal/atomicfile"
 )
@@ -28,6 +33,11 @@ func editNotFound(r ObjectRef) error { return notFoundError{notFound(r)} }
 // document edited this way is re-encoded from JSON: its comments are lost.
 // A missing object gives an error that is ErrNotFound.
 func Edit(dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([]byte, error)) error {
+	return edit(dir, ref, nodeName, func(_ string, obj []byte) ([]byte, error) { return change(obj) })
+}
+
+// edit is Edit whose change also learns the path of the object's file.
+func edit(dir string, ref ObjectRef, nodeName string, change func(path string, obj []byte) ([]byte, error)) error {
 	ref = ref.normalize()
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -45,7 +55,7 @@ func Edit(dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([
 	if !found {
 		return editNotFound(ref)
 	}
-	changed, err := change(o.json)
+	changed, err := change(f.path, o.json)
 	if err != nil {
 		return err
 	}
@@ -61,4 +71,63 @@ func Edit(dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([
 		return err
 	}
 	return atomicfile.Write(f.path, content, f.mode)
+}
+
+// UpdatePod stores pod (its JSON) in place of the Pod ref names in dir,
+// keeping uid: the update the Kubernetes API lets through for a running pod
+// (labels, annotations, images, activeDeadlineSeconds, tolerations) is
+// applied to that pod in place, as the API server and the kubelet do, rather
+// than by replacing it. The pod is written with an identity annotation whose
+// seal binds uid to exactly this content in this file on this node (see
+// makeStatic): an edit by hand breaks the seal, and such a pod is replaced,
+// as a changed static pod is. The caller checks that the change is one the
+// API allows. A missing object gives an error that is ErrNotFound.
+func UpdatePod(dir string, ref ObjectRef, nodeName string, uid types.UID, pod []byte) error {
+	if !isPodUID(string(uid)) {
+		return fmt.Errorf("update %s in place: UID %q was not made by this node", ref, uid)
+	}
+	// The source reads the directory by its absolute path, which is part
+	// of the seal.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return edit(abs, ref, nodeName, func(path string, _ []byte) ([]byte, error) {
+		return sealIdentity(pod, uid, path, nodeName)
+	})
+}
+
+// sealIdentity returns the pod manifest data with its identity annotation:
+// uid and the seal of the pod as the source will decode and default it.
+func sealIdentity(data []byte, uid types.UID, path, nodeName string) ([]byte, error) {
+	var pod v1.Pod
+	if err := decodeStrict(data, &pod); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	SetPodDefaults(&pod)
+	pod.Status = v1.PodStatus{}
+	delete(pod.Annotations, AnnotationIdentity)
+	if len(pod.Annotations) == 0 {
+		pod.Annotations = nil
+	}
+	seal, err := identitySeal(uid, &pod, path, nodeName)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	md, _ := m["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		m["metadata"] = md
+	}
+	ann, _ := md["annotations"].(map[string]any)
+	if ann == nil {
+		ann = map[string]any{}
+		md["annotations"] = ann
+	}
+	ann[AnnotationIdentity] = string(uid) + "/" + seal
+	return json.Marshal(m)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
 )
 
 func TestEdit(t *testing.T) {
@@ -53,5 +54,77 @@ func TestEdit(t *testing.T) {
 	err := Edit(dir, ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "nope"}, node, setReplicas(1))
 	if !errors.Is(err, ErrNotFound) || err.Error() != `deployments.apps "nope" not found` {
 		t.Errorf("missing deployment: %v", err)
+	}
+}
+
+// An in-place update keeps the pod's UID; the same content edited by hand,
+// or copied to another file, is a new pod.
+func TestUpdatePodKeepsIdentity(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.yaml")
+	orig := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers: [{name: c, image: busybox:1.36}]\n"
+	if err := os.WriteFile(path, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func(p string) *v1.Pod {
+		t.Helper()
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs := Parse(p, data, node)
+		if len(objs.Errors) > 0 || len(objs.Pods) != 1 {
+			t.Fatalf("%s: %v\n%s", p, objs.Errors, data)
+		}
+		return objs.Pods[0]
+	}
+	before := load(path)
+
+	updated := before.DeepCopy()
+	updated.Labels = map[string]string{"tier": "front"}
+	updated.Spec.Containers[0].Image = "busybox:1.37"
+	updated.Status = v1.PodStatus{}
+	data, err := json.Marshal(updated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := ObjectRef{Kind: "Pod", Name: "web"}
+	if err := UpdatePod(dir, ref, node, before.UID, data); err != nil {
+		t.Fatal(err)
+	}
+	after := load(path)
+	if after.UID != before.UID || after.Labels["tier"] != "front" || after.Spec.Containers[0].Image != "busybox:1.37" {
+		t.Fatalf("after the update: uid %s (was %s), labels %v, image %s", after.UID, before.UID, after.Labels, after.Spec.Containers[0].Image)
+	}
+	if _, ok := after.Annotations[AnnotationIdentity]; ok {
+		t.Error("the identity annotation is served")
+	}
+
+	// Copied elsewhere, the seal no longer holds.
+	written, _ := os.ReadFile(path)
+	other := filepath.Join(dir, "copy.yaml")
+	if err := os.WriteFile(other, written, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if load(other).UID == before.UID {
+		t.Error("a copy of the file kept the UID")
+	}
+	// Edited by hand, it is a new pod.
+	edited := strings.Replace(string(written), "front", "back", 1)
+	if edited == string(written) {
+		t.Fatalf("label not found in\n%s", written)
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if load(path).UID == before.UID {
+		t.Error("a file edited by hand kept the UID")
+	}
+
+	if err := UpdatePod(dir, ref, node, "../../etc", data); err == nil {
+		t.Error("a UID not of this node's form was accepted")
+	}
+	if err := UpdatePod(dir, ObjectRef{Kind: "Pod", Name: "nope"}, node, before.UID, data); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing pod: %v", err)
 	}
 }

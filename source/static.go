@@ -1,10 +1,12 @@
 package source
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -25,6 +27,12 @@ const (
 	AnnotationConfigSeen = "kubernetes.io/config.seen"
 	// AnnotationManifest is the path of the file the pod came from.
 	AnnotationManifest = "minikubelet.io/manifest"
+	// AnnotationIdentity, in a manifest, keeps a pod's UID across an
+	// in-place update made through the Kubernetes API: "<uid>/<seal>",
+	// where the seal is a digest of the UID, the file, the node and the
+	// pod as written (see identitySeal). Only UpdatePod writes it; it is
+	// never part of the pod served.
+	AnnotationIdentity = "minikubelet.io/identity"
 )
 
 // SourceFile is the value of AnnotationConfigSource.
@@ -54,17 +62,29 @@ func podUID(pod *v1.Pod, path, nodeName string) (types.UID, error) {
 // UID, node name, annotations, the NoExecute toleration and phase Pending.
 // The status in a manifest means nothing and is dropped before hashing.
 //
-// The UID is always the content hash, also when the manifest sets
-// metadata.uid (which is then hashed with the rest). The kubelet keeps a
-// UID given in the file and restarts changed containers in place; our pod
-// workers know a changed pod only by a new UID, so a kept UID meant an
-// edited manifest was never applied. A UID taken from the file would also
-// reach paths (the pod's state and log directories) unchecked.
+// The UID is the content hash, also when the manifest sets metadata.uid
+// (which is then hashed with the rest): a file edited by hand gives a new
+// pod, which replaces the old one, as a changed static pod does. A UID
+// taken from the file would also reach paths (the pod's state and log
+// directories) unchecked. The one exception is a pod updated in place
+// through the Kubernetes API (UpdatePod): its identity annotation names the
+// UID it keeps, and is honoured only while its seal matches the pod, the
+// file and the node, so any edit by hand breaks it and the pod is replaced.
 func makeStatic(pod *v1.Pod, path, nodeName string) error {
 	pod.Status = v1.PodStatus{}
+	identity, sealed := pod.Annotations[AnnotationIdentity]
+	delete(pod.Annotations, AnnotationIdentity)
+	if len(pod.Annotations) == 0 {
+		pod.Annotations = nil
+	}
 	uid, err := podUID(pod, path, nodeName)
 	if err != nil {
 		return err
+	}
+	if sealed {
+		if kept, ok := unseal(identity, pod, path, nodeName); ok {
+			uid = kept
+		}
 	}
 	pod.UID = uid
 	pod.Spec.NodeName = nodeName
@@ -82,6 +102,46 @@ func makeStatic(pod *v1.Pod, path, nodeName string) error {
 	}
 	pod.Status.Phase = v1.PodPending
 	return nil
+}
+
+// identitySeal is the digest that binds a kept UID to one pod, as decoded
+// and defaulted without its identity annotation, in one file on one node.
+func identitySeal(uid types.UID, pod *v1.Pod, path, nodeName string) (string, error) {
+	j, err := json.Marshal(pod)
+	if err != nil {
+		return "", fmt.Errorf("encode pod %s/%s for its identity seal: %w", pod.Namespace, pod.Name, err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "uid:%s\x00host:%s\x00file:%s\x00", uid, nodeName, path)
+	h.Write(j)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// unseal returns the UID an identity annotation keeps, if its seal holds.
+// The UID must look like one podUID makes, as it names directories.
+func unseal(identity string, pod *v1.Pod, path, nodeName string) (types.UID, bool) {
+	uid, seal, ok := strings.Cut(identity, "/")
+	if !ok || !isPodUID(uid) {
+		return "", false
+	}
+	want, err := identitySeal(types.UID(uid), pod, path, nodeName)
+	if err != nil || want != seal {
+		return "", false
+	}
+	return types.UID(uid), true
+}
+
+// isPodUID reports whether s has podUID's form: 32 lowercase hex digits.
+func isPodUID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasNoExecuteTolerateAll(ts []v1.Toleration) bool {
