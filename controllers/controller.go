@@ -206,26 +206,48 @@ func (c *Controller) Pods() []*v1.Pod { return c.view.podList() }
 // ReplicaSet then makes a replacement. found is false when no controller
 // pod has that name.
 func (c *Controller) DeletePod(ctx context.Context, namespace, name string) (found bool, err error) {
-	done := make(chan struct{})
-	fn := func() {
-		defer close(done)
+	err = c.do(ctx, func() {
 		p := c.pods[namespace+"/"+name]
 		if p == nil {
 			return
 		}
 		found = true
 		c.deletePod(p)
-	}
+	})
+	return found, err
+}
+
+// ScaleReplicaSet sets a ReplicaSet's spec.replicas, as the API server
+// stores a write of its scale subresource (kubectl scale rs). The
+// Deployment that owns it then scales it back to what it wants, as
+// upstream's deployment controller does. found is false when no
+// ReplicaSet has that name.
+func (c *Controller) ScaleReplicaSet(ctx context.Context, namespace, name string, replicas int32) (found bool, err error) {
+	err = c.do(ctx, func() {
+		rs := c.rss[namespace+"/"+name]
+		if rs == nil {
+			return
+		}
+		found = true
+		rs.Spec.Replicas = &replicas
+		c.changed = true
+	})
+	return found, err
+}
+
+// do runs fn on the loop goroutine, which then syncs.
+func (c *Controller) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
 	select {
-	case c.requests <- fn:
+	case c.requests <- func() { defer close(done); fn() }:
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	}
 	select {
 	case <-done:
-		return found, nil
+		return nil
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	}
 }
 

@@ -25,9 +25,15 @@ type resourceInfo struct {
 
 type subresourceInfo struct {
 	name  string
-	kind  string // response kind; "" for streams (logs, exec…)
+	gv    *schema.GroupVersion // of the response kind; nil: the resource's
+	kind  string               // response kind; "" for streams (logs, exec…)
 	verbs []string
 }
+
+// scaleSubresource is the scale of Deployments and ReplicaSets: an
+// autoscaling/v1 Scale, as the API server serves it.
+var scaleSubresource = subresourceInfo{name: "scale", gv: &schema.GroupVersion{Group: "autoscaling", Version: "v1"},
+	kind: "Scale", verbs: []string{"get", "patch", "update"}}
 
 var (
 	readVerbs  = []string{"get", "list", "watch"}
@@ -58,9 +64,9 @@ var resources = []resourceInfo{
 	{gv: coreV1, name: "services", singular: "service", kind: "Service", namespaced: true, verbs: writeVerbs, shortNames: []string{"svc"}, categories: []string{"all"},
 		subresources: []subresourceInfo{{name: "status", kind: "Service", verbs: []string{"get"}}}},
 	{gv: appsV1, name: "deployments", singular: "deployment", kind: "Deployment", namespaced: true, verbs: writeVerbs, shortNames: []string{"deploy"}, categories: []string{"all"},
-		subresources: []subresourceInfo{{name: "status", kind: "Deployment", verbs: []string{"get"}}}},
+		subresources: []subresourceInfo{scaleSubresource, {name: "status", kind: "Deployment", verbs: []string{"get"}}}},
 	{gv: appsV1, name: "replicasets", singular: "replicaset", kind: "ReplicaSet", namespaced: true, verbs: readVerbs, shortNames: []string{"rs"}, categories: []string{"all"},
-		subresources: []subresourceInfo{{name: "status", kind: "ReplicaSet", verbs: []string{"get"}}}},
+		subresources: []subresourceInfo{scaleSubresource, {name: "status", kind: "ReplicaSet", verbs: []string{"get"}}}},
 	{gv: coordV1, name: "leases", singular: "lease", kind: "Lease", namespaced: true, verbs: readVerbs},
 	{gv: discV1, name: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", namespaced: true, verbs: readVerbs},
 	{gv: eventsV1, name: "events", singular: "event", kind: "Event", namespaced: true, verbs: readVerbs},
@@ -106,9 +112,11 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			if kind == "" {
 				kind = streamKind(s.name)
 			}
-			list.APIResources = append(list.APIResources, metav1.APIResource{
-				Name: r.name + "/" + s.name, Namespaced: r.namespaced, Kind: kind, Verbs: s.verbs,
-			})
+			res := metav1.APIResource{Name: r.name + "/" + s.name, Namespaced: r.namespaced, Kind: kind, Verbs: s.verbs}
+			if s.gv != nil {
+				res.Group, res.Version = s.gv.Group, s.gv.Version
+			}
+			list.APIResources = append(list.APIResources, res)
 		}
 	}
 	return list
@@ -169,9 +177,13 @@ func aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 				if kind == "" {
 					kind = streamKind(s.name)
 				}
+				rgv := gv
+				if s.gv != nil {
+					rgv = *s.gv
+				}
 				d.Subresources = append(d.Subresources, apidiscoveryv2.APISubresourceDiscovery{
 					Subresource: s.name, Verbs: s.verbs,
-					ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: kind},
+					ResponseKind: &metav1.GroupVersionKind{Group: rgv.Group, Version: rgv.Version, Kind: kind},
 				})
 			}
 			v.Resources = append(v.Resources, d)

@@ -46,6 +46,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, req re
 	switch {
 	case req.subresource == "status" && r.Method == http.MethodGet:
 		s.get(w, r, req)
+	case req.subresource == "scale" && (req.info.key() == keyDeployments || req.info.key() == keyReplicaSets):
+		s.serveScale(w, r, req)
 	case req.info.key() == keyPods && req.subresource == "log" && r.Method == http.MethodGet && s.deps.Logs != nil:
 		s.deps.Logs.ServeHTTP(w, r)
 	case req.info.key() == keyPods && req.subresource == "exec" && (r.Method == http.MethodGet || r.Method == http.MethodPost):

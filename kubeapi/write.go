@@ -14,6 +14,7 @@ import (
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -69,6 +70,7 @@ func newCodec() *codec {
 	sc := runtime.NewScheme()
 	_ = v1.AddToScheme(sc)
 	_ = appsv1.AddToScheme(sc)
+	_ = autoscalingv1.AddToScheme(sc)
 	return &codec{
 		scheme: sc,
 		strict: kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, sc, sc, kjson.SerializerOptions{Strict: true}),
@@ -81,7 +83,11 @@ func newCodec() *codec {
 // decode decodes body into into, following fieldValidation (Strict,
 // Warn — the default — or Ignore) for unknown and duplicate fields.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, req resourceRequest, body []byte, into Object) error {
-	gvk := req.info.gv.WithKind(req.info.kind)
+	return s.decodeAs(w, r, req.info.gv.WithKind(req.info.kind), body, into)
+}
+
+// decodeAs is decode for a body of kind gvk (a subresource's kind).
+func (s *Server) decodeAs(w http.ResponseWriter, r *http.Request, gvk schema.GroupVersionKind, body []byte, into runtime.Object) error {
 	var dec runtime.Decoder = s.codec.strict
 	if strings.HasPrefix(r.Header.Get("Content-Type"), runtime.ContentTypeProtobuf) {
 		dec = s.codec.proto
@@ -307,14 +313,27 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, req resourceReque
 	if !ok {
 		return apierrors.NewNotFound(req.info.groupResource(), req.name)
 	}
-	curJSON, err := json.Marshal(cur)
+	patched, err := applyPatch(r, cur, body, obj)
 	if err != nil {
 		return err
+	}
+	if err := s.decode(w, r, req, patched, obj); err != nil {
+		return err
+	}
+	return s.replace(w, r, req, obj)
+}
+
+// applyPatch applies a patch request's body to cur, by its Content-Type;
+// schema is the Go type of the object, for strategic merge patches.
+func applyPatch(r *http.Request, cur any, body []byte, schema any) ([]byte, error) {
+	curJSON, err := json.Marshal(cur)
+	if err != nil {
+		return nil, err
 	}
 	var patched []byte
 	switch ct := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]); types.PatchType(ct) {
 	case types.StrategicMergePatchType:
-		patched, err = strategicpatch.StrategicMergePatch(curJSON, body, obj)
+		patched, err = strategicpatch.StrategicMergePatch(curJSON, body, schema)
 	case types.MergePatchType:
 		patched, err = jsonpatch.MergePatch(curJSON, body)
 	case types.JSONPatchType:
@@ -323,19 +342,16 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, req resourceReque
 			patched, err = p.Apply(curJSON)
 		}
 	default:
-		return &apierrors.StatusError{ErrStatus: metav1.Status{
+		return nil, &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
 			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s",
 				types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType),
 		}}
 	}
 	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	if err := s.decode(w, r, req, patched, obj); err != nil {
-		return err
-	}
-	return s.replace(w, r, req, obj)
+	return patched, nil
 }
 
 // store writes obj into the manifests directory (unless it is a dry run),

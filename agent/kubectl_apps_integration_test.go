@@ -1,0 +1,180 @@
+//go:build integration
+
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+)
+
+// kubectlWeb is a Deployment of sleeping busybox pods that end at once.
+const kubectlWeb = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: busybox:latest, command: [sleep, '3600']}
+`
+
+// waitReady waits until kubectl get deploy web shows n of n ready and
+// the Deployment's pods (not terminating) are n.
+func waitReady(t *testing.T, a *testAgent, k *kubectlRunner, n int) {
+	t.Helper()
+	testenv.WaitFor(t, fmt.Sprintf("deployment web %d/%d", n, n), func() (bool, string) {
+		out, _, _ := k.run("", "get", "deploy", "web")
+		want := fmt.Sprintf("web %d/%d %d %d *", n, n, n, n)
+		pods := a.deploymentPods("web-")
+		return linesMatch(out, []string{"NAME READY UP-TO-DATE AVAILABLE AGE", want}) && len(pods) == n,
+			fmt.Sprintf("%s pods %v", out, podNames(pods))
+	})
+}
+
+// kubectl scale through the scale subresource (autoscaling/v1 Scale):
+// patched, read and updated with --current-replicas, refused on a wrong
+// precondition; the new replicas are written into the manifest, and the
+// pods follow. A ReplicaSet scaled by hand goes back to what its
+// Deployment wants.
+func TestKubectlScale(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("web.yaml", kubectlWeb)
+	waitReady(t, a, k, 2)
+
+	if out := k.ok("scale", "deploy/web", "--replicas=3"); out != "deployment.apps/web scaled\n" {
+		t.Errorf("scale: %q", out)
+	}
+	waitReady(t, a, k, 3)
+	manifest, err := os.ReadFile(filepath.Join(a.cfg.Manifests, "web.yaml"))
+	if err != nil || !strings.Contains(string(manifest), "replicas: 3") {
+		t.Errorf("manifest after scale (%v):\n%s", err, manifest)
+	}
+
+	var sc autoscalingv1.Scale
+	raw := k.ok("get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale")
+	if err := json.Unmarshal([]byte(raw), &sc); err != nil || sc.Kind != "Scale" || sc.APIVersion != "autoscaling/v1" ||
+		sc.Spec.Replicas != 3 || sc.Status.Replicas != 3 || sc.Status.Selector != "app=web" || sc.Name != "web" {
+		t.Errorf("scale subresource: %v %s", err, raw)
+	}
+
+	// --current-replicas: a get, then an update of the Scale.
+	if _, errOut, code := k.run("", "scale", "deploy/web", "--current-replicas=5", "--replicas=1"); code == 0 ||
+		!strings.Contains(errOut, "Expected replicas to be 5, was 3") {
+		t.Errorf("scale with a wrong precondition: exit %d %s", code, errOut)
+	}
+	if out := k.ok("scale", "deployment", "web", "--current-replicas=3", "--replicas=1"); out != "deployment.apps/web scaled\n" {
+		t.Errorf("scale --current-replicas: %q", out)
+	}
+	waitReady(t, a, k, 1)
+
+	// A ReplicaSet of the Deployment scaled by hand: accepted, then scaled
+	// back by the deployment controller.
+	rs := strings.TrimSpace(k.ok("get", "rs", "-l", "app=web", "-o", "name"))
+	if !strings.HasPrefix(rs, "replicaset.apps/web-") || strings.Contains(rs, "\n") {
+		t.Fatalf("replica sets: %q", rs)
+	}
+	if out := k.ok("scale", rs, "--replicas=4"); out != rs+" scaled\n" {
+		t.Errorf("scale rs: %q", out)
+	}
+	if out := k.ok("get", rs, "-o", "jsonpath={.spec.replicas}"); out != "1" {
+		t.Errorf("replica set after its scale: spec.replicas %q, want 1 (its Deployment's)", out)
+	}
+	waitReady(t, a, k, 1)
+
+	if _, errOut, code := k.run("", "scale", "deploy/nothere", "--replicas=1"); code == 0 ||
+		!strings.Contains(errOut, `deployments.apps "nothere" not found`) {
+		t.Errorf("scale of a missing deployment: exit %d %s", code, errOut)
+	}
+}
+
+// The rollout commands and set image with the real kubectl.
+func TestKubectlRollout(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("web.yaml", kubectlWeb)
+	waitReady(t, a, k, 2)
+	if out := k.ok("rollout", "status", "deploy/web"); !strings.Contains(out, `deployment "web" successfully rolled out`) {
+		t.Errorf("rollout status: %q", out)
+	}
+
+	if out := k.ok("set", "image", "deploy/web", "c=busybox:1.36"); out != "deployment.apps/web image updated\n" {
+		t.Errorf("set image: %q", out)
+	}
+	if out := k.ok("rollout", "status", "deploy/web", "--timeout=2m"); !strings.Contains(out, `deployment "web" successfully rolled out`) {
+		t.Errorf("rollout status after set image: %q", out)
+	}
+	waitReady(t, a, k, 2)
+	if got := webImages(a); got != "busybox:1.36 busybox:1.36" {
+		t.Errorf("images after set image: %q", got)
+	}
+	out := k.ok("rollout", "history", "deploy/web")
+	if !linesMatch(out, []string{"deployment.apps/web", "REVISION CHANGE-CAUSE", "1 <none>", "2 <none>"}) {
+		t.Errorf("rollout history:\n%s", out)
+	}
+	if out := k.ok("rollout", "history", "deploy/web", "--revision=1"); !strings.Contains(out, "busybox:latest") {
+		t.Errorf("rollout history --revision=1:\n%s", out)
+	}
+
+	if out := k.ok("rollout", "undo", "deploy/web"); out != "deployment.apps/web rolled back\n" {
+		t.Errorf("rollout undo: %q", out)
+	}
+	k.ok("rollout", "status", "deploy/web", "--timeout=2m")
+	waitReady(t, a, k, 2)
+	if got := webImages(a); got != "busybox:latest busybox:latest" {
+		t.Errorf("images after undo: %q", got)
+	}
+	out = k.ok("rollout", "history", "deploy/web")
+	if !linesMatch(out, []string{"deployment.apps/web", "REVISION CHANGE-CAUSE", "2 <none>", "3 <none>"}) {
+		t.Errorf("rollout history after undo:\n%s", out)
+	}
+
+	if out := k.ok("rollout", "pause", "deploy/web"); out != "deployment.apps/web paused\n" {
+		t.Errorf("rollout pause: %q", out)
+	}
+	if _, errOut, code := k.run("", "rollout", "restart", "deploy/web"); code == 0 || !strings.Contains(errOut, "paused") {
+		t.Errorf("rollout restart of a paused deployment: exit %d %s", code, errOut)
+	}
+	if out := k.ok("rollout", "resume", "deploy/web"); out != "deployment.apps/web resumed\n" {
+		t.Errorf("rollout resume: %q", out)
+	}
+	before := a.deploymentPods("web-")
+	if out := k.ok("rollout", "restart", "deploy/web"); out != "deployment.apps/web restarted\n" {
+		t.Errorf("rollout restart: %q", out)
+	}
+	k.ok("rollout", "status", "deploy/web", "--timeout=2m")
+	waitReady(t, a, k, 2)
+	after := podNames(a.deploymentPods("web-"))
+	for _, p := range before {
+		if slices.Contains(after, p.Name) {
+			t.Errorf("pod %s still running after rollout restart: %v", p.Name, after)
+		}
+	}
+}
+
+// webImages lists the images of the Deployment web's running pods.
+func webImages(a *testAgent) string {
+	var out []string
+	for _, p := range a.deploymentPods("web-") {
+		out = append(out, p.Spec.Containers[0].Image)
+	}
+	return strings.Join(out, " ")
+}
