@@ -182,6 +182,9 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	if err != nil {
 		return err
 	}
+	// The ConfigMaps and Secrets of the manifests directory, which pods
+	// refer to; filled by the source, before the first pods are set.
+	configs := source.NewConfigStore()
 	rt, err := runtime.New(ctx, log, client, runtime.Config{
 		Namespace:     cfg.Namespace,
 		Root:          cfg.Root,
@@ -194,6 +197,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		NodeIP:        cfg.NodeIP,
 		Offline:       cfg.Offline,
 		CgroupRoot:    cfg.cgroupRoot(),
+		Objects:       configs,
 
 		ContainerLogMaxSize:  logMaxSize,
 		ContainerLogMaxFiles: logMaxFiles,
@@ -323,6 +327,12 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 				}
 			case u := <-updates:
 				warnings.set(rec, u)
+				// Before the pods: a new pod finds what it refers to, and
+				// the running ones see the change at once (env of the next
+				// start, volume contents), as after a kubelet's sync.
+				if configs.Set(u.ConfigMaps, u.Secrets) {
+					workers.PokeAll()
+				}
 				static = u.Pods
 				workers.SetPods(append(append([]*v1.Pod(nil), static...), ctrl.Pods()...))
 				svcs.Set(u.Services)

@@ -130,7 +130,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		for ev := range evs {
 			switch ev.Type {
 			case runtime.Resubscribed:
-				m.pokeAll()
+				m.PokeAll()
 			case runtime.ContainerLogFailed, runtime.ContainerLogResumed:
 				m.logWriteEvent(ev)
 			default:
@@ -181,8 +181,9 @@ func (m *Manager) logWriteEvent(ev runtime.Event) {
 	events.Eventf(m.rec, ref, v1.EventTypeNormal, reasonLogWriteResumed, "The log of container %s is written again", ev.ContainerName)
 }
 
-// pokeAll makes every worker sync now: exits may have gone unreported.
-func (m *Manager) pokeAll() {
+// PokeAll makes every worker sync now: exits may have gone unreported, or
+// the ConfigMaps and Secrets the pods refer to changed.
+func (m *Manager) PokeAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, w := range m.workers {

@@ -418,6 +418,9 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 		SpecHash:     specHash(c),
 		Image:        img,
 		LogPath:      runtime.LogPath(w.m.cfg.LogDir, w.pod, c.Name, restarts),
+		Warn: func(reason, msg string) {
+			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, reason, "%s", msg)
+		},
 	})
 	if err != nil {
 		if ctx.Err() != nil {

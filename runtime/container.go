@@ -98,6 +98,8 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		PodIPs:     podIPs,
 		NodeCPU:    *resource.NewQuantity(int64(c.nodeCPUs), resource.DecimalSI),
 		NodeMemory: *resource.NewQuantity(c.nodeMemory, resource.BinarySI),
+		Objects:    c.cfg.Objects,
+		Warn:       opts.Warn,
 	})
 	if err != nil {
 		return fail(&ConfigError{Err: err})

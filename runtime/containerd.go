@@ -68,6 +68,9 @@ type Config struct {
 	// hangs fails the sandbox with a clear error and is retried (default 2
 	// minutes, the kubelet's runtime request timeout).
 	NetworkTimeout time.Duration
+	// Objects resolves the pods' references to ConfigMaps and Secrets
+	// (env, envFrom, volumes); nil finds none.
+	Objects ConfigObjects
 	// Offline refuses pulls from any registry not on loopback: on a node
 	// without network access (or in tests) no lookup ever leaves the machine.
 	Offline bool

@@ -2,12 +2,15 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/minikubelet/minikubelet/internal/expansion"
 )
@@ -21,13 +24,47 @@ type envContext struct {
 	// (resourceFieldRef), as node allocatable does in the kubelet.
 	NodeCPU    resource.Quantity
 	NodeMemory resource.Quantity
+	// Objects resolves ConfigMaps and Secrets; nil finds none.
+	Objects ConfigObjects
+	// Warn records a warning event on the pod (invalid names skipped).
+	Warn func(reason, message string)
+}
+
+// ConfigObjects resolves a pod's references to ConfigMaps and Secrets (the
+// manifests directory's, through the source).
+type ConfigObjects interface {
+	ConfigMap(namespace, name string) (*v1.ConfigMap, bool)
+	Secret(namespace, name string) (*v1.Secret, bool)
+}
+
+// notFound is the API server's NotFound message for a missing object,
+// which the kubelet passes on: `configmap "x" not found`.
+func notFound(resource, name string) error {
+	return fmt.Errorf("%s %q not found", resource, name)
+}
+
+func (ec envContext) configMap(namespace, name string) (*v1.ConfigMap, bool) {
+	if ec.Objects == nil {
+		return nil, false
+	}
+	return ec.Objects.ConfigMap(namespace, name)
+}
+
+func (ec envContext) secret(namespace, name string) (*v1.Secret, bool) {
+	if ec.Objects == nil {
+		return nil, false
+	}
+	return ec.Objects.Secret(namespace, name)
 }
 
 // containerEnv resolves a container's env (kubelet makeEnvironmentVariables):
-// values may refer to variables defined before them with $(VAR); valueFrom
-// values are taken literally. Sources that need an API server (ConfigMaps,
-// Secrets) are an error unless marked optional. The result is in
-// declaration order, a later definition replacing an earlier one in place.
+// first every envFrom source in order (a later source's key replacing an
+// earlier one's), then env, where values may refer to variables defined
+// before them with $(VAR) and valueFrom values are taken literally. A
+// missing ConfigMap, Secret or key is an error unless marked optional, with
+// the kubelet's message. The result is in declaration order (envFrom keys
+// sorted within their source), a later definition replacing an earlier one
+// in place.
 func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error) {
 	var (
 		order  []string
@@ -40,15 +77,25 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error)
 		values[k] = v
 	}
 	for _, src := range c.EnvFrom {
-		switch {
-		case src.ConfigMapRef != nil:
-			if src.ConfigMapRef.Optional == nil || !*src.ConfigMapRef.Optional {
-				return nil, fmt.Errorf("container %q: envFrom configMapRef %q: ConfigMaps are not supported", c.Name, src.ConfigMapRef.Name)
+		data, kind, name, ok, err := envFromData(pod, src, ec)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		var invalid []string
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			name := src.Prefix + k
+			if len(validation.IsRelaxedEnvVarName(name)) > 0 {
+				invalid = append(invalid, name)
+				continue
 			}
-		case src.SecretRef != nil:
-			if src.SecretRef.Optional == nil || !*src.SecretRef.Optional {
-				return nil, fmt.Errorf("container %q: envFrom secretRef %q: Secrets are not supported", c.Name, src.SecretRef.Name)
-			}
+			set(name, data[k])
+		}
+		if len(invalid) > 0 && ec.Warn != nil {
+			ec.Warn("InvalidEnvironmentVariableNames", fmt.Sprintf("Keys [%s] from the EnvFrom %s %s/%s were skipped since they are considered invalid environment variable names.",
+				strings.Join(invalid, ", "), kind, pod.Namespace, name))
 		}
 	}
 	lookup := func(name string) (string, bool) {
@@ -62,7 +109,7 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error)
 		}
 		v, skip, err := envValueFrom(pod, c, e, ec)
 		if err != nil {
-			return nil, fmt.Errorf("container %q: env %q: %w", c.Name, e.Name, err)
+			return nil, err
 		}
 		if !skip {
 			set(e.Name, v)
@@ -75,29 +122,81 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error)
 	return out, nil
 }
 
+// envFromData is the data of one envFrom source; ok is false for an
+// optional source that is absent.
+func envFromData(pod *v1.Pod, src v1.EnvFromSource, ec envContext) (data map[string]string, kind, name string, ok bool, err error) {
+	switch {
+	case src.ConfigMapRef != nil:
+		ref := src.ConfigMapRef
+		cm, found := ec.configMap(pod.Namespace, ref.Name)
+		if !found {
+			return nil, "", "", false, optionalOr(ref.Optional, notFound("configmap", ref.Name))
+		}
+		return cm.Data, "configMap", ref.Name, true, nil
+	case src.SecretRef != nil:
+		ref := src.SecretRef
+		sec, found := ec.secret(pod.Namespace, ref.Name)
+		if !found {
+			return nil, "", "", false, optionalOr(ref.Optional, notFound("secret", ref.Name))
+		}
+		data = make(map[string]string, len(sec.Data))
+		for k, v := range sec.Data {
+			data[k] = string(v)
+		}
+		return data, "secret", ref.Name, true, nil
+	}
+	return nil, "", "", false, nil
+}
+
+// optionalOr is nil when the reference is optional, err otherwise.
+func optionalOr(optional *bool, err error) error {
+	if optional != nil && *optional {
+		return nil
+	}
+	return err
+}
+
 // envValueFrom resolves one valueFrom; skip is set for an optional source
-// that is absent.
+// or key that is absent.
 func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, ec envContext) (value string, skip bool, err error) {
 	vf := e.ValueFrom
+	where := func(err error) error {
+		if err != nil {
+			return fmt.Errorf("container %q: env %q: %w", c.Name, e.Name, err)
+		}
+		return nil
+	}
 	switch {
 	case vf.FieldRef != nil:
 		v, err := podFieldValue(pod, vf.FieldRef.FieldPath, ec)
-		return v, false, err
+		return v, false, where(err)
 	case vf.ResourceFieldRef != nil:
 		v, err := resourceFieldValue(c, vf.ResourceFieldRef, ec)
-		return v, false, err
+		return v, false, where(err)
 	case vf.ConfigMapKeyRef != nil:
-		if vf.ConfigMapKeyRef.Optional != nil && *vf.ConfigMapKeyRef.Optional {
-			return "", true, nil
+		ref := vf.ConfigMapKeyRef
+		cm, ok := ec.configMap(pod.Namespace, ref.Name)
+		if !ok {
+			return "", true, optionalOr(ref.Optional, notFound("configmap", ref.Name))
 		}
-		return "", false, fmt.Errorf("configMapKeyRef %q: ConfigMaps are not supported", vf.ConfigMapKeyRef.Name)
+		v, ok := cm.Data[ref.Key]
+		if !ok {
+			return "", true, optionalOr(ref.Optional, fmt.Errorf("couldn't find key %v in ConfigMap %v/%v", ref.Key, pod.Namespace, ref.Name))
+		}
+		return v, false, nil
 	case vf.SecretKeyRef != nil:
-		if vf.SecretKeyRef.Optional != nil && *vf.SecretKeyRef.Optional {
-			return "", true, nil
+		ref := vf.SecretKeyRef
+		sec, ok := ec.secret(pod.Namespace, ref.Name)
+		if !ok {
+			return "", true, optionalOr(ref.Optional, notFound("secret", ref.Name))
 		}
-		return "", false, fmt.Errorf("secretKeyRef %q: Secrets are not supported", vf.SecretKeyRef.Name)
+		v, ok := sec.Data[ref.Key]
+		if !ok {
+			return "", true, optionalOr(ref.Optional, fmt.Errorf("couldn't find key %v in Secret %v/%v", ref.Key, pod.Namespace, ref.Name))
+		}
+		return string(v), false, nil
 	}
-	return "", false, fmt.Errorf("valueFrom has no source")
+	return "", false, where(fmt.Errorf("valueFrom has no source"))
 }
 
 // podFieldValue implements the downward API fields allowed in env

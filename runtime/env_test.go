@@ -67,7 +67,7 @@ func TestContainerEnvErrors(t *testing.T) {
 		"configmap": {Name: "c", Env: []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{ConfigMapKeyRef: &v1.ConfigMapKeySelector{Key: "k"}}}}},
 		"secret":    {Name: "c", Env: []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{Key: "k"}}}}},
 		"field":     {Name: "c", Env: []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "spec.bogus"}}}}},
-		"envFrom":   {Name: "c", EnvFrom: []v1.EnvFromSource{{ConfigMapRef: &v1.ConfigMapEnvSource{}}}},
+		"envFrom":   {Name: "c", EnvFrom: []v1.EnvFromSource{{SecretRef: &v1.SecretEnvSource{}}}},
 	} {
 		if _, err := containerEnv(pod, c, envContext{}); err == nil {
 			t.Errorf("%s: expected an error", name)
@@ -100,6 +100,99 @@ func TestProcessArgs(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeObjects is a ConfigObjects over maps keyed by namespace/name.
+type fakeObjects struct {
+	cms     map[string]*v1.ConfigMap
+	secrets map[string]*v1.Secret
+}
+
+func (f fakeObjects) ConfigMap(ns, name string) (*v1.ConfigMap, bool) {
+	cm, ok := f.cms[ns+"/"+name]
+	return cm, ok
+}
+
+func (f fakeObjects) Secret(ns, name string) (*v1.Secret, bool) {
+	s, ok := f.secrets[ns+"/"+name]
+	return s, ok
+}
+
+func TestContainerEnvConfigRefs(t *testing.T) {
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "lab"}}
+	objs := fakeObjects{
+		cms: map[string]*v1.ConfigMap{
+			"lab/cfg":   {Data: map[string]string{"mode": "fast", "level": "3"}},
+			"lab/other": {Data: map[string]string{"mode": "slow"}},
+			"lab/odd":   {Data: map[string]string{"ok": "1", "=bad": "2"}},
+		},
+		secrets: map[string]*v1.Secret{"lab/creds": {Data: map[string][]byte{"user": []byte("admin"), "pass": []byte("s3cret")}}},
+	}
+	yes, no := true, false
+	cmKey := func(name, key string, opt *bool) *v1.EnvVarSource {
+		return &v1.EnvVarSource{ConfigMapKeyRef: &v1.ConfigMapKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: name}, Key: key, Optional: opt}}
+	}
+	secKey := func(name, key string, opt *bool) *v1.EnvVarSource {
+		return &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: name}, Key: key, Optional: opt}}
+	}
+	cmFrom := func(name, prefix string, opt *bool) v1.EnvFromSource {
+		return v1.EnvFromSource{Prefix: prefix, ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: name}, Optional: opt}}
+	}
+	secFrom := func(name, prefix string, opt *bool) v1.EnvFromSource {
+		return v1.EnvFromSource{Prefix: prefix, SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: name}, Optional: opt}}
+	}
+	for _, tc := range []struct {
+		name     string
+		env      []v1.EnvVar
+		envFrom  []v1.EnvFromSource
+		want     []string
+		wantErr  string
+		wantWarn string
+	}{
+		{name: "configMapKeyRef", env: []v1.EnvVar{{Name: "MODE", ValueFrom: cmKey("cfg", "mode", nil)}}, want: []string{"MODE=fast"}},
+		{name: "secretKeyRef", env: []v1.EnvVar{{Name: "PASS", ValueFrom: secKey("creds", "pass", &no)}}, want: []string{"PASS=s3cret"}},
+		{name: "missing configmap", env: []v1.EnvVar{{Name: "X", ValueFrom: cmKey("nope", "k", nil)}}, wantErr: `configmap "nope" not found`},
+		{name: "missing secret", env: []v1.EnvVar{{Name: "X", ValueFrom: secKey("nope", "k", &no)}}, wantErr: `secret "nope" not found`},
+		{name: "missing key", env: []v1.EnvVar{{Name: "X", ValueFrom: cmKey("cfg", "k", nil)}}, wantErr: `couldn't find key k in ConfigMap lab/cfg`},
+		{name: "missing secret key", env: []v1.EnvVar{{Name: "X", ValueFrom: secKey("creds", "k", nil)}}, wantErr: `couldn't find key k in Secret lab/creds`},
+		{name: "optional missing configmap and key", env: []v1.EnvVar{
+			{Name: "A", ValueFrom: cmKey("nope", "k", &yes)}, {Name: "B", ValueFrom: cmKey("cfg", "k", &yes)},
+			{Name: "C", ValueFrom: secKey("nope", "k", &yes)}, {Name: "D", Value: "d"}}, want: []string{"D=d"}},
+		{name: "envFrom with prefix, later source wins, env wins over both",
+			envFrom: []v1.EnvFromSource{cmFrom("cfg", "", nil), cmFrom("other", "", nil), secFrom("creds", "DB_", nil)},
+			env:     []v1.EnvVar{{Name: "level", Value: "9"}, {Name: "URL", Value: "$(DB_user)@$(mode)"}},
+			want:    []string{"level=9", "mode=slow", "DB_pass=s3cret", "DB_user=admin", "URL=admin@slow"}},
+		{name: "envFrom missing", envFrom: []v1.EnvFromSource{cmFrom("nope", "", nil)}, wantErr: `configmap "nope" not found`},
+		{name: "envFrom missing secret", envFrom: []v1.EnvFromSource{secFrom("nope", "", &no)}, wantErr: `secret "nope" not found`},
+		{name: "envFrom optional missing", envFrom: []v1.EnvFromSource{cmFrom("nope", "", &yes), secFrom("nope", "", &yes)}, want: []string{}},
+		{name: "envFrom invalid names skipped with an event", envFrom: []v1.EnvFromSource{cmFrom("odd", "", nil)}, want: []string{"ok=1"},
+			wantWarn: "InvalidEnvironmentVariableNames: Keys [=bad] from the EnvFrom configMap lab/odd were skipped since they are considered invalid environment variable names."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var warned []string
+			ec := envContext{Objects: objs, Warn: func(reason, msg string) { warned = append(warned, reason+": "+msg) }}
+			got, err := containerEnv(pod, &v1.Container{Name: "c", Env: tc.env, EnvFrom: tc.envFrom}, ec)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("env\n got %q\nwant %q", got, tc.want)
+			}
+			var wantWarn []string
+			if tc.wantWarn != "" {
+				wantWarn = []string{tc.wantWarn}
+			}
+			if !slices.Equal(warned, wantWarn) {
+				t.Errorf("warnings %q, want %q", warned, wantWarn)
 			}
 		})
 	}

@@ -144,6 +144,9 @@ type ContainerOptions struct {
 	Image        ImageInfo
 	// LogPath is the CRI-format log file for this instance.
 	LogPath string
+	// Warn, when set, records a Warning event on the pod (the kubelet's
+	// InvalidEnvironmentVariableNames).
+	Warn func(reason, message string)
 }
 
 // ExecOptions describes an interactive exec.

@@ -269,6 +269,9 @@ type Objects struct {
 	Services []*v1.Service
 	// Deployments are the valid apps/v1 Deployments, defaulted, with UID.
 	Deployments []*appsv1.Deployment
+	// ConfigMaps and Secrets are the valid v1 ones, defaulted, with UID.
+	ConfigMaps []*v1.ConfigMap
+	Secrets    []*v1.Secret
 	// Skipped are the objects of kinds the agent does not run.
 	Skipped []Skipped
 	// Errors is every problem found.
@@ -304,6 +307,7 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 	}
 	seen := map[string]object{}
 	seenSvc := map[string]object{}
+	seenCfg := map[string]object{}
 	for _, o := range objs {
 		if err := checkTypeMeta(o.meta); err != nil {
 			res.Errors = append(res.Errors, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), err)})
@@ -339,6 +343,30 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 			res.Deployments = append(res.Deployments, d)
 			continue
 		}
+		if isConfigMap(o.meta) && !skipServices {
+			cm, ferrs := loadConfigMap(o, path, nodeName, multi)
+			if len(ferrs) == 0 {
+				ferrs = dupIn(seenCfg, "configmap", cm.Namespace+"/"+cm.Name, o, path, multi)
+			}
+			if len(ferrs) > 0 {
+				res.Errors = append(res.Errors, ferrs...)
+				continue
+			}
+			res.ConfigMaps = append(res.ConfigMaps, cm)
+			continue
+		}
+		if isSecret(o.meta) && !skipServices {
+			sec, ferrs := loadSecret(o, path, nodeName, multi)
+			if len(ferrs) == 0 {
+				ferrs = dupIn(seenCfg, "secret", sec.Namespace+"/"+sec.Name, o, path, multi)
+			}
+			if len(ferrs) > 0 {
+				res.Errors = append(res.Errors, ferrs...)
+				continue
+			}
+			res.Secrets = append(res.Secrets, sec)
+			continue
+		}
 		if !isPod(o.meta) {
 			if err := checkOther(o); err != nil {
 				res.Errors = append(res.Errors, FileError{File: path, Err: fmt.Errorf("%s%w", o.where(multi), err)})
@@ -363,6 +391,17 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 		res.Pods = append(res.Pods, pod)
 	}
 	return res
+}
+
+// dupIn records an object of kind under key in seen, or reports it as a
+// duplicate of the one already there.
+func dupIn(seen map[string]object, kind, key string, o object, path string, multi bool) []FileError {
+	if first, dup := seen[kind+" "+key]; dup {
+		return []FileError{{File: path,
+			Err: fmt.Errorf("%sduplicate %s %q: already defined in %s (document %d)", o.where(multi), kind, key, path, first.doc)}}
+	}
+	seen[kind+" "+key] = o
+	return nil
 }
 
 func podKey(p *v1.Pod) string { return p.Namespace + "/" + p.Name }

@@ -65,6 +65,11 @@ type Update struct {
 	Deployments []*appsv1.Deployment
 	// DeploymentFiles is the file of each Deployment, by namespace/name.
 	DeploymentFiles map[string]string
+	// ConfigMaps and Secrets are every valid v1 ConfigMap and Secret,
+	// sorted by namespace/name, with creationTimestamp set to when this
+	// source first saw them. Pods refer to them by name.
+	ConfigMaps []*v1.ConfigMap
+	Secrets    []*v1.Secret
 	// Errors is every problem found in this scan, sorted by file.
 	Errors []FileError
 	// Skipped lists the objects of kinds the agent does not run yet.
@@ -95,6 +100,8 @@ type fileResult struct {
 	pods     []*v1.Pod
 	services []*v1.Service
 	deploys  []*appsv1.Deployment
+	cms      []*v1.ConfigMap
+	secrets  []*v1.Secret
 	hashes   map[types.UID]string // content hash of each pod and service, for change detection
 	skipped  []Skipped
 	errs     []FileError
@@ -425,7 +432,8 @@ func (s *Source) load(path string) (fileResult, bool) {
 		return fileResult{errs: []FileError{{File: path, Err: err}}, timedOut: timedOut}, true
 	}
 	objs := Parse(path, data, s.cfg.NodeName)
-	res := fileResult{pods: objs.Pods, services: objs.Services, deploys: objs.Deployments, skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
+	res := fileResult{pods: objs.Pods, services: objs.Services, deploys: objs.Deployments, cms: objs.ConfigMaps, secrets: objs.Secrets,
+		skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}}
 	for _, p := range objs.Pods {
 		res.hashes[p.UID] = contentHash(p)
 	}
@@ -436,6 +444,12 @@ func (s *Source) load(path string) (fileResult, bool) {
 	}
 	for _, d := range objs.Deployments {
 		res.hashes[d.UID] = deploymentHash(d)
+	}
+	for _, cm := range objs.ConfigMaps {
+		res.hashes[cm.UID] = objectHash(cm)
+	}
+	for _, sec := range objs.Secrets {
+		res.hashes[sec.UID] = objectHash(sec)
 	}
 	return res, true
 }
@@ -536,6 +550,19 @@ func (s *Source) snapshot() Update {
 	owner := map[string]string{}    // namespace/name → file
 	svcOwner := map[string]string{} // namespace/name → file
 	dOwner := map[string]string{}   // namespace/name → file
+	cfgOwner := map[string]string{} // kind namespace/name → file
+	// claim takes namespace/name of kind for path, or reports the file
+	// that has it already (the first in sorted order wins).
+	claim := func(kind, key, path string, uid types.UID) bool {
+		if first, dup := cfgOwner[kind+" "+key]; dup {
+			u.Errors = append(u.Errors, FileError{File: path,
+				Err: fmt.Errorf("duplicate %s %q: already defined in %s", kind, key, first)})
+			return false
+		}
+		cfgOwner[kind+" "+key] = path
+		hashes[uid] = s.files[path].hashes[uid]
+		return true
+	}
 	for _, path := range paths {
 		res := s.files[path]
 		u.Errors = append(u.Errors, res.errs...)
@@ -566,6 +593,16 @@ func (s *Source) snapshot() Update {
 			hashes[d.UID] = res.hashes[d.UID]
 			u.Deployments = append(u.Deployments, d)
 		}
+		for _, cm := range res.cms {
+			if claim("configmap", cm.Namespace+"/"+cm.Name, path, cm.UID) {
+				u.ConfigMaps = append(u.ConfigMaps, cm)
+			}
+		}
+		for _, sec := range res.secrets {
+			if claim("secret", sec.Namespace+"/"+sec.Name, path, sec.UID) {
+				u.Secrets = append(u.Secrets, sec)
+			}
+		}
 		for _, p := range res.pods {
 			key := podKey(p)
 			if first, dup := owner[key]; dup {
@@ -585,6 +622,8 @@ func (s *Source) snapshot() Update {
 	sort.Slice(u.Pods, func(i, j int) bool { return podKey(u.Pods[i]) < podKey(u.Pods[j]) })
 	sort.Slice(u.Services, func(i, j int) bool { return serviceKey(u.Services[i]) < serviceKey(u.Services[j]) })
 	sort.Slice(u.Deployments, func(i, j int) bool { return deploymentKey(u.Deployments[i]) < deploymentKey(u.Deployments[j]) })
+	sort.Slice(u.ConfigMaps, func(i, j int) bool { return objectKey(u.ConfigMaps[i]) < objectKey(u.ConfigMaps[j]) })
+	sort.Slice(u.Secrets, func(i, j int) bool { return objectKey(u.Secrets[i]) < objectKey(u.Secrets[j]) })
 
 	now := s.now()
 	seen := make(map[types.UID]time.Time, len(u.Pods)+len(u.Services))
@@ -619,6 +658,24 @@ func (s *Source) snapshot() Update {
 		cp.CreationTimestamp = metav1.NewTime(t)
 		u.Deployments[i] = cp
 	}
+	stamp := func(uid types.UID, set func(metav1.Time)) {
+		t, ok := s.firstSeen[uid]
+		if !ok {
+			t = now
+		}
+		seen[uid] = t
+		set(metav1.NewTime(t))
+	}
+	for i, cm := range u.ConfigMaps {
+		cp := cm.DeepCopy()
+		stamp(cp.UID, func(t metav1.Time) { cp.CreationTimestamp = t })
+		u.ConfigMaps[i] = cp
+	}
+	for i, sec := range u.Secrets {
+		cp := sec.DeepCopy()
+		stamp(cp.UID, func(t metav1.Time) { cp.CreationTimestamp = t })
+		u.Secrets[i] = cp
+	}
 	s.firstSeen = seen
 	s.hashes = hashes
 	return u
@@ -635,6 +692,12 @@ func (s *Source) signature(u Update) string {
 	}
 	for _, d := range u.Deployments {
 		fmt.Fprintf(&b, "deploy %s %s %s\n", deploymentKey(d), d.UID, s.hashes[d.UID])
+	}
+	for _, cm := range u.ConfigMaps {
+		fmt.Fprintf(&b, "cm %s %s %s\n", objectKey(cm), cm.UID, s.hashes[cm.UID])
+	}
+	for _, sec := range u.Secrets {
+		fmt.Fprintf(&b, "secret %s %s %s\n", objectKey(sec), sec.UID, s.hashes[sec.UID])
 	}
 	for _, e := range u.Errors {
 		fmt.Fprintf(&b, "err %s\n", e.Error())

@@ -142,6 +142,20 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 				}
 				continue
 			}
+		} else if isConfigMap(o.meta) {
+			if _, ferrs := loadConfigMap(o, name, nodeName, multi); len(ferrs) > 0 {
+				for _, fe := range ferrs {
+					errs = append(errs, fe)
+				}
+				continue
+			}
+		} else if isSecret(o.meta) {
+			if _, ferrs := loadSecret(o, name, nodeName, multi); len(ferrs) > 0 {
+				for _, fe := range ferrs {
+					errs = append(errs, fe)
+				}
+				continue
+			}
 		} else if err := checkOther(o); err != nil {
 			errs = append(errs, FileError{File: name, Err: fmt.Errorf("%s%w", o.where(multi), err)})
 			continue
@@ -222,7 +236,12 @@ func applyOne(dir string, in input, nodeName string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return "created", atomicfile.Write(path, in.yaml, 0o644)
+		mode := os.FileMode(0o644)
+		if strings.EqualFold(in.ref.Kind, "Secret") {
+			// A Secret's file is as private as the Secret.
+			mode = 0o600
+		}
+		return "created", atomicfile.Write(path, in.yaml, mode)
 	}
 	if sameObject(o, in, nodeName) {
 		return "unchanged", nil

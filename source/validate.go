@@ -19,7 +19,6 @@ import (
 // cannot run.
 const (
 	msgVolumeNotSupported = "volume type not supported by minikubelet"
-	msgAPIRefNotSupported = "references to API objects are not supported by minikubelet"
 	msgAbsolutePath       = "must be an absolute path"
 )
 
@@ -27,7 +26,7 @@ const (
 // validation does (pkg/apis/core/validation ValidatePodCreate), with the same
 // field paths and messages, for the parts of the spec minikubelet runs. On
 // top of that it rejects what minikubelet cannot run (volume types other than
-// emptyDir and hostPath, references to API objects) and requires absolute
+// emptyDir and hostPath) and requires absolute
 // hostPath and mount paths. Every error is returned, not just the first.
 //
 // Names that become paths or IDs (pod name, namespace, container and volume
@@ -358,9 +357,7 @@ func validateContainerCommon(c *v1.Container, vols map[string]bool, p *field.Pat
 	}
 	errs = append(errs, validateContainerPorts(c.Ports, p.Child("ports"))...)
 	errs = append(errs, validateEnv(c.Env, p.Child("env"))...)
-	for i := range c.EnvFrom {
-		errs = append(errs, field.Forbidden(p.Child("envFrom").Index(i), msgAPIRefNotSupported))
-	}
+	errs = append(errs, validateEnvFrom(c.EnvFrom, p.Child("envFrom"))...)
 	errs = append(errs, validateVolumeMounts(c, vols, p.Child("volumeMounts"))...)
 	if len(c.VolumeDevices) > 0 {
 		errs = append(errs, field.Forbidden(p.Child("volumeDevices"), "block volumes are not supported by minikubelet"))
@@ -470,13 +467,13 @@ func validateEnvValueFrom(ev v1.EnvVar, fld *field.Path) field.ErrorList {
 			errs = append(errs, field.NotSupported(p.Child("resource"), r.Resource, sortedKeys(validResourceFieldPaths)))
 		}
 	}
-	if vf.ConfigMapKeyRef != nil {
+	if r := vf.ConfigMapKeyRef; r != nil {
 		n++
-		errs = append(errs, field.Forbidden(fld.Child("configMapKeyRef"), msgAPIRefNotSupported))
+		errs = append(errs, validateKeySelector(r.Name, r.Key, fld.Child("configMapKeyRef"))...)
 	}
-	if vf.SecretKeyRef != nil {
+	if r := vf.SecretKeyRef; r != nil {
 		n++
-		errs = append(errs, field.Forbidden(fld.Child("secretKeyRef"), msgAPIRefNotSupported))
+		errs = append(errs, validateKeySelector(r.Name, r.Key, fld.Child("secretKeyRef"))...)
 	}
 	switch {
 	case n == 0:
