@@ -190,3 +190,50 @@ spec:
 	a.waitGone("oom", time.Minute)
 	env.AssertPodGone(t, p)
 }
+
+// Pod-level resources (beta and on by default in 1.34): spec.resources
+// limits bound the pod cgroup even where no container sets a limit, the
+// requests default from them, and the QoS class follows them.
+func TestPodLevelResources(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("pl.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: pl}
+spec:
+  terminationGracePeriodSeconds: 1
+  resources:
+    limits: {cpu: 500m, memory: 64Mi}
+  containers:
+  - {name: a, image: busybox, command: [sleep, '3600']}
+  - {name: b, image: busybox, command: [sleep, '3600']}
+`)
+	p := a.waitPod("pl", "Running", time.Minute, statusIs("Running"))
+	if p.Status.QOSClass != v1.PodQOSGuaranteed {
+		t.Errorf("qosClass %q, want Guaranteed", p.Status.QOSClass)
+	}
+	if r := p.Spec.Resources; r == nil || r.Requests.Cpu().String() != "500m" || r.Requests.Memory().String() != "64Mi" {
+		t.Errorf("spec.resources %+v: requests not defaulted from the limits", r)
+	}
+	pod := filepath.Join(runtime.DefaultCgroupRoot(env.Namespace), "kubepods", "pod"+string(p.UID))
+	if cgroupV2(t) {
+		for file, want := range map[string]string{"cpu.max": "50000 100000", "memory.max": "67108864"} {
+			if got := cgroupValue(t, "", pod, file); got != want {
+				t.Errorf("%s = %s, want %s", file, got, want)
+			}
+		}
+	} else {
+		for _, w := range []struct{ ctrl, file, want string }{
+			{"cpu", "cpu.shares", "512"},
+			{"cpu", "cpu.cfs_quota_us", "50000"},
+			{"memory", "memory.limit_in_bytes", "67108864"},
+		} {
+			if got := cgroupValue(t, w.ctrl, pod, w.file); got != w.want {
+				t.Errorf("%s = %s, want %s", w.file, got, w.want)
+			}
+		}
+	}
+	a.remove("pl.yaml")
+	a.waitGone("pl", time.Minute)
+	env.AssertPodGone(t, p)
+}

@@ -4,6 +4,8 @@ import (
 	"github.com/distribution/reference"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/minikubelet/minikubelet/internal/qos"
 )
 
 // SetPodDefaults applies the API defaulting a Pod gets when the API server
@@ -13,8 +15,7 @@ import (
 // is our own copy of that behaviour. It also sets the namespace to "default"
 // when empty, as the API server does from the request. Safe to call twice.
 //
-// Not covered: pod-level resources defaulting (spec.resources, feature
-// PodLevelResources) and image volumes, which the agent does not support.
+// Not covered: image volumes, which the agent does not support.
 func SetPodDefaults(pod *v1.Pod) {
 	if pod.Namespace == "" {
 		pod.Namespace = v1.NamespaceDefault
@@ -25,6 +26,12 @@ func SetPodDefaults(pod *v1.Pod) {
 	for _, cs := range [][]v1.Container{spec.InitContainers, spec.Containers} {
 		for i := range cs {
 			defaultRequestsFromLimits(&cs[i].Resources)
+		}
+	}
+	// defaultPodRequests (PodLevelResources, on by default since 1.34).
+	if r := spec.Resources; r != nil && len(r.Limits) > 0 {
+		if req := qos.PodLevelRequests(spec); len(req) > 0 {
+			r.Requests = req
 		}
 	}
 	if spec.EnableServiceLinks == nil {

@@ -60,7 +60,8 @@ func SetDeploymentDefaults(d *appsv1.Deployment) {
 
 // SetPodTemplateDefaults applies the pod defaults to a template, without the
 // ones upstream's SetDefaults_Pod applies to Pods only (requests copied from
-// limits, enableServiceLinks, host ports of a host-network pod): the
+// limits, pod-level requests, enableServiceLinks, host ports of a
+// host-network pod): the
 // pod-template-hash of a template depends on exactly which are set.
 func SetPodTemplateDefaults(t *v1.PodTemplateSpec) {
 	orig := t.Spec.DeepCopy()
@@ -77,6 +78,7 @@ func SetPodTemplateDefaults(t *v1.PodTemplateSpec) {
 	restore(pod.Spec.InitContainers, orig.InitContainers)
 	restore(pod.Spec.Containers, orig.Containers)
 	pod.Spec.EnableServiceLinks = orig.EnableServiceLinks
+	pod.Spec.Resources = orig.Resources
 	t.Spec = pod.Spec
 }
 

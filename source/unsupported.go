@@ -27,7 +27,6 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 	forbid(spec.RuntimeClassName != nil && *spec.RuntimeClassName != "", fld.Child("runtimeClassName"))
 	forbid(len(spec.ReadinessGates) > 0, fld.Child("readinessGates"))
 	forbid(len(spec.ResourceClaims) > 0, fld.Child("resourceClaims"))
-	forbid(spec.Resources != nil, fld.Child("resources"))
 	if spec.OS != nil && spec.OS.Name != v1.Linux {
 		errs = append(errs, field.NotSupported(fld.Child("os", "name"), spec.OS.Name, []v1.OSName{v1.Linux}))
 	}

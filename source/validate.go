@@ -100,6 +100,9 @@ func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
 	if spec.Subdomain != "" {
 		errs = append(errs, dns1123Label(spec.Subdomain, fld.Child("subdomain"))...)
 	}
+	if spec.Resources != nil {
+		errs = append(errs, validatePodResources(spec, fld.Child("resources"))...)
+	}
 	return errs
 }
 
@@ -569,30 +572,6 @@ func validateVolumeMounts(c *v1.Container, vols map[string]bool, fld *field.Path
 			default:
 				errs = append(errs, field.NotSupported(fld.Child("mountPropagation"), *mp, valid))
 			}
-		}
-	}
-	return errs
-}
-
-func validateResources(r *v1.ResourceRequirements, fld *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	limPath, reqPath := fld.Child("limits"), fld.Child("requests")
-	for _, name := range sortedKeys(r.Limits) {
-		q := r.Limits[name]
-		if q.Sign() < 0 {
-			errs = append(errs, field.Invalid(limPath.Key(string(name)), q.String(), apivalidation.IsNegativeErrorMsg))
-		}
-		errs = append(errs, validateQuantityBound(name, q, limPath.Key(string(name)))...)
-	}
-	for _, name := range sortedKeys(r.Requests) {
-		q := r.Requests[name]
-		p := reqPath.Key(string(name))
-		if q.Sign() < 0 {
-			errs = append(errs, field.Invalid(p, q.String(), apivalidation.IsNegativeErrorMsg))
-		}
-		errs = append(errs, validateQuantityBound(name, q, p)...)
-		if lim, ok := r.Limits[name]; ok && q.Cmp(lim) > 0 {
-			errs = append(errs, field.Invalid(p, q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
 		}
 	}
 	return errs

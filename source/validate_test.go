@@ -76,7 +76,7 @@ func TestValidation(t *testing.T) {
 		{"terminationGracePeriodSeconds not negative", podYAML(metaWeb, appC+"  terminationGracePeriodSeconds: -1\n"),
 			[]string{`spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0`}},
 		{"requests within limits", podYAML(metaWeb, "  containers:\n  - {name: web, image: nginx, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}\n"),
-			[]string{`spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 1`}},
+			[]string{`spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1`}},
 
 		// ports
 		{"port required", podYAML(metaWeb, "  containers:\n  - {name: web, image: nginx, ports: [{name: http}]}\n"),

@@ -26,7 +26,7 @@ func PodQOS(pod *v1.Pod) v1.PodQOSClass {
 	limits := v1.ResourceList{}
 	guaranteed := true
 	if HasPodLevelResources(pod) {
-		add(requests, podLevelRequests(pod))
+		add(requests, PodLevelRequests(&pod.Spec))
 		add(limits, pod.Spec.Resources.Limits)
 		guaranteed = hasCPUAndMemory(pod.Spec.Resources.Limits)
 	} else {
@@ -61,16 +61,7 @@ func PodQOS(pod *v1.Pod) v1.PodQOSClass {
 
 // add adds the positive CPU and memory quantities of from to sum.
 func add(sum, from v1.ResourceList) {
-	for name, q := range from {
-		if (name != v1.ResourceCPU && name != v1.ResourceMemory) || q.Sign() <= 0 {
-			continue
-		}
-		total := q.DeepCopy()
-		if prev, ok := sum[name]; ok {
-			total.Add(prev)
-		}
-		sum[name] = total
-	}
+	addAll(sum, v1.ResourceList{v1.ResourceCPU: from[v1.ResourceCPU], v1.ResourceMemory: from[v1.ResourceMemory]})
 }
 
 // hasCPUAndMemory reports whether lim sets positive CPU and memory limits.

@@ -77,3 +77,61 @@ func TestPodQOS(t *testing.T) {
 		}
 	}
 }
+
+// Pod-level requests are defaulted as the API server's defaultPodRequests:
+// from the containers' aggregate requests, then from the pod-level limits,
+// only once pod-level limits are set.
+func TestPodLevelRequests(t *testing.T) {
+	rl := func(kv ...string) v1.ResourceList {
+		l := v1.ResourceList{}
+		for i := 0; i < len(kv); i += 2 {
+			l[v1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
+		}
+		return l
+	}
+	always := v1.ContainerRestartPolicyAlways
+	spec := func(pod v1.ResourceRequirements, cs ...v1.ResourceRequirements) *v1.PodSpec {
+		s := &v1.PodSpec{Resources: &pod}
+		for _, r := range cs {
+			s.Containers = append(s.Containers, v1.Container{Resources: r})
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		spec *v1.PodSpec
+		want v1.ResourceList
+	}{
+		{"no pod-level resources", &v1.PodSpec{}, nil},
+		{"requests only stay", spec(v1.ResourceRequirements{Requests: rl("cpu", "1")}), rl("cpu", "1")},
+		{"from the limits", spec(v1.ResourceRequirements{Limits: rl("cpu", "1", "memory", "1Gi")}), rl("cpu", "1", "memory", "1Gi")},
+		{"from the containers first", spec(v1.ResourceRequirements{Limits: rl("cpu", "1", "memory", "1Gi")},
+			v1.ResourceRequirements{Requests: rl("cpu", "100m")}, v1.ResourceRequirements{Limits: rl("cpu", "200m")}),
+			rl("cpu", "300m", "memory", "1Gi")},
+		{"containers' requests without a pod-level limit", spec(v1.ResourceRequirements{Limits: rl("memory", "1Gi")},
+			v1.ResourceRequirements{Requests: rl("cpu", "100m", "ephemeral-storage", "1Gi")}),
+			rl("cpu", "100m", "memory", "1Gi")},
+		{"explicit requests win", spec(v1.ResourceRequirements{Requests: rl("cpu", "2"), Limits: rl("cpu", "3")},
+			v1.ResourceRequirements{Requests: rl("cpu", "1")}), rl("cpu", "2")},
+		{"a sidecar and a larger init container", func() *v1.PodSpec {
+			s := spec(v1.ResourceRequirements{Limits: rl("cpu", "4")}, v1.ResourceRequirements{Requests: rl("cpu", "1")})
+			s.InitContainers = []v1.Container{
+				{Resources: v1.ResourceRequirements{Requests: rl("cpu", "500m")}, RestartPolicy: &always},
+				{Resources: v1.ResourceRequirements{Requests: rl("cpu", "2")}},
+			}
+			return s
+		}(), rl("cpu", "2500m")},
+	}
+	for _, tt := range tests {
+		got := PodLevelRequests(tt.spec)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+			continue
+		}
+		for name, q := range tt.want {
+			if g, ok := got[name]; !ok || g.Cmp(q) != 0 {
+				t.Errorf("%s: %s = %v, want %v", tt.name, name, got[name], q.String())
+			}
+		}
+	}
+}

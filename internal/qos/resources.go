@@ -1,6 +1,8 @@
 package qos
 
 import (
+	"strings"
+
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -10,10 +12,15 @@ import (
 // by default since 1.34) where set, otherwise the containers' aggregate (see
 // aggregate).
 func PodRequests(pod *v1.Pod) v1.ResourceList {
-	agg := aggregate(pod, func(c *v1.Container) v1.ResourceList {
+	return withPodLevel(AggregateRequests(&pod.Spec), PodLevelRequests(&pod.Spec))
+}
+
+// AggregateRequests is the containers' aggregate request of every resource
+// (see aggregate), what pod-level requests must cover.
+func AggregateRequests(spec *v1.PodSpec) v1.ResourceList {
+	return aggregate(spec, func(c *v1.Container) v1.ResourceList {
 		return withDefaultRequests(c.Resources.Requests, c.Resources.Limits)
 	}, nil)
-	return withPodLevel(agg, podLevelRequests(pod))
 }
 
 // PodLimits is the pod's CPU and memory limits, as upstream's PodLimits:
@@ -21,7 +28,7 @@ func PodRequests(pod *v1.Pod) v1.ResourceList {
 // is called with each container's limits, so a caller can tell whether every
 // container limits a resource (the pod cgroup is only limited then).
 func PodLimits(pod *v1.Pod, declared func(v1.ResourceList)) v1.ResourceList {
-	agg := aggregate(pod, func(c *v1.Container) v1.ResourceList { return c.Resources.Limits }, declared)
+	agg := aggregate(&pod.Spec, func(c *v1.Container) v1.ResourceList { return c.Resources.Limits }, declared)
 	var pl v1.ResourceList
 	if pod.Spec.Resources != nil {
 		pl = pod.Spec.Resources.Limits
@@ -51,35 +58,49 @@ func HasPodLevelResources(pod *v1.Pod) bool {
 // containers) run together and add up; each regular init container runs
 // alone, next to the sidecars started before it; the pod needs the larger
 // of the two.
-func aggregate(pod *v1.Pod, of func(*v1.Container) v1.ResourceList, seen func(v1.ResourceList)) v1.ResourceList {
+func aggregate(spec *v1.PodSpec, of func(*v1.Container) v1.ResourceList, seen func(v1.ResourceList)) v1.ResourceList {
 	running := v1.ResourceList{}
-	for i := range pod.Spec.Containers {
-		l := of(&pod.Spec.Containers[i])
+	for i := range spec.Containers {
+		l := of(&spec.Containers[i])
 		if seen != nil {
 			seen(l)
 		}
-		add(running, l)
+		addAll(running, l)
 	}
 	sidecars := v1.ResourceList{}
 	initPeak := v1.ResourceList{}
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
 		l := of(c)
 		if seen != nil {
 			seen(l)
 		}
 		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
-			add(sidecars, l)
-			add(running, l)
+			addAll(sidecars, l)
+			addAll(running, l)
 			continue
 		}
 		alone := v1.ResourceList{}
-		add(alone, sidecars)
-		add(alone, l)
+		addAll(alone, sidecars)
+		addAll(alone, l)
 		maxInto(initPeak, alone)
 	}
 	maxInto(running, initPeak)
 	return running
+}
+
+// addAll adds every positive quantity of from to sum.
+func addAll(sum, from v1.ResourceList) {
+	for name, q := range from {
+		if q.Sign() <= 0 {
+			continue
+		}
+		total := q.DeepCopy()
+		if prev, ok := sum[name]; ok {
+			total.Add(prev)
+		}
+		sum[name] = total
+	}
 }
 
 // maxInto raises each quantity of dst to the one of src where src's is larger.
@@ -101,33 +122,34 @@ func withPodLevel(agg, podLevel v1.ResourceList) v1.ResourceList {
 	return agg
 }
 
-// podLevelRequests is spec.resources.requests with a missing CPU or memory
-// request defaulted as the API server does for a pod-level limit: to the
-// containers' aggregate request when any container requests it, else to the
-// limit.
-func podLevelRequests(pod *v1.Pod) v1.ResourceList {
-	r := pod.Spec.Resources
+// PodLevelRequests is spec.resources.requests as the API server defaults
+// it (SetDefaults_Pod, defaultPodRequests) when pod-level limits are set:
+// a resource the pod-level requests leave out gets the containers'
+// aggregate request when they request it, else the pod-level limit. Only
+// the resources pod-level resources support (CPU, memory, hugepages).
+func PodLevelRequests(spec *v1.PodSpec) v1.ResourceList {
+	r := spec.Resources
 	if r == nil {
 		return nil
+	}
+	if len(r.Limits) == 0 {
+		return r.Requests
 	}
 	out := v1.ResourceList{}
 	for name, q := range r.Requests {
 		out[name] = q
 	}
-	var agg v1.ResourceList
-	for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-		lim, ok := r.Limits[name]
-		if _, set := out[name]; set || !ok {
-			continue
-		}
-		if agg == nil {
-			agg = aggregate(pod, func(c *v1.Container) v1.ResourceList { return c.Resources.Requests }, nil)
-		}
-		if q, ok := agg[name]; ok {
-			out[name] = q
-		} else {
-			out[name] = lim
+	for _, from := range []v1.ResourceList{AggregateRequests(spec), r.Limits} {
+		for name, q := range from {
+			if _, set := out[name]; !set && IsPodLevelResource(name) {
+				out[name] = q.DeepCopy()
+			}
 		}
 	}
 	return out
+}
+
+// IsPodLevelResource: spec.resources takes CPU, memory and hugepages.
+func IsPodLevelResource(name v1.ResourceName) bool {
+	return name == v1.ResourceCPU || name == v1.ResourceMemory || strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix)
 }
