@@ -30,10 +30,10 @@ type Controllers interface {
 	ListReplicaSets(namespace string) []*appsv1.ReplicaSet
 	GetReplicaSet(namespace, name string) (*appsv1.ReplicaSet, bool)
 	DeletePod(ctx context.Context, namespace, name string) (bool, error)
-	Scale(namespace, name string, replicas int32) error
-	Restart(namespace, name string, at time.Time) error
-	SetPaused(namespace, name string, paused bool) error
-	Undo(namespace, name string, toRevision int64) (int64, error)
+	Scale(ctx context.Context, namespace, name string, replicas int32) error
+	Restart(ctx context.Context, namespace, name string, at time.Time) error
+	SetPaused(ctx context.Context, namespace, name string, paused bool) error
+	Undo(ctx context.Context, namespace, name string, toRevision int64) (int64, error)
 }
 
 var (
@@ -134,7 +134,7 @@ func (s *Server) putScale(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("Scale.autoscaling %q is invalid: spec.replicas: Invalid value: %d: must be greater than or equal to 0", name, sc.Spec.Replicas)))
 		return
 	}
-	if err := s.deps.Controllers.Scale(ns, name, sc.Spec.Replicas); err != nil {
+	if err := s.deps.Controllers.Scale(r.Context(), ns, name, sc.Spec.Replicas); err != nil {
 		writeError(w, controllerError(err, name))
 		return
 	}
@@ -162,10 +162,10 @@ func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
 	)
 	switch action {
 	case "restart":
-		err, msg = c.Restart(ns, name, s.now()), "restarted"
+		err, msg = c.Restart(r.Context(), ns, name, s.now()), "restarted"
 	case "pause", "resume":
 		paused := action == "pause"
-		err = c.SetPaused(ns, name, paused)
+		err = c.SetPaused(r.Context(), ns, name, paused)
 		msg = action + "d"
 		if errors.Is(err, controllers.ErrNoChange) {
 			err = apierrors.NewBadRequest(fmt.Sprintf("deployments.apps %q is already paused", name))
@@ -182,7 +182,7 @@ func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		var rev int64
-		rev, err = c.Undo(ns, name, to)
+		rev, err = c.Undo(r.Context(), ns, name, to)
 		msg = "rolled back"
 		if errors.Is(err, controllers.ErrNoChange) {
 			err, msg = nil, "skipped rollback (current template already matches revision "+strconv.FormatInt(rev, 10)+")"

@@ -54,7 +54,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "STDIN" // kubectl's name for it in errors
 	}
-	results, err := source.Apply(s.deps.ManifestDir, name, data, s.deps.NodeName)
+	results, err := source.Apply(r.Context(), s.deps.ManifestDir, name, data, s.deps.NodeName)
 	if err != nil {
 		s.log.Info("apply refused", zap.String("file", name), zap.Error(err))
 		writeError(w, manifestError(err))
@@ -172,7 +172,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	var results []string
 	var firstErr error
 	for _, ref := range refs {
-		_, err := source.Delete(s.deps.ManifestDir, []source.ObjectRef{ref})
+		_, err := source.Delete(r.Context(), s.deps.ManifestDir, []source.ObjectRef{ref})
 		if err != nil && s.deps.Controllers != nil && isPodKind(ref.Kind) {
 			// Not a static pod: perhaps one a ReplicaSet made.
 			ns := ref.Namespace

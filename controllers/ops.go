@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +33,8 @@ func deploymentObjectRef(namespace, name string) source.ObjectRef {
 
 // editDeployment decodes the stored Deployment, lets change edit it, and
 // stores it back.
-func (c *Controller) editDeployment(namespace, name string, change func(d *appsv1.Deployment) error) error {
-	err := source.Edit(c.cfg.Manifests, deploymentObjectRef(namespace, name), c.cfg.NodeName, func(obj []byte) ([]byte, error) {
+func (c *Controller) editDeployment(ctx context.Context, namespace, name string, change func(d *appsv1.Deployment) error) error {
+	err := source.Edit(ctx, c.cfg.Manifests, deploymentObjectRef(namespace, name), c.cfg.NodeName, func(obj []byte) ([]byte, error) {
 		d := &appsv1.Deployment{}
 		if err := json.Unmarshal(obj, d); err != nil {
 			return nil, fmt.Errorf("decode deployment %s/%s: %w", namespace, name, err)
@@ -50,11 +51,11 @@ func (c *Controller) editDeployment(namespace, name string, change func(d *appsv
 }
 
 // Scale sets spec.replicas (kubectl scale).
-func (c *Controller) Scale(namespace, name string, replicas int32) error {
+func (c *Controller) Scale(ctx context.Context, namespace, name string, replicas int32) error {
 	if replicas < 0 {
 		return fmt.Errorf("--replicas=%d: must be 0 or more", replicas)
 	}
-	return c.editDeployment(namespace, name, func(d *appsv1.Deployment) error {
+	return c.editDeployment(ctx, namespace, name, func(d *appsv1.Deployment) error {
 		d.Spec.Replicas = &replicas
 		return nil
 	})
@@ -62,8 +63,8 @@ func (c *Controller) Scale(namespace, name string, replicas int32) error {
 
 // Restart sets the restartedAt annotation on the template, which rolls
 // every pod (kubectl rollout restart).
-func (c *Controller) Restart(namespace, name string, at time.Time) error {
-	return c.editDeployment(namespace, name, func(d *appsv1.Deployment) error {
+func (c *Controller) Restart(ctx context.Context, namespace, name string, at time.Time) error {
+	return c.editDeployment(ctx, namespace, name, func(d *appsv1.Deployment) error {
 		if d.Spec.Paused {
 			return fmt.Errorf("deployments.apps %q can't restart paused deployment (run rollout resume first)", name)
 		}
@@ -77,8 +78,8 @@ func (c *Controller) Restart(namespace, name string, at time.Time) error {
 
 // SetPaused pauses or resumes a Deployment (kubectl rollout pause/resume);
 // ErrNoChange when it already is.
-func (c *Controller) SetPaused(namespace, name string, paused bool) error {
-	return c.editDeployment(namespace, name, func(d *appsv1.Deployment) error {
+func (c *Controller) SetPaused(ctx context.Context, namespace, name string, paused bool) error {
+	return c.editDeployment(ctx, namespace, name, func(d *appsv1.Deployment) error {
 		if d.Spec.Paused == paused {
 			return ErrNoChange
 		}
@@ -115,7 +116,7 @@ func (c *Controller) History(namespace, name string) ([]Revision, error) {
 // putting that ReplicaSet's template back into the manifest (kubectl
 // rollout undo). It returns the revision rolled back to; ErrNoChange when
 // the template is already that one.
-func (c *Controller) Undo(namespace, name string, toRevision int64) (int64, error) {
+func (c *Controller) Undo(ctx context.Context, namespace, name string, toRevision int64) (int64, error) {
 	hist, err := c.History(namespace, name)
 	if err != nil {
 		return 0, err
@@ -149,7 +150,7 @@ func (c *Controller) Undo(namespace, name string, toRevision int64) (int64, erro
 	}
 	template := target.ReplicaSet.Spec.Template.DeepCopy()
 	delete(template.Labels, LabelPodTemplateHash)
-	err = c.editDeployment(namespace, name, func(stored *appsv1.Deployment) error {
+	err = c.editDeployment(ctx, namespace, name, func(stored *appsv1.Deployment) error {
 		probe := stored.DeepCopy()
 		source.SetDeploymentDefaults(probe)
 		if equalIgnoreHash(&probe.Spec.Template, template) {

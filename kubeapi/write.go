@@ -368,7 +368,7 @@ func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
 		return err
 	}
 	name := fmt.Sprintf("%s/%s/%s", req.info.name, obj.GetNamespace(), obj.GetName())
-	if _, err := source.Apply(s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
+	if _, err := source.Apply(r.Context(), s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
 		return api.ManifestError(err)
 	}
 	return nil
@@ -390,7 +390,7 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod *v1.Po
 		return err
 	}
 	ref := source.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
-	err = source.UpdatePod(s.deps.ManifestDir, ref, s.deps.NodeName, uid, data)
+	err = source.UpdatePod(r.Context(), s.deps.ManifestDir, ref, s.deps.NodeName, uid, data)
 	switch {
 	case errors.Is(err, source.ErrNotFound):
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
@@ -528,7 +528,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 			s.deps.Terminator.SetDeletionGrace(req.namespace, req.name, time.Duration(grace)*time.Second)
 		}
 		ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
-		if _, err := source.Delete(s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
+		if _, err := source.Delete(r.Context(), s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
 			// Not a manifest: a pod a ReplicaSet made, which it replaces.
 			if found, cerr := s.deleteOwnedPod(r.Context(), req); cerr != nil || !found {
 				return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync"
@@ -41,17 +42,17 @@ func (e errReadTimeout) Error() string {
 	return fmt.Sprintf("not read: the file system did not answer within %s (hung?); read again once it does", e.timeout)
 }
 
-func (b *boundedFS) readFile(path string) ([]byte, error) {
-	return bounded(b, path, func() ([]byte, error) { return b.read(path) })
+func (b *boundedFS) readFile(ctx context.Context, path string) ([]byte, error) {
+	return bounded(ctx, b, path, func() ([]byte, error) { return b.read(path) })
 }
 
-func (b *boundedFS) readDir(dir string) ([]os.DirEntry, error) {
-	return bounded(b, dir, func() ([]os.DirEntry, error) { return b.list(dir) })
+func (b *boundedFS) readDir(ctx context.Context, dir string) ([]os.DirEntry, error) {
+	return bounded(ctx, b, dir, func() ([]os.DirEntry, error) { return b.list(dir) })
 }
 
 // bounded runs f for key unless an earlier f for key still runs, and waits
-// for it at most b.timeout.
-func bounded[T any](b *boundedFS, key string, f func() (T, error)) (T, error) {
+// for it at most b.timeout, or until ctx ends.
+func bounded[T any](ctx context.Context, b *boundedFS, key string, f func() (T, error)) (T, error) {
 	var zero T
 	b.mu.Lock()
 	if b.busy[key] {
@@ -79,5 +80,7 @@ func bounded[T any](b *boundedFS, key string, f func() (T, error)) (T, error) {
 		return r.v, r.err
 	case <-t.C:
 		return zero, errReadTimeout{b.timeout}
+	case <-ctx.Done():
+		return zero, ctx.Err()
 	}
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,4 +132,51 @@ func TestHungReadsAreBounded(t *testing.T) {
 	}
 	hung.release(dir)
 	h.waitFor("pod c once the listing answers", hasPods("default/a", "default/b", "default/c"))
+}
+
+// What apply, delete and edit read of the directory is bounded as the
+// source's reads are, and by their caller's context: a file or a listing
+// the file system does not answer fails the load, naming it, instead of
+// hanging the request (or missing the object in that file).
+func TestLoadDirIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.yaml", "b.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(named(strings.TrimSuffix(name, ".yaml"), "busybox")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hung := newHungFS()
+	b := newBoundedFS(50 * time.Millisecond)
+	b.read = func(path string) ([]byte, error) { hung.wait(path); return readManifest(path) }
+	b.list = func(d string) ([]os.DirEntry, error) { hung.wait(d); return os.ReadDir(d) }
+	ctx := context.Background()
+	if files, err := loadDir(ctx, b, dir); err != nil || len(files) != 2 {
+		t.Fatalf("loadDir = %d files, %v; want 2", len(files), err)
+	}
+
+	a := filepath.Join(dir, "a.yaml")
+	hung.hang(a)
+	defer hung.release(a)
+	_, err := loadDir(ctx, b, dir)
+	if err == nil || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), "did not answer within 50ms") {
+		t.Errorf("loadDir with a hung file = %v, want the file named as not answering", err)
+	}
+
+	// The caller's context ends first: its error, at once.
+	b = newBoundedFS(time.Hour)
+	b.read, b.list = func(path string) ([]byte, error) { hung.wait(path); return readManifest(path) }, os.ReadDir
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = loadDir(cctx, b, dir)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), a) {
+		t.Errorf("loadDir past its context's deadline = %v, want DeadlineExceeded naming %s", err, a)
+	}
+
+	hung.hang(dir)
+	defer hung.release(dir)
+	b = newBoundedFS(50 * time.Millisecond)
+	b.list = func(d string) ([]os.DirEntry, error) { hung.wait(d); return os.ReadDir(d) }
+	if _, err := loadDir(ctx, b, dir); err == nil || !strings.Contains(err.Error(), "list manifest directory "+dir) {
+		t.Errorf("loadDir with a hung listing = %v, want the directory named", err)
+	}
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestBadManifests(t *testing.T) {
 			}
 			// Apply refuses it the same way, and writes nothing.
 			dir := t.TempDir()
-			if _, err := Apply(dir, path, data, node); err == nil || (err.Error() != got && !dup) {
+			if _, err := Apply(context.Background(), dir, path, data, node); err == nil || (err.Error() != got && !dup) {
 				t.Errorf("Apply = %v\nwant %s", err, got)
 			}
 			if files := readDir(t, dir); len(files) != 0 {

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,12 +33,12 @@ func editNotFound(r ObjectRef) error { return notFoundError{notFound(r)} }
 // under the directory lock, so no other apply or edit interleaves. A
 // document edited this way is re-encoded from JSON: its comments are lost.
 // A missing object gives an error that is ErrNotFound.
-func Edit(dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([]byte, error)) error {
-	return edit(dir, ref, nodeName, func(_ string, obj []byte) ([]byte, error) { return change(obj) })
+func Edit(ctx context.Context, dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([]byte, error)) error {
+	return edit(ctx, dir, ref, nodeName, func(_ string, obj []byte) ([]byte, error) { return change(obj) })
 }
 
 // edit is Edit whose change also learns the path of the object's file.
-func edit(dir string, ref ObjectRef, nodeName string, change func(path string, obj []byte) ([]byte, error)) error {
+func edit(ctx context.Context, dir string, ref ObjectRef, nodeName string, change func(path string, obj []byte) ([]byte, error)) error {
 	ref = ref.normalize()
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -47,7 +48,7 @@ func edit(dir string, ref ObjectRef, nodeName string, change func(path string, o
 		return err
 	}
 	defer unlock()
-	files, err := loadDir(dir)
+	files, err := loadDir(ctx, newBoundedFS(DefaultReadTimeout), dir)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func edit(dir string, ref ObjectRef, nodeName string, change func(path string, o
 // makeStatic): an edit by hand breaks the seal, and such a pod is replaced,
 // as a changed static pod is. The caller checks that the change is one the
 // API allows. A missing object gives an error that is ErrNotFound.
-func UpdatePod(dir string, ref ObjectRef, nodeName string, uid types.UID, pod []byte) error {
+func UpdatePod(ctx context.Context, dir string, ref ObjectRef, nodeName string, uid types.UID, pod []byte) error {
 	if !isPodUID(string(uid)) {
 		return fmt.Errorf("update %s in place: UID %q was not made by this node", ref, uid)
 	}
@@ -92,7 +93,7 @@ func UpdatePod(dir string, ref ObjectRef, nodeName string, uid types.UID, pod []
 	if err != nil {
 		return err
 	}
-	return edit(abs, ref, nodeName, func(path string, _ []byte) ([]byte, error) {
+	return edit(ctx, abs, ref, nodeName, func(path string, _ []byte) ([]byte, error) {
 		return sealIdentity(pod, uid, path, nodeName)
 	})
 }

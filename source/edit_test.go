@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -30,7 +31,7 @@ func TestEdit(t *testing.T) {
 			return json.Marshal(d)
 		}
 	}
-	if err := Edit(dir, ref, node, setReplicas(5)); err != nil {
+	if err := Edit(context.Background(), dir, ref, node, setReplicas(5)); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
@@ -43,7 +44,7 @@ func TestEdit(t *testing.T) {
 	}
 
 	// An invalid result is refused and the file is left alone.
-	if err := Edit(dir, ref, node, setReplicas(-1)); err == nil || !strings.Contains(err.Error(), "spec.replicas") {
+	if err := Edit(context.Background(), dir, ref, node, setReplicas(-1)); err == nil || !strings.Contains(err.Error(), "spec.replicas") {
 		t.Errorf("negative replicas: %v", err)
 	}
 	if again, _ := os.ReadFile(path); string(again) != string(data) {
@@ -51,7 +52,7 @@ func TestEdit(t *testing.T) {
 	}
 
 	// A missing object.
-	err := Edit(dir, ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "nope"}, node, setReplicas(1))
+	err := Edit(context.Background(), dir, ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "nope"}, node, setReplicas(1))
 	if !errors.Is(err, ErrNotFound) || err.Error() != `deployments.apps "nope" not found` {
 		t.Errorf("missing deployment: %v", err)
 	}
@@ -89,7 +90,7 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := ObjectRef{Kind: "Pod", Name: "web"}
-	if err := UpdatePod(dir, ref, node, before.UID, data); err != nil {
+	if err := UpdatePod(context.Background(), dir, ref, node, before.UID, data); err != nil {
 		t.Fatal(err)
 	}
 	after := load(path)
@@ -121,10 +122,10 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 		t.Error("a file edited by hand kept the UID")
 	}
 
-	if err := UpdatePod(dir, ref, node, "../../etc", data); err == nil {
+	if err := UpdatePod(context.Background(), dir, ref, node, "../../etc", data); err == nil {
 		t.Error("a UID not of this node's form was accepted")
 	}
-	if err := UpdatePod(dir, ObjectRef{Kind: "Pod", Name: "nope"}, node, before.UID, data); !errors.Is(err, ErrNotFound) {
+	if err := UpdatePod(context.Background(), dir, ObjectRef{Kind: "Pod", Name: "nope"}, node, before.UID, data); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing pod: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestApplyNeverWritesOutsideTheDirectory(t *testing.T) {
 			`x.yaml: metadata.namespace: Invalid value: "../..": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Apply(dir, "x.yaml", []byte(c.data), node)
+			_, err := Apply(context.Background(), dir, "x.yaml", []byte(c.data), node)
 			if err == nil || err.Error() != c.want {
 				t.Errorf("Apply = %v\nwant %s", err, c.want)
 			}

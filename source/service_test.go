@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -308,7 +309,7 @@ func findService(u Update, key string) *v1.Service {
 
 func TestApplyValidatesServices(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Apply(dir, "svc.yaml", []byte("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n"), node)
+	_, err := Apply(context.Background(), dir, "svc.yaml", []byte("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n"), node)
 	if err == nil || !strings.Contains(err.Error(), `svc.yaml: Service "s" is invalid: spec.type: Invalid value: "LoadBalancer"`) {
 		t.Fatalf("Apply error = %v", err)
 	}

@@ -172,7 +172,7 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 		}
 	}()
 
-	s.rescan()
+	s.rescan(ctx)
 	if err := s.emit(ctx, out); err != nil {
 		return nil
 	}
@@ -221,7 +221,7 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 					gone = true
 					break
 				}
-				read = s.onEvent(ev) || read
+				read = s.onEvent(ctx, ev) || read
 				// Take the rest of a burst (many manifests dropped at once)
 				// before sending one snapshot for all of it.
 				select {
@@ -231,7 +231,7 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 				}
 			}
 			if gone {
-				s.rescan()
+				s.rescan(ctx)
 				if err := s.emit(ctx, out); err != nil {
 					return nil
 				}
@@ -251,12 +251,12 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 			// Typically an inotify queue overflow: events were lost, so
 			// read everything again.
 			s.log.Warn("manifest watch error; rescanning", zap.Error(err))
-			s.rescan()
+			s.rescan(ctx)
 			if err := s.emit(ctx, out); err != nil {
 				return nil
 			}
 		case <-debounce.C:
-			s.readDue()
+			s.readDue(ctx)
 			s.armTimer(debounce)
 			if err := s.emit(ctx, out); err != nil {
 				return nil
@@ -265,17 +265,17 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 			// Not recreated by the agent, as the kubelet does not: a
 			// directory being replaced (mv new manifests) must not find
 			// an empty one in its way.
-			if w = s.rewatch(); w == nil {
+			if w = s.rewatch(ctx); w == nil {
 				retry.Reset(rewatchEvery)
 				continue
 			}
 			s.log.Info("manifest directory is back", zap.String("dir", s.cfg.Dir))
-			s.rescan()
+			s.rescan(ctx)
 			if err := s.emit(ctx, out); err != nil {
 				return nil
 			}
 		case <-ticker.C:
-			s.rescan()
+			s.rescan(ctx)
 			if err := s.emit(ctx, out); err != nil {
 				return nil
 			}
@@ -288,8 +288,8 @@ const rewatchEvery = time.Second
 
 // rewatch watches the directory again once it exists; nil, quietly, while
 // it does not.
-func (s *Source) rewatch() *fsnotify.Watcher {
-	if _, err := s.fs.readDir(s.cfg.Dir); err != nil {
+func (s *Source) rewatch(ctx context.Context) *fsnotify.Watcher {
+	if _, err := s.fs.readDir(ctx, s.cfg.Dir); err != nil {
 		return nil
 	}
 	return s.watch()
@@ -322,7 +322,7 @@ func (s *Source) watch() *fsnotify.Watcher {
 // writes come in bursts (and a new empty file is about to be written): they
 // wait until the path has been quiet for the debounce, so a file being
 // written is not read half-way.
-func (s *Source) onEvent(ev fsnotify.Event) bool {
+func (s *Source) onEvent(ctx context.Context, ev fsnotify.Event) bool {
 	if filepath.Dir(ev.Name) != s.cfg.Dir || !isManifestName(filepath.Base(ev.Name)) {
 		return false
 	}
@@ -336,7 +336,7 @@ func (s *Source) onEvent(ev fsnotify.Event) bool {
 		return false
 	}
 	delete(s.pending, ev.Name)
-	s.readPath(ev.Name)
+	s.readPath(ctx, ev.Name)
 	return true
 }
 
@@ -355,20 +355,20 @@ func (s *Source) armTimer(t *time.Timer) {
 }
 
 // readDue reads every debounced path whose quiet period is over.
-func (s *Source) readDue() {
+func (s *Source) readDue(ctx context.Context) {
 	now := s.now()
 	for path, due := range s.pending {
 		if due.After(now) {
 			continue
 		}
 		delete(s.pending, path)
-		s.readPath(path)
+		s.readPath(ctx, path)
 	}
 }
 
 // readPath re-reads one file into the cache, or forgets it if it is gone.
-func (s *Source) readPath(path string) {
-	res, ok := s.load(path)
+func (s *Source) readPath(ctx context.Context, path string) {
+	res, ok := s.load(ctx, path)
 	if ok && res.timedOut {
 		res = s.keepLast(path, res)
 	}
@@ -382,8 +382,8 @@ func (s *Source) readPath(path string) {
 // rescan lists the directory and reads every manifest again. Paths with a
 // pending event keep their last read: they may be mid-write, and their
 // debounce timer reads them once they are quiet.
-func (s *Source) rescan() {
-	entries, err := s.fs.readDir(s.cfg.Dir)
+func (s *Source) rescan(ctx context.Context) {
+	entries, err := s.fs.readDir(ctx, s.cfg.Dir)
 	s.missing = errors.Is(err, fs.ErrNotExist)
 	if err != nil {
 		if !s.missing {
@@ -406,7 +406,7 @@ func (s *Source) rescan() {
 			}
 			continue
 		}
-		if res, ok := s.load(path); ok {
+		if res, ok := s.load(ctx, path); ok {
 			if res.timedOut {
 				res = s.keepLast(path, res)
 			}
@@ -422,8 +422,8 @@ var errDirMissing = errors.New("manifest directory is missing: its pods are stop
 // load reads and parses one file. ok is false when nothing is at path any
 // more; what is there but not a regular file is reported as a problem of
 // that file, and skipped.
-func (s *Source) load(path string) (fileResult, bool) {
-	data, err := s.fs.readFile(path)
+func (s *Source) load(ctx context.Context, path string) (fileResult, bool) {
+	data, err := s.fs.readFile(ctx, path)
 	switch {
 	case errors.Is(err, errNotManifest):
 		return fileResult{}, false

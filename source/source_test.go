@@ -305,7 +305,7 @@ func TestIdenticalSnapshotIsNotResent(t *testing.T) {
 		}
 	}
 	step := func() {
-		s.rescan()
+		s.rescan(context.Background())
 		if err := s.emit(ctx, out); err != nil {
 			t.Fatal(err)
 		}
@@ -344,7 +344,7 @@ func TestCreationTimestampIsFirstSeen(t *testing.T) {
 	if err := os.WriteFile(path, []byte(named("a", "busybox")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.rescan()
+	s.rescan(context.Background())
 	t0 := *clock
 	u := s.snapshot()
 	uid := u.Pods[0].UID
@@ -361,13 +361,13 @@ func TestCreationTimestampIsFirstSeen(t *testing.T) {
 	check(u, true, t0)
 
 	*clock = clock.Add(time.Minute)
-	s.rescan()
+	s.rescan(context.Background())
 	check(s.snapshot(), true, t0)
 
 	if err := os.WriteFile(path, []byte(named("a", "busybox:2")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.rescan()
+	s.rescan(context.Background())
 	check(s.snapshot(), false, *clock)
 }
 
@@ -382,7 +382,7 @@ func TestDebounceReadsOnlyQuietPaths(t *testing.T) {
 	}
 	s.pending[a] = clock.Add(-time.Millisecond)
 	s.pending[b] = clock.Add(time.Second)
-	s.readDue()
+	s.readDue(context.Background())
 	if _, ok := s.files[a]; !ok {
 		t.Errorf("a quiet path was not read")
 	}
@@ -390,7 +390,7 @@ func TestDebounceReadsOnlyQuietPaths(t *testing.T) {
 		t.Errorf("a busy path was read")
 	}
 	// A rescan keeps the last read of a busy path (here: none).
-	s.rescan()
+	s.rescan(context.Background())
 	if _, ok := s.files[b]; ok {
 		t.Errorf("the rescan read a path that is still being written")
 	}
@@ -465,7 +465,7 @@ func TestOnEvent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newTestSource(t, dir)
 			s.files[gone] = fileResult{}
-			if got := s.onEvent(tc.ev); got != tc.read {
+			if got := s.onEvent(context.Background(), tc.ev); got != tc.read {
 				t.Fatalf("onEvent = %v, want %v", got, tc.read)
 			}
 			if _, pending := s.pending[tc.ev.Name]; pending == tc.read {
@@ -478,7 +478,7 @@ func TestOnEvent(t *testing.T) {
 		})
 	}
 	s, _ := newTestSource(t, dir)
-	if s.onEvent(fsnotify.Event{Name: filepath.Join(dir, ".full.yaml.tmp"), Op: fsnotify.Create}) || len(s.pending) != 0 {
+	if s.onEvent(context.Background(), fsnotify.Event{Name: filepath.Join(dir, ".full.yaml.tmp"), Op: fsnotify.Create}) || len(s.pending) != 0 {
 		t.Errorf("a temp file was taken")
 	}
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,10 +82,10 @@ func TestApplyAndDeleteIgnoreSpecialFiles(t *testing.T) {
 	dir := t.TempDir()
 	specialFiles(t, dir)
 	hangGuard(t, "apply and delete", func() {
-		if _, err := Apply(dir, "a.yaml", []byte(named("a", "busybox")), node); err != nil {
+		if _, err := Apply(context.Background(), dir, "a.yaml", []byte(named("a", "busybox")), node); err != nil {
 			t.Errorf("Apply: %v", err)
 		}
-		if _, err := Delete(dir, []ObjectRef{{Kind: "Pod", Name: "a"}}); err != nil {
+		if _, err := Delete(context.Background(), dir, []ObjectRef{{Kind: "Pod", Name: "a"}}); err != nil {
 			t.Errorf("Delete: %v", err)
 		}
 	})

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,7 +201,7 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 // and rename), so the source never reads half a file. The result has one
 // line per object: "pod/x created", "pod/x configured" or "pod/x unchanged".
 // Concurrent calls on one dir are serialized by a lock file.
-func Apply(dir string, name string, data []byte, nodeName string) ([]string, error) {
+func Apply(ctx context.Context, dir string, name string, data []byte, nodeName string) ([]string, error) {
 	ins, err := readInput(name, data, nodeName)
 	if err != nil || len(ins) == 0 {
 		return nil, err
@@ -214,9 +215,10 @@ func Apply(dir string, name string, data []byte, nodeName string) ([]string, err
 	}
 	defer unlock()
 
+	b := newBoundedFS(DefaultReadTimeout)
 	var lines []string
 	for _, in := range ins {
-		verb, err := applyOne(dir, in, nodeName)
+		verb, err := applyOne(ctx, b, dir, in, nodeName)
 		if err != nil {
 			return lines, fmt.Errorf("apply %s: %w", in.ref, err)
 		}
@@ -225,8 +227,8 @@ func Apply(dir string, name string, data []byte, nodeName string) ([]string, err
 	return lines, nil
 }
 
-func applyOne(dir string, in input, nodeName string) (string, error) {
-	files, err := loadDir(dir)
+func applyOne(ctx context.Context, b *boundedFS, dir string, in input, nodeName string) (string, error) {
+	files, err := loadDir(ctx, b, dir)
 	if err != nil {
 		return "", err
 	}
@@ -276,7 +278,7 @@ func sameObject(stored object, in input, nodeName string) bool {
 // that a duplicate in a later file does not take over. It returns a
 // "pod/x deleted" line per object removed and, for objects not found, an
 // error like kubectl's `pods "x" not found` (the others are still deleted).
-func Delete(dir string, objs []ObjectRef) ([]string, error) {
+func Delete(ctx context.Context, dir string, objs []ObjectRef) ([]string, error) {
 	unlock, err := lockDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -291,6 +293,7 @@ func Delete(dir string, objs []ObjectRef) ([]string, error) {
 	defer unlock()
 
 	var (
+		b     = newBoundedFS(DefaultReadTimeout)
 		lines []string
 		errs  []error
 	)
@@ -298,7 +301,7 @@ func Delete(dir string, objs []ObjectRef) ([]string, error) {
 		r = r.normalize()
 		found := false
 		for {
-			files, err := loadDir(dir)
+			files, err := loadDir(ctx, b, dir)
 			if err != nil {
 				return lines, err
 			}
@@ -353,11 +356,18 @@ type storedFile struct {
 
 // loadDir reads the manifests of dir in sorted order (the order in which
 // duplicates are resolved). Unreadable files are skipped: their objects are
-// unknown.
-func loadDir(dir string) ([]*storedFile, error) {
-	entries, err := os.ReadDir(dir)
+// unknown. But a listing or a read that the file system does not answer
+// within the source's bound (b), or before ctx ends, fails the whole load:
+// on a hung file system an apply, delete or edit fails naming the file,
+// rather than hang, or miss the object in that file and store a second one.
+func loadDir(ctx context.Context, b *boundedFS, dir string) ([]*storedFile, error) {
+	entries, err := b.readDir(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("list manifest directory %s: %w", dir, err)
+	}
+	type read struct {
+		data []byte
+		mode fs.FileMode
 	}
 	var files []*storedFile
 	for _, e := range entries {
@@ -365,23 +375,33 @@ func loadDir(dir string) ([]*storedFile, error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		data, err := readManifest(path)
+		r, err := bounded(ctx, b, path, func() (read, error) {
+			data, err := b.read(path)
+			if err != nil {
+				return read{}, err
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				return read{}, err
+			}
+			return read{data, st.Mode().Perm()}, nil
+		})
+		var timeout errReadTimeout
+		if errors.As(err, &timeout) || ctx.Err() != nil {
+			return nil, fmt.Errorf("read manifest %s: %w", path, err)
+		}
 		if err != nil {
 			continue
 		}
-		st, err := os.Stat(path)
-		if err != nil {
-			continue
-		}
-		f := &storedFile{path: path, mode: st.Mode().Perm(), data: data, json: isJSON(path, data)}
-		objs, _, _ := splitObjects(path, data)
+		f := &storedFile{path: path, mode: r.mode, data: r.data, json: isJSON(path, r.data)}
+		objs, _, _ := splitObjects(path, r.data)
 		for _, o := range objs {
 			if checkTypeMeta(o.meta) == nil {
 				f.objs = append(f.objs, o)
 			}
 		}
 		if !f.json {
-			f.segs = splitYAML(data)
+			f.segs = splitYAML(r.data)
 		}
 		files = append(files, f)
 	}

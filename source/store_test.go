@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func readDir(t *testing.T, dir string) map[string]string {
 
 func mustApply(t *testing.T, dir, name, data string) []string {
 	t.Helper()
-	lines, err := Apply(dir, name, []byte(data), node)
+	lines, err := Apply(context.Background(), dir, name, []byte(data), node)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -188,7 +189,7 @@ func TestApplyListItems(t *testing.T) {
 	if got := dirPods(t, dir); got["default/two"] != "busybox:2" || got["team-a/one"] != "busybox:1.36" || len(got) != 2 {
 		t.Errorf("pods = %v", got)
 	}
-	lines, err := Delete(dir, []ObjectRef{{Kind: "Pod", Namespace: "team-a", Name: "one"}})
+	lines, err := Delete(context.Background(), dir, []ObjectRef{{Kind: "Pod", Namespace: "team-a", Name: "one"}})
 	if err != nil || !slices.Equal(lines, []string{"pod/one deleted"}) {
 		t.Fatalf("Delete = %q, %v", lines, err)
 	}
@@ -200,7 +201,7 @@ func TestApplyListItems(t *testing.T) {
 func TestApplyRejectsInvalidInputBeforeWriting(t *testing.T) {
 	dir := t.TempDir()
 	in := string(readTestdata(t, "services-and-pod.yaml")) + "---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - {name: a, image: busybox}\n  - {name: b}\n"
-	_, err := Apply(dir, "manifests/bad.yaml", []byte(in), node)
+	_, err := Apply(context.Background(), dir, "manifests/bad.yaml", []byte(in), node)
 	if err == nil {
 		t.Fatal("invalid input accepted")
 	}
@@ -221,7 +222,7 @@ func TestApplyRejectsInvalidInputBeforeWriting(t *testing.T) {
 		{"apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: ../x}\n", `x.yaml: metadata.name: Invalid value: "../x": may not contain '/'`},
 		{named("a", "busybox") + "---\n" + named("a", "busybox:2"), `x.yaml: document 2: pod/a appears more than once`},
 	} {
-		if _, err := Apply(dir, "x.yaml", []byte(c.data), node); err == nil || err.Error() != c.want {
+		if _, err := Apply(context.Background(), dir, "x.yaml", []byte(c.data), node); err == nil || err.Error() != c.want {
 			t.Errorf("Apply = %v, want %q", err, c.want)
 		}
 	}
@@ -249,7 +250,7 @@ func TestDelete(t *testing.T) {
 	}
 	mustApply(t, dir, "a.yaml", named("alone", "busybox"))
 
-	lines, err := Delete(dir, []ObjectRef{{APIVersion: "v1", Kind: "Pod", Name: "alone"}, {Kind: "Pod", Name: "web"}})
+	lines, err := Delete(context.Background(), dir, []ObjectRef{{APIVersion: "v1", Kind: "Pod", Name: "alone"}, {Kind: "Pod", Name: "web"}})
 	if err != nil || !slices.Equal(lines, []string{"pod/alone deleted", "pod/web deleted"}) {
 		t.Fatalf("Delete = %q, %v", lines, err)
 	}
@@ -264,13 +265,13 @@ func TestDelete(t *testing.T) {
 	}
 
 	// The first document, then the last one: the file goes with it.
-	if _, err := Delete(dir, []ObjectRef{{Kind: "Service", Name: "svc"}}); err != nil {
+	if _, err := Delete(context.Background(), dir, []ObjectRef{{Kind: "Service", Name: "svc"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := readDir(t, dir)["app.yaml"]; got != "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata: {a: b}\n" {
 		t.Errorf("app.yaml =\n%s", got)
 	}
-	if _, err := Delete(dir, []ObjectRef{{Kind: "ConfigMap", Name: "cfg"}}); err != nil {
+	if _, err := Delete(context.Background(), dir, []ObjectRef{{Kind: "ConfigMap", Name: "cfg"}}); err != nil {
 		t.Fatal(err)
 	}
 	if files := readDir(t, dir); len(files) != 0 {
@@ -281,7 +282,7 @@ func TestDelete(t *testing.T) {
 func TestDeleteNotFound(t *testing.T) {
 	dir := t.TempDir()
 	mustApply(t, dir, "a.yaml", named("a", "busybox"))
-	lines, err := Delete(dir, []ObjectRef{
+	lines, err := Delete(context.Background(), dir, []ObjectRef{
 		{Kind: "Pod", Name: "x"},
 		{Kind: "Pod", Name: "a", Namespace: "other"},
 		{APIVersion: "apps/v1", Kind: "Deployment", Name: "d"},
@@ -294,7 +295,7 @@ func TestDeleteNotFound(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
 	}
-	if _, err := Delete(filepath.Join(dir, "missing"), []ObjectRef{{Kind: "Pod", Name: "x"}}); err == nil || err.Error() != `pods "x" not found` {
+	if _, err := Delete(context.Background(), filepath.Join(dir, "missing"), []ObjectRef{{Kind: "Pod", Name: "x"}}); err == nil || err.Error() != `pods "x" not found` {
 		t.Errorf("missing dir: %v", err)
 	}
 }
@@ -306,7 +307,7 @@ func TestDeleteRemovesDuplicatesToo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := Delete(dir, []ObjectRef{{Kind: "Pod", Name: "web"}}); err != nil {
+	if _, err := Delete(context.Background(), dir, []ObjectRef{{Kind: "Pod", Name: "web"}}); err != nil {
 		t.Fatal(err)
 	}
 	if files := readDir(t, dir); len(files) != 0 {
