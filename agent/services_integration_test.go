@@ -403,3 +403,88 @@ spec:
 		}
 	}
 }
+
+// soloPod serves its name on 8080 and, when it gets SIGTERM, asks (with
+// check, %[2]s) whether its Service's ClusterIP still leads to it, writing
+// "routed" or "unrouted" into /out/at-sigterm (%[1]s, a directory of the
+// test's). httpd runs beside the shell so that it still answers while the
+// trap runs.
+const soloPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: solo
+  labels: {app: solo}
+spec:
+  terminationGracePeriodSeconds: 20
+  volumes:
+  - {name: out, hostPath: {path: %[1]s, type: Directory}}
+  containers:
+  - name: httpd
+    image: busybox:latest
+    volumeMounts: [{name: out, mountPath: /out}]
+    command:
+    - sh
+    - -c
+    - |
+      mkdir -p /www && echo solo > /www/index.html
+      httpd -f -p 8080 -h /www &
+      %[2]s
+      trap 'check > /out/at-sigterm; exit 0' TERM
+      while :; do sleep 1 & wait $!; done
+    readinessProbe:
+      httpGet: {path: /, port: 8080}
+      periodSeconds: 1
+`
+
+// soloCheck defines check: does the ClusterIP %[1]s lead to this pod?
+const soloCheck = `check() { if printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 %[1]s 80 | grep -q solo; then echo routed; else echo unrouted; fi; }`
+
+// A deleted pod leaves its Service's rules before its containers get
+// SIGTERM: the only backend of a Service asks, from its SIGTERM trap,
+// whether the ClusterIP still leads to it, and it must not. Checked from
+// inside the pod at the moment of the signal, so the order is asserted
+// without timing anything.
+func TestDeletedPodUnroutedBeforeSIGTERM(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	out := t.TempDir()
+
+	a.write("svc.yaml", `apiVersion: v1
+kind: Service
+metadata: {name: solo}
+spec:
+  selector: {app: solo}
+  ports: [{port: 80, targetPort: 8080}]
+`)
+	ip := a.waitService("solo", 10*time.Second).Spec.ClusterIP
+	check := fmt.Sprintf(soloCheck, ip)
+	a.write("solo.yaml", fmt.Sprintf(soloPod, out, check))
+	pod := a.waitPod("solo", "ready", time.Minute, isReady)
+
+	// While it is an endpoint, the check from inside says routed (the
+	// pod reaches itself through the ClusterIP): the trap's answer means
+	// something.
+	testenv.WaitFor(t, "the pod routed through its Service", func() (bool, string) {
+		ep, err := a.client.GetEndpoints(context.Background(), "default", "solo")
+		if err != nil || len(ep.Subsets) != 1 || len(ep.Subsets[0].Addresses) != 1 {
+			return false, fmt.Sprintf("endpoints %+v %v", ep, err)
+		}
+		_, got := a.exec("solo", "httpd", "sh", "-c", check+"; check")
+		return strings.TrimSpace(got) == "routed", got
+	})
+
+	a.remove("solo.yaml")
+	a.waitGone("solo", time.Minute)
+	env.AssertPodGone(t, pod)
+	got, err := os.ReadFile(filepath.Join(out, "at-sigterm"))
+	if err != nil {
+		t.Fatalf("the pod's SIGTERM trap left no answer: %v", err)
+	}
+	if strings.TrimSpace(string(got)) != "unrouted" {
+		t.Errorf("at SIGTERM the ClusterIP still led to the deleted pod (%q): the rules must drop it first", got)
+	}
+	ep, err := a.client.GetEndpoints(context.Background(), "default", "solo")
+	if err != nil || len(ep.Subsets) != 0 {
+		t.Errorf("endpoints after the pod went: %+v %v", ep, err)
+	}
+}
