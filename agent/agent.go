@@ -247,6 +247,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Offline:        cfg.Offline,
 		Hooks:          lifecycle.NewRunner(rt, rec, KubeletVersion),
 		Routes:         svcs,
+		Services:       svcs.Source(),
 	}, rt, store, rec, proberAdapter{probes})
 
 	// From here on every part runs in its own goroutine of one group: the

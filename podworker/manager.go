@@ -49,6 +49,9 @@ type Config struct {
 	// Routes, when set, takes a terminating pod out of the Service rules
 	// before its containers are signalled.
 	Routes RouteFlusher
+	// Services, when set, gives containers the Services' variables
+	// (KUBERNETES_SERVICE_HOST…), as the kubelet does.
+	Services ServiceLister
 	// Hooks runs lifecycle hooks; without it every hook fails.
 	Hooks  HookRunner
 	LogDir string

@@ -421,6 +421,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 		Warn: func(reason, msg string) {
 			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, reason, "%s", msg)
 		},
+		ServiceEnv: serviceEnv(w.pod, w.m.cfg.Services),
 	})
 	if err != nil {
 		if ctx.Err() != nil {

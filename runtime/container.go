@@ -100,7 +100,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		NodeMemory: *resource.NewQuantity(c.nodeMemory, resource.BinarySI),
 		Objects:    c.cfg.Objects,
 		Warn:       opts.Warn,
-	})
+	}, opts.ServiceEnv)
 	if err != nil {
 		return fail(&ConfigError{Err: err})
 	}

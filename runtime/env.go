@@ -64,8 +64,9 @@ func (ec envContext) secret(namespace, name string) (*v1.Secret, bool) {
 // missing ConfigMap, Secret or key is an error unless marked optional, with
 // the kubelet's message. The result is in declaration order (envFrom keys
 // sorted within their source), a later definition replacing an earlier one
-// in place.
-func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error) {
+// in place, then the Services' variables the container does not define
+// itself (which its env may refer to).
+func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext, serviceEnv []v1.EnvVar) ([]string, error) {
 	var (
 		order  []string
 		values = map[string]string{}
@@ -98,8 +99,15 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error)
 				strings.Join(invalid, ", "), kind, pod.Namespace, name))
 		}
 	}
+	services := make(map[string]string, len(serviceEnv))
+	for _, e := range serviceEnv {
+		services[e.Name] = e.Value
+	}
 	lookup := func(name string) (string, bool) {
-		v, ok := values[name]
+		if v, ok := values[name]; ok {
+			return v, true
+		}
+		v, ok := services[name]
 		return v, ok
 	}
 	for _, e := range c.Env {
@@ -115,9 +123,14 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext) ([]string, error)
 			set(e.Name, v)
 		}
 	}
-	out := make([]string, 0, len(order))
+	out := make([]string, 0, len(order)+len(serviceEnv))
 	for _, k := range order {
 		out = append(out, k+"="+values[k])
+	}
+	for _, e := range serviceEnv {
+		if _, own := values[e.Name]; !own {
+			out = append(out, e.Name+"="+e.Value)
+		}
 	}
 	return out, nil
 }

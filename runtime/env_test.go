@@ -44,7 +44,7 @@ func TestContainerEnv(t *testing.T) {
 		},
 	}
 	got, err := containerEnv(pod, c, envContext{NodeName: "node1", NodeIP: "192.0.2.1", PodIPs: []string{"10.1.0.5"},
-		NodeCPU: resource.MustParse("2"), NodeMemory: resource.MustParse("1Gi")})
+		NodeCPU: resource.MustParse("2"), NodeMemory: resource.MustParse("1Gi")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,25 @@ func TestContainerEnv(t *testing.T) {
 	}
 }
 
+// The Services' variables come after the container's own, which take
+// precedence and may refer to them.
+func TestContainerEnvServices(t *testing.T) {
+	c := &v1.Container{Name: "c", Env: []v1.EnvVar{
+		{Name: "API", Value: "https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"},
+		{Name: "KUBERNETES_SERVICE_PORT", Value: "mine"},
+	}}
+	svc := []v1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: "10.96.0.1"}, {Name: "KUBERNETES_SERVICE_PORT", Value: "443"},
+		{Name: "KUBERNETES_PORT", Value: "tcp://10.96.0.1:443"}}
+	got, err := containerEnv(&v1.Pod{}, c, envContext{}, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"API=https://10.96.0.1:443", "KUBERNETES_SERVICE_PORT=mine", "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_PORT=tcp://10.96.0.1:443"}
+	if !slices.Equal(got, want) {
+		t.Errorf("env\n got %q\nwant %q", got, want)
+	}
+}
+
 func TestContainerEnvErrors(t *testing.T) {
 	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
 	for name, c := range map[string]*v1.Container{
@@ -69,7 +88,7 @@ func TestContainerEnvErrors(t *testing.T) {
 		"field":     {Name: "c", Env: []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: "spec.bogus"}}}}},
 		"envFrom":   {Name: "c", EnvFrom: []v1.EnvFromSource{{SecretRef: &v1.SecretEnvSource{}}}},
 	} {
-		if _, err := containerEnv(pod, c, envContext{}); err == nil {
+		if _, err := containerEnv(pod, c, envContext{}, nil); err == nil {
 			t.Errorf("%s: expected an error", name)
 		}
 	}
@@ -174,7 +193,7 @@ func TestContainerEnvConfigRefs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var warned []string
 			ec := envContext{Objects: objs, Warn: func(reason, msg string) { warned = append(warned, reason+": "+msg) }}
-			got, err := containerEnv(pod, &v1.Container{Name: "c", Env: tc.env, EnvFrom: tc.envFrom}, ec)
+			got, err := containerEnv(pod, &v1.Container{Name: "c", Env: tc.env, EnvFrom: tc.envFrom}, ec, nil)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)

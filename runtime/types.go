@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -147,6 +148,9 @@ type ContainerOptions struct {
 	// Warn, when set, records a Warning event on the pod (the kubelet's
 	// InvalidEnvironmentVariableNames).
 	Warn func(reason, message string)
+	// ServiceEnv are the Services' variables (FOO_SERVICE_HOST…): below
+	// the container's own env, which may refer to them.
+	ServiceEnv []v1.EnvVar
 }
 
 // ExecOptions describes an interactive exec.
