@@ -29,7 +29,7 @@ const probeTimeout = 2 * time.Second
 // Task shims outlive containerd: a new daemon started over the same root
 // (and so the same state dir) adopts the shims of the previous one, which is
 // what keeps containers running across agent restarts.
-func Connect(ctx context.Context, log *zap.Logger, address, root string) (*containerd.Client, *Daemon, error) {
+func Connect(ctx context.Context, log *zap.Logger, address, root string, opts ...EmbeddedOption) (*containerd.Client, *Daemon, error) {
 	if address != "" {
 		if client, err := dial(ctx, address); err == nil {
 			log.Info("using containerd", zap.String("address", address))
@@ -42,6 +42,9 @@ func Connect(ctx context.Context, log *zap.Logger, address, root string) (*conta
 	cfg, err := newEmbeddedConfig(root)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	// A daemon left behind by a previous agent (one that did not get its
 	// death signal) still owns the state dir: use it rather than start a
@@ -83,8 +86,20 @@ func dial(ctx context.Context, address string) (*containerd.Client, error) {
 	return client, nil
 }
 
+// EmbeddedOption changes how Connect configures an embedded containerd.
+type EmbeddedOption func(*embeddedConfig)
+
+// WithCRI enables containerd's CRI plugin in an embedded containerd, with
+// pluginTOML as its section's body (sandbox_image, cni, registry, ...).
+// The agent never uses it: the benchmark does, to run the upstream
+// kubelet on the same daemon.
+func WithCRI(pluginTOML string) EmbeddedOption {
+	return func(c *embeddedConfig) { c.CRI = pluginTOML }
+}
+
 // embeddedConfig is where a private containerd keeps its files.
 type embeddedConfig struct {
+	CRI        string // the CRI plugin's config; "" disables the plugin
 	Dir        string // <root>/containerd: config, log, persistent root
 	ConfigPath string
 	LogPath    string
@@ -115,8 +130,9 @@ func newEmbeddedConfig(root string) (embeddedConfig, error) {
 	}, nil
 }
 
-// configTOML renders the daemon's config. The CRI plugins are disabled: the
-// agent is the kubelet here and talks to containerd's native API only. The
+// configTOML renders the daemon's config. The CRI plugins are disabled
+// unless WithCRI asked for them: the agent is the kubelet here and talks to
+// containerd's native API only. The
 // opt plugin would otherwise create /opt/containerd on the host.
 func (c embeddedConfig) configTOML() string {
 	q := func(s string) string { return fmt.Sprintf("%q", s) }
@@ -125,14 +141,19 @@ func (c embeddedConfig) configTOML() string {
 	fmt.Fprintf(&b, "version = 2\n")
 	fmt.Fprintf(&b, "root = %s\n", q(c.Root))
 	fmt.Fprintf(&b, "state = %s\n", q(c.State))
-	fmt.Fprintf(&b, "disabled_plugins = [%s, %s, %s]\n",
-		q("io.containerd.grpc.v1.cri"), q("io.containerd.cri.v1.images"), q("io.containerd.cri.v1.runtime"))
+	if c.CRI == "" {
+		fmt.Fprintf(&b, "disabled_plugins = [%s, %s, %s]\n",
+			q("io.containerd.grpc.v1.cri"), q("io.containerd.cri.v1.images"), q("io.containerd.cri.v1.runtime"))
+	}
 	fmt.Fprintf(&b, "\n[grpc]\n  address = %s\n", q(c.Address))
 	fmt.Fprintf(&b, "\n[ttrpc]\n  address = %s\n", q(c.Address+".ttrpc"))
 	fmt.Fprintf(&b, "\n[debug]\n  address = \"\"\n  level = \"info\"\n")
 	fmt.Fprintf(&b, "\n[metrics]\n  address = \"\"\n")
 	fmt.Fprintf(&b, "\n[plugins]\n  [plugins.%s]\n    path = %s\n",
 		q("io.containerd.internal.v1.opt"), q(filepath.Join(c.Dir, "opt")))
+	if c.CRI != "" {
+		fmt.Fprintf(&b, "\n[plugins.%s]\n%s\n", q("io.containerd.grpc.v1.cri"), c.CRI)
+	}
 	return b.String()
 }
 

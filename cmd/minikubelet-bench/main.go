@@ -143,7 +143,15 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	if o.quick {
 		sz = quickSize
 	}
-	w, err := newWorld(ctx, log, o.pauseBinary)
+	// The peers' upstream kubelet runs on the same containerd, through its
+	// CRI plugin: only then is the plugin on.
+	var cri func(string) string
+	watched := []string{}
+	if o.peers {
+		cri = func(root string) string { return criPluginTOML(root, cniBinDir(o.cniBinDirs)) }
+		watched = append(watched, criNamespace)
+	}
+	w, err := newWorld(ctx, log, o.pauseBinary, cri)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +173,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
-	tasks := watchTasks(ctx, log, w.client, floorNet.Namespace, agentNet.Namespace)
+	tasks := watchTasks(ctx, log, w.client, append(watched, floorNet.Namespace, agentNet.Namespace)...)
 	agent, err := startAgent(ctx, w, o.agentBinary, o.pauseBinary, agentNet, o.cniBinDirs)
 	if err != nil {
 		return nil, err

@@ -28,9 +28,11 @@ type peerResults struct {
 	AllRunningS  float64    `json:"pods_all_running_s"`
 	RestartP50   float64    `json:"restart_reaction_ms_p50"`
 	BackoffS     [2]float64 `json:"backoff_second_third_restart_s"`
-	// The peer's own process with PodsAtOnce pods running.
-	RSSMiB  float64 `json:"rss_mib"`
-	CPUIdle float64 `json:"cpu_pct_idle"`
+	// The peer's own process, with no pods and with PodsAtOnce pods.
+	RSSIdleMiB   float64 `json:"rss_mib_no_pods"`
+	CPUIdleEmpty float64 `json:"cpu_pct_idle_no_pods"`
+	RSSMiB       float64 `json:"rss_mib"`
+	CPUIdle      float64 `json:"cpu_pct_idle"`
 	// Memory per pod on the node besides the containers' own processes.
 	MiBPerPod   float64           `json:"node_mib_per_pod"`
 	NotMeasured map[string]string `json:"not_measured,omitempty"` // figure → why
@@ -44,6 +46,7 @@ func (b *bench) peers(ctx context.Context) error {
 		measure func(context.Context, *peerResults) error
 	}{
 		{"podman", b.podmanPeer},
+		{"kubelet", b.kubeletPeer},
 	} {
 		pr := &peerResults{Name: peer.name, NotMeasured: map[string]string{}}
 		b.res.Peers = append(b.res.Peers, pr)

@@ -105,26 +105,20 @@ func newPodman(ctx context.Context, w *world, ns string) (*podman, error) {
 			"--cgroup-manager", "cgroupfs", "--events-backend", "file"},
 	}
 	// What podman creates outside its root: the pods' cgroup parent, and
-	// containers/image's blob info cache for root.
+	// containers/image's blob info cache for root (/var/lib/containers).
 	var created []string
 	for _, d := range cgroupControllerDirs(podmanCgroupParent) {
 		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
 			created = append(created, d)
 		}
 	}
-	if _, err := os.Stat("/var/lib/containers"); errors.Is(err, os.ErrNotExist) {
-		created = append(created, "/var/lib/containers")
-	}
+	w.removeIfNew("/var/lib/containers")
 	w.defer_(func(ctx context.Context) error {
 		errs := []error{p.removeAll(ctx)}
 		for _, d := range created {
-			if strings.HasPrefix(d, "/sys/fs/cgroup/") {
-				// podman 4.3 leaves its pods' cgroups behind in the
-				// named systemd and unified hierarchies.
-				errs = append(errs, removeCgroupTree(d))
-				continue
-			}
-			errs = append(errs, os.RemoveAll(d))
+			// podman 4.3 leaves its pods' cgroups behind in the named
+			// systemd and unified hierarchies.
+			errs = append(errs, removeCgroupTree(d))
 		}
 		return errors.Join(errs...)
 	})

@@ -349,7 +349,10 @@ func (r *results) writeTable(w io.Writer) {
 		{"probes", fmt.Sprintf("probe lateness, %d containers × 2 probes/s, p50 / p99 ms", r.ProbedContainers), f2(r.ProbeLatenessP50) + " / " + f2(r.ProbeLatenessP99), "",
 			fmt.Sprintf("max %.1f ms, %.0f probes/s", r.ProbeLatenessMax, r.ProbesPerS), nil},
 		{"probes", "agent CPU while probing, % of a core", f2(r.AgentCPUProbing), "", fmt.Sprintf("RSS %.1f MiB", r.AgentRSSProbing), nil},
-		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS), nil},
+		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS),
+			func(p *peerResults) string {
+				return orDash(p.RSSIdleMiB, vsPeer(r.AgentRSSIdle, p.RSSIdleMiB, f1)+fmt.Sprintf(", CPU %.2f%%", p.CPUIdleEmpty))
+			}},
 		{"many", once(fmt.Sprintf("agent RSS idle, %d pods, MiB", r.Pods20)), f1(r.AgentRSS20Pods), "", fmt.Sprintf("CPU %.2f%%", r.AgentCPU20Pods),
 			atCount(r.Pods20, func(p *peerResults) string { return vsPeer(r.AgentRSS20Pods, p.RSSMiB, f1) })},
 		{"many", withPeers(once(fmt.Sprintf("agent CPU idle, %d pods, %% of a core", r.Pods20))), f2(r.AgentCPU20Pods), "", "",

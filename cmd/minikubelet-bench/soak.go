@@ -111,7 +111,7 @@ func (r *soakResult) failed() bool {
 
 // runSoak sets up the world and the agent, soaks and tears down.
 func runSoak(ctx context.Context, log *zap.Logger, o benchOptions, so soakOptions) (_ *soakResult, retErr error) {
-	w, err := newWorld(ctx, log, o.pauseBinary)
+	w, err := newWorld(ctx, log, o.pauseBinary, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -56,9 +56,10 @@ type netSpec struct {
 	Subnet    string
 }
 
-// newWorld starts the private containerd and builds the images. On error,
-// what was created is already removed.
-func newWorld(ctx context.Context, log *zap.Logger, pauseBinary string) (_ *world, retErr error) {
+// newWorld starts the private containerd and builds the images; cri, when
+// set, gives the config of containerd's CRI plugin (for the world's root),
+// which is off otherwise. On error, what was created is already removed.
+func newWorld(ctx context.Context, log *zap.Logger, pauseBinary string, cri func(root string) string) (_ *world, retErr error) {
 	root, err := os.MkdirTemp("", "mkbench-")
 	if err != nil {
 		return nil, err
@@ -79,7 +80,11 @@ func newWorld(ctx context.Context, log *zap.Logger, pauseBinary string) (_ *worl
 	// Nothing answers at this address, so Connect starts a containerd of
 	// our own under root: the agent's embedded default, shared here by the
 	// floor and the agent so that both talk to the same daemon.
-	client, daemon, err := runtime.Connect(ctx, log.Named("containerd"), filepath.Join(root, "none.sock"), root)
+	var opts []runtime.EmbeddedOption
+	if cri != nil {
+		opts = append(opts, runtime.WithCRI(cri(root)))
+	}
+	client, daemon, err := runtime.Connect(ctx, log.Named("containerd"), filepath.Join(root, "none.sock"), root, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +177,17 @@ func (w *world) newNet(prefix string) (netSpec, error) {
 		return err
 	})
 	return n, nil
+}
+
+// removeIfNew registers the removal of path, a file or directory outside
+// the world's root that a peer creates, when it does not exist yet. It
+// reports whether it did.
+func (w *world) removeIfNew(path string) bool {
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	w.defer_(func(context.Context) error { return os.RemoveAll(path) })
+	return true
 }
 
 // importImages puts the bench images into namespace, unpacked.
