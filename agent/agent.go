@@ -28,6 +28,10 @@ import (
 	"github.com/minikubelet/minikubelet/status"
 )
 
+// The controllers serve the API's scale subresource; kubeapi finds them by
+// interface, so a changed signature must fail the build, not kubectl scale.
+var _ kubeapi.Scaler = (*controllers.Controller)(nil)
+
 // KubeletVersion is the Kubernetes minor whose behaviour the agent follows;
 // probes send it in their User-Agent (kube-probe/1.34).
 const KubeletVersion = "1.34"

@@ -162,6 +162,17 @@ func TestKubectlRollout(t *testing.T) {
 	}
 	k.ok("rollout", "status", "deploy/web", "--timeout=2m")
 	waitReady(t, a, k, 2)
+	// The manifest holds the changes, not what the API server fills in.
+	manifest, err := os.ReadFile(filepath.Join(a.cfg.Manifests, "web.yaml"))
+	if err != nil || !strings.Contains(string(manifest), "kubectl.kubernetes.io/restartedAt") ||
+		!strings.Contains(string(manifest), "image: busybox:latest") {
+		t.Errorf("manifest after the rollouts (%v):\n%s", err, manifest)
+	}
+	for _, server := range []string{"deployment.kubernetes.io/revision", "terminationMessagePath", "progressDeadlineSeconds", "status:"} {
+		if strings.Contains(string(manifest), server) {
+			t.Errorf("manifest after the rollouts has %s:\n%s", server, manifest)
+		}
+	}
 	after := podNames(a.deploymentPods("web-"))
 	for _, p := range before {
 		if slices.Contains(after, p.Name) {

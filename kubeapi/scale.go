@@ -26,7 +26,7 @@ var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 // Scaler is what an AppsStore whose controllers run Deployments can also
 // do: scale a Deployment by editing its manifest, and a ReplicaSet.
 type Scaler interface {
-	Scale(namespace, name string, replicas int32) error
+	Scale(ctx context.Context, namespace, name string, replicas int32) error
 	ScaleReplicaSet(ctx context.Context, namespace, name string, replicas int32) (found bool, err error)
 }
 
@@ -114,7 +114,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request, req resourceReque
 	prev := s.cache.ResourceVersion()
 	switch req.info.key() {
 	case keyDeployments:
-		if err := scaler.Scale(req.namespace, req.name, n); err != nil {
+		if err := scaler.Scale(r.Context(), req.namespace, req.name, n); err != nil {
 			return api.ManifestError(err)
 		}
 	default:

@@ -241,7 +241,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		if err := s.storePodUpdate(r, req, pod, cur.GetUID()); err != nil {
 			return err
 		}
-	} else if err := s.store(r, req, obj); err != nil {
+	} else if err := s.storeUpdate(r, req, cur, obj); err != nil {
 		return err
 	}
 	if dryRun(r) {
@@ -374,6 +374,47 @@ func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
 	return nil
 }
 
+// storeUpdate writes an update of cur into its manifest as the change from
+// cur (what is served) to obj (what was sent): a strategic merge patch of
+// the two, applied to the object as the file holds it. The fields the user
+// never wrote (defaults, what the agent fills in) stay out of the file, and
+// those the update leaves alone stay as the user wrote them.
+func (s *Server) storeUpdate(r *http.Request, req resourceRequest, cur, obj Object) error {
+	if dryRun(r) {
+		return nil
+	}
+	if s.deps.ManifestDir == "" {
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
+	}
+	from, err := manifestOf(cur)
+	if err != nil {
+		return err
+	}
+	to, err := manifestOf(obj)
+	if err != nil {
+		return err
+	}
+	schema := cur.DeepCopyObject()
+	patch, err := strategicpatch.CreateTwoWayMergePatch(from, to, schema)
+	if err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("compute the change of %s %q: %v", req.info.kind, req.name, err))
+	}
+	if string(patch) == "{}" {
+		return nil
+	}
+	ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
+	err = source.Edit(r.Context(), s.deps.ManifestDir, ref, s.deps.NodeName, func(stored []byte) ([]byte, error) {
+		return strategicpatch.StrategicMergePatch(stored, patch, schema)
+	})
+	switch {
+	case errors.Is(err, source.ErrNotFound):
+		return apierrors.NewNotFound(req.info.groupResource(), req.name)
+	case err != nil:
+		return api.ManifestError(err)
+	}
+	return nil
+}
+
 // storePodUpdate writes an update the API allows into the pod's manifest,
 // keeping its UID, so that the pod is updated in place: its containers keep
 // running, but for those whose image changed (see source.UpdatePod). A pod
@@ -404,6 +445,10 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod *v1.Po
 // part of the manifest.
 var agentAnnotations = []string{source.AnnotationConfigSource, source.AnnotationConfigHash, source.AnnotationConfigSeen, source.AnnotationManifest}
 
+// annotationRevision is the revision the deployment controller keeps on a
+// Deployment (controllers.AnnotationRevision).
+const annotationRevision = "deployment.kubernetes.io/revision"
+
 // manifestOf is obj as a manifest: type, metadata the user owns, spec.
 func manifestOf(obj Object) ([]byte, error) {
 	c := obj.DeepCopyObject().(Object)
@@ -428,6 +473,13 @@ func manifestOf(obj Object) ([]byte, error) {
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
 	case *appsv1.Deployment:
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+		// The deployment controller's, whatever a manifest says.
+		if a := x.Annotations; a != nil {
+			delete(a, annotationRevision)
+			if len(a) == 0 {
+				x.Annotations = nil
+			}
+		}
 	}
 	data, err := json.Marshal(c)
 	if err != nil {
