@@ -18,7 +18,7 @@ import (
 // (the API server's NotFound, `secret "x" not found`), a Failed event; the
 // pod stays Pending. Once each object is written into the manifests
 // directory, the container starts with their values, without any change to
-// the pod.
+// the pod. The same for a volume: FailedMount until its ConfigMap exists.
 func TestMissingConfigMapThenCreated(t *testing.T) {
 	env := testenv.New(t)
 	a := startAgent(t, testConfig(t, env))
@@ -60,5 +60,108 @@ spec:
 	a.waitPod("needs", "Running", time.Minute, statusIs("Running"))
 	if got := strings.TrimSpace(a.waitLogs("needs", api.LogOptions{})); got != "mode=fast user=admin opt=unset" {
 		t.Errorf("container printed %q", got)
+	}
+
+	// A volume whose ConfigMap is missing: FailedMount with the kubelet's
+	// message, the pod stays ContainerCreating, then proceeds.
+	a.write("vol.yaml", pod("vol", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], volumeMounts: [{name: v, mountPath: /v}]}\n")+
+		"  volumes: [{name: v, configMap: {name: vol-config}}]\n")
+	msg := `MountVolume.SetUp failed for volume "v" : configmap "vol-config" not found`
+	deadline := time.Now().Add(time.Minute)
+	for !hasEvent(a.events("vol"), "FailedMount", msg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no FailedMount event %q:\n%s", msg, a.describe("vol"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.waitPod("vol", "ContainerCreating", time.Minute, statusIs("ContainerCreating"))
+	a.write("vol-config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vol-config}\ndata: {k: v1}\n")
+	a.waitPod("vol", "Running", time.Minute, statusIs("Running"))
+	if code, out := a.exec("vol", "c", "cat", "/v/k"); code != 0 || out != "v1" {
+		t.Errorf("cat /v/k: %d %q", code, out)
+	}
+}
+
+// ConfigMaps, Secrets and the downward API as a pod sees them: env and
+// envFrom, configMap/secret/downwardAPI/projected volumes with items and
+// modes (fsGroup adding group read and its group), the atomic writer's
+// ..data layout, read-only mounts, secrets on tmpfs. An edit of the
+// ConfigMap's file shows in the mounted volume of the running container,
+// but not in a subPath mount of it, as upstream.
+func TestConfigMapsSecretsAndDownwardAPI(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {mode: fast, level: '3'}\n")
+	a.write("db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata: {user: YWRtaW4=}\n")
+	a.write("cfg.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: cfg
+  labels: {app: web, tier: front}
+  annotations: {note: hello}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext: {fsGroup: 2000}
+  volumes:
+  - {name: cfg, configMap: {name: app-config}}
+  - {name: items, configMap: {name: app-config, defaultMode: 0400, items: [{key: mode, path: conf/mode.txt}, {key: level, path: level, mode: 0600}]}}
+  - {name: sec, secret: {secretName: db, defaultMode: 0400}}
+  - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}, {path: annotations, fieldRef: {fieldPath: metadata.annotations}}]}}
+  - name: all
+    projected:
+      sources:
+      - {configMap: {name: app-config, items: [{key: mode, path: mode}]}}
+      - {secret: {name: db}}
+      - {downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, '3600']
+    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: app-config, key: mode}}}]
+    envFrom: [{secretRef: {name: db}, prefix: DB_}]
+    volumeMounts:
+    - {name: cfg, mountPath: /cfg}
+    - {name: items, mountPath: /items}
+    - {name: sec, mountPath: /sec}
+    - {name: info, mountPath: /info}
+    - {name: all, mountPath: /all}
+    - {name: cfg, mountPath: /sub/mode, subPath: mode}
+`)
+	a.waitPod("cfg", "Running", 2*time.Minute, statusIs("Running"))
+	sh := func(script string) string {
+		t.Helper()
+		code, out := a.exec("cfg", "c", "sh", "-c", script)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", script, code, out)
+		}
+		return out
+	}
+	for _, c := range []struct{ script, want string }{
+		{`echo "$MODE $DB_user"`, "fast admin\n"},
+		{`ls /cfg; cat /cfg/mode; echo; readlink /cfg/mode; readlink /cfg/..data | sed 's/^\.\.20.*/TS/'`, "level\nmode\nfast\n..data/mode\nTS\n"},
+		{`stat -L -c '%n %a %g' /items/conf/mode.txt /items/level /sec/user /cfg/mode`,
+			"/items/conf/mode.txt 440 2000\n/items/level 640 2000\n/sec/user 440 2000\n/cfg/mode 644 2000\n"},
+		{`stat -f -c %T /sec /info /all; grep -c ' /cfg .*ro,' /proc/mounts; touch /cfg/x 2>/dev/null || echo read-only`, "tmpfs\ntmpfs\ntmpfs\n1\nread-only\n"},
+		{`cat /info/labels; echo; grep '^note=' /info/annotations`, "app=\"web\"\ntier=\"front\"\nnote=\"hello\"\n"},
+		{`cat /all/mode /all/user /all/name /sub/mode`, "fastadmincfgfast"},
+	} {
+		if got := sh(c.script); got != c.want {
+			t.Errorf("%s:\n%q\nwant\n%q", c.script, got, c.want)
+		}
+	}
+
+	a.write("config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {mode: slow, level: '3'}\n")
+	deadline := time.Now().Add(time.Minute)
+	for sh(`cat /cfg/mode`) != "slow" {
+		if time.Now().After(deadline) {
+			t.Fatal("the ConfigMap's new value never reached the volume")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, want := sh(`cat /all/mode /items/conf/mode.txt /sub/mode; ls -a /cfg | grep -c '^\.\.20'`), "slowslowfast1\n"; got != want {
+		t.Errorf("after the update: %q, want %q (subPath keeps the old content; one timestamped dir)", got, want)
+	}
+	if got := sh(`echo $MODE`); got != "fast\n" {
+		t.Errorf("env changed in a running container: %q", got)
 	}
 }

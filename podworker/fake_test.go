@@ -28,6 +28,8 @@ type fakeRuntime struct {
 	events     chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
 	graces map[string][]time.Duration
+	// volumeErr is what PrepareVolumes returns.
+	volumeErr error
 	// hold, when set, makes PodState wait until it is closed (a slow
 	// containerd).
 	hold chan struct{}
@@ -105,6 +107,12 @@ func (f *fakeRuntime) PodState(_ context.Context, uid types.UID) (runtime.PodSta
 func (f *fakeRuntime) now() time.Time {
 	f.seq++
 	return time.Unix(0, 0).Add(time.Duration(f.seq) * time.Millisecond).Add(time.Since(time.Unix(0, 0)).Truncate(time.Hour))
+}
+
+func (f *fakeRuntime) PrepareVolumes(_ context.Context, pod *v1.Pod) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.volumeErr
 }
 
 func (f *fakeRuntime) RunSandbox(_ context.Context, pod *v1.Pod, attempt uint32) (runtime.Sandbox, error) {

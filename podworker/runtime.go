@@ -26,6 +26,10 @@ type Runtime interface {
 	// the pod's hosts/hostname/resolv.conf, and starts the pause task.
 	// On failure nothing it created is left behind.
 	RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32) (runtime.Sandbox, error)
+	// PrepareVolumes writes the pod's configMap, secret, downwardAPI and
+	// projected volumes from the current objects, rewriting only what
+	// changed; a volume that cannot be set up is a *runtime.MountError.
+	PrepareVolumes(ctx context.Context, pod *v1.Pod) error
 	// StopSandbox kills every task of the sandbox (SIGKILL), kills the pause
 	// task, runs CNI DEL and removes the network namespace.
 	StopSandbox(ctx context.Context, sandboxID string) error

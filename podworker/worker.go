@@ -231,6 +231,18 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		return next
 	}
 
+	// Volumes before containers, and again at every sync so that a
+	// changed ConfigMap or Secret reaches running containers (the
+	// kubelet's WaitForAttachAndMount). A volume that cannot be set up
+	// holds the pod where it is, as upstream: nothing starts, nothing
+	// running is stopped.
+	if err := w.m.rt.PrepareVolumes(ctx, w.pod); err != nil {
+		if ctx.Err() == nil {
+			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, "FailedMount", "%v", err)
+		}
+		return syncRetry
+	}
+
 	var sb runtime.Sandbox
 	if acts.CreateSandbox {
 		w.reasons = map[string]waitReason{}

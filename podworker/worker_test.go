@@ -299,6 +299,32 @@ func TestWorkerRecreatesDeadSandbox(t *testing.T) {
 	}
 }
 
+// A volume that cannot be set up holds the pod before its sandbox, with a
+// FailedMount event; once it can be, the pod starts.
+func TestWorkerWaitsForVolumes(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.volumeErr = &runtime.MountError{Volume: "cfg", Err: errors.New(`configmap "x" not found`)}
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("FailedMount", func() bool {
+		return slices.ContainsFunc(h.ev.List("default", "p"), func(e v1.Event) bool {
+			return e.Reason == "FailedMount" && e.Message == `MountVolume.SetUp failed for volume "cfg" : configmap "x" not found`
+		})
+	})
+	if slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "RunSandbox") }) {
+		t.Errorf("sandbox created before its volumes: %v", rt.Calls())
+	}
+	if w := h.containerState(pod.UID, "app").State.Waiting; w == nil || w.Reason != "ContainerCreating" {
+		t.Errorf("app waiting %+v, want ContainerCreating", w)
+	}
+	rt.mu.Lock()
+	rt.volumeErr = nil
+	rt.mu.Unlock()
+	h.m.PokeAll()
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+}
+
 func hasEventReason(evs []v1.Event, reason string) bool {
 	return slices.ContainsFunc(evs, func(e v1.Event) bool { return e.Reason == reason })
 }

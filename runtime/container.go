@@ -16,7 +16,6 @@ import (
 	"github.com/containerd/containerd/oci"
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Exit codes and reasons containerd's CRI reports.
@@ -92,15 +91,9 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 			return fail(err)
 		}
 	}
-	env, err := containerEnv(pod, ctr, envContext{
-		NodeName:   c.cfg.NodeName,
-		NodeIP:     c.cfg.NodeIP,
-		PodIPs:     podIPs,
-		NodeCPU:    *resource.NewQuantity(int64(c.nodeCPUs), resource.DecimalSI),
-		NodeMemory: *resource.NewQuantity(c.nodeMemory, resource.BinarySI),
-		Objects:    c.cfg.Objects,
-		Warn:       opts.Warn,
-	}, opts.ServiceEnv)
+	ec := c.envContext(podIPs)
+	ec.Warn = opts.Warn
+	env, err := containerEnv(pod, ctr, ec, opts.ServiceEnv)
 	if err != nil {
 		return fail(&ConfigError{Err: err})
 	}

@@ -87,12 +87,12 @@ func containerEnv(pod *v1.Pod, c *v1.Container, ec envContext, serviceEnv []v1.E
 		}
 		var invalid []string
 		for _, k := range slices.Sorted(maps.Keys(data)) {
-			name := src.Prefix + k
-			if len(validation.IsRelaxedEnvVarName(name)) > 0 {
-				invalid = append(invalid, name)
+			key := src.Prefix + k
+			if len(validation.IsRelaxedEnvVarName(key)) > 0 {
+				invalid = append(invalid, key)
 				continue
 			}
-			set(name, data[k])
+			set(key, data[k])
 		}
 		if len(invalid) > 0 && ec.Warn != nil {
 			ec.Warn("InvalidEnvironmentVariableNames", fmt.Sprintf("Keys [%s] from the EnvFrom %s %s/%s were skipped since they are considered invalid environment variable names.",

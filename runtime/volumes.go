@@ -93,7 +93,15 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 		return specs.Mount{}, fmt.Errorf("mountPath must be absolute")
 	}
 	var src string
-	switch {
+	readOnly := vm.ReadOnly
+	switch kind, _ := projectedKind(&vol.VolumeSource); {
+	case kind != "":
+		// Written by PrepareVolumes before the containers start; always
+		// read-only, as the kubelet mounts them.
+		src, readOnly = layout.projectedVolume(kind, vol.Name), true
+		if _, err := os.Stat(src); err != nil {
+			return specs.Mount{}, fmt.Errorf("volume %q is not set up: %w", vol.Name, err)
+		}
 	case vol.EmptyDir != nil:
 		dir, err := h.emptyDir(layout, vol)
 		if err != nil {
@@ -109,7 +117,7 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 		}
 		src = vol.HostPath.Path
 	default:
-		return specs.Mount{}, fmt.Errorf("volume %q: only emptyDir and hostPath volumes are supported", vol.Name)
+		return specs.Mount{}, fmt.Errorf("volume %q: type not supported", vol.Name)
 	}
 	sub := vm.SubPath
 	if vm.SubPathExpr != "" {
@@ -128,7 +136,7 @@ func (h volumeHost) volumeMount(layout podLayout, pod *v1.Pod, vm v1.VolumeMount
 		}
 		src = p
 	}
-	return bindMount(src, vm.MountPath, vm.ReadOnly), nil
+	return bindMount(src, vm.MountPath, readOnly), nil
 }
 
 // emptyDir creates the volume's directory on first use (world-writable, as

@@ -114,8 +114,6 @@ func defaultVolume(vol *v1.Volume) {
 	if src.HostPath != nil && src.HostPath.Type == nil {
 		src.HostPath.Type = ptr.To(v1.HostPathUnset)
 	}
-	// The sources below are rejected by validation, but a defaulted pod
-	// should look the same as the API server's.
 	if src.Secret != nil && src.Secret.DefaultMode == nil {
 		src.Secret.DefaultMode = ptr.To(v1.SecretVolumeSourceDefaultMode)
 	}
@@ -130,8 +128,17 @@ func defaultVolume(vol *v1.Volume) {
 			defaultFieldRef(src.DownwardAPI.Items[i].FieldRef)
 		}
 	}
-	if src.Projected != nil && src.Projected.DefaultMode == nil {
-		src.Projected.DefaultMode = ptr.To(v1.ProjectedVolumeSourceDefaultMode)
+	if src.Projected != nil {
+		if src.Projected.DefaultMode == nil {
+			src.Projected.DefaultMode = ptr.To(v1.ProjectedVolumeSourceDefaultMode)
+		}
+		for _, s := range src.Projected.Sources {
+			if s.DownwardAPI != nil {
+				for i := range s.DownwardAPI.Items {
+					defaultFieldRef(s.DownwardAPI.Items[i].FieldRef)
+				}
+			}
+		}
 	}
 }
 

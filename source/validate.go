@@ -26,8 +26,8 @@ const (
 // validation does (pkg/apis/core/validation ValidatePodCreate), with the same
 // field paths and messages, for the parts of the spec minikubelet runs. On
 // top of that it rejects what minikubelet cannot run (volume types other than
-// emptyDir and hostPath) and requires absolute
-// hostPath and mount paths. Every error is returned, not just the first.
+// emptyDir, hostPath, configMap, secret, downwardAPI and projected) and
+// requires absolute hostPath and mount paths. Every error is returned, not just the first.
 //
 // Names that become paths or IDs (pod name, namespace, container and volume
 // names) are DNS-1123 names, which already excludes "/", "." alone and "..".
@@ -201,6 +201,8 @@ func validateVolumeSource(src *v1.VolumeSource, fld *field.Path) field.ErrorList
 			}
 		case "hostPath":
 			errs = append(errs, validateHostPath(src.HostPath, p)...)
+		case "configMap", "secret", "downwardAPI", "projected":
+			errs = append(errs, validateProjectedSources(src, fld)...)
 		default:
 			errs = append(errs, field.Forbidden(p, msgVolumeNotSupported))
 		}
@@ -458,17 +460,11 @@ func validateEnvValueFrom(ev v1.EnvVar, fld *field.Path) field.ErrorList {
 	n := 0
 	if vf.FieldRef != nil {
 		n++
-		errs = append(errs, validateFieldRef(vf.FieldRef, fld.Child("fieldRef"))...)
+		errs = append(errs, validateFieldRef(vf.FieldRef, validEnvFieldPaths, fld.Child("fieldRef"))...)
 	}
 	if r := vf.ResourceFieldRef; r != nil {
 		n++
-		p := fld.Child("resourceFieldRef")
-		if r.Resource == "" {
-			errs = append(errs, field.Required(p.Child("resource"), ""))
-		} else if !validResourceFieldPaths[r.Resource] &&
-			!strings.HasPrefix(r.Resource, "requests.hugepages-") && !strings.HasPrefix(r.Resource, "limits.hugepages-") {
-			errs = append(errs, field.NotSupported(p.Child("resource"), r.Resource, sortedKeys(validResourceFieldPaths)))
-		}
+		errs = append(errs, validateResourceFieldPath(r.Resource, fld.Child("resourceFieldRef"))...)
 	}
 	if r := vf.ConfigMapKeyRef; r != nil {
 		n++
@@ -489,7 +485,19 @@ func validateEnvValueFrom(ev v1.EnvVar, fld *field.Path) field.ErrorList {
 	return errs
 }
 
-func validateFieldRef(fs *v1.ObjectFieldSelector, fld *field.Path) field.ErrorList {
+func validateResourceFieldPath(res string, p *field.Path) field.ErrorList {
+	if res == "" {
+		return field.ErrorList{field.Required(p.Child("resource"), "")}
+	}
+	if !validResourceFieldPaths[res] && !strings.HasPrefix(res, "requests.hugepages-") && !strings.HasPrefix(res, "limits.hugepages-") {
+		return field.ErrorList{field.NotSupported(p.Child("resource"), res, sortedKeys(validResourceFieldPaths))}
+	}
+	return nil
+}
+
+// validateFieldRef checks a fieldRef against the paths valid where it is
+// (env or a downwardAPI volume).
+func validateFieldRef(fs *v1.ObjectFieldSelector, valid map[string]bool, fld *field.Path) field.ErrorList {
 	if fs.APIVersion == "" {
 		return field.ErrorList{field.Required(fld.Child("apiVersion"), "")}
 	}
@@ -516,8 +524,8 @@ func validateFieldRef(fs *v1.ObjectFieldSelector, fld *field.Path) field.ErrorLi
 		}
 		return errs
 	}
-	if !validEnvFieldPaths[fs.FieldPath] {
-		return field.ErrorList{field.NotSupported(fld.Child("fieldPath"), fs.FieldPath, sortedKeys(validEnvFieldPaths))}
+	if !valid[fs.FieldPath] {
+		return field.ErrorList{field.NotSupported(fld.Child("fieldPath"), fs.FieldPath, sortedKeys(valid))}
 	}
 	return nil
 }
