@@ -21,7 +21,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
-	"github.com/minikubelet/minikubelet/netns"
+	"github.com/minikubelet/minikubelet/internal/testnet"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -186,7 +186,7 @@ func TestPodBackDuringTerminationStaysPublished(t *testing.T) {
 func TestStaleBridgeRefusedAtStart(t *testing.T) {
 	env := testenv.New(t)
 	cfg := testConfig(t, env)
-	other, err := netns.FreeSubnet("10.200.0.0/13")
+	other, err := testnet.FreeSubnet("10.200.0.0/13")
 	if err != nil {
 		t.Fatal(err)
 	}

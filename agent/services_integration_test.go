@@ -23,7 +23,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
-	"github.com/minikubelet/minikubelet/netns"
+	"github.com/minikubelet/minikubelet/internal/testnet"
 	"github.com/minikubelet/minikubelet/printers"
 )
 
@@ -47,7 +47,7 @@ func isolateServices(t *testing.T, cfg *Config) {
 // machine uses.
 func freeServiceCIDR(t *testing.T) string {
 	t.Helper()
-	cidr, err := netns.FreeSubnet("10.112.0.0/12")
+	cidr, err := testnet.FreeSubnet("10.112.0.0/12")
 	if err != nil {
 		t.Fatal(err)
 	}

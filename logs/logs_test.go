@@ -15,6 +15,13 @@ import (
 	"time"
 )
 
+// WithMaxLineSize sets the longest content of one record; longer lines are
+// split. n <= 0 means no limit.
+func WithMaxLineSize(n int) Option { return func(f *File) { f.maxLine = n } }
+
+// WithClock sets the clock that timestamps records .
+func WithClock(now func() time.Time) Option { return func(f *File) { f.now = now } }
+
 var t0 = time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // tickClock returns t0, t0+1s, t0+2s … on successive calls.

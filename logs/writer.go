@@ -38,13 +38,6 @@ const (
 // Option configures a File.
 type Option func(*File)
 
-// WithMaxLineSize sets the longest content of one record; longer lines are
-// split. n <= 0 means no limit.
-func WithMaxLineSize(n int) Option { return func(f *File) { f.maxLine = n } }
-
-// WithClock sets the clock that timestamps records (tests).
-func WithClock(now func() time.Time) Option { return func(f *File) { f.now = now } }
-
 // WithRotation rotates the file as the kubelet's container log manager does
 // (containerLogMaxSize, containerLogMaxFiles): before a record would take
 // the file past maxSize bytes it is renamed <path>.<YYYYMMDD-hhmmss> and a

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minikubelet/minikubelet/internal/gobuild"
 	"github.com/minikubelet/minikubelet/pause/image"
 )
 
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 	pauseBin = filepath.Join(dir, "pause")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	start := time.Now()
-	err = image.BuildBinary(ctx, pauseBin)
+	err = gobuild.Pause(ctx, pauseBin)
 	buildTime = time.Since(start)
 	cancel()
 	code := 1

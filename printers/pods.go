@@ -56,21 +56,6 @@ func PrintPods(w io.Writer, pods []*v1.Pod, opts Options) error {
 	return NewTableWriter(w).WriteRows(rows)
 }
 
-// PrintPodRows lays out rows made by PodRow, preceded by the header when
-// header is set. Each call starts a fresh layout; a watch that prints rows as
-// they come should keep one TableWriter instead, so columns stay aligned.
-func PrintPodRows(w io.Writer, rows [][]string, header bool, wide bool) error {
-	if header {
-		h := PodHeaders(Options{Wide: wide})
-		if len(rows) > 0 && len(rows[0]) == len(h)+1 {
-			// Rows made with WithNamespace carry one more cell.
-			h = PodHeaders(Options{Wide: wide, WithNamespace: true})
-		}
-		rows = append([][]string{h}, rows...)
-	}
-	return NewTableWriter(w).WriteRows(rows)
-}
-
 // PodRow returns one row of the pod table: NAME READY STATUS RESTARTS AGE,
 // then the wide columns when asked for.
 //

@@ -2,6 +2,7 @@ package printers
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -428,3 +429,18 @@ func TestPodQOS(t *testing.T) {
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+// PrintPodRows (tests) lays out rows made by PodRow, preceded by the header when
+// header is set. Each call starts a fresh layout; a watch that prints rows as
+// they come should keep one TableWriter instead, so columns stay aligned.
+func PrintPodRows(w io.Writer, rows [][]string, header bool, wide bool) error {
+	if header {
+		h := PodHeaders(Options{Wide: wide})
+		if len(rows) > 0 && len(rows[0]) == len(h)+1 {
+			// Rows made with WithNamespace carry one more cell.
+			h = PodHeaders(Options{Wide: wide, WithNamespace: true})
+		}
+		rows = append([][]string{h}, rows...)
+	}
+	return NewTableWriter(w).WriteRows(rows)
+}

@@ -293,12 +293,6 @@ func (m *Manager) removeWorker(w *worker, deleting bool) {
 	}
 }
 
-func (m *Manager) workerCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.workers)
-}
-
 func (m *Manager) cache(t ProbeType) *resultCache {
 	switch t {
 	case Liveness:

@@ -310,3 +310,10 @@ func TestRemoveThenAddKeepsNewResult(t *testing.T) {
 		t.Error("old worker removed the new worker's result")
 	}
 }
+
+// workerCount is the number of probe workers running.
+func (m *Manager) workerCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.workers)
+}

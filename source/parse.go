@@ -287,13 +287,6 @@ func Parse(path string, data []byte, nodeName string) Objects {
 	return parse(path, data, nodeName, false)
 }
 
-// ParseFile is Parse for callers that look only at pods: Services are
-// reported among the skipped objects, in file order.
-func ParseFile(path string, data []byte, nodeName string) ([]*v1.Pod, []Skipped, []FileError) {
-	o := parse(path, data, nodeName, true)
-	return o.Pods, o.Skipped, o.Errors
-}
-
 func parse(path string, data []byte, nodeName string, skipServices bool) Objects {
 	var res Objects
 	if len(data) > MaxFileSize {

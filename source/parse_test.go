@@ -506,3 +506,10 @@ func TestSplitYAML(t *testing.T) {
 		t.Errorf("docs = %q, want %q", docs, want)
 	}
 }
+
+// ParseFile is Parse for tests that look only at pods: Services are
+// reported among the skipped objects, in file order.
+func ParseFile(path string, data []byte, nodeName string) ([]*v1.Pod, []Skipped, []FileError) {
+	o := parse(path, data, nodeName, true)
+	return o.Pods, o.Skipped, o.Errors
+}

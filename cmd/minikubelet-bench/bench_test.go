@@ -174,9 +174,9 @@ func TestManifestsParse(t *testing.T) {
 	pods := []*v1.Pod{idlePod("a"), initPod("b"), twoContainerPod("c"), readyPod("d"), probedPod("e"),
 		crashPod("f"), livenessPod("g", "exec"), livenessPod("h", "tcp"), livenessPod("i", "http")}
 	for _, p := range pods {
-		got, skipped, errs := source.ParseFile("/manifests/"+p.Name+".yaml", manifest(p), "benchnode")
-		if len(errs) > 0 || len(skipped) > 0 || len(got) != 1 {
-			t.Errorf("pod %s: %d pods, skipped %v, errors %v\n%s", p.Name, len(got), skipped, errs, manifest(p))
+		o := source.Parse("/manifests/"+p.Name+".yaml", manifest(p), "benchnode")
+		if len(o.Errors) > 0 || len(o.Skipped) > 0 || len(o.Services) > 0 || len(o.Pods) != 1 {
+			t.Errorf("pod %s: %d pods, %d services, skipped %v, errors %v\n%s", p.Name, len(o.Pods), len(o.Services), o.Skipped, o.Errors, manifest(p))
 		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	imgs "github.com/minikubelet/minikubelet/images"
-	"github.com/minikubelet/minikubelet/netns"
+	"github.com/minikubelet/minikubelet/internal/testnet"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 	"github.com/minikubelet/minikubelet/runtime"
 )
@@ -158,7 +158,7 @@ func (w *world) close() error {
 // cgroups. Mounts and files under the root go with the root.
 func (w *world) newNet(prefix string) (netSpec, error) {
 	id := randHex(3)
-	subnet, err := netns.FreeSubnet("10.200.0.0/13")
+	subnet, err := testnet.FreeSubnet("10.200.0.0/13")
 	if err != nil {
 		return netSpec{}, err
 	}

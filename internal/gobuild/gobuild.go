@@ -76,3 +76,12 @@ func isModuleRoot(dir string) bool {
 	}
 	return false
 }
+
+// Pause builds the pause command (./pause) into out as it is shipped, for
+// tests and scripts; the agent itself is given the binary.
+func Pause(ctx context.Context, out string) error {
+	if err := Static(ctx, "./pause", out); err != nil {
+		return fmt.Errorf("build pause: %w", err)
+	}
+	return nil
+}

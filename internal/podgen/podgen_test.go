@@ -24,8 +24,7 @@ func TestPodsAreValid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, errs := source.ParseFile(pod.Name+".json", data, "node")
-		if len(errs) > 0 {
+		if errs := source.Parse(pod.Name+".json", data, "node").Errors; len(errs) > 0 {
 			t.Fatalf("%s (%s) is not valid: %v", pod.Name, Describe(pod), errs)
 		}
 		seen[Describe(pod)] = true

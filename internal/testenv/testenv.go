@@ -39,6 +39,8 @@ import (
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	imgs "github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/internal/gobuild"
+	"github.com/minikubelet/minikubelet/internal/testnet"
 	"github.com/minikubelet/minikubelet/netns"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 	"github.com/minikubelet/minikubelet/runtime"
@@ -131,7 +133,7 @@ func startShared() error {
 			}
 			shared.client, shared.daemon = client, daemon
 			shared.pauseBinary = filepath.Join(root, "pause")
-			if err := pauseimage.BuildBinary(ctx, shared.pauseBinary); err != nil {
+			if err := gobuild.Pause(ctx, shared.pauseBinary); err != nil {
 				return err
 			}
 			bin, err := os.ReadFile(shared.pauseBinary)
@@ -177,7 +179,7 @@ func New(t *testing.T) *Env {
 		BusyboxRef:  BusyboxRef,
 		Log:         log,
 	}
-	subnet, err := netns.FreeSubnet("10.200.0.0/13")
+	subnet, err := testnet.FreeSubnet("10.200.0.0/13")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

@@ -3,11 +3,7 @@
 package image
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/minikubelet/minikubelet/imagebuild"
-	"github.com/minikubelet/minikubelet/internal/gobuild"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -30,15 +26,4 @@ func Build(binary []byte) imagebuild.Image {
 			User:       User,
 		},
 	}
-}
-
-// BuildBinary builds the pause command (./pause of this module) into
-// outPath, static and stripped, for linux on the architecture of this
-// program (gobuild.Static). It needs the module's source and a go toolchain;
-// tests and scripts use it.
-func BuildBinary(ctx context.Context, outPath string) error {
-	if err := gobuild.Static(ctx, "./pause", outPath); err != nil {
-		return fmt.Errorf("build pause: %w", err)
-	}
-	return nil
 }

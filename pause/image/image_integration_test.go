@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/internal/gobuild"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 	"github.com/minikubelet/minikubelet/pause/image"
 )
@@ -25,7 +26,7 @@ func TestPauseImageRuns(t *testing.T) {
 
 	bin := filepath.Join(t.TempDir(), "pause")
 	start := time.Now()
-	if err := image.BuildBinary(t.Context(), bin); err != nil {
+	if err := gobuild.Pause(t.Context(), bin); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("pause binary built in %v", time.Since(start))

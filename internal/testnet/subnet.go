@@ -1,4 +1,6 @@
-package netns
+// Package testnet finds room on this machine's network for the networks
+// tests and benchmarks make of their own. The agent does not link it.
+package testnet
 
 import (
 	"crypto/rand"
