@@ -17,12 +17,13 @@ import (
 )
 
 // kubectlWeb is a Deployment of sleeping busybox pods that end at once.
-const kubectlWeb = `apiVersion: apps/v1
+const kubectlWeb = `# the web tier
+apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
 spec:
-  replicas: 2
+  replicas: 2 # two web pods
   selector:
     matchLabels: {app: web}
   template:
@@ -64,7 +65,7 @@ func TestKubectlScale(t *testing.T) {
 	}
 	waitReady(t, a, k, 3)
 	manifest, err := os.ReadFile(filepath.Join(a.cfg.Manifests, "web.yaml"))
-	if err != nil || !strings.Contains(string(manifest), "replicas: 3") {
+	if err != nil || !strings.Contains(string(manifest), "replicas: 3 # two web pods\n") {
 		t.Errorf("manifest after scale (%v):\n%s", err, manifest)
 	}
 
@@ -162,10 +163,12 @@ func TestKubectlRollout(t *testing.T) {
 	}
 	k.ok("rollout", "status", "deploy/web", "--timeout=2m")
 	waitReady(t, a, k, 2)
-	// The manifest holds the changes, not what the API server fills in.
+	// The manifest holds the changes, not what the API server fills in,
+	// and keeps the user's comments.
 	manifest, err := os.ReadFile(filepath.Join(a.cfg.Manifests, "web.yaml"))
 	if err != nil || !strings.Contains(string(manifest), "kubectl.kubernetes.io/restartedAt") ||
-		!strings.Contains(string(manifest), "image: busybox:latest") {
+		!strings.Contains(string(manifest), "busybox:latest") ||
+		!strings.HasPrefix(string(manifest), "# the web tier\napiVersion: apps/v1\n") || !strings.Contains(string(manifest), "replicas: 2 # two web pods\n") {
 		t.Errorf("manifest after the rollouts (%v):\n%s", err, manifest)
 	}
 	for _, server := range []string{"deployment.kubernetes.io/revision", "terminationMessagePath", "progressDeadlineSeconds", "status:"} {

@@ -30,8 +30,9 @@ func editNotFound(r ObjectRef) error { return notFoundError{notFound(r)} }
 // change receives the stored object as JSON and returns the new object.
 // The result is checked like Apply's input and written where the object
 // was (its file, or its document in a file of several), atomically and
-// under the directory lock, so no other apply or edit interleaves. A
-// document edited this way is re-encoded from JSON: its comments are lost.
+// under the directory lock, so no other apply or edit interleaves. A YAML
+// document keeps its comments, key order and quoting where values did not
+// change (keepLayout); a JSON file is re-indented.
 // A missing object gives an error that is ErrNotFound.
 func Edit(ctx context.Context, dir string, ref ObjectRef, nodeName string, change func(obj []byte) ([]byte, error)) error {
 	return edit(ctx, dir, ref, nodeName, func(_ string, obj []byte) ([]byte, error) { return change(obj) })

@@ -102,6 +102,9 @@ type input struct {
 	ref  ObjectRef // namespace defaulted
 	json []byte
 	yaml []byte // the text written to a YAML file
+	// converted: given as JSON (an edit, the API), so yaml is converted
+	// and a document it replaces keeps its layout (keepLayout).
+	converted bool
 }
 
 // readInput parses and checks what Apply was given. Pods and Services are
@@ -174,7 +177,8 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 		}
 		seen[key] = true
 		text := trimLeadingBlankLines(o.yaml)
-		if text == nil {
+		converted := text == nil
+		if converted {
 			y, err := yaml.JSONToYAML(o.json)
 			if err != nil {
 				errs = append(errs, FileError{File: name, Err: fmt.Errorf("%sconvert to YAML: %w", o.where(multi), err)})
@@ -182,7 +186,7 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 			}
 			text = y
 		}
-		ins = append(ins, input{ref: ref, json: o.json, yaml: withNewline(text)})
+		ins = append(ins, input{ref: ref, json: o.json, yaml: withNewline(text), converted: converted})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -428,10 +432,17 @@ func (f *storedFile) replace(o object, in input) ([]byte, error) {
 	switch {
 	case f.alone() && f.json:
 		return indentJSON(in.json)
-	case f.alone():
-		return in.yaml, nil
 	case o.item >= 0:
 		return f.editList(o, in.json)
+	case in.converted:
+		// An edit of a field or a few: the rest of the document stays as
+		// the user wrote it.
+		seg := f.segs[o.doc-1]
+		if kept, err := keepLayout(f.data[seg.body:seg.end], in.json); err == nil {
+			return f.spliceDoc(o.doc, kept), nil
+		}
+	case f.alone():
+		return in.yaml, nil
 	}
 	return f.spliceDoc(o.doc, in.yaml), nil
 }
