@@ -84,6 +84,13 @@ func (k *kubectlRunner) run(stdin string, args ...string) (string, string, int) 
 }
 
 // ok runs kubectl and fails the test unless it exits 0.
+// isDeleted reports whether out is kubectl delete's line for ref (kind
+// "name"): kubectl 1.34 names the namespace ("deleted from default
+// namespace"), earlier ones do not.
+func isDeleted(out, ref string) bool {
+	return out == ref+" deleted\n" || out == ref+" deleted from default namespace\n"
+}
+
 func (k *kubectlRunner) ok(args ...string) string {
 	k.t.Helper()
 	out, errOut, code := k.run("", args...)
@@ -463,11 +470,11 @@ spec:
 	if out := k.ok("get", "svc", "demo", "-o", "jsonpath={.spec.selector.app} {.spec.ports[0].targetPort}"); out != "demo 8080" {
 		t.Errorf("created service: %q", out)
 	}
-	if out := k.ok("delete", "svc", "demo"); out != "service \"demo\" deleted\n" {
+	if out := k.ok("delete", "svc", "demo"); !isDeleted(out, `service "demo"`) {
 		t.Errorf("delete svc: %q", out)
 	}
 	// delete waits for the pod to be gone, as with an API server.
-	if out := k.ok("delete", "pod", "demo"); out != "pod \"demo\" deleted\n" {
+	if out := k.ok("delete", "pod", "demo"); !isDeleted(out, `pod "demo"`) {
 		t.Errorf("delete pod: %q", out)
 	}
 	if _, err := os.Stat(filepath.Join(a.cfg.Manifests, "default_demo.yaml")); !errors.Is(err, os.ErrNotExist) {
@@ -652,7 +659,7 @@ spec:
 	if out := k.ok("get", "all"); !strings.Contains(out, "deployment.apps/web") || !strings.Contains(out, "replicaset.apps/web-") {
 		t.Errorf("get all:\n%s", out)
 	}
-	if out := k.ok("delete", "deploy", "web"); out != "deployment.apps \"web\" deleted\n" {
+	if out := k.ok("delete", "deploy", "web"); !isDeleted(out, `deployment.apps "web"`) {
 		t.Errorf("delete: %q", out)
 	}
 }
@@ -673,7 +680,7 @@ spec:
   - {name: c, image: busybox, command: [sh, -c, 'trap "" TERM; while true; do sleep 0.1; done']}
 `)
 	p := a.waitPod("slow", "Running", time.Minute, statusIs("Running"))
-	if out := k.ok("delete", "pod", "slow", "--grace-period=2", "--wait=false"); out != "pod \"slow\" deleted\n" {
+	if out := k.ok("delete", "pod", "slow", "--grace-period=2", "--wait=false"); !isDeleted(out, `pod "slow"`) {
 		t.Errorf("delete: %q", out)
 	}
 	d := a.waitPod("slow", "Terminating", 30*time.Second, statusIs("Terminating"))
@@ -720,7 +727,7 @@ spec:
 		return strings.HasPrefix(first, "pod/web-") && !strings.Contains(first, "\n"), out
 	})
 	name := strings.TrimPrefix(first, "pod/")
-	if out := k.ok("delete", "pod", name); out != "pod \""+name+"\" deleted\n" {
+	if out := k.ok("delete", "pod", name); !isDeleted(out, `pod "`+name+`"`) {
 		t.Errorf("delete: %q", out)
 	}
 	if _, errOut, code := k.run("", "get", "pod", name); code != 1 || !strings.Contains(errOut, `pods "`+name+`" not found`) {

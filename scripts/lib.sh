@@ -227,17 +227,25 @@ kubectl_minor() {
 # project's k8s.io modules, through the Go module proxy) into bin/kubectl
 # and installs it as /usr/local/bin/kubectl. Needs ensure_go first.
 ensure_kubectl() {
-	local have version
+	local have
 	if have=$(kubectl_minor "$(command -v kubectl || true)") && ((have >= 30)); then
 		log "using $(command -v kubectl) (client 1.$have)"
 		return
 	fi
+	log "no kubectl 1.30 or newer on PATH: building upstream's kubectl into bin/kubectl (a few minutes)"
+	build_kubectl "$REPO/bin/kubectl"
+	install -m 0755 "$REPO/bin/kubectl" /usr/local/bin/kubectl
+	log "installed /usr/local/bin/kubectl ($("$REPO/bin/kubectl" version --client | head -n1))"
+}
+
+# build_kubectl OUT builds upstream's kubectl from tools/kubectl (the
+# k8s.io/kubectl module at the release of the project's k8s.io modules),
+# stamped with that version, into OUT. Needs ensure_go first.
+build_kubectl() {
+	local version
 	version=$(awk '$1 == "k8s.io/kubectl" { sub(/^v0\./, "v1.", $2); print $2; exit }' "$REPO/tools/kubectl/go.mod")
-	log "no kubectl 1.30 or newer on PATH: building kubectl $version from k8s.io/kubectl into bin/kubectl (a few minutes)"
 	(
 		cd "$REPO/tools/kubectl" || exit
-		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" -o "$REPO/bin/kubectl" .
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" -o "$1" .
 	)
-	install -m 0755 "$REPO/bin/kubectl" /usr/local/bin/kubectl
-	log "installed /usr/local/bin/kubectl ($version)"
 }

@@ -22,7 +22,7 @@ import (
 func main() {
 	// klog's verbosity is needed while the command is being built (it
 	// reads plugins and kuberc), before cobra parses -v.
-	_ = logs.GlogSetter(cmd.GetLogVerbosity(os.Args))
+	_, _ = logs.GlogSetter(cmd.GetLogVerbosity(os.Args))
 	if err := cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand()); err != nil {
 		util.CheckErr(err)
 	}
