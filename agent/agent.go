@@ -28,9 +28,14 @@ import (
 	"github.com/minikubelet/minikubelet/status"
 )
 
-// The controllers serve the API's scale subresource; kubeapi finds them by
-// interface, so a changed signature must fail the build, not kubectl scale.
-var _ kubeapi.Scaler = (*controllers.Controller)(nil)
+// The API scales and deletes the controllers' objects only when its
+// AppsStore is also a Scaler and an OwnedPodDeleter, which it checks at run
+// time: these make a change of either side's signature a build error
+// instead of a 405.
+var (
+	_ kubeapi.Scaler          = (*controllers.Controller)(nil)
+	_ kubeapi.OwnedPodDeleter = (*controllers.Controller)(nil)
+)
 
 // KubeletVersion is the Kubernetes minor whose behaviour the agent follows;
 // probes send it in their User-Agent (kube-probe/1.34).

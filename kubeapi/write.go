@@ -600,17 +600,17 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 	return nil
 }
 
-// ownedPodDeleter is what an AppsStore whose controllers make pods can also
+// OwnedPodDeleter is what an AppsStore whose controllers make pods can also
 // do: delete one of them; its ReplicaSet then makes a replacement, as
 // upstream.
-type ownedPodDeleter interface {
+type OwnedPodDeleter interface {
 	DeletePod(ctx context.Context, namespace, name string) (found bool, err error)
 }
 
 // deleteOwnedPod deletes a controller's pod; found is false when no
 // controller has it.
 func (s *Server) deleteOwnedPod(ctx context.Context, req resourceRequest) (found bool, err error) {
-	d, ok := s.deps.Apps.(ownedPodDeleter)
+	d, ok := s.deps.Apps.(OwnedPodDeleter)
 	if !ok || req.info.key() != keyPods {
 		return false, nil
 	}
