@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -70,6 +71,78 @@ spec:
 	if g := d.DeletionGracePeriodSeconds; g == nil || *g != 2 {
 		t.Errorf("deletionGracePeriodSeconds %v, want the request's 2", g)
 	}
+	// Deleting a terminating pod again is no error (its grace period may
+	// only shrink).
+	if _, err := a.client.DeleteObjectWithGrace(context.Background(), "v1", "Pod", "default", "slow", 1); err != nil {
+		t.Errorf("second delete: %v", err)
+	}
 	a.waitGone("slow", 90*time.Second)
+	env.AssertPodGone(t, p)
+}
+
+// A second delete with a shorter grace period cuts the stop in progress, as
+// the API server and the kubelet do: a container that ignores SIGTERM in a
+// pod allowing it ten minutes, deleted with that period, is killed after
+// the 2 s a later `kubectl delete --grace-period=2` gives.
+func TestDeleteShorterGraceCutsStop(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("slow.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: slow}
+spec:
+  terminationGracePeriodSeconds: 600
+  containers:
+  - {name: c, image: busybox, command: [sh, -c, 'trap "" TERM; while true; do sleep 0.1; done']}
+`)
+	p := a.waitPod("slow", "Running", time.Minute, statusIs("Running"))
+	k.ok("delete", "pod", "slow", "--wait=false")
+	d := a.waitPod("slow", "Terminating", 30*time.Second, statusIs("Terminating"))
+	if g := d.DeletionGracePeriodSeconds; g == nil || *g != 600 {
+		t.Errorf("deletionGracePeriodSeconds %s, want the pod's 600", ptrString(g))
+	}
+	// The stop has begun: the container got its SIGTERM and is waited for.
+	testenv.WaitFor(t, "the Killing event", func() (bool, string) {
+		evs := a.events("slow")
+		return hasEvent(evs, "Killing", "Stopping container c"), fmt.Sprint(evs)
+	})
+	if out := k.ok("delete", "pod", "slow", "--grace-period=2", "--wait=false"); out != "pod \"slow\" deleted\n" {
+		t.Errorf("second delete: %q", out)
+	}
+	a.waitPod("slow", "the shorter grace period", 30*time.Second, func(p *v1.Pod) bool {
+		return p.DeletionGracePeriodSeconds != nil && *p.DeletionGracePeriodSeconds == 2
+	})
+	a.waitGone("slow", 90*time.Second)
+	env.AssertPodGone(t, p)
+}
+
+// A postStart hook that never returns does not hold the pod: deleting it
+// interrupts the hook and stops the container within its grace period.
+func TestHungPostStartDoesNotBlockDeletion(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("hung.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: hung}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, '3600']
+    lifecycle:
+      postStart:
+        exec: {command: [sleep, '3600']}
+`)
+	testenv.WaitFor(t, "the container started, its hook running", func() (bool, string) {
+		evs := a.events("hung")
+		return hasEvent(evs, "Started", "Started container c"), fmt.Sprint(evs)
+	})
+	p := a.waitPod("hung", "not Running while its postStart runs", time.Second, func(p *v1.Pod) bool {
+		return p.Status.Phase == v1.PodPending && !isReady(p)
+	})
+	a.remove("hung.yaml")
+	a.waitGone("hung", 90*time.Second)
 	env.AssertPodGone(t, p)
 }

@@ -184,6 +184,11 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 				err = nil
 			}
 		}
+		if err != nil && isPodKind(ref.Kind) && s.terminating(ref) {
+			// Deleted already and terminating: a second delete only
+			// shortens its grace period (above), as with an API server.
+			err = nil
+		}
 		if err != nil {
 			if isIOError(err) {
 				err = apierrors.NewInternalError(err)
@@ -215,6 +220,20 @@ func isIOError(err error) bool {
 	var pe *fs.PathError
 	var errno syscall.Errno
 	return errors.As(err, &pe) || errors.As(err, &errno)
+}
+
+// terminating reports whether the pod ref names is being deleted.
+func (s *Server) terminating(ref source.ObjectRef) bool {
+	ns := ref.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	for _, p := range s.deps.Pods.List(ns) {
+		if p.Name == ref.Name && p.DeletionTimestamp != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func isPodKind(kind string) bool {

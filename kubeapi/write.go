@@ -574,16 +574,25 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 		}
 		grace = *g
 	}
+	// A pod already terminating is deleted again only to shorten its grace
+	// period (the API server's graceful deletion: a later request may
+	// shorten it, never lengthen it); its manifest is gone already.
+	terminating := isPod && pod.DeletionTimestamp != nil
+	if terminating && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds < grace {
+		grace = *pod.DeletionGracePeriodSeconds
+	}
 	if !dryRun(r) {
 		// Told before the manifest goes, so the pod terminates with it.
 		if isPod && opts.GracePeriodSeconds != nil && s.deps.Terminator != nil {
 			s.deps.Terminator.SetDeletionGrace(req.namespace, req.name, time.Duration(grace)*time.Second)
 		}
 		ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
-		if _, err := source.Delete(r.Context(), s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
-			// Not a manifest: a pod a ReplicaSet made, which it replaces.
-			if found, cerr := s.deleteOwnedPod(r.Context(), req); cerr != nil || !found {
-				return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")
+		if !terminating {
+			if _, err := source.Delete(r.Context(), s.deps.ManifestDir, []source.ObjectRef{ref}); err != nil {
+				// Not a manifest: a pod a ReplicaSet made, which it replaces.
+				if found, cerr := s.deleteOwnedPod(r.Context(), req); cerr != nil || !found {
+					return apierrors.NewMethodNotSupported(req.info.groupResource(), "delete")
+				}
 			}
 		}
 	}

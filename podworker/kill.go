@@ -41,8 +41,13 @@ func (w *worker) setDeletionGrace(g time.Duration) {
 	g = max(g, time.Second)
 	w.graceMu.Lock()
 	defer w.graceMu.Unlock()
+	shorter := g < w.terminationGraceLocked()
 	if w.deleteGrace == nil || g < *w.deleteGrace {
 		w.deleteGrace = &g
+	}
+	if shorter && w.graceCut != nil {
+		close(w.graceCut)
+		w.graceCut = nil
 	}
 }
 
@@ -51,10 +56,51 @@ func (w *worker) setDeletionGrace(g time.Duration) {
 func (w *worker) terminationGrace() time.Duration {
 	w.graceMu.Lock()
 	defer w.graceMu.Unlock()
+	return w.terminationGraceLocked()
+}
+
+func (w *worker) terminationGraceLocked() time.Duration {
 	if w.deleteGrace != nil {
 		return *w.deleteGrace
 	}
 	return podGrace(w.pod)
+}
+
+// errGraceCut: a delete request shortened the grace period while the pod
+// was being stopped.
+var errGraceCut = errors.New("grace period shortened")
+
+// watchGraceCut returns a channel closed when a delete request shortens
+// the termination's grace period from now on.
+func (w *worker) watchGraceCut() <-chan struct{} {
+	w.graceMu.Lock()
+	defer w.graceMu.Unlock()
+	w.graceCut = make(chan struct{})
+	return w.graceCut
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// firstPreStop reports whether the container's preStop hook is yet to run,
+// and records that it runs now.
+func (w *worker) firstPreStop(containerID string) bool {
+	w.graceMu.Lock()
+	defer w.graceMu.Unlock()
+	if w.preStopRan[containerID] {
+		return false
+	}
+	if w.preStopRan == nil {
+		w.preStopRan = map[string]bool{}
+	}
+	w.preStopRan[containerID] = true
+	return true
 }
 
 func podGrace(pod *v1.Pod) time.Duration {
@@ -96,7 +142,7 @@ func (w *worker) killContainer(ctx context.Context, c *runtime.Container, podIP,
 			message = "Stopping container " + c.Name
 		}
 		events.Eventf(w.m.rec, events.PodRef(w.pod, c.Name), v1.EventTypeNormal, "Killing", "%s", message)
-		if spec := w.containerSpec(c.Name); spec != nil && spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil && grace > 0 {
+		if spec := w.containerSpec(c.Name); spec != nil && spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil && grace > 0 && w.firstPreStop(c.ID) {
 			grace -= w.runPreStop(ctx, c, spec, podIP, grace)
 		}
 		if turn != nil && grace > 0 {

@@ -86,6 +86,13 @@ type worker struct {
 	// deleteGrace is the grace period a delete request asked for; guarded
 	// by graceMu, as the request comes from the API's goroutine.
 	deleteGrace *time.Duration
+	// graceCut, when set, is closed by a delete request that shortens the
+	// grace period of the termination in progress (guarded by graceMu).
+	graceCut chan struct{}
+	// preStopRan holds the containers whose preStop hook has run, so that
+	// a termination started again does not run it twice (guarded by
+	// graceMu: kills run in parallel).
+	preStopRan map[string]bool
 }
 
 // updateTo hands the worker a changed pod of its UID; the next sync acts
@@ -644,6 +651,10 @@ func (w *worker) finish(ctx context.Context) {
 		if err == nil {
 			break
 		}
+		if errors.Is(err, errGraceCut) {
+			w.log.Info("grace period shortened: stopping the pod again with it", zap.Duration("grace", w.terminationGrace()))
+			continue
+		}
 		if ctx.Err() != nil {
 			w.log.Info("agent stopping: the next agent finishes terminating this pod")
 			return
@@ -686,14 +697,31 @@ func (w *worker) unroute(ctx context.Context, grace time.Duration) time.Duration
 }
 
 func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
+	// A delete request that shortens the grace period cuts this attempt
+	// short, and the next one stops what still runs with the shorter
+	// period, as the kubelet's pod worker cancels a terminating sync whose
+	// grace period was shortened.
+	kctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cut := w.watchGraceCut()
+	go func() {
+		select {
+		case <-cut:
+			cancel()
+		case <-kctx.Done():
+		}
+	}()
 	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
 	if err != nil {
 		return err
 	}
 	w.publishState(&ps, deleting)
 	grace := w.terminationGrace()
-	grace -= w.unroute(ctx, grace)
-	if err := w.killPod(ctx, &ps, grace); err != nil {
+	grace -= w.unroute(kctx, grace)
+	if err := w.killPod(kctx, &ps, grace); err != nil {
+		if isClosed(cut) && ctx.Err() == nil {
+			return errGraceCut
+		}
 		return err
 	}
 	if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
