@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/zapr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/minikubelet/minikubelet/agent"
@@ -122,6 +124,7 @@ func (o *agentOptions) execute(ctx context.Context, name string) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // stderr cannot be synced on some systems
+	defer routeKlog(log)()
 	log.Info("starting "+name, zap.String("version", version))
 	// A failure is reported once, as one "error: …" line (handleError), not
 	// as a log entry with a stack trace: it is the user's to read and fix.
@@ -258,4 +261,19 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	// Stack traces only for what is a bug (DPanic and above): an error the
 	// agent logs is about the node or the pods, and a trace hides it.
 	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel)), nil
+}
+
+// routeKlog sends what the Kubernetes libraries log through klog (client-go,
+// apimachinery's HandleError, the kubelet's streaming server in
+// k8s.io/kubelet) into the agent's logger, named "klog", instead of klog's
+// own differently formatted lines on stderr. klog's verbosity stays at 0, so
+// only what those libraries log unconditionally comes through: their info
+// lines at Info, errors at Error with the error. klog's logger is
+// process-wide; the function returned puts klog back as it was.
+func routeKlog(log *zap.Logger) (restore func()) {
+	klog.SetLogger(zapr.NewLogger(log.Named("klog")))
+	return func() {
+		klog.Flush()
+		klog.ClearLogger()
+	}
 }
