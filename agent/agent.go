@@ -308,7 +308,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 	// The Kubernetes API's credentials exist before the socket answers, so
 	// `minikubelet kubeconfig` works as soon as the agent is up.
-	kapi, err := newKubeAPI(log.Named("kubeapi"), cfg, version, runtimeVersion, store, svcs.Source(), rec, srv.Handler(), rt, ctrl, workers,
+	kapi, err := newKubeAPI(log.Named("kubeapi"), cfg, version, runtimeVersion, store, svcs.Source(), configs, rec, srv.Handler(), rt, ctrl, workers,
 		kubeOps{metrics: metrics, health: healthChecks(client, &synced)})
 	if err != nil {
 		return parts.abort(fmt.Errorf("kubernetes API: %w", err))

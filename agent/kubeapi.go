@@ -79,7 +79,7 @@ type containerStreams interface {
 // returns nil when cfg turns it off. Its credentials are made here, before
 // the socket API serves the kubeconfig.
 func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, store *status.Store,
-	svcs api.ServiceSource, rec *events.Store, logs http.Handler, streams containerStreams, apps kubeapi.AppsStore,
+	svcs api.ServiceSource, configs kubeapi.ConfigStore, rec *events.Store, logs http.Handler, streams containerStreams, apps kubeapi.AppsStore,
 	term api.Terminator, ops kubeOps) (*kubeapi.Server, error) {
 	if cfg.APIAddress == "" {
 		return nil, nil
@@ -110,6 +110,8 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 		Exec:   streams,
 		Attach: streams,
 		Apps:   apps,
+		// The manifests directory's ConfigMaps and Secrets.
+		Configs: configs,
 
 		ManifestDir: cfg.Manifests,
 		NodeName:    cfg.NodeName,

@@ -149,7 +149,7 @@ func TestKubectlTrustAndDiscovery(t *testing.T) {
 		{"pods", "po", "v1", "true", "Pod"}, {"services", "svc", "v1", "true", "Service"},
 		{"endpoints", "ep", "v1", "true", "Endpoints"}, {"namespaces", "ns", "v1", "false", "Namespace"},
 		{"nodes", "no", "v1", "false", "Node"}, {"events", "ev", "v1", "true", "Event"},
-		{"configmaps", "cm", "v1", "true", "ConfigMap"},
+		{"configmaps", "cm", "v1", "true", "ConfigMap"}, {"secrets", "v1", "true", "Secret"},
 		{"endpointslices", "discovery.k8s.io/v1", "true", "EndpointSlice"},
 	} {
 		if !hasFieldsLine(out, want) {

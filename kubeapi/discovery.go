@@ -48,7 +48,7 @@ var (
 // resources are what this API serves, in the order the API server lists
 // them; the verbs say honestly what works here.
 var resources = []resourceInfo{
-	{gv: coreV1, name: "configmaps", singular: "configmap", kind: "ConfigMap", namespaced: true, verbs: readVerbs, shortNames: []string{"cm"}},
+	{gv: coreV1, name: "configmaps", singular: "configmap", kind: "ConfigMap", namespaced: true, verbs: writeVerbs, shortNames: []string{"cm"}},
 	{gv: coreV1, name: "endpoints", singular: "endpoints", kind: "Endpoints", namespaced: true, verbs: readVerbs, shortNames: []string{"ep"}},
 	{gv: coreV1, name: "events", singular: "event", kind: "Event", namespaced: true, verbs: readVerbs, shortNames: []string{"ev"}},
 	{gv: coreV1, name: "namespaces", singular: "namespace", kind: "Namespace", verbs: readVerbs, shortNames: []string{"ns"}},
@@ -61,6 +61,7 @@ var resources = []resourceInfo{
 			{name: "portforward", verbs: []string{"create", "get"}},
 			{name: "status", kind: "Pod", verbs: []string{"get"}},
 		}},
+	{gv: coreV1, name: "secrets", singular: "secret", kind: "Secret", namespaced: true, verbs: writeVerbs},
 	{gv: coreV1, name: "services", singular: "service", kind: "Service", namespaced: true, verbs: writeVerbs, shortNames: []string{"svc"}, categories: []string{"all"},
 		subresources: []subresourceInfo{{name: "status", kind: "Service", verbs: []string{"get"}}}},
 	{gv: appsV1, name: "deployments", singular: "deployment", kind: "Deployment", namespaced: true, verbs: writeVerbs, shortNames: []string{"deploy"}, categories: []string{"all"},

@@ -32,6 +32,14 @@ type ServiceStore interface {
 	ListEndpoints(namespace string) []*v1.Endpoints
 }
 
+// ConfigStore publishes the ConfigMaps and Secrets of the manifests
+// directory; source.ConfigStore implements it.
+type ConfigStore interface {
+	Changed() <-chan struct{}
+	ListConfigMaps(namespace string) []*v1.ConfigMap
+	ListSecrets(namespace string) []*v1.Secret
+}
+
 // EventStore keeps recorded events; events.Store implements it.
 type EventStore interface {
 	Changed() <-chan struct{}
@@ -47,6 +55,7 @@ const (
 	keyNamespaces     = "/namespaces"
 	keyNodes          = "/nodes"
 	keyConfigMaps     = "/configmaps"
+	keySecrets        = "/secrets"
 	keyEndpointSlices = "discovery.k8s.io/endpointslices"
 	keyEventsV1       = "events.k8s.io/events"
 	keyDeployments    = "apps/deployments"
@@ -343,7 +352,9 @@ var systemNamespaces = []string{"default", "kube-node-lease", "kube-public", "ku
 const RootCAConfigMap = "kube-root-ca.crt"
 
 // feedDerived keeps the namespaces (the system ones and every namespace an
-// object lives in) and their kube-root-ca.crt ConfigMaps, and the node.
+// object lives in), the ConfigMaps (the manifests directory's, and each
+// namespace's kube-root-ca.crt unless a file has one) and Secrets, and the
+// node.
 func (s *Server) feedDerived(ctx context.Context) {
 	// The tick also renews the node's Lease, at the kubelet's interval.
 	tick := time.NewTicker(leaseRenewInterval)
@@ -354,6 +365,18 @@ func (s *Server) feedDerived(ctx context.Context) {
 		s.cache.mu.RLock()
 		changed := s.cache.changed
 		s.cache.mu.RUnlock()
+		var (
+			configsChanged <-chan struct{}
+			stored         []*v1.ConfigMap
+			secrets        []Object
+		)
+		if s.deps.Configs != nil {
+			configsChanged = s.deps.Configs.Changed()
+			stored = s.deps.Configs.ListConfigMaps("")
+			for _, sec := range s.deps.Configs.ListSecrets("") {
+				secrets = append(secrets, sec)
+			}
+		}
 
 		names := map[string]bool{}
 		for _, n := range systemNamespaces {
@@ -367,18 +390,31 @@ func (s *Server) feedDerived(ctx context.Context) {
 				}
 			}
 		}
+		var cms []Object
+		hasRootCA := map[string]bool{}
+		for _, cm := range stored {
+			names[cm.Namespace] = true
+			hasRootCA[cm.Namespace] = hasRootCA[cm.Namespace] || cm.Name == RootCAConfigMap
+			cms = append(cms, cm)
+		}
+		for _, sec := range secrets {
+			names[sec.GetNamespace()] = true
+		}
 		sorted := make([]string, 0, len(names))
 		for n := range names {
 			sorted = append(sorted, n)
 		}
 		sort.Strings(sorted)
-		var nss, cms []Object
+		var nss []Object
 		for _, n := range sorted {
 			nss = append(nss, s.namespace(n))
-			cms = append(cms, s.rootCAConfigMap(n))
+			if !hasRootCA[n] {
+				cms = append(cms, s.rootCAConfigMap(n))
+			}
 		}
 		s.cache.Replace(keyNamespaces, nss, nil)
 		s.cache.Replace(keyConfigMaps, cms, nil)
+		s.cache.Replace(keySecrets, secrets, nil)
 		if s.deps.Node != nil {
 			node := s.deps.Node()
 			s.cache.Replace(keyNodes, []Object{node}, nil)
@@ -391,6 +427,7 @@ func (s *Server) feedDerived(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-configsChanged:
 		case <-tick.C:
 		}
 	}

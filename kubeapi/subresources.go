@@ -18,6 +18,9 @@ type Deps struct {
 	// Pod logs are served by the agent's socket API, whose handler takes
 	// the same path and parameters as the Kubernetes API.
 	Logs http.Handler
+	// Configs serves the ConfigMaps and Secrets of the manifests
+	// directory; nil lists none but the kube-root-ca.crt ConfigMaps.
+	Configs ConfigStore
 	// Apps serves Deployments and ReplicaSets; nil lists none.
 	Apps AppsStore
 	// Exec runs commands in containers; nil answers exec with 503.

@@ -115,6 +115,13 @@ var printerFor = map[string]printer{
 			return []any{cm.Name, int64(len(cm.Data) + len(cm.BinaryData)), age(cm.CreationTimestamp, now)}
 		},
 	},
+	keySecrets: {
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Type", "string", 0), col("Data", "string", 0), col("Age", "string", 0)},
+		cells: func(o Object, now time.Time) []any {
+			s := o.(*v1.Secret)
+			return []any{s.Name, string(s.Type), int64(len(s.Data)), age(s.CreationTimestamp, now)}
+		},
+	},
 	keyLeases: {
 		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Holder", "string", 0), col("Age", "string", 0)},
 		cells: func(o Object, now time.Time) []any {
@@ -434,6 +441,8 @@ func sampleObject(key string) Object {
 		return &discoveryv1.EndpointSlice{}
 	case keyConfigMaps:
 		return &v1.ConfigMap{}
+	case keySecrets:
+		return &v1.Secret{}
 	case keyDeployments:
 		return &appsv1.Deployment{}
 	case keyReplicaSets:

@@ -56,7 +56,7 @@ func TestTableColumnsMatchUpstream(t *testing.T) {
 	for key, name := range map[string]string{
 		keyPods: "pod", keyServices: "service", keyEndpoints: "endpoint", keyEndpointSlices: "endpointSlice",
 		keyEvents: "event", keyEventsV1: "event", keyNamespaces: "namespace", keyNodes: "node",
-		keyConfigMaps: "configMap", keyDeployments: "deployment", keyReplicaSets: "replicaSet", keyLeases: "lease",
+		keyConfigMaps: "configMap", keySecrets: "secret", keyDeployments: "deployment", keyReplicaSets: "replicaSet", keyLeases: "lease",
 	} {
 		want := upstream[name]
 		if len(want) == 0 {

@@ -54,6 +54,10 @@ func writable(info *resourceInfo) (func() Object, bool) {
 		return func() Object { return &v1.Service{} }, true
 	case keyDeployments:
 		return func() Object { return &appsv1.Deployment{} }, true
+	case keyConfigMaps:
+		return func() Object { return &v1.ConfigMap{} }, true
+	case keySecrets:
+		return func() Object { return &v1.Secret{} }, true
 	}
 	return nil, false
 }
@@ -241,6 +245,8 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		if err := s.storePodUpdate(r, req, pod, cur.GetUID()); err != nil {
 			return err
 		}
+	} else if err := validateConfigUpdate(obj, cur); err != nil {
+		return err
 	} else if err := s.storeUpdate(r, req, cur, obj); err != nil {
 		return err
 	}
@@ -251,6 +257,42 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 	}
 	writeJSON(w, http.StatusOK, s.settled(r.Context(), req, obj, prev))
 	return nil
+}
+
+// validateConfigUpdate refuses what the API server refuses of an update of
+// a ConfigMap or Secret: new data for an immutable one, a new Secret type.
+// A Secret's stringData is merged into its data here, as the API server
+// does, so that the change stored is one of data.
+func validateConfigUpdate(obj, cur Object) error {
+	var errs field.ErrorList
+	var gk schema.GroupKind
+	switch x := obj.(type) {
+	case *v1.ConfigMap:
+		gk, errs = schema.GroupKind{Kind: "ConfigMap"}, source.ValidateConfigMapUpdate(x, cur.(*v1.ConfigMap))
+	case *v1.Secret:
+		source.SetSecretDefaults(x)
+		gk, errs = schema.GroupKind{Kind: "Secret"}, source.ValidateSecretUpdate(x, cur.(*v1.Secret))
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(gk, obj.GetName(), errs)
+	}
+	return nil
+}
+
+// storedSecret is a stored Secret with its stringData merged into data, so
+// that a patch of data is not undone by the stringData the file had.
+func storedSecret(stored []byte) ([]byte, error) {
+	var sec v1.Secret
+	if err := json.Unmarshal(stored, &sec); err != nil {
+		return nil, err
+	}
+	if len(sec.StringData) == 0 {
+		return stored, nil
+	}
+	ns := sec.Namespace
+	source.SetSecretDefaults(&sec)
+	sec.Namespace = ns
+	return json.Marshal(&sec)
 }
 
 // validatePodUpdate refuses what the API server's ValidatePodUpdate
@@ -404,6 +446,12 @@ func (s *Server) storeUpdate(r *http.Request, req resourceRequest, cur, obj Obje
 	}
 	ref := source.ObjectRef{APIVersion: req.info.gv.String(), Kind: req.info.kind, Namespace: req.namespace, Name: req.name}
 	err = source.Edit(r.Context(), s.deps.ManifestDir, ref, s.deps.NodeName, func(stored []byte) ([]byte, error) {
+		if _, ok := cur.(*v1.Secret); ok {
+			var err error
+			if stored, err = storedSecret(stored); err != nil {
+				return nil, err
+			}
+		}
 		return strategicpatch.StrategicMergePatch(stored, patch, schema)
 	})
 	switch {
@@ -471,6 +519,10 @@ func manifestOf(obj Object) ([]byte, error) {
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 	case *v1.Service:
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+	case *v1.ConfigMap:
+		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	case *v1.Secret:
+		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
 	case *appsv1.Deployment:
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
 		// The deployment controller's, whatever a manifest says.

@@ -23,7 +23,7 @@ import (
 
 // docs maps each served group version to the resources it serves.
 var docs = map[string][]string{
-	"api__v1":                       {"pods", "services", "endpoints", "events", "namespaces", "nodes", "configmaps"},
+	"api__v1":                       {"pods", "services", "endpoints", "events", "namespaces", "nodes", "configmaps", "secrets"},
 	"apis__events.k8s.io__v1":       {"events"},
 	"apis__discovery.k8s.io__v1":    {"endpointslices"},
 	"apis__apps__v1":                {"deployments", "replicasets"},
