@@ -18,6 +18,7 @@ import (
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/kubeapi"
 	"github.com/minikubelet/minikubelet/lifecycle"
 	"github.com/minikubelet/minikubelet/netns"
@@ -71,8 +72,8 @@ func (c *Config) Complete() error {
 			return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)
 		}
 	}
-	if m := c.CrashLoopBackOff.MaxContainerRestartPeriod; m != nil && (m.Duration < time.Second || m.Duration > 300*time.Second) {
-		return fmt.Errorf("crashLoopBackOff.maxContainerRestartPeriod %v: must be between 1s and 300s", m.Duration)
+	if m := c.CrashLoopBackOff.MaxContainerRestartPeriod; m != nil && (m.Duration < time.Second || m.Duration > podworker.DefaultBackOffMax) {
+		return fmt.Errorf("crashLoopBackOff.maxContainerRestartPeriod %v: must be between 1s and %.0fs", m.Duration, podworker.DefaultBackOffMax.Seconds())
 	}
 	if _, _, err := c.logRotation(); err != nil {
 		return err
@@ -82,7 +83,7 @@ func (c *Config) Complete() error {
 
 // backOff returns the crash-loop curve the config asks for (KEP-4603).
 func (c *Config) backOff() (initial, max time.Duration) {
-	initial, max = 10*time.Second, 300*time.Second
+	initial, max = podworker.DefaultBackOffInitial, podworker.DefaultBackOffMax
 	if c.CrashLoopBackOff.ReducedDecay {
 		initial, max = time.Second, 60*time.Second
 	}
@@ -288,7 +289,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 
 	var runtimeVersion string
 	if v, err := client.Version(ctx); err == nil {
-		runtimeVersion = "containerd://" + v.Version
+		runtimeVersion = kuberules.RuntimeVersion(v.Version)
 	}
 	warnings := &manifestWarnings{}
 	srv := api.NewServer(log.Named("api"), api.Deps{
@@ -419,7 +420,7 @@ func notifyReady(log *zap.Logger) {
 type proberAdapter struct{ *prober.Manager }
 
 func (p proberAdapter) Failed(containerID string) string {
-	id := "containerd://" + containerID
+	id := kuberules.StatusContainerID(containerID)
 	if r, ok := p.Liveness(id); ok && r == prober.Failure {
 		return "liveness"
 	}
@@ -433,6 +434,6 @@ func (p proberAdapter) Started(c *v1.Container, containerID string) bool {
 	if c.StartupProbe == nil {
 		return true
 	}
-	r, ok := p.Startup("containerd://" + containerID)
+	r, ok := p.Startup(kuberules.StatusContainerID(containerID))
 	return ok && r == prober.Success
 }

@@ -16,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	mkruntime "github.com/minikubelet/minikubelet/runtime"
+
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 )
 
 // execTarget validates an exec request against the pod like the API server
@@ -39,11 +41,7 @@ func streamTarget(pod *v1.Pod, container, verb string) (string, string, error) {
 		return "", "", badRequest(fmt.Sprintf("unable to upgrade connection: container not found (%q)", container))
 	}
 	// Status carries "<runtime>://<id>"; the runtime wants the bare ID.
-	id := cs.ContainerID
-	if _, after, ok := strings.Cut(id, "://"); ok {
-		id = after
-	}
-	return container, id, nil
+	return container, kuberules.BareContainerID(cs.ContainerID), nil
 }
 
 func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {

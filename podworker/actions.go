@@ -6,6 +6,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -75,10 +76,6 @@ func latestExited(ps *runtime.PodState, name string) *runtime.Container {
 		}
 	}
 	return nil
-}
-
-func isRestartable(c *v1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
 }
 
 // shouldRestart is the kubelet's ShouldContainerBeRestarted for a stopped
@@ -246,7 +243,7 @@ func computeInitActions(pod *v1.Pod, ps *runtime.PodState, probes probeView, act
 	}
 	for i := len(inits) - 1; i >= 0; i-- {
 		spec := &inits[i]
-		sidecar := isRestartable(spec)
+		sidecar := kuberules.IsSidecar(spec)
 		c := latest(ps, spec.Name)
 		if c == nil {
 			if previous && sidecar {

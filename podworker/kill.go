@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -239,7 +240,7 @@ type terminationOrder struct {
 func newTerminationOrder(pod *v1.Pod, live []string) *terminationOrder {
 	hasSidecar := false
 	for i := range pod.Spec.InitContainers {
-		hasSidecar = hasSidecar || isRestartable(&pod.Spec.InitContainers[i])
+		hasSidecar = hasSidecar || kuberules.IsSidecar(&pod.Spec.InitContainers[i])
 	}
 	if !hasSidecar {
 		return nil
@@ -258,7 +259,7 @@ func newTerminationOrder(pod *v1.Pod, live []string) *terminationOrder {
 	for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
 		c := &pod.Spec.InitContainers[i]
 		ch, ok := o.done[c.Name]
-		if !ok || !isRestartable(c) {
+		if !ok || !kuberules.IsSidecar(c) {
 			continue
 		}
 		o.prereqs[c.Name] = append(append([]chan struct{}{}, apps...), later...)
@@ -302,7 +303,7 @@ func markUnready(pod *v1.Pod, st *v1.PodStatus) {
 		st.ContainerStatuses[i].Ready = false
 	}
 	for i := range st.InitContainerStatuses {
-		if i < len(pod.Spec.InitContainers) && isRestartable(&pod.Spec.InitContainers[i]) {
+		if i < len(pod.Spec.InitContainers) && kuberules.IsSidecar(&pod.Spec.InitContainers[i]) {
 			st.InitContainerStatuses[i].Ready = false
 		}
 	}

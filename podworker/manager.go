@@ -56,7 +56,8 @@ type Config struct {
 	Hooks  HookRunner
 	LogDir string
 	NodeIP string
-	// CrashLoop back-off: initial delay and cap (10s / 300s by default).
+	// CrashLoop back-off: initial delay and cap (DefaultBackOffInitial and
+	// DefaultBackOffMax when zero).
 	BackOffInitial, BackOffMax time.Duration
 	// Resync is the safety-net period of a sync when no event comes.
 	Resync time.Duration
@@ -66,6 +67,14 @@ type Config struct {
 	// Now reads the wall clock (time.Now by default; tests step it).
 	Now func() time.Time
 }
+
+// The kubelet's crash-loop back-off: a container that keeps failing waits
+// 10 s before its first restart, twice as long before each next one, at
+// most 300 s (the largest maxContainerRestartPeriod the kubelet accepts).
+const (
+	DefaultBackOffInitial = 10 * time.Second
+	DefaultBackOffMax     = 300 * time.Second
+)
 
 // Manager owns the pod workers: it starts one per desired pod UID,
 // terminates those no longer desired, and routes runtime events and probe
@@ -99,10 +108,10 @@ func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec event
 		cfg.Resync = time.Minute
 	}
 	if cfg.BackOffInitial <= 0 {
-		cfg.BackOffInitial = 10 * time.Second
+		cfg.BackOffInitial = DefaultBackOffInitial
 	}
 	if cfg.BackOffMax <= 0 {
-		cfg.BackOffMax = 300 * time.Second
+		cfg.BackOffMax = DefaultBackOffMax
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/internal/podgen"
 	"github.com/minikubelet/minikubelet/prober"
 	"github.com/minikubelet/minikubelet/runtime"
@@ -187,7 +188,7 @@ func (w *shapeWorld) startUp(pr Prober, probes probeView) []string {
 			// every one before it is done: exited 0, or a running sidecar.
 			for j, c := range w.pod.Spec.InitContainers {
 				inst := latest(&w.ps, c.Name)
-				if j < i && (inst == nil || (!isRestartable(&c) && inst.ExitCode != 0) || (isRestartable(&c) && inst.State != runtime.StateRunning)) {
+				if j < i && (inst == nil || (!kuberules.IsSidecar(&c) && inst.ExitCode != 0) || (kuberules.IsSidecar(&c) && inst.State != runtime.StateRunning)) {
 					w.t.Fatalf("%s: init %d started before init %d is done", w.shape, i, j)
 				}
 				if j >= i && inst != nil {
@@ -256,7 +257,7 @@ func TestEveryShapeRunsInOrder(t *testing.T) {
 		held := false
 		for _, c := range pod.Spec.InitContainers {
 			want = append(want, c.Name)
-			if held = isRestartable(&c) && c.StartupProbe != nil; held {
+			if held = kuberules.IsSidecar(&c) && c.StartupProbe != nil; held {
 				break
 			}
 		}
@@ -273,7 +274,7 @@ func TestEveryShapeRunsInOrder(t *testing.T) {
 		w := &shapeWorld{t: t, pod: pod, shape: shape}
 		w.startUp(pw, startedView(true))
 		for _, c := range append(slices.Clone(pod.Spec.Containers), pod.Spec.InitContainers...) {
-			if (isRestartable(&c) || !strings.HasPrefix(c.Name, "init-")) && !w.running(c.Name) {
+			if (kuberules.IsSidecar(&c) || !strings.HasPrefix(c.Name, "init-")) && !w.running(c.Name) {
 				t.Fatalf("%s: %s is not running after start-up", shape, c.Name)
 			}
 		}
@@ -284,7 +285,7 @@ func TestEveryShapeRunsInOrder(t *testing.T) {
 
 		// A sidecar that exits is restarted alone, whatever the code.
 		for i, c := range pod.Spec.InitContainers {
-			if !isRestartable(&c) {
+			if !kuberules.IsSidecar(&c) {
 				continue
 			}
 			w.exit(int32(i%2), func(r *runtime.Container) bool { return r.Name == c.Name })

@@ -8,6 +8,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -17,8 +18,6 @@ type waitReason struct {
 	Reason, Message string
 }
 
-const containerIDPrefix = "containerd://"
-
 // containerStatuses builds the init and app container statuses from the
 // runtime's instances, newest first. ready and started get the kubelet's
 // defaults for a pod without probes; the prober refines them afterwards.
@@ -27,10 +26,10 @@ func containerStatuses(pod *v1.Pod, ps *runtime.PodState, reasons map[string]wai
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		st := containerStatus(c, ps, reasons, hasInit)
-		if isRestartable(c) {
+		if kuberules.IsSidecar(c) {
 			st.Ready = st.State.Running != nil
 		} else {
-			st.Ready = st.State.Terminated != nil && st.State.Terminated.ExitCode == 0
+			st.Ready = kuberules.InitContainerReady(st.State)
 		}
 		initSt = append(initSt, st)
 	}
@@ -86,7 +85,7 @@ func containerStatus(spec *v1.Container, ps *runtime.PodState, reasons map[strin
 		return st
 	}
 	cur := instances[0]
-	st.ContainerID = containerIDPrefix + cur.ID
+	st.ContainerID = kuberules.StatusContainerID(cur.ID)
 	st.RestartCount = cur.RestartCount
 	if cur.ImageRef != "" {
 		st.Image = cur.ImageRef
@@ -126,7 +125,7 @@ func terminated(c *runtime.Container) *v1.ContainerStateTerminated {
 		Message:     c.Message,
 		StartedAt:   metav1.NewTime(c.StartedAt),
 		FinishedAt:  metav1.NewTime(c.FinishedAt),
-		ContainerID: containerIDPrefix + c.ID,
+		ContainerID: kuberules.StatusContainerID(c.ID),
 	}
 }
 
@@ -145,7 +144,7 @@ func podPhase(spec *v1.PodSpec, initSt, appSt []v1.ContainerStatus) v1.PodPhase 
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
 		st, ok := byName[c.Name]
-		if isRestartable(c) {
+		if kuberules.IsSidecar(c) {
 			switch {
 			case !ok:
 				unknown++
@@ -244,7 +243,7 @@ func podConditions(pod *v1.Pod, phase v1.PodPhase, sandboxReady bool, initSt, ap
 	}
 	for i, st := range initSt {
 		c := &pod.Spec.InitContainers[i]
-		if isRestartable(c) {
+		if kuberules.IsSidecar(c) {
 			if st.Started == nil || !*st.Started {
 				incomplete = append(incomplete, st.Name)
 			}
@@ -263,7 +262,7 @@ func podConditions(pod *v1.Pod, phase v1.PodPhase, sandboxReady bool, initSt, ap
 	// ContainersReady and Ready.
 	var unready []string
 	for i, st := range initSt {
-		if isRestartable(&pod.Spec.InitContainers[i]) && !st.Ready {
+		if kuberules.IsSidecar(&pod.Spec.InitContainers[i]) && !st.Ready {
 			unready = append(unready, st.Name)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/internal/qos"
 	"github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/status"
@@ -289,12 +290,12 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		c := &w.pod.Spec.InitContainers[i]
 		if at, ok := w.startContainer(ctx, sb, &ps, c, runtime.KindInit, now); !ok {
 			soon(at)
-			if isRestartable(c) {
+			if kuberules.IsSidecar(c) {
 				continue // a sidecar in back-off holds up nothing else
 			}
 			break
 		}
-		if isRestartable(c) {
+		if kuberules.IsSidecar(c) {
 			// Nothing else announces that a sidecar is up: look again at
 			// once, so the next init container starts without a resync.
 			soon(now)
@@ -486,7 +487,7 @@ func (w *worker) runPostStart(ctx context.Context, ctr *runtime.Container, c *v1
 	if kerr := w.killContainer(ctx, ctr, ip, "FailedPostStartHook", podGrace(w.pod), nil); kerr != nil {
 		w.log.Error("stop container after failed postStart hook", zap.String("container", c.Name), zap.Error(kerr))
 	}
-	if isRestartable(c) || w.pod.Spec.RestartPolicy != v1.RestartPolicyNever {
+	if kuberules.IsSidecar(c) || w.pod.Spec.RestartPolicy != v1.RestartPolicyNever {
 		w.reasons[c.Name] = waitReason{Reason: "PostStartHookError", Message: msg}
 	}
 	return false

@@ -8,6 +8,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 )
 
 // Options select the pod table's columns.
@@ -164,7 +166,7 @@ func summarizePod(pod *v1.Pod) podSummary {
 
 	sidecars := map[string]bool{}
 	for i := range pod.Spec.InitContainers {
-		if isSidecar(&pod.Spec.InitContainers[i]) {
+		if kuberules.IsSidecar(&pod.Spec.InitContainers[i]) {
 			sidecars[pod.Spec.InitContainers[i].Name] = true
 			s.total++
 		}
@@ -258,11 +260,6 @@ func laterOf(last *metav1.Time, st v1.ContainerState) {
 	if fin := st.Terminated.FinishedAt; last.Before(&fin) {
 		*last = fin
 	}
-}
-
-// isSidecar reports whether an init container is a native sidecar.
-func isSidecar(c *v1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
 }
 
 // conditionTrue reports whether the first condition of type t is True, the

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/prober/probe"
 )
 
@@ -139,7 +140,7 @@ func (m *Manager) AddPod(pod *v1.Pod) {
 		}
 		for i := range pod.Spec.InitContainers {
 			// Regular init containers cannot have probes; sidecars can.
-			if isSidecar(&pod.Spec.InitContainers[i]) {
+			if kuberules.IsSidecar(&pod.Spec.InitContainers[i]) {
 				add(true, i, t)
 			}
 		}
@@ -228,7 +229,7 @@ func (m *Manager) UpdatePodStatus(pod *v1.Pod, status *v1.PodStatus) {
 		sidecar := false
 		for j := range pod.Spec.InitContainers {
 			if pod.Spec.InitContainers[j].Name == cs.Name {
-				sidecar = isSidecar(&pod.Spec.InitContainers[j])
+				sidecar = kuberules.IsSidecar(&pod.Spec.InitContainers[j])
 				break
 			}
 		}
@@ -240,7 +241,7 @@ func (m *Manager) updateContainer(uid types.UID, cs *v1.ContainerStatus, probed 
 	started := m.isStarted(uid, cs)
 	cs.Started = &started
 	if !probed {
-		cs.Ready = cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
+		cs.Ready = kuberules.InitContainerReady(cs.State)
 		return
 	}
 	if !started {
@@ -313,11 +314,6 @@ func probeOf(c *v1.Container, t ProbeType) *v1.Probe {
 	default:
 		return c.StartupProbe
 	}
-}
-
-// isSidecar reports whether an init container is a restartable one.
-func isSidecar(c *v1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
 }
 
 // countRun reports one probe run's outcome, in prober_probe_total's words.

@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/prober/probe"
 )
 
@@ -88,7 +89,7 @@ func (w *worker) runOnce(pod *v1.Pod) (probe.Result, string, error) {
 			return probe.Unknown, "", errors.New("no exec runtime configured")
 		}
 		cmd := probe.ExpandCommand(p.Exec.Command, w.container.Env)
-		return probe.Exec(w.ctx, w.m.exec, bareContainerID(w.containerID), cmd, timeout)
+		return probe.Exec(w.ctx, w.m.exec, kuberules.BareContainerID(w.containerID), cmd, timeout)
 	case p.HTTPGet != nil:
 		if p.HTTPGet.Host == "" && podIP == "" {
 			return probe.Unknown, "", errNoPodIP

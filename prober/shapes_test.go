@@ -6,6 +6,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/internal/podgen"
 )
 
@@ -28,7 +29,7 @@ func TestAddPodEveryShape(t *testing.T) {
 			}
 		}
 		for i := range pod.Spec.InitContainers {
-			if isSidecar(&pod.Spec.InitContainers[i]) {
+			if kuberules.IsSidecar(&pod.Spec.InitContainers[i]) {
 				expect(&pod.Spec.InitContainers[i])
 			}
 		}

@@ -122,11 +122,3 @@ func userAgent(version string) string {
 	}
 	return "kube-probe/" + v
 }
-
-// bareContainerID strips the "<runtime>://" prefix of a status container ID.
-func bareContainerID(id string) string {
-	if i := strings.Index(id, "://"); i >= 0 {
-		return id[i+3:]
-	}
-	return id
-}

@@ -392,7 +392,19 @@ func splitList(s string) []string {
 // LogPath is the kubelet's CRI log file of one container instance:
 // <logDir>/<namespace>_<name>_<uid>/<container>/<restartCount>.log.
 func LogPath(logDir string, pod *v1.Pod, container string, restartCount int32) string {
-	return filepath.Join(logDir, pod.Namespace+"_"+pod.Name+"_"+string(pod.UID), container, strconv.Itoa(int(restartCount))+".log")
+	return filepath.Join(PodLogDir(logDir, pod), container, strconv.Itoa(int(restartCount))+".log")
+}
+
+// PodLogDir is the kubelet's directory of a pod's container logs:
+// <logDir>/<namespace>_<name>_<uid>.
+func PodLogDir(logDir string, pod *v1.Pod) string {
+	return filepath.Join(logDir, podLogDirName(pod.Namespace, pod.Name, string(pod.UID)))
+}
+
+// podLogDirName names a pod's log directory; with "*" for namespace and
+// name it is the pattern of a UID's (neither may contain "_").
+func podLogDirName(namespace, name, uid string) string {
+	return namespace + "_" + name + "_" + uid
 }
 
 func createEmptyFile(path string, mode os.FileMode) error {

@@ -284,7 +284,7 @@ func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 	if err := c.removePodDir(c.podLayout(uid)); err != nil {
 		errs = append(errs, err)
 	}
-	logDirs, err := filepath.Glob(filepath.Join(c.cfg.LogDir, "*_*_"+string(uid)))
+	logDirs, err := filepath.Glob(filepath.Join(c.cfg.LogDir, podLogDirName("*", "*", string(uid))))
 	if err != nil {
 		errs = append(errs, err)
 	}

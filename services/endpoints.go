@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 )
 
 // LabelHeadless marks the Endpoints of a headless Service, as the
@@ -147,7 +149,7 @@ func FindPort(pod *v1.Pod, sp *v1.ServicePort) (int, error) {
 			}
 		}
 		for _, c := range pod.Spec.InitContainers {
-			if c.RestartPolicy == nil || *c.RestartPolicy != v1.ContainerRestartPolicyAlways {
+			if !kuberules.IsSidecar(&c) {
 				continue
 			}
 			for _, p := range c.Ports {

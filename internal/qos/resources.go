@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 )
 
 // PodRequests is what the pod as a whole requests of CPU and memory, as
@@ -75,7 +77,7 @@ func aggregate(spec *v1.PodSpec, of func(*v1.Container) v1.ResourceList, seen fu
 		if seen != nil {
 			seen(l)
 		}
-		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
+		if kuberules.IsSidecar(c) {
 			addAll(sidecars, l)
 			addAll(running, l)
 			continue

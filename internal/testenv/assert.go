@@ -62,7 +62,7 @@ func (env *Env) AssertPodGone(t *testing.T, pod *v1.Pod, ids ...string) {
 	}
 	for _, d := range []string{
 		filepath.Join(env.Root, "pods", string(pod.UID)),
-		filepath.Join(env.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
+		runtime.PodLogDir(env.LogDir, pod),
 	} {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s left (%v)", d, err)
