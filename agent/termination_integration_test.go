@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
@@ -144,5 +146,39 @@ spec:
 	})
 	a.remove("hung.yaml")
 	a.waitGone("hung", 90*time.Second)
+	env.AssertPodGone(t, p)
+}
+
+// A container's readiness ends with it: once it exits, it is no longer
+// ready (nor the pod), though its readiness probe last succeeded.
+func TestReadinessEndsWhenContainerStops(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("rd.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: rd}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'until [ -e /tmp/stop ]; do sleep 0.2; done; exit 1']
+    readinessProbe:
+      exec: {command: ['true']}
+      periodSeconds: 1
+`)
+	a.waitPod("rd", "Ready", time.Minute, isReady)
+	var out bytes.Buffer
+	if code, err := a.client.Exec(context.Background(), "default", "rd", api.ExecOptions{Container: "c", Command: []string{"touch", "/tmp/stop"}, Stdout: &out, Stderr: &out}); err != nil || code != 0 {
+		t.Fatalf("exec: exit %d, %v: %s", code, err, out.String())
+	}
+	p := a.waitPod("rd", "the container stopped", time.Minute, func(p *v1.Pod) bool {
+		return cstatus(p, "c").State.Running == nil
+	})
+	if cs := cstatus(p, "c"); cs.Ready || isReady(p) {
+		t.Errorf("stopped container ready %v, pod ready %v", cs.Ready, isReady(p))
+	}
+	a.remove("rd.yaml")
+	a.waitGone("rd", time.Minute)
 	env.AssertPodGone(t, p)
 }

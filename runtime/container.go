@@ -262,6 +262,20 @@ func (c *Containerd) startTask(ctx context.Context, container containerd.Contain
 // newContainer creates a container of a pod, sandbox or not, the one way:
 // on a new snapshot of img with the configured snapshotter, run by runc.
 func (c *Containerd) newContainer(ctx context.Context, id string, img containerd.Image, spec []oci.SpecOpts, labels map[string]string) (containerd.Container, error) {
+	// The client's own lease is released on ctx, so a creation cancelled
+	// half-way (the pod deleted meanwhile) would leave it behind: release
+	// ours on a fresh context.
+	ctx, done, err := c.client.WithLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: lease: %w", id, err)
+	}
+	defer func() {
+		cctx, cancel := c.cleanupContext(ctx)
+		defer cancel()
+		if err := done(cctx); err != nil && !isNotFound(err) {
+			c.log.Warn("release lease of container creation", zap.String("id", id), zap.Error(err))
+		}
+	}()
 	return c.client.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(c.cfg.Snapshotter),
