@@ -89,6 +89,23 @@ func (a *testAgent) waitDeploymentAfter(name string, n int32, what string, gener
 	return nil
 }
 
+// samePods checks that the Deployment web's running pods are before's,
+// with the same containers, never restarted, and returns them.
+func (a *testAgent) samePods(before []*v1.Pod, what string) []*v1.Pod {
+	a.t.Helper()
+	now := a.deploymentPods("web-")
+	if strings.Join(podNames(now), ",") != strings.Join(podNames(before), ",") {
+		a.t.Fatalf("%s: pods %v, before %v", what, podNames(now), podNames(before))
+	}
+	for i := range now {
+		b, c := cstatus(before[i], "httpd"), cstatus(now[i], "httpd")
+		if now[i].UID != before[i].UID || b.ContainerID != c.ContainerID || c.RestartCount != 0 {
+			a.t.Errorf("%s: pod %s not kept as it was: %+v -> %+v", what, now[i].Name, b, c)
+		}
+	}
+	return now
+}
+
 func podNames(pods []*v1.Pod) []string {
 	var out []string
 	for _, p := range pods {
@@ -214,16 +231,7 @@ func TestDeploymentOnContainerd(t *testing.T) {
 	a = startAgent(t, cfg)
 	time.Sleep(3 * time.Second) // a few controller passes and pod syncs
 	a.waitDeployment("web", 3, "the same 3 pods after a restart")
-	now := a.deploymentPods("web-")
-	if strings.Join(podNames(now), ",") != strings.Join(podNames(before), ",") {
-		t.Fatalf("pods after restart %v, before %v", podNames(now), podNames(before))
-	}
-	for i := range now {
-		b, c := cstatus(before[i], "httpd"), cstatus(now[i], "httpd")
-		if now[i].UID != before[i].UID || b.ContainerID != c.ContainerID || c.RestartCount != 0 {
-			t.Errorf("pod %s not adopted as it was: %+v -> %+v", now[i].Name, b, c)
-		}
-	}
+	now := a.samePods(before, "after a restart")
 
 	// A reboot: containerd has lost every container. The agent starts the
 	// ReplicaSets' pods again from its state: the same pods (names, UIDs),
@@ -310,16 +318,7 @@ func TestDeploymentBrokenManifestOnContainerd(t *testing.T) {
 	before := a.deploymentPods("web-")
 	same := func(what string) {
 		t.Helper()
-		now := a.deploymentPods("web-")
-		if strings.Join(podNames(now), ",") != strings.Join(podNames(before), ",") {
-			t.Fatalf("%s: pods %v, before %v", what, podNames(now), podNames(before))
-		}
-		for i := range now {
-			b, c := cstatus(before[i], "httpd"), cstatus(now[i], "httpd")
-			if now[i].UID != before[i].UID || b.ContainerID != c.ContainerID || c.RestartCount != 0 {
-				t.Errorf("%s: pod %s changed: %+v -> %+v", what, now[i].Name, b, c)
-			}
-		}
+		a.samePods(before, what)
 		got, err := a.client.GetDeployment(ctx, "default", "web")
 		if err != nil || got.UID != d.UID || *got.Spec.Replicas != 2 {
 			t.Fatalf("%s: deployment %+v %v", what, got, err)
