@@ -181,7 +181,9 @@ func mapsEqual[V any](a, b map[string]V, eq func(V, V) bool) bool {
 }
 
 // objectUID names an object of a kind on this node by namespace and name,
-// so that an edit keeps it, as an update through the API server would.
+// so that an edit keeps it, as an update through the API server would (a
+// Service keeps its ClusterIP, a Deployment's ReplicaSets their owner).
+// The content's hash (objectHash) tells an edit apart.
 func objectUID(kind, namespace, name, nodeName string) types.UID {
 	h := fnv.New128a()
 	fmt.Fprintf(h, "%s:%s/%s", kind, namespace, name)

@@ -1,17 +1,13 @@
 package source
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
@@ -160,27 +156,6 @@ func validateStrategy(d *appsv1.Deployment, fld *field.Path) field.ErrorList {
 	return errs
 }
 
-// deploymentUID names a Deployment on this node by namespace and name, so
-// that an edit keeps it (and its ReplicaSets keep their owner), as an
-// update through the API server would.
-func deploymentUID(d *appsv1.Deployment, nodeName string) types.UID {
-	h := fnv.New128a()
-	fmt.Fprintf(h, "deployment:%s/%s", d.Namespace, d.Name)
-	fmt.Fprintf(h, "host:%s", nodeName)
-	return types.UID(hex.EncodeToString(h.Sum(nil)))
-}
-
-// deploymentHash identifies a Deployment's full content, for change detection.
-func deploymentHash(d *appsv1.Deployment) string {
-	j, err := json.Marshal(d)
-	if err != nil {
-		return ""
-	}
-	h := fnv.New128a()
-	h.Write(j)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // loadDeployment decodes, defaults, validates and identifies one Deployment.
 func loadDeployment(o object, path, nodeName string, multi bool) (*appsv1.Deployment, []FileError) {
 	if o.meta.APIVersion != "apps/v1" {
@@ -200,7 +175,7 @@ func loadDeployment(o object, path, nodeName string, multi bool) (*appsv1.Deploy
 		return nil, out
 	}
 	d.Status = appsv1.DeploymentStatus{}
-	d.UID = deploymentUID(d, nodeName)
+	d.UID = objectUID("deployment", d.Namespace, d.Name, nodeName)
 	d.TypeMeta.APIVersion, d.TypeMeta.Kind = "apps/v1", "Deployment"
 	return d, nil
 }

@@ -337,27 +337,19 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 			continue
 		}
 		if isConfigMap(o.meta) && !skipServices {
-			cm, ferrs := loadConfigMap(o, path, nodeName, multi)
-			if len(ferrs) == 0 {
-				ferrs = dupIn(seenCfg, "configmap", cm.Namespace+"/"+cm.Name, o, path, multi)
+			if cm, ok := loadConfig(&res, seenCfg, "configmap", o, path, multi, func() (*v1.ConfigMap, []FileError) {
+				return loadConfigMap(o, path, nodeName, multi)
+			}); ok {
+				res.ConfigMaps = append(res.ConfigMaps, cm)
 			}
-			if len(ferrs) > 0 {
-				res.Errors = append(res.Errors, ferrs...)
-				continue
-			}
-			res.ConfigMaps = append(res.ConfigMaps, cm)
 			continue
 		}
 		if isSecret(o.meta) && !skipServices {
-			sec, ferrs := loadSecret(o, path, nodeName, multi)
-			if len(ferrs) == 0 {
-				ferrs = dupIn(seenCfg, "secret", sec.Namespace+"/"+sec.Name, o, path, multi)
+			if sec, ok := loadConfig(&res, seenCfg, "secret", o, path, multi, func() (*v1.Secret, []FileError) {
+				return loadSecret(o, path, nodeName, multi)
+			}); ok {
+				res.Secrets = append(res.Secrets, sec)
 			}
-			if len(ferrs) > 0 {
-				res.Errors = append(res.Errors, ferrs...)
-				continue
-			}
-			res.Secrets = append(res.Secrets, sec)
 			continue
 		}
 		if !isPod(o.meta) {
@@ -386,15 +378,27 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 	return res
 }
 
-// dupIn records an object of kind under key in seen, or reports it as a
-// duplicate of the one already there.
-func dupIn(seen map[string]object, kind, key string, o object, path string, multi bool) []FileError {
-	if first, dup := seen[kind+" "+key]; dup {
-		return []FileError{{File: path,
-			Err: fmt.Errorf("%sduplicate %s %q: already defined in %s (document %d)", o.where(multi), kind, key, path, first.doc)}}
+// loadConfig loads a ConfigMap or Secret with load and records it in seen;
+// ok is false, with the problems added to res, when it is invalid or a
+// duplicate within the file.
+func loadConfig[T interface {
+	GetNamespace() string
+	GetName() string
+}](res *Objects, seen map[string]object, kind string, o object, path string, multi bool,
+	load func() (T, []FileError)) (obj T, ok bool) {
+	obj, ferrs := load()
+	if len(ferrs) > 0 {
+		res.Errors = append(res.Errors, ferrs...)
+		return obj, false
 	}
-	seen[kind+" "+key] = o
-	return nil
+	key := kind + " " + objectKey(obj)
+	if first, dup := seen[key]; dup {
+		res.Errors = append(res.Errors, FileError{File: path,
+			Err: fmt.Errorf("%sduplicate %s %q: already defined in %s (document %d)", o.where(multi), kind, objectKey(obj), path, first.doc)})
+		return obj, false
+	}
+	seen[key] = o
+	return obj, true
 }
 
 func podKey(p *v1.Pod) string { return p.Namespace + "/" + p.Name }

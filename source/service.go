@@ -1,13 +1,9 @@
 package source
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
@@ -66,27 +62,6 @@ func SetServiceDefaults(svc *v1.Service) {
 	}
 }
 
-// serviceUID is a Service's identity: namespace and name on this node. It
-// does not depend on the content or the file, so that editing a Service
-// keeps it (and its ClusterIP), as an update through the API server would.
-func serviceUID(svc *v1.Service, nodeName string) types.UID {
-	h := fnv.New128a()
-	fmt.Fprintf(h, "service:%s/%s", svc.Namespace, svc.Name)
-	fmt.Fprintf(h, "host:%s", nodeName)
-	return types.UID(hex.EncodeToString(h.Sum(nil)))
-}
-
-// serviceHash identifies a Service's full content, for change detection.
-func serviceHash(svc *v1.Service) string {
-	j, err := json.Marshal(svc)
-	if err != nil {
-		return ""
-	}
-	h := fnv.New128a()
-	h.Write(j)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // loadService decodes, defaults, validates and identifies one Service.
 func loadService(o object, path, nodeName string, multi bool) (*v1.Service, []FileError) {
 	if o.meta.APIVersion != "v1" {
@@ -107,7 +82,7 @@ func loadService(o object, path, nodeName string, multi bool) (*v1.Service, []Fi
 		}
 		return nil, out
 	}
-	svc.UID = serviceUID(svc, nodeName)
+	svc.UID = objectUID("service", svc.Namespace, svc.Name, nodeName)
 	svc.TypeMeta.APIVersion, svc.TypeMeta.Kind = "v1", "Service"
 	return svc, nil
 }

@@ -141,7 +141,7 @@ func TestServiceUIDIgnoresContent(t *testing.T) {
 	if a.UID == c.UID {
 		t.Errorf("services in two namespaces share uid %s", a.UID)
 	}
-	if serviceHash(a) == serviceHash(b) {
+	if objectHash(a) == objectHash(b) {
 		t.Error("content hash does not see the port change")
 	}
 }

@@ -440,10 +440,10 @@ func (s *Source) load(ctx context.Context, path string) (fileResult, bool) {
 	for _, svc := range objs.Services {
 		// A Service keeps its UID across edits (it names the Service, not
 		// its content): the hash tells the change apart.
-		res.hashes[svc.UID] = serviceHash(svc)
+		res.hashes[svc.UID] = objectHash(svc)
 	}
 	for _, d := range objs.Deployments {
-		res.hashes[d.UID] = deploymentHash(d)
+		res.hashes[d.UID] = objectHash(d)
 	}
 	for _, cm := range objs.ConfigMaps {
 		res.hashes[cm.UID] = objectHash(cm)

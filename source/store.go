@@ -125,36 +125,8 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 			errs = append(errs, FileError{File: name, Err: fmt.Errorf("%s%w", o.where(multi), err)})
 			continue
 		}
-		if isPod(o.meta) {
-			if _, ferrs := loadPod(o, name, nodeName, multi); len(ferrs) > 0 {
-				for _, fe := range ferrs {
-					errs = append(errs, fe)
-				}
-				continue
-			}
-		} else if isService(o.meta) {
-			if _, ferrs := loadService(o, name, nodeName, multi); len(ferrs) > 0 {
-				for _, fe := range ferrs {
-					errs = append(errs, fe)
-				}
-				continue
-			}
-		} else if isDeployment(o.meta) {
-			if _, ferrs := loadDeployment(o, name, nodeName, multi); len(ferrs) > 0 {
-				for _, fe := range ferrs {
-					errs = append(errs, fe)
-				}
-				continue
-			}
-		} else if isConfigMap(o.meta) {
-			if _, ferrs := loadConfigMap(o, name, nodeName, multi); len(ferrs) > 0 {
-				for _, fe := range ferrs {
-					errs = append(errs, fe)
-				}
-				continue
-			}
-		} else if isSecret(o.meta) {
-			if _, ferrs := loadSecret(o, name, nodeName, multi); len(ferrs) > 0 {
+		if ferrs, known := loadErrors(o, name, nodeName, multi); known {
+			if len(ferrs) > 0 {
 				for _, fe := range ferrs {
 					errs = append(errs, fe)
 				}
@@ -192,6 +164,26 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 		return nil, errors.Join(errs...)
 	}
 	return ins, nil
+}
+
+// loadErrors loads an object of a kind the agent runs and returns the
+// problems found; known is false for the other kinds.
+func loadErrors(o object, name, nodeName string, multi bool) (ferrs []FileError, known bool) {
+	switch {
+	case isPod(o.meta):
+		_, ferrs = loadPod(o, name, nodeName, multi)
+	case isService(o.meta):
+		_, ferrs = loadService(o, name, nodeName, multi)
+	case isDeployment(o.meta):
+		_, ferrs = loadDeployment(o, name, nodeName, multi)
+	case isConfigMap(o.meta):
+		_, ferrs = loadConfigMap(o, name, nodeName, multi)
+	case isSecret(o.meta):
+		_, ferrs = loadSecret(o, name, nodeName, multi)
+	default:
+		return nil, false
+	}
+	return ferrs, true
 }
 
 // Apply stores the objects of data (one file's content, named name in
