@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,25 @@ spec:
 			t.Errorf("task %s (pid %d) in cgroup %s, want %s/%s", tk.ID, tk.Pid, got, pod, tk.ID)
 		}
 	}
+	// oom_score_adj as the kubelet sets it (pkg/kubelet/qos/policy.go):
+	// Burstable containers by their memory request against the node's
+	// memory, the sandbox -998; never below the agent's own.
+	own := readInt(t, "/proc/self/oom_score_adj")
+	memTotal := readMemTotal(t)
+	burstable := func(req int64) int64 { return min(max(1000-1000*req/memTotal, 3), 999) }
+	wantAdj := map[string]int64{
+		strings.TrimPrefix(cstatus(p, "a").ContainerID, "containerd://"): burstable(64 << 20),
+		strings.TrimPrefix(cstatus(p, "b").ContainerID, "containerd://"): burstable(32 << 20),
+	}
+	for _, tk := range resp.Tasks {
+		want, ok := wantAdj[tk.ID]
+		if !ok {
+			want = -998 // the pause process
+		}
+		if got := readInt(t, fmt.Sprintf("/proc/%d/oom_score_adj", tk.Pid)); got != max(want, own) {
+			t.Errorf("task %s: oom_score_adj %d, want %d", tk.ID, got, max(want, own))
+		}
+	}
 	// The container's own cgroup keeps its own limit.
 	if !cgroupV2(t) {
 		id := strings.TrimPrefix(cstatus(p, "b").ContainerID, "containerd://")
@@ -236,4 +256,37 @@ spec:
 	a.remove("pl.yaml")
 	a.waitGone("pl", time.Minute)
 	env.AssertPodGone(t, p)
+}
+
+func readInt(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+// readMemTotal is the node's memory in bytes.
+func readMemTotal(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no MemTotal in /proc/meminfo")
+	return 0
 }
