@@ -42,7 +42,8 @@ type Cache struct {
 	changed   chan struct{}
 }
 
-// NewCache keeps the last max changes for watches.
+// NewCache keeps at least the last max changes for watches (up to a
+// quarter more between compactions).
 func NewCache(max int) *Cache {
 	return &Cache{objs: map[string]map[string]Object{}, max: max, changed: make(chan struct{})}
 }
@@ -135,11 +136,17 @@ func (c *Cache) deleteLocked(resource, k string) {
 
 func (c *Cache) recordLocked(ch change) {
 	c.history = append(c.history, ch)
-	if len(c.history) > c.max {
+	// Compact only once a quarter of max is over it: copying the whole
+	// history at every change past max cost a 4096-entry copy (about
+	// 400 KB) per pod status update on a busy node; in quarters it is a
+	// few entries per change. A watch can start up to max changes back,
+	// sometimes a little more.
+	if len(c.history) > c.max+c.max/4 {
 		drop := len(c.history) - c.max
 		c.compacted = c.history[drop-1].rv
-		// Copy so the dropped entries' objects can be collected.
-		c.history = append([]change(nil), c.history[drop:]...)
+		// Copy so the dropped entries' objects can be collected; readers
+		// keep the slices since gave them.
+		c.history = append(make([]change, 0, c.max+c.max/4+1), c.history[drop:]...)
 	}
 	close(c.changed)
 	c.changed = make(chan struct{})

@@ -1,6 +1,8 @@
 package kubeapi
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -112,4 +114,26 @@ func splitPath(p string) []string {
 		}
 	}
 	return out
+}
+
+// Past max, the history is compacted a quarter at a time: a watch can
+// always start max changes back, never from a dropped change.
+func TestCacheHistoryCompaction(t *testing.T) {
+	c := NewCache(8)
+	for i := range 40 {
+		c.Put(keyPods, pod(fmt.Sprintf("p%d", i%3), strconv.Itoa(i), nil), nil)
+		rv := c.ResourceVersion()
+		if rv < 8 {
+			continue
+		}
+		if ch, _, ok := c.since(rv - 8); !ok || len(ch) != 8 || ch[7].rv != rv {
+			t.Fatalf("after change %d: since(%d) = %d changes, %v", rv, rv-8, len(ch), ok)
+		}
+		if len(c.history) > 10 {
+			t.Fatalf("after change %d: %d changes kept", rv, len(c.history))
+		}
+		if _, _, ok := c.since(c.compacted - 1); ok && c.compacted > 0 {
+			t.Fatalf("after change %d: since(%d) served a dropped change", rv, c.compacted-1)
+		}
+	}
 }
