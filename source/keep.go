@@ -2,10 +2,12 @@ package source
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 
 	yaml "go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // keepLayout returns the YAML document orig changed to hold the object
@@ -38,7 +40,47 @@ func keepLayout(orig, newJSON []byte) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
+	// The document is read back with YAML 1.1's rules (sigs.k8s.io/yaml),
+	// the encoder writes YAML 1.2: make sure it says what was meant.
+	if err := sameAsJSON(b.Bytes(), newJSON); err != nil {
+		return nil, err
+	}
 	return b.Bytes(), nil
+}
+
+// sameAsJSON checks that the YAML document doc, read as the source reads
+// manifests, is the object j.
+func sameAsJSON(doc, j []byte) error {
+	got, err := sigsyaml.YAMLToJSON(doc)
+	if err != nil {
+		return fmt.Errorf("read the kept document back: %w", err)
+	}
+	var x, y any
+	if err := json.Unmarshal(got, &x); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(j, &y); err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(x, y) {
+		return fmt.Errorf("the kept document does not read back as the object")
+	}
+	return nil
+}
+
+// quote11 double-quotes a plain string scalar that YAML 1.1, which the
+// manifests are read with, would take for something else: yes, no, on,
+// off, y and n are booleans there, while the encoder (YAML 1.2) writes
+// them bare.
+func quote11(n *yaml.Node) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" || n.Style != 0 {
+		return
+	}
+	got, err := sigsyaml.YAMLToJSON([]byte(n.Value))
+	want, _ := json.Marshal(n.Value)
+	if err != nil || !bytes.Equal(bytes.TrimSpace(got), want) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
 }
 
 // updateNode makes node hold want's value, changing as little of node as it
@@ -68,6 +110,7 @@ func updateNode(node, want *yaml.Node) error {
 			style = 0
 		}
 		node.Tag, node.Value, node.Style = want.Tag, want.Value, style
+		quote11(node)
 		return nil
 	}
 	replaceNode(node, want)
@@ -134,6 +177,7 @@ func plain(n *yaml.Node) *yaml.Node {
 	c := *n
 	c.Style = 0
 	c.Line, c.Column = 0, 0
+	quote11(&c)
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, x := range n.Content {
 		c.Content[i] = plain(x)

@@ -2,10 +2,13 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 func TestKeepLayout(t *testing.T) {
@@ -93,5 +96,35 @@ func TestEditKeepsComments(t *testing.T) {
 		"      containers:\n      - name: c\n        image: busybox\n", "      containers:\n        - name: c\n          image: busybox\n", 1)
 	if string(got) != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Strings that YAML 1.1 reads as something else (the manifests are read
+// with its rules) must be quoted when an edit writes them, also as new keys.
+func TestKeepLayoutQuotesYAML11Words(t *testing.T) {
+	orig := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p # keep\n  labels:\n    a: x\nspec: {}\n"
+	for _, v := range []string{"yes", "no", "on", "off", "y", "N", "true", "null", "~", "1", "0x1f", "1e3", "2026-12-02", "a: b", "plain"} {
+		t.Run(v, func(t *testing.T) {
+			j, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod",
+				"metadata": map[string]any{"name": "p", "labels": map[string]string{"a": v, "b": v}}, "spec": map[string]any{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := keepLayout([]byte(orig), j)
+			if err != nil {
+				t.Fatalf("keepLayout: %v", err)
+			}
+			var pod struct {
+				Metadata struct {
+					Labels map[string]string `json:"labels"`
+				} `json:"metadata"`
+			}
+			if err := sigsyaml.Unmarshal(got, &pod); err != nil || pod.Metadata.Labels["a"] != v || pod.Metadata.Labels["b"] != v {
+				t.Errorf("read back (%v): %v from\n%s", err, pod.Metadata.Labels, got)
+			}
+			if !strings.Contains(string(got), "# keep") {
+				t.Errorf("comment lost:\n%s", got)
+			}
+		})
 	}
 }
