@@ -112,9 +112,7 @@ spec:
 // start and probe series; the node's Lease in kube-node-lease, renewed;
 // all behind the client certificate.
 func TestKubectlOperations(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("web.yaml", `apiVersion: v1
 kind: Pod
 metadata: {name: web}

@@ -54,9 +54,7 @@ func waitReady(t *testing.T, a *testAgent, k *kubectlRunner, n int) {
 // pods follow. A ReplicaSet scaled by hand goes back to what its
 // Deployment wants.
 func TestKubectlScale(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("web.yaml", kubectlWeb)
 	waitReady(t, a, k, 2)
 
@@ -108,9 +106,7 @@ func TestKubectlScale(t *testing.T) {
 
 // The rollout commands and set image with the real kubectl.
 func TestKubectlRollout(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("web.yaml", kubectlWeb)
 	waitReady(t, a, k, 2)
 	if out := k.ok("rollout", "status", "deploy/web"); !strings.Contains(out, `deployment "web" successfully rolled out`) {

@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,8 +12,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 // ptySession is kubectl run on a terminal of its own, as a user types.
@@ -27,8 +26,7 @@ type ptySession struct {
 func (k *kubectlRunner) startPTY(args ...string) *ptySession {
 	k.t.Helper()
 	master, slave := openPTY(k.t)
-	cmd := exec.Command(k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
-	cmd.Env = append(append(os.Environ(), "HOME="+k.home, "KUBECONFIG="), k.env...)
+	cmd := k.command(context.Background(), nil, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
@@ -81,9 +79,7 @@ func (s *ptySession) exitCode() int {
 // `run -i --rm` with piped stdin: stdinOnce closes the container's stdin at
 // the input's end, and kubectl deletes the pod.
 func TestKubectlRunAttach(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 
 	s := k.startPTY("run", "demo", "--image=busybox", "-it", "--restart=Never")
 	s.wait("If you don't see a command prompt, try pressing enter.")
@@ -125,9 +121,7 @@ func TestKubectlRunAttach(t *testing.T) {
 // input reaches its shell and its output comes back; a container that is
 // not running is refused with the API server's message.
 func TestKubectlAttach(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("sh.yaml", pod("sh", "Never", "  - {name: c, image: busybox, command: [sh], stdin: true, tty: true}\n"))
 	a.waitPod("sh", "Running", time.Minute, statusIs("Running"))
 

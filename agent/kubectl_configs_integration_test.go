@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 // ConfigMaps and Secrets through the real kubectl: create (from literals),
@@ -19,9 +17,7 @@ import (
 // running pod's volume), the API server's refusals (immutable, invalid key)
 // and delete, every write a file of the manifests directory.
 func TestKubectlConfigMapsAndSecrets(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 
 	if out := k.ok("create", "configmap", "app", "--from-literal=mode=fast", "--from-literal=level=3"); out != "configmap/app created\n" {
 		t.Errorf("create configmap: %q", out)

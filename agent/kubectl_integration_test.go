@@ -62,13 +62,29 @@ func newKubectl(t *testing.T, a *testAgent) *kubectlRunner {
 	return &kubectlRunner{t: t, bin: bin, kc: a.cfg.KubeconfigPath(), home: t.TempDir()}
 }
 
+// startWithKubectl starts an agent on a fresh test world and a kubectl
+// that talks to it: the setup of every kubectl test.
+func startWithKubectl(t *testing.T) (*testenv.Env, *testAgent, *kubectlRunner) {
+	t.Helper()
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	return env, a, newKubectl(t, a)
+}
+
+// command is kubectl with args against the agent, with the runner's
+// environment and extra: its own HOME, no KUBECONFIG from the caller's.
+func (k *kubectlRunner) command(ctx context.Context, extra []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
+	cmd.Env = append(append(append(os.Environ(), "HOME="+k.home, "KUBECONFIG="), k.env...), extra...)
+	return cmd
+}
+
 // run returns stdout, stderr and the exit code.
 func (k *kubectlRunner) run(stdin string, args ...string) (string, string, int) {
 	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
-	cmd.Env = append(append(os.Environ(), "HOME="+k.home, "KUBECONFIG="), k.env...)
+	cmd := k.command(ctx, nil, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -113,9 +129,7 @@ func fileMode(t *testing.T, path string) os.FileMode {
 // kubeconfig it writes (and prints) lets the real kubectl in; keys are
 // private; no certificate, or one of another CA, gets 401 and nothing else.
 func TestKubectlTrustAndDiscovery(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 
 	if m := fileMode(t, a.cfg.KubeconfigPath()); m != 0o600 {
 		t.Errorf("kubeconfig mode %o, want 600", m)
@@ -240,9 +254,7 @@ func foreignClientCert(t *testing.T) tls.Certificate {
 // namespaces and the node as from an API server: Tables with upstream's
 // columns, -o wide/yaml/json, selectors, -A.
 func TestKubectlReads(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("web.yaml", `apiVersion: v1
 kind: Pod
 metadata:
@@ -384,9 +396,7 @@ func hasLineWith(out string, parts ...string) bool {
 // Writes through kubectl land in the manifests directory, as files the
 // agent runs; the API server's checks and messages apply.
 func TestKubectlWrites(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "app.yaml")
 	write := func(path, s string) {
@@ -488,16 +498,13 @@ spec:
 // kubectl get -w streams Table rows from the list's resourceVersion:
 // ADDED, the changes in order, DELETED.
 func TestKubectlWatch(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 
 	a.write("marker.yaml", pod("marker", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
 	a.waitPod("marker", "Running", time.Minute, statusIs("Running"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, k.bin, "--kubeconfig", k.kc, "get", "pods", "-w", "--output-watch-events")
-	cmd.Env = append(os.Environ(), "HOME="+k.home, "KUBECONFIG=")
+	cmd := k.command(ctx, nil, "get", "pods", "-w", "--output-watch-events")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -592,9 +599,7 @@ func slicesIndex(s []string, v string) int {
 // kubectl exec over its WebSocket protocol: output, stdin, and the exit
 // code ("command terminated with exit code N", and kubectl's own).
 func TestKubectlExec(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("app.yaml", pod("app", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
 	a.waitPod("app", "Running", time.Minute, statusIs("Running"))
 
@@ -618,9 +623,7 @@ func TestKubectlExec(t *testing.T) {
 // Deployments and ReplicaSets of the agent's controllers, through kubectl:
 // the lab's apply of a Deployment, get deploy/rs, scale by apply.
 func TestKubectlDeployments(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, _, k := startWithKubectl(t)
 	manifest := filepath.Join(t.TempDir(), "deploy.yaml")
 	if err := os.WriteFile(manifest, []byte(`apiVersion: apps/v1
 kind: Deployment
@@ -668,9 +671,7 @@ spec:
 // does through the socket: a container that ignores SIGTERM under a 600 s
 // pod grace period is killed after the request's 2 s, not the pod's 600.
 func TestKubectlDeleteGracePeriod(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	env, a, k := startWithKubectl(t)
 	a.write("slow.yaml", `apiVersion: v1
 kind: Pod
 metadata: {name: slow}
@@ -701,9 +702,7 @@ func ptrString(p *int64) string {
 // kubectl delete of a pod a Deployment made: the pod goes, as with an API
 // server, and its ReplicaSet makes a replacement.
 func TestKubectlDeleteControllerPod(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("deploy.yaml", `apiVersion: apps/v1
 kind: Deployment
 metadata:

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 // kubectl reads only the OpenAPI v3 documents: explain, and apply's and
@@ -20,9 +18,7 @@ import (
 // which is not served. Each command's requests, logged at -v=6, are held
 // to that.
 func TestKubectlUsesOpenAPIV3Only(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	manifest := filepath.Join(t.TempDir(), "pod.yaml")
 	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: v3\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '3600']\n"
 	if err := os.WriteFile(manifest, []byte(pod), 0o644); err != nil {

@@ -17,8 +17,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 // restConfig is client-go's configuration from the agent's kubeconfig.
@@ -35,9 +33,7 @@ func restConfig(t *testing.T, a *testAgent) *rest.Config {
 // WebSocket upgrade is refused (forced here), and client-go's SPDY
 // executor: output, stdin, exit codes, the terminal and its size.
 func TestKubectlStreamsSPDY(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	k.env = []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"}
 	a.write("app.yaml", pod("app", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
 	a.write("sh.yaml", pod("sh", "Never", "  - {name: c, image: busybox, command: [sh], stdin: true, tty: true}\n"))

@@ -5,11 +5,11 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -48,8 +48,7 @@ func (b *bgKubectl) errOut() string {
 // killed at the end of the test.
 func (k *kubectlRunner) start(env []string, args ...string) *bgKubectl {
 	k.t.Helper()
-	cmd := exec.Command(k.bin, append([]string{"--kubeconfig", k.kc}, args...)...)
-	cmd.Env = append(append(append(os.Environ(), "HOME="+k.home, "KUBECONFIG="), k.env...), env...)
+	cmd := k.command(context.Background(), env, args...)
 	b := &bgKubectl{t: k.t, cmd: cmd, lines: make(chan string, 100), done: make(chan error, 1)}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

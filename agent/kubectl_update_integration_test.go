@@ -10,8 +10,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 // A Pod update through the API follows the API server's rules and is
@@ -21,9 +19,7 @@ import (
 // refused. The same pod's manifest edited by hand is a new pod, as a
 // changed static pod is.
 func TestKubectlUpdatesPodInPlace(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("app.yaml", `apiVersion: v1
 kind: Pod
 metadata:

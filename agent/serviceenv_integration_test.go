@@ -6,17 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 // Containers get the Services' variables as from the kubelet: the
 // `kubernetes` Service's (client-go's in-cluster config reads them) and,
 // with enableServiceLinks (the default), those of the pod's namespace.
 func TestServiceEnvVars(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	k.ok("create", "service", "clusterip", "my-web", "--tcp=8080:80")
 	apiIP := k.ok("get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}")
 	webIP := k.ok("get", "svc", "my-web", "-o", "jsonpath={.spec.clusterIP}")

@@ -87,9 +87,7 @@ spec:
 // pod allowing it ten minutes, deleted with that period, is killed after
 // the 2 s a later `kubectl delete --grace-period=2` gives.
 func TestDeleteShorterGraceCutsStop(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	env, a, k := startWithKubectl(t)
 	a.write("slow.yaml", `apiVersion: v1
 kind: Pod
 metadata: {name: slow}
