@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -102,12 +101,8 @@ func startAgent(ctx context.Context, w *world, binary, pauseBinary string, n net
 		ClusterDNS: []string{"10.96.0.10"},
 		APIAddress: "",
 	}
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+	if err := writeYAML(cfgPath, cfg); err != nil {
 		return nil, err
 	}
 	logFile, err := os.OpenFile(a.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -165,25 +160,40 @@ func (a *agentProc) sample() (procSample, error) {
 	return sampleProc(a.Pid())
 }
 
-// stop ends the agent with SIGTERM (pods keep running; the world's cleanup
-// removes them) and kills it if it does not exit in time. Safe to call
-// twice.
+// stop ends the agent (pods keep running; the world's cleanup removes
+// them). Safe to call twice.
 func (a *agentProc) stop(ctx context.Context) error {
+	return stopChild(ctx, "agent", a.cmd.Process, a.exited)
+}
+
+// writeYAML writes v as YAML, readable by root only.
+func writeYAML(path string, v any) error {
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// stopChild ends a child process with SIGTERM and kills it if it has not
+// exited in 30 s; exited is closed once it was waited for. Safe to call
+// again after it exited.
+func stopChild(ctx context.Context, name string, p *os.Process, exited <-chan struct{}) error {
 	select {
-	case <-a.exited:
+	case <-exited:
 		return nil
 	default:
 	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 	select {
-	case <-a.exited:
+	case <-exited:
 		return nil
 	case <-time.After(30 * time.Second):
 	case <-ctx.Done():
 	}
-	_ = a.cmd.Process.Kill()
-	<-a.exited
-	return errors.New("agent did not stop on SIGTERM; killed")
+	_ = p.Kill()
+	<-exited
+	return fmt.Errorf("%s did not stop on SIGTERM; killed", name)
 }
 
 // write puts a manifest into the agent's directory atomically (temp file

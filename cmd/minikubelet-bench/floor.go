@@ -49,6 +49,17 @@ type floor struct {
 	busybox  containerd.Image
 }
 
+// podNetConflist is the agent's pod network, plugin for plugin
+// (netns/conflist.go), on n's bridge and subnet, with its IPAM state in
+// ipamDir.
+func podNetConflist(name string, n netSpec, ipamDir string) []byte {
+	return fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":%q,"plugins":[
+		{"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,"hairpinMode":true,
+		 "ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}},
+		{"type":"portmap","capabilities":{"portMappings":true}}]}`,
+		name, n.Bridge, n.Subnet, ipamDir)
+}
+
 // newFloor prepares the floor's namespace, images and CNI networks.
 func newFloor(ctx context.Context, w *world, n netSpec, cniBinDirs []string) (*floor, error) {
 	if err := w.importImages(ctx, n.Namespace); err != nil {
@@ -63,13 +74,7 @@ func newFloor(ctx context.Context, w *world, n netSpec, cniBinDirs []string) (*f
 	if f.busybox, err = w.client.GetImage(ctx, busyboxRef); err != nil {
 		return nil, err
 	}
-	// The agent's pod network, plugin for plugin (netns/conflist.go).
-	podNet := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[
-		{"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,"hairpinMode":true,
-		 "ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}},
-		{"type":"portmap","capabilities":{"portMappings":true}}]}`,
-		n.Namespace, n.Bridge, n.Subnet, filepath.Join(f.dir, "ipam"))
-	if f.podNet, err = libcni.ConfListFromBytes([]byte(podNet)); err != nil {
+	if f.podNet, err = libcni.ConfListFromBytes(podNetConflist(n.Namespace, n, filepath.Join(f.dir, "ipam"))); err != nil {
 		return nil, err
 	}
 	if f.loopback, err = libcni.ConfListFromBytes([]byte(`{"cniVersion":"1.0.0","name":"cni-loopback","plugins":[{"type":"loopback"}]}`)); err != nil {

@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 	"github.com/minikubelet/minikubelet/runtime"
@@ -125,7 +124,6 @@ type kubeletProc struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	exitErr   error
-	dir       string
 	manifests string
 	LogPath   string
 	port      int // its server (GET /pods), loopback only
@@ -138,9 +136,9 @@ type kubeletProc struct {
 // it changes on the host is registered for removal first: its cgroups, the
 // sysctls it sets, the log symlinks it makes in /var/log/containers, the
 // CRI namespace and its network namespaces.
-func startKubelet(ctx context.Context, w *world, binary string, n netSpec, cniBinDirs []string) (*kubeletProc, error) {
+func startKubelet(ctx context.Context, w *world, binary string, n netSpec) (*kubeletProc, error) {
 	dir := kubeletDir(w.root)
-	k := &kubeletProc{dir: dir, manifests: filepath.Join(dir, "manifests"), LogPath: filepath.Join(dir, "kubelet.log"), exited: make(chan struct{})}
+	k := &kubeletProc{manifests: filepath.Join(dir, "manifests"), LogPath: filepath.Join(dir, "kubelet.log"), exited: make(chan struct{})}
 	for _, d := range []string{"manifests", "root", "pki", "logs", "volume-plugins", "cni", "ipam"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
@@ -155,11 +153,8 @@ func startKubelet(ctx context.Context, w *world, binary string, n netSpec, cniBi
 			return nil, err
 		}
 	}
-	conflist := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"mkbench-kubelet","plugins":[
-		{"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,"hairpinMode":true,
-		 "ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}},
-		{"type":"portmap","capabilities":{"portMappings":true}}]}`, n.Bridge, n.Subnet, filepath.Join(dir, "ipam"))
-	if err := os.WriteFile(filepath.Join(dir, "cni", "10-mkbench.conflist"), []byte(conflist), 0o644); err != nil {
+	conflist := podNetConflist("mkbench-kubelet", n, filepath.Join(dir, "ipam"))
+	if err := os.WriteFile(filepath.Join(dir, "cni", "10-mkbench.conflist"), conflist, 0o644); err != nil {
 		return nil, err
 	}
 
@@ -246,12 +241,8 @@ func startKubelet(ctx context.Context, w *world, binary string, n netSpec, cniBi
 	cfg.Authentication.Anonymous.Enabled = true
 	cfg.Authentication.Webhook.Enabled = false
 	cfg.Authorization.Mode = "AlwaysAllow"
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+	if err := writeYAML(cfgPath, cfg); err != nil {
 		return nil, err
 	}
 	logFile, err := os.OpenFile(k.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -295,28 +286,34 @@ func startKubelet(ctx context.Context, w *world, binary string, n netSpec, cniBi
 	}
 }
 
-// stop ends the kubelet with SIGTERM, then SIGKILL. Its pods keep running;
-// the CRI namespace's purge removes them.
+// stop ends the kubelet. Its pods keep running; the CRI namespace's purge
+// removes them.
 func (k *kubeletProc) stop(ctx context.Context) error {
-	select {
-	case <-k.exited:
-		return nil
-	default:
-	}
-	_ = k.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-k.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-	case <-ctx.Done():
-	}
-	_ = k.cmd.Process.Kill()
-	<-k.exited
-	return errors.New("kubelet did not stop on SIGTERM; killed")
+	return stopChild(ctx, "kubelet", k.cmd.Process, k.exited)
 }
 
 // Pid is the kubelet's process ID.
 func (k *kubeletProc) Pid() int { return k.cmd.Process.Pid }
+
+// idle lets the kubelet settle, then returns its RSS at the end of window
+// and its CPU over it, in percent of one core.
+func (k *kubeletProc) idle(ctx context.Context, window time.Duration) (rss int64, cpu float64, _ error) {
+	if err := sleep(ctx, 3*time.Second); err != nil {
+		return 0, 0, err
+	}
+	s0, err := sampleProc(k.Pid())
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := sleep(ctx, window); err != nil {
+		return 0, 0, err
+	}
+	s1, err := sampleProc(k.Pid())
+	if err != nil {
+		return 0, 0, err
+	}
+	return s1.RSS, round2(cpuPercent(s0, s1)), nil
+}
 
 // write puts a static pod's manifest into place atomically and returns
 // when it appeared.
@@ -466,30 +463,21 @@ func (b *bench) kubeletPeer(ctx context.Context, pr *peerResults) error {
 	if err != nil {
 		return err
 	}
-	k, err := startKubelet(ctx, b.world, b.opts.kubelet, kn, b.opts.cniBinDirs)
+	k, err := startKubelet(ctx, b.world, b.opts.kubelet, kn)
 	if err != nil {
 		return err
 	}
+	b.log.Info("kubelet up", zap.Duration("healthz after", k.StartedIn))
 	defer func() {
 		if b.opts.keepLogs != "" {
 			_ = keepLogs(b.opts.keepLogs, k.LogPath)
 		}
 	}()
-	if err := sleep(ctx, 3*time.Second); err != nil {
-		return err
-	}
-	s0, err := sampleProc(k.Pid())
+	idleRSS, cpu, err := k.idle(ctx, b.size.IdleWindow)
 	if err != nil {
 		return err
 	}
-	if err := sleep(ctx, b.size.IdleWindow); err != nil {
-		return err
-	}
-	s1, err := sampleProc(k.Pid())
-	if err != nil {
-		return err
-	}
-	pr.RSSIdleMiB, pr.CPUIdleEmpty = mib(s1.RSS), round2(cpuPercent(s0, s1))
+	pr.RSSIdleMiB, pr.CPUIdleEmpty = mib(idleRSS), cpu
 
 	var one, init, ready []time.Duration
 	for i := -1; i < b.size.Runs; i++ {
@@ -519,7 +507,7 @@ func (b *bench) kubeletPeer(ctx context.Context, pr *peerResults) error {
 	pr.StartP50, pr.StartP90, pr.StartMax = ms(s1d.P50), ms(s1d.P90), ms(s1d.Max)
 	pr.InitStartP50, pr.InitStartP90 = ms(sid.P50), ms(sid.P90)
 	pr.ReadyP50 = ms(srd.P50)
-	if err := b.kubeletMany(ctx, k, pr, s1.RSS); err != nil {
+	if err := b.kubeletMany(ctx, k, pr, idleRSS); err != nil {
 		return err
 	}
 	if err := b.kubeletCrashLoop(ctx, k, pr); err != nil {
@@ -596,21 +584,11 @@ func (b *bench) kubeletMany(ctx context.Context, k *kubeletProc, pr *peerResults
 		last = max(last, ev.At.Sub(t0))
 	}
 	pr.PodsAtOnce, pr.AllRunningS = n, secs(last)
-	if err := sleep(ctx, 3*time.Second); err != nil {
-		return err
-	}
-	s0, err := sampleProc(k.Pid())
+	rss, cpu, err := k.idle(ctx, b.size.IdleWindow)
 	if err != nil {
 		return err
 	}
-	if err := sleep(ctx, b.size.IdleWindow); err != nil {
-		return err
-	}
-	s1, err := sampleProc(k.Pid())
-	if err != nil {
-		return err
-	}
-	pr.RSSMiB, pr.CPUIdle = mib(s1.RSS), round2(cpuPercent(s0, s1))
+	pr.RSSMiB, pr.CPUIdle = mib(rss), cpu
 	var node int64
 	cctx := namespaces.WithNamespace(ctx, criNamespace)
 	sandboxes, err := b.world.client.Containers(cctx, `labels."io.cri-containerd.kind"==sandbox`)
@@ -626,7 +604,7 @@ func (b *bench) kubeletMany(ctx context.Context, k *kubeletProc, pr *peerResults
 	for _, pid := range shims {
 		node += pss(pid)
 	}
-	node += max(s1.RSS-idleRSS, 0)
+	node += max(rss-idleRSS, 0)
 	pr.MiBPerPod = mib(node / int64(n))
 	b.log.Info("kubelet: pods at once", zap.Int("pods", n), zap.Int("sandboxes", len(sandboxes)), zap.Int("shims", len(shims)),
 		zap.Float64("all running s", pr.AllRunningS), zap.Float64("MiB per pod", pr.MiBPerPod))

@@ -75,7 +75,7 @@ func (b *bench) podmanPeer(ctx context.Context, pr *peerResults) error {
 		"(podman 4.3 restarts exited init containers under Always, containers/podman#16343); " +
 		"timed to the app container's StartedAt"
 	pr.NotMeasured["ready"] = "pods run with --network none (a podman network would add a bridge and firewall rules)"
-	pr.NotMeasured["restart"] = "not measured for podman (conmon restart policy, not a pod worker)"
+	pr.NotMeasured["restart"] = "not yet: podman restarts containers from conmon's exit command, and the bench does not read podman's event log"
 	pr.NotMeasured["rss"] = "no daemon: what stays per pod (conmon, infra) is in memory per pod"
 
 	var one, init []time.Duration
