@@ -1,9 +1,13 @@
 package source
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -140,4 +144,78 @@ func fieldErrStrings(errs field.ErrorList) []string {
 		out = append(out, e.Error())
 	}
 	return out
+}
+
+// Across files, the first file in sorted order holds a name (the others are
+// reported); an edit keeps the UID and the first-seen creationTimestamp and
+// is a new snapshot; the store hands the snapshot's objects out.
+func TestConfigsInSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	s, clock := newTestSource(t, dir)
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := make(chan Update, 10)
+	step := func() Update {
+		t.Helper()
+		s.rescan(context.Background())
+		if err := s.emit(context.Background(), out); err != nil {
+			t.Fatal(err)
+		}
+		return s.snapshot()
+	}
+	write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {k: a}\n")
+	write("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {k: b}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: lab}\nstringData: {k: v}\n")
+	u := step()
+	if len(u.ConfigMaps) != 1 || u.ConfigMaps[0].Data["k"] != "a" || len(u.Secrets) != 1 || string(u.Secrets[0].Data["k"]) != "v" {
+		t.Fatalf("configmaps %v secrets %v", u.ConfigMaps, u.Secrets)
+	}
+	if got := errStrings(u.Errors); !slices.Equal(got, []string{filepath.Join(dir, "b.yaml") + `: duplicate configmap "default/cfg": already defined in ` + filepath.Join(dir, "a.yaml")}) {
+		t.Errorf("errors %q", got)
+	}
+	uid, created := u.ConfigMaps[0].UID, u.ConfigMaps[0].CreationTimestamp
+
+	store := NewConfigStore()
+	changed := store.Changed()
+	if !store.Set(u.ConfigMaps, u.Secrets) {
+		t.Error("first Set reported no change")
+	}
+	select {
+	case <-changed:
+	default:
+		t.Error("Changed not closed by a change")
+	}
+	if store.Set(u.ConfigMaps, u.Secrets) {
+		t.Error("the same content reported as a change")
+	}
+	if sec, ok := store.Secret("lab", "s"); !ok || string(sec.Data["k"]) != "v" {
+		t.Errorf("Secret lab/s: %v %v", sec, ok)
+	}
+	if _, ok := store.ConfigMap("lab", "cfg"); ok {
+		t.Error("a ConfigMap found in another namespace")
+	}
+	if got := store.ListSecrets("default"); len(got) != 0 {
+		t.Errorf("secrets of default: %v", got)
+	}
+
+	*clock = clock.Add(time.Minute)
+	write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {k: a2}\n")
+	sent := len(out)
+	u = step()
+	if len(out) != sent+1 {
+		t.Error("an edited ConfigMap made no new snapshot")
+	}
+	cm := u.ConfigMaps[0]
+	if cm.Data["k"] != "a2" || cm.UID != uid || !cm.CreationTimestamp.Equal(&created) {
+		t.Errorf("after the edit: data %v uid %s (was %s) created %v (was %v)", cm.Data, cm.UID, uid, cm.CreationTimestamp, created)
+	}
+	if !store.Set(u.ConfigMaps, u.Secrets) {
+		t.Error("an edit not reported as a change")
+	}
+	if got, _ := store.ConfigMap("default", "cfg"); got.Data["k"] != "a2" {
+		t.Errorf("store has %v", got.Data)
+	}
 }
