@@ -49,6 +49,25 @@ func cgroupValue(t *testing.T, ctrl, cgroup, file string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// cgroupWant is the value a file of a cgroup should hold; ctrl names its
+// v1 hierarchy.
+type cgroupWant struct{ ctrl, file, want string }
+
+// checkCgroup checks the files of cgroup against v1 or v2, whichever this
+// host has.
+func checkCgroup(t *testing.T, cgroup string, v1, v2 []cgroupWant) {
+	t.Helper()
+	wants := v1
+	if cgroupV2(t) {
+		wants = v2
+	}
+	for _, w := range wants {
+		if got := cgroupValue(t, w.ctrl, cgroup, w.file); got != w.want {
+			t.Errorf("%s = %s, want %s", w.file, got, w.want)
+		}
+	}
+}
+
 // memoryCgroupOf is a process's memory cgroup (v1), or its cgroup (v2).
 func memoryCgroupOf(t *testing.T, pid uint32) string {
 	t.Helper()
@@ -113,24 +132,9 @@ spec:
 	pod := filepath.Join(root, "kubepods", "burstable", "pod"+string(p.UID))
 	// Shares from the summed requests (100m + the 200m defaulted from b's
 	// limit), a quota and a memory limit since both containers set limits.
-	if cgroupV2(t) {
-		for file, want := range map[string]string{"cpu.weight": "12", "cpu.max": "70000 100000", "memory.max": "100663296"} {
-			if got := cgroupValue(t, "", pod, file); got != want {
-				t.Errorf("%s = %s, want %s", file, got, want)
-			}
-		}
-	} else {
-		for _, w := range []struct{ ctrl, file, want string }{
-			{"cpu", "cpu.shares", "307"},
-			{"cpu", "cpu.cfs_quota_us", "70000"},
-			{"cpu", "cpu.cfs_period_us", "100000"},
-			{"memory", "memory.limit_in_bytes", "100663296"},
-		} {
-			if got := cgroupValue(t, w.ctrl, pod, w.file); got != w.want {
-				t.Errorf("%s = %s, want %s", w.file, got, w.want)
-			}
-		}
-	}
+	checkCgroup(t, pod,
+		[]cgroupWant{{"cpu", "cpu.shares", "307"}, {"cpu", "cpu.cfs_quota_us", "70000"}, {"cpu", "cpu.cfs_period_us", "100000"}, {"memory", "memory.limit_in_bytes", "100663296"}},
+		[]cgroupWant{{"", "cpu.weight", "12"}, {"", "cpu.max", "70000 100000"}, {"", "memory.max", "100663296"}})
 	// Every process of the pod (pause and both containers) is inside.
 	ctx, cancel := context.WithTimeout(env.Ctx(context.Background()), time.Minute)
 	defer cancel()
@@ -236,23 +240,9 @@ spec:
 		t.Errorf("spec.resources %+v: requests not defaulted from the limits", r)
 	}
 	pod := filepath.Join(runtime.DefaultCgroupRoot(env.Namespace), "kubepods", "pod"+string(p.UID))
-	if cgroupV2(t) {
-		for file, want := range map[string]string{"cpu.max": "50000 100000", "memory.max": "67108864"} {
-			if got := cgroupValue(t, "", pod, file); got != want {
-				t.Errorf("%s = %s, want %s", file, got, want)
-			}
-		}
-	} else {
-		for _, w := range []struct{ ctrl, file, want string }{
-			{"cpu", "cpu.shares", "512"},
-			{"cpu", "cpu.cfs_quota_us", "50000"},
-			{"memory", "memory.limit_in_bytes", "67108864"},
-		} {
-			if got := cgroupValue(t, w.ctrl, pod, w.file); got != w.want {
-				t.Errorf("%s = %s, want %s", w.file, got, w.want)
-			}
-		}
-	}
+	checkCgroup(t, pod,
+		[]cgroupWant{{"cpu", "cpu.shares", "512"}, {"cpu", "cpu.cfs_quota_us", "50000"}, {"memory", "memory.limit_in_bytes", "67108864"}},
+		[]cgroupWant{{"", "cpu.max", "50000 100000"}, {"", "memory.max", "67108864"}})
 	a.remove("pl.yaml")
 	a.waitGone("pl", time.Minute)
 	env.AssertPodGone(t, p)

@@ -7,14 +7,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-func TestPodQOS(t *testing.T) {
-	rl := func(kv ...string) v1.ResourceList {
-		l := v1.ResourceList{}
-		for i := 0; i < len(kv); i += 2 {
-			l[v1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
-		}
-		return l
+// rl makes a resource list from name, quantity pairs.
+func rl(kv ...string) v1.ResourceList {
+	l := v1.ResourceList{}
+	for i := 0; i < len(kv); i += 2 {
+		l[v1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
 	}
+	return l
+}
+
+func TestPodQOS(t *testing.T) {
 	req := func(requests, limits v1.ResourceList) v1.ResourceRequirements {
 		return v1.ResourceRequirements{Requests: requests, Limits: limits}
 	}
@@ -82,13 +84,6 @@ func TestPodQOS(t *testing.T) {
 // from the containers' aggregate requests, then from the pod-level limits,
 // only once pod-level limits are set.
 func TestPodLevelRequests(t *testing.T) {
-	rl := func(kv ...string) v1.ResourceList {
-		l := v1.ResourceList{}
-		for i := 0; i < len(kv); i += 2 {
-			l[v1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
-		}
-		return l
-	}
 	always := v1.ContainerRestartPolicyAlways
 	spec := func(pod v1.ResourceRequirements, cs ...v1.ResourceRequirements) *v1.PodSpec {
 		s := &v1.PodSpec{Resources: &pod}
