@@ -1,0 +1,123 @@
+//go:build integration
+
+package agent
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite agent/testdata/describe_*.golden from what kubectl prints")
+
+// kubectl describe of a known pod, its Service and the node, as the real
+// kubectl prints them from what the agent serves, compared with golden
+// files: every section, field and event line must stay as it is. What
+// changes from run to run or machine to machine (ages, times, addresses,
+// IDs, the node's capacity and system info) is masked first.
+func TestKubectlDescribeGolden(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	k := newKubectl(t, a)
+	a.write("golden.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: golden
+  labels: {app: golden, tier: front}
+  annotations: {note: describe me}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: web
+    image: docker.io/library/busybox:1.36
+    imagePullPolicy: IfNotPresent
+    command: [httpd, -f, -p, '8080']
+    ports: [{name: http, containerPort: 8080}]
+    env: [{name: GREETING, value: hello}]
+    resources:
+      requests: {cpu: 50m, memory: 16Mi}
+      limits: {memory: 32Mi}
+    readinessProbe:
+      exec: {command: ['true']}
+      periodSeconds: 2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: golden
+  labels: {app: golden}
+spec:
+  selector: {app: golden}
+  ports: [{name: http, port: 80, targetPort: http}]
+`)
+	a.waitPod("golden", "Ready", time.Minute, func(p *v1.Pod) bool {
+		return statusIs("Running")(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+	})
+	waitKubectl(t, k, "the Service's endpoints", func() bool {
+		return k.ok("get", "endpoints", "golden", "-o", "jsonpath={.subsets[*].addresses[*].ip}") != ""
+	})
+	for _, c := range []struct{ name, kind, obj string }{
+		{"pod", "pod", "golden"}, {"svc", "svc", "golden"}, {"node", "node", "testnode"},
+	} {
+		out := maskDescribe(k.ok("describe", c.kind, c.obj))
+		path := filepath.Join("testdata", "describe_"+c.name+".golden")
+		if *updateGolden {
+			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to write it)", err)
+		}
+		if out != string(want) {
+			t.Errorf("kubectl describe %s %s differs from %s:\n--- got\n%s\n--- want\n%s", c.kind, c.obj, path, out, want)
+		}
+	}
+}
+
+// describeMasks replace what varies between runs and machines.
+var describeMasks = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	// Whole values of fields that name times, addresses, IDs and the
+	// machine's software.
+	{regexp.MustCompile(`(?m)^([ \t]*(?:Start Time|Started|CreationTimestamp|RenewTime|AcquireTime|Machine ID|Boot ID|Kernel Version|OS Image|Container ID|Image ID|Container Runtime Version|PodCIDR|PodCIDRs|InternalIP|Hostname|IP|IPs|Endpoints|Node|HolderIdentity|Architecture):[ \t]+)\S.*$`), "${1}<masked>"},
+	{regexp.MustCompile(`((?:kubernetes\.io/config\.(?:hash|seen)|minikubelet\.io/manifest|kubernetes\.io/hostname|(?:beta\.)?kubernetes\.io/arch)[:=][ \t]*)\S+`), "${1}<masked>"},
+	// Empty on some machines.
+	{regexp.MustCompile(`(?m)^([ \t]*System UUID:).*$`), "${1} <masked>"},
+	// The node's capacity and allocatable (two spaces in; a container's
+	// requests and limits are further in).
+	{regexp.MustCompile(`(?m)^(  (?:cpu|memory|ephemeral-storage|pods|hugepages-\S+):[ \t]+)\S+$`), "${1}<masked>"},
+	// Times, events' ages and counts, the age ending a pod row of the node.
+	{regexp.MustCompile(`[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}`), "<time>"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "<time>"},
+	{regexp.MustCompile(`(?m)^(  (?:Normal|Warning)[ \t]+\S+[ \t]+)\S+( \(x\d+ over \S+\))?`), "${1}<age>"},
+	{regexp.MustCompile(`(?m)^(  \S+[ \t]+\S+[ \t]+.*\(\d+%\)[ \t]+)\S+$`), "${1}<age>"},
+	// Addresses and the node's usage percentages.
+	{regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`), "<ip>"},
+	{regexp.MustCompile(`\(\d+%\)`), "(<pct>)"},
+}
+
+func maskDescribe(out string) string {
+	for _, m := range describeMasks {
+		out = m.re.ReplaceAllString(out, m.repl)
+	}
+	// Column widths follow the masked values' lengths: compare words.
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		indent := len(l) - len(strings.TrimLeft(l, " \t"))
+		lines[i] = l[:indent] + strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}
