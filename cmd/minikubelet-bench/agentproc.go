@@ -61,7 +61,11 @@ type agentConfig struct {
 
 // startAgent writes the agent's config and starts it on the world's
 // containerd and the given network; it returns once the API answers.
-func startAgent(ctx context.Context, w *world, binary, pauseBinary string, n netSpec, cniBinDirs []string) (*agentProc, error) {
+func startAgent(ctx context.Context, w *world, o benchOptions, n netSpec) (*agentProc, error) {
+	apiAddress, err := o.apiAddress()
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(w.root, "agent")
 	a := &agentProc{
 		Root:      filepath.Join(dir, "state"),
@@ -90,16 +94,16 @@ func startAgent(ctx context.Context, w *world, binary, pauseBinary string, n net
 		// masquerade either.
 		IPMasq:      false,
 		ServiceCIDR: "",
-		CNIBinDir:   strings.Join(cniBinDirs, ":"),
+		CNIBinDir:   strings.Join(o.cniBinDirs, ":"),
 		Images:      w.imagesDir,
 		LogDir:      filepath.Join(dir, "logs"),
 		LogLevel:    "info",
-		PauseBinary: pauseBinary,
+		PauseBinary: o.pauseBinary,
 		Offline:     true,
 		// The default, spelled out: pods get a resolv.conf pointing at the
 		// (absent) cluster DNS and never ask the host's resolver.
 		ClusterDNS: []string{"10.96.0.10"},
-		APIAddress: "",
+		APIAddress: apiAddress,
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := writeYAML(cfgPath, cfg); err != nil {
@@ -110,7 +114,7 @@ func startAgent(ctx context.Context, w *world, binary, pauseBinary string, n net
 		return nil, err
 	}
 	defer logFile.Close()
-	a.cmd = exec.Command(binary, "agent", "--config", cfgPath)
+	a.cmd = exec.Command(o.agentBinary, "agent", "--config", cfgPath)
 	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // a ^C on the bench's terminal is for the bench, which stops the agent itself

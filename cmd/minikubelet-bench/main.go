@@ -19,10 +19,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +44,21 @@ type benchOptions struct {
 	commit      string          // the commit measured, for the record
 	peers       bool            // also measure podman and the upstream kubelet
 	kubelet     string          // the upstream kubelet binary for --peers
+	kubeAPI     bool            // the agent serves its Kubernetes API
+}
+
+// apiAddress is the agent's apiAddress: "" (off) unless --kubeapi asked for
+// the API, then a free loopback port, since the default one (6443) is one
+// per machine and another agent may hold it.
+func (o benchOptions) apiAddress() (string, error) {
+	if !o.kubeAPI {
+		return "", nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", fmt.Errorf("a port for the Kubernetes API: %w", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 func main() {
@@ -60,6 +77,7 @@ func main() {
 	flag.DurationVar(&so.Churn, "soak-churn", 2*time.Second, "with --soak: pause between pod create/delete cycles")
 	flag.DurationVar(&so.Scale, "soak-scale", 20*time.Second, "with --soak: pause between Deployment scalings")
 	flag.StringVar(&o.commit, "commit", "", "the commit measured, recorded in the results")
+	flag.BoolVar(&o.kubeAPI, "kubeapi", false, "the agent serves its Kubernetes API (on a free loopback port); off by default")
 	flag.BoolVar(&o.peers, "peers", false, "also measure the peers on the same pods: podman and the upstream kubelet (--kubelet)")
 	flag.StringVar(&o.kubelet, "kubelet", "", "with --peers: the upstream kubelet binary")
 	flag.Parse()
@@ -174,7 +192,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 		return nil, fmt.Errorf("floor: %w", err)
 	}
 	tasks := watchTasks(ctx, log, w.client, append(watched, floorNet.Namespace, agentNet.Namespace)...)
-	agent, err := startAgent(ctx, w, o.agentBinary, o.pauseBinary, agentNet, o.cniBinDirs)
+	agent, err := startAgent(ctx, w, o, agentNet)
 	if err != nil {
 		return nil, err
 	}

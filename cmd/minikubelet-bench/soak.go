@@ -79,6 +79,7 @@ type series struct {
 // soakResult is what a soak run found.
 type soakResult struct {
 	Commit         string            `json:"commit,omitempty"`
+	KubeAPI        bool              `json:"kubeapi"` // the agent served its Kubernetes API
 	DurationS      float64           `json:"duration_s"`
 	IntervalS      float64           `json:"interval_s"`
 	ChurnCycles    int               `json:"churn_cycles"`
@@ -123,7 +124,7 @@ func runSoak(ctx context.Context, log *zap.Logger, o benchOptions, so soakOption
 	if err != nil {
 		return nil, err
 	}
-	agent, err := startAgent(ctx, w, o.agentBinary, o.pauseBinary, n, o.cniBinDirs)
+	agent, err := startAgent(ctx, w, o, n)
 	if err != nil {
 		return nil, err
 	}
@@ -488,6 +489,11 @@ func slope(x, y []float64) float64 {
 func (r *soakResult) writeTable(out io.Writer) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "soak\t%.0f s, a sample every %.0f s (%d samples)\n", r.DurationS, r.IntervalS, len(r.Samples))
+	api := "off"
+	if r.KubeAPI {
+		api = "on (a loopback port of its own)"
+	}
+	fmt.Fprintf(w, "kubernetes API\t%s\n", api)
 	fmt.Fprintf(w, "churn cycles\t%d (%d failed)\n", r.ChurnCycles, len(r.ChurnErrors))
 	fmt.Fprintf(w, "deployment scalings\t%d (%d failed)\n", r.Scalings, len(r.ScaleErrors))
 	fmt.Fprintf(w, "crash-loop restarts\t%d\n", r.CrashRestarts)
@@ -517,7 +523,7 @@ func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 func soakMain(ctx context.Context, log *zap.Logger, o benchOptions, so soakOptions) int {
 	res, err := runSoak(ctx, log, o, so)
 	if res != nil {
-		res.Commit = o.commit
+		res.Commit, res.KubeAPI = o.commit, o.kubeAPI
 		res.writeTable(os.Stdout)
 		if o.jsonPath != "" {
 			err = errors.Join(err, writeJSON(o.jsonPath, res))
