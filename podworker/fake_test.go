@@ -30,6 +30,9 @@ type fakeRuntime struct {
 	graces map[string][]time.Duration
 	// volumeErr is what PrepareVolumes returns.
 	volumeErr error
+	// holdStop, when set, makes a StopContainer with at least this grace
+	// period wait for its context (a container that ignores SIGTERM).
+	holdStop time.Duration
 	// hold, when set, makes PodState wait until it is closed (a slow
 	// containerd).
 	hold chan struct{}
@@ -190,7 +193,7 @@ func (f *fakeRuntime) StartContainer(_ context.Context, sb runtime.Sandbox, pod 
 	return *ctr, nil
 }
 
-func (f *fakeRuntime) StopContainer(_ context.Context, id string, grace time.Duration) error {
+func (f *fakeRuntime) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.containers[id]
@@ -199,6 +202,12 @@ func (f *fakeRuntime) StopContainer(_ context.Context, id string, grace time.Dur
 	}
 	f.record("StopContainer %s", c.Name)
 	f.graces[c.Name] = append(f.graces[c.Name], grace)
+	if f.holdStop > 0 && grace >= f.holdStop {
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return ctx.Err()
+	}
 	if c.State == runtime.StateRunning {
 		c.State, c.ExitCode, c.Reason, c.FinishedAt = runtime.StateExited, 143, "Error", time.Now()
 	}

@@ -355,3 +355,40 @@ func TestWorkerDeletionGrace(t *testing.T) {
 		t.Fatalf("stop grace %v, want the delete request's 3s", g)
 	}
 }
+
+// A delete request shortening the grace period while the pod is being
+// stopped cuts the stop in progress: the container is stopped again with
+// the shorter period, and its preStop hook does not run twice.
+func TestWorkerShorterGraceCutsStop(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.holdStop = time.Minute
+	h := newHarness(t, rt, Config{Hooks: &fakeHooks{rt: rt}})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	pod.Spec.TerminationGracePeriodSeconds = grace(600)
+	withHooks(&pod.Spec.Containers[0], false, true)
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	h.m.SetPods(nil)
+	h.waitFor("the stop with the pod's grace period", func() bool {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return len(rt.graces["app"]) == 1
+	})
+	h.m.SetDeletionGrace("default", "p", 2*time.Second)
+	h.waitFor("pod gone", func() bool { return h.pod(pod.UID) == nil })
+	rt.mu.Lock()
+	g := rt.graces["app"]
+	rt.mu.Unlock()
+	if len(g) != 2 || g[0] != 600*time.Second || g[1] != 2*time.Second {
+		t.Fatalf("stop graces %v, want 10m0s then the shorter 2s; calls %v", g, rt.Calls())
+	}
+	preStops := 0
+	for _, c := range rt.Calls() {
+		if strings.HasPrefix(c, "PreStop app") {
+			preStops++
+		}
+	}
+	if preStops != 1 {
+		t.Fatalf("preStop ran %d times: %v", preStops, rt.Calls())
+	}
+}

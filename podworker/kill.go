@@ -213,6 +213,10 @@ func (w *worker) killPod(ctx context.Context, ps *runtime.PodState, grace time.D
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Cut short: containers may still run, so their sandbox stays.
+		return errors.Join(append(errs, err)...)
+	}
 	for _, sb := range ps.Sandboxes {
 		if w.stopped[sb.ID] {
 			continue
