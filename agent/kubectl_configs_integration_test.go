@@ -103,10 +103,10 @@ spec:
 		t.Errorf("apply of an invalid key: %d %q", code, errOut)
 	}
 
-	if out := k.ok("delete", "configmap", "web"); out != "configmap \"web\" deleted\n" {
+	if out := k.ok("delete", "configmap", "web"); !isDeleted(out, `configmap "web"`) {
 		t.Errorf("delete: %q", out)
 	}
-	if out := k.ok("delete", "secret", "db"); out != "secret \"db\" deleted\n" {
+	if out := k.ok("delete", "secret", "db"); !isDeleted(out, `secret "db"`) {
 		t.Errorf("delete: %q", out)
 	}
 	for _, name := range []string{"configmap_default_web.yaml", "secret_default_db.yaml"} {

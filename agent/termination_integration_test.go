@@ -107,7 +107,7 @@ spec:
 		evs := a.events("slow")
 		return hasEvent(evs, "Killing", "Stopping container c"), fmt.Sprint(evs)
 	})
-	if out := k.ok("delete", "pod", "slow", "--grace-period=2", "--wait=false"); out != "pod \"slow\" deleted\n" {
+	if out := k.ok("delete", "pod", "slow", "--grace-period=2", "--wait=false"); !isDeleted(out, `pod "slow"`) {
 		t.Errorf("second delete: %q", out)
 	}
 	a.waitPod("slow", "the shorter grace period", 30*time.Second, func(p *v1.Pod) bool {
