@@ -203,6 +203,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		NetNSDir:      filepath.Join(cfg.Root, "netns"),
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
+		ResolvConf:    cfg.ResolvConf,
 		NodeName:      cfg.NodeName,
 		NodeIP:        cfg.NodeIP,
 		Offline:       cfg.Offline,

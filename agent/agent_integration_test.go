@@ -49,6 +49,7 @@ func testConfig(t *testing.T, env *testenv.Env) Config {
 	cfg.Offline = true
 	cfg.ManifestRescan = 2 * time.Second
 	cfg.APIAddress = freeAPIAddress(t)
+	cfg.ResolvConf = "" // the machine's resolver is never handed to test pods
 	isolateServices(t, &cfg)
 	return cfg
 }

@@ -38,6 +38,11 @@ type Config struct {
 	ServiceCIDR   string   `json:"serviceCIDR"`
 	ClusterDNS    []string `json:"clusterDNS"`
 	ClusterDomain string   `json:"clusterDomain"`
+	// ResolvConf is the node's resolver file, the kubelet's resolvConf:
+	// pods with dnsPolicy Default (or ClusterFirst on the host network)
+	// get its nameservers, search domains and options, and the cluster
+	// policies its search domains. "" gives them none.
+	ResolvConf string `json:"resolvConf"`
 	// DNSInterface is the dummy interface the agent creates to hold the
 	// cluster DNS address and the ClusterIPs (default: mkdns0, or a name
 	// derived from Namespace when that is not the default).
@@ -147,6 +152,7 @@ func DefaultConfig() Config {
 		ServiceCIDR:    "10.96.0.0/12",
 		ClusterDNS:     []string{"10.96.0.10"},
 		ClusterDomain:  "cluster.local",
+		ResolvConf:     "/etc/resolv.conf",
 		ResyncPeriod:   time.Minute,
 		ManifestRescan: 20 * time.Second,
 		APIAddress:     "127.0.0.1:6443",

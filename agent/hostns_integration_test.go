@@ -4,6 +4,7 @@ package agent
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,4 +76,41 @@ func TestShareProcessNamespace(t *testing.T) {
 	}
 	a.remove("shared.yaml")
 	a.waitGone("shared", time.Minute)
+}
+
+// A pod's resolv.conf per dnsPolicy on and off the host network, as the
+// kubelet's getPodDNSType decides: ClusterFirst on the host network falls
+// back to the node's resolver file, ClusterFirstWithHostNet gets the
+// cluster DNS. The node's file is the test's own (TEST-NET addresses); no
+// query is ever sent, only the files are read.
+func TestHostNetworkDNS(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	cfg.ResolvConf = filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(cfg.ResolvConf, []byte("# the node's\nnameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch node.example.\noptions edns0 ndots:2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, cfg)
+	const node = "search node.example\nnameserver 192.0.2.53\nnameserver 192.0.2.54\noptions edns0 ndots:2\n"
+	cluster := "search default.svc.cluster.local svc.cluster.local cluster.local node.example\nnameserver " + cfg.ClusterDNS[0] + "\noptions ndots:5\n"
+	cases := []struct{ name, spec, want string }{
+		{"host-first", "  hostNetwork: true\n", node},
+		{"host-first-explicit", "  hostNetwork: true\n  dnsPolicy: ClusterFirst\n", node},
+		{"host-cluster", "  hostNetwork: true\n  dnsPolicy: ClusterFirstWithHostNet\n", cluster},
+		{"pod-default", "  dnsPolicy: Default\n", node},
+		{"pod-first", "", cluster},
+	}
+	for _, tc := range cases {
+		a.write(tc.name+".yaml", pod(tc.name, "Never", "  - {name: c, image: busybox, command: [cat, /etc/resolv.conf]}\n")+tc.spec)
+	}
+	for _, tc := range cases {
+		a.waitPod(tc.name, "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+		if got := logsOf(t, a, tc.name, "c"); got != tc.want {
+			t.Errorf("%s: resolv.conf:\n%s\nwant:\n%s", tc.name, got, tc.want)
+		}
+		a.remove(tc.name + ".yaml")
+	}
+	for _, tc := range cases {
+		a.waitGone(tc.name, time.Minute)
+	}
 }

@@ -48,10 +48,13 @@ type Config struct {
 	RuncRoot string
 	// PauseImage is the sandbox image (default the agent's own pause image).
 	PauseImage string
-	// ClusterDNS, ClusterDomain and SearchDomains feed pods' resolv.conf.
+	// ClusterDNS and ClusterDomain feed pods' resolv.conf; ResolvConf is
+	// the node's resolver file (the kubelet's resolvConf), whose
+	// nameservers, search domains and options pods with dnsPolicy Default
+	// (or ClusterFirst on the host network) get. "" gives them none.
 	ClusterDNS    []string
 	ClusterDomain string
-	SearchDomains []string
+	ResolvConf    string
 	// NodeName is spec.nodeName and NodeIP status.hostIP for the downward
 	// API (env valueFrom.fieldRef).
 	NodeName string

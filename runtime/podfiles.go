@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -88,12 +90,12 @@ func writeHostAliases(b *bytes.Buffer, aliases []v1.HostAlias) {
 	}
 }
 
-// dnsSettings is the node-level DNS configuration (kubelet's clusterDNS,
-// clusterDomain and the search domains it would take from the host).
+// dnsSettings is the node-level DNS configuration: the kubelet's clusterDNS
+// and clusterDomain, and Host, the node's resolver (its --resolv-conf file).
 type dnsSettings struct {
 	ClusterDNS    []string
 	ClusterDomain string
-	SearchDomains []string
+	Host          dnsConfig
 }
 
 // dnsConfig is what ends up in a pod's resolv.conf.
@@ -110,11 +112,11 @@ const (
 	maxDNSSearchChars = 2048
 )
 
-// podDNS computes a pod's resolver configuration. The host's resolv.conf is
-// never copied into pods: the node's search domains come from settings, and
-// where the kubelet would fall back to the host's nameservers the pod gets
-// none. fellBack reports that fallback (ClusterFirst without clusterDNS) so
-// the caller can say so.
+// podDNS computes a pod's resolver configuration as the kubelet's GetPodDNS
+// does: Default, ClusterFirst on the host network and ClusterFirst without
+// clusterDNS take the node's resolver; the cluster policies put the node's
+// search domains after the cluster's. fellBack reports the fallback of
+// ClusterFirst without clusterDNS, which the kubelet warns about.
 func podDNS(pod *v1.Pod, s dnsSettings) (cfg dnsConfig, fellBack bool, err error) {
 	domain := s.ClusterDomain
 	if domain == "" {
@@ -131,14 +133,14 @@ func podDNS(pod *v1.Pod, s dnsSettings) (cfg dnsConfig, fellBack bool, err error
 	case v1.DNSClusterFirst, v1.DNSClusterFirstWithHostNet:
 		if len(s.ClusterDNS) == 0 {
 			fellBack = true
-			cfg.Searches = slices.Clone(s.SearchDomains)
+			cfg = s.Host.clone()
 			break
 		}
 		cfg.Nameservers = slices.Clone(s.ClusterDNS)
-		cfg.Searches = append([]string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}, s.SearchDomains...)
+		cfg.Searches = append([]string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}, s.Host.Searches...)
 		cfg.Options = []string{"ndots:5"}
 	case v1.DNSDefault:
-		cfg.Searches = slices.Clone(s.SearchDomains)
+		cfg = s.Host.clone()
 	case v1.DNSNone:
 		if pod.Spec.DNSConfig == nil {
 			return dnsConfig{}, false, fmt.Errorf("pod %s/%s: dnsPolicy None requires spec.dnsConfig", pod.Namespace, pod.Name)
@@ -159,6 +161,48 @@ func podDNS(pod *v1.Pod, s dnsSettings) (cfg dnsConfig, fellBack bool, err error
 	}
 	cfg.Searches = fitSearches(dedupe(cfg.Searches))
 	return cfg, fellBack, nil
+}
+
+func (c dnsConfig) clone() dnsConfig {
+	return dnsConfig{Nameservers: slices.Clone(c.Nameservers), Searches: slices.Clone(c.Searches), Options: slices.Clone(c.Options)}
+}
+
+// parseResolvConf reads a node's resolv.conf as the kubelet does: the
+// nameservers in order, the last search line (without trailing dots, the
+// root domain dropped) and the options merged by name; lines starting with
+// '#' or ';' are comments.
+func parseResolvConf(r io.Reader) (dnsConfig, error) {
+	var cfg dnsConfig
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") || strings.HasPrefix(fields[0], ";") {
+			continue
+		}
+		switch fields[0] {
+		case "nameserver":
+			if len(fields) > 1 {
+				cfg.Nameservers = append(cfg.Nameservers, fields[1])
+			}
+		case "search":
+			cfg.Searches = nil
+			for _, d := range fields[1:] {
+				if d = strings.TrimSuffix(d, "."); d != "" {
+					cfg.Searches = append(cfg.Searches, d)
+				}
+			}
+		case "options":
+			for _, o := range fields[1:] {
+				name, value, hasValue := strings.Cut(o, ":")
+				opt := v1.PodDNSConfigOption{Name: name}
+				if hasValue {
+					opt.Value = &value
+				}
+				cfg.Options = mergeDNSOption(cfg.Options, opt)
+			}
+		}
+	}
+	return cfg, sc.Err()
 }
 
 // mergeDNSOption adds o to opts; an option of the same name is replaced.

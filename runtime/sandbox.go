@@ -57,12 +57,16 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 			return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 		}
 	}
-	dns, fellBack, err := podDNS(pod, dnsSettings{ClusterDNS: c.cfg.ClusterDNS, ClusterDomain: c.cfg.ClusterDomain, SearchDomains: c.cfg.SearchDomains})
+	hostDNS, err := c.hostDNS()
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
+	dns, fellBack, err := podDNS(pod, dnsSettings{ClusterDNS: c.cfg.ClusterDNS, ClusterDomain: c.cfg.ClusterDomain, Host: hostDNS})
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox: %w", err)
 	}
 	if fellBack {
-		c.log.Warn("no cluster DNS configured: the pod gets no nameserver (the host's resolver is never copied into pods)",
+		c.log.Warn(`no cluster DNS configured: pod with dnsPolicy "ClusterFirst" falls back to "Default" (the node's resolver)`,
 			zap.String("pod", ref))
 	}
 	pause, err := c.getImageForSandbox(ctx)
@@ -346,4 +350,22 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
 	return t
+}
+
+// hostDNS reads the node's resolver file each time a sandbox is made, as the
+// kubelet does, so that an edit of it reaches new pods.
+func (c *Containerd) hostDNS() (dnsConfig, error) {
+	if c.cfg.ResolvConf == "" {
+		return dnsConfig{}, nil
+	}
+	f, err := os.Open(c.cfg.ResolvConf)
+	if err != nil {
+		return dnsConfig{}, fmt.Errorf("node resolver: %w", err)
+	}
+	defer f.Close()
+	cfg, err := parseResolvConf(f)
+	if err != nil {
+		return dnsConfig{}, fmt.Errorf("node resolver %s: %w", c.cfg.ResolvConf, err)
+	}
+	return cfg, nil
 }

@@ -102,6 +102,7 @@ YAML file given with --config; flags given on the command line win.`,
 	f.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "subnet of service ClusterIPs")
 	f.StringSliceVar(&c.ClusterDNS, "cluster-dns", c.ClusterDNS, "DNS server IPs given to pods")
 	f.StringVar(&c.ClusterDomain, "cluster-domain", c.ClusterDomain, "cluster DNS domain")
+	f.StringVar(&c.ResolvConf, "resolv-conf", c.ResolvConf, `node resolver file pods with dnsPolicy "Default" use ("" for none)`)
 	f.StringVar(&c.PauseBinary, "pause-binary", c.PauseBinary, "pause program turned into the sandbox image")
 	f.DurationVar(&c.ResyncPeriod, "resync-period", c.ResyncPeriod, "how often each pod worker re-checks containerd without an event")
 	f.DurationVar(&c.ManifestRescan, "manifest-rescan", c.ManifestRescan, "how often the manifest directory is listed again without an event")
