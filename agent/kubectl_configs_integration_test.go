@@ -36,18 +36,8 @@ func TestKubectlConfigMapsAndSecrets(t *testing.T) {
 	}
 
 	// Each write is visible once the agent has read the file back.
-	eventually := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	var got string
-	eventually("configmap/web", func() bool { got = k.ok("get", "cm,secret"); return strings.Contains(got, "configmap/web") })
+	eventually(t, "configmap/web", func() bool { got = k.ok("get", "cm,secret"); return strings.Contains(got, "configmap/web") })
 	for _, want := range []string{
 		`(?m)^NAME\s+DATA\s+AGE$`, `(?m)^configmap/app\s+2\s+\S+$`, `(?m)^configmap/web\s+2\s+\S+$`, `(?m)^configmap/kube-root-ca\.crt\s+1\s+\S+$`,
 		`(?m)^NAME\s+TYPE\s+DATA\s+AGE$`, `(?m)^secret/db\s+Opaque\s+2\s+\S+$`,
@@ -89,11 +79,11 @@ spec:
 	if out := k.ok("patch", "configmap", "app", "-p", `{"data":{"mode":"slow"}}`); out != "configmap/app patched\n" {
 		t.Errorf("patch: %q", out)
 	}
-	eventually("the patched value in the pod's volume", func() bool { return k.ok("exec", "reader", "--", "cat", "/cfg/mode") == "slow" })
+	eventually(t, "the patched value in the pod's volume", func() bool { return k.ok("exec", "reader", "--", "cat", "/cfg/mode") == "slow" })
 
 	// The API server's refusals.
 	k.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: frozen}\nimmutable: true\ndata: {a: '1'}\n", "apply", "-f", "-")
-	eventually("configmap/frozen", func() bool { return strings.Contains(k.ok("get", "cm", "-o", "name"), "configmap/frozen") })
+	eventually(t, "configmap/frozen", func() bool { return strings.Contains(k.ok("get", "cm", "-o", "name"), "configmap/frozen") })
 	_, errOut, code = k.run("", "patch", "cm", "frozen", "-p", `{"data":{"a":"2"}}`)
 	if code != 1 || !strings.Contains(errOut, "The ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set") {
 		t.Errorf("patch of an immutable ConfigMap: %d %q", code, errOut)
@@ -114,7 +104,7 @@ spec:
 			t.Errorf("%s still there: %v", name, err)
 		}
 	}
-	eventually("secret db gone", func() bool { _, errOut, code = k.run("", "get", "secret", "db"); return code != 0 })
+	eventually(t, "secret db gone", func() bool { _, errOut, code = k.run("", "get", "secret", "db"); return code != 0 })
 	if want := `Error from server (NotFound): secrets "db" not found`; code != 1 || strings.TrimSpace(errOut) != want {
 		t.Errorf("get deleted secret: %d %q, want %q", code, errOut, want)
 	}

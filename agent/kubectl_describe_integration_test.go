@@ -12,8 +12,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-
-	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite agent/testdata/describe_*.golden from what kubectl prints")
@@ -24,9 +22,7 @@ var updateGolden = flag.Bool("update", false, "rewrite agent/testdata/describe_*
 // changes from run to run or machine to machine (ages, times, addresses,
 // IDs, the node's capacity and system info) is masked first.
 func TestKubectlDescribeGolden(t *testing.T) {
-	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
-	k := newKubectl(t, a)
+	_, a, k := startWithKubectl(t)
 	a.write("golden.yaml", `apiVersion: v1
 kind: Pod
 metadata:
@@ -61,7 +57,7 @@ spec:
 	a.waitPod("golden", "Ready", time.Minute, func(p *v1.Pod) bool {
 		return statusIs("Running")(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
 	})
-	waitKubectl(t, k, "the Service's endpoints", func() bool {
+	eventually(t, "the Service's endpoints", func() bool {
 		return k.ok("get", "endpoints", "golden", "-o", "jsonpath={.subsets[*].addresses[*].ip}") != ""
 	})
 	for _, c := range []struct{ name, kind, obj string }{

@@ -57,7 +57,7 @@ spec:
 			before.UID, labelled.UID, web, cstatus(labelled, "web").ContainerID, cstatus(labelled, "web").RestartCount)
 	}
 	ip := labelled.Status.PodIP
-	waitKubectl(t, k, "endpoints of front to name the pod", func() bool {
+	eventually(t, "endpoints of front to name the pod", func() bool {
 		return k.ok("get", "endpoints", "front", "-o", "jsonpath={.subsets[*].addresses[*].ip}") == ip
 	})
 
@@ -112,14 +112,15 @@ spec:
 	}
 }
 
-// waitKubectl polls cond, a check made with kubectl, for up to a minute.
-func waitKubectl(t *testing.T, k *kubectlRunner, what string, cond func() bool) {
+// eventually polls cond (a check made with kubectl, say) for up to a
+// minute.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
