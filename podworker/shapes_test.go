@@ -333,3 +333,77 @@ func TestEveryShapeRunsInOrder(t *testing.T) {
 		pw.RemovePod(pod.UID)
 	}
 }
+
+// TestEveryShapeWithHooksThroughTheWorker runs generated pods (every 23rd:
+// each shape size, hook mix and emptyDir mount occurs) through a real pod
+// worker over the fake runtime: each postStart hook runs right after its
+// container starts and before anything else starts; the pod runs; when it
+// is removed each preStop hook runs before its container is stopped, and
+// only containers with one run one. Probes are left to the model test
+// above (a nil prober counts every container started).
+func TestEveryShapeWithHooksThroughTheWorker(t *testing.T) {
+	pods := podgen.Pods(podgen.Small)
+	var postStarts, preStops, mounts int
+	for n := 0; n < len(pods); n += 23 {
+		pod := pods[n].DeepCopy()
+		for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for i := range cs {
+				cs[i].LivenessProbe, cs[i].ReadinessProbe, cs[i].StartupProbe = nil, nil, nil
+			}
+		}
+		shape := podgen.Describe(pod) + " " + pod.Name
+		rt := newFakeRuntime()
+		h := newHarness(t, rt, Config{Hooks: &fakeHooks{rt: rt}})
+		h.m.SetPods([]*v1.Pod{pod})
+		for _, c := range pod.Spec.InitContainers {
+			if kuberules.IsSidecar(&c) {
+				continue
+			}
+			h.waitFor(shape+": "+c.Name+" running", func() bool { return running(h.containerState(pod.UID, c.Name)) })
+			rt.exit(pod.UID, c.Name, 0)
+		}
+		h.waitFor(shape+": pod running", func() bool {
+			p := h.pod(pod.UID)
+			return p != nil && p.Status.Phase == v1.PodRunning && slices.ContainsFunc(p.Status.Conditions, func(c v1.PodCondition) bool {
+				return c.Type == v1.ContainersReady && c.Status == v1.ConditionTrue
+			})
+		})
+		all := append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...)
+		calls := rt.Calls()
+		for _, c := range all {
+			i := slices.Index(calls, "StartContainer "+c.Name+" 0")
+			if i < 0 {
+				t.Fatalf("%s: %s never started: %v", shape, c.Name, calls)
+			}
+			hook := slices.IndexFunc(calls, func(s string) bool { return strings.HasPrefix(s, "PostStart "+c.Name+" ") })
+			if has := c.Lifecycle != nil && c.Lifecycle.PostStart != nil; has != (hook >= 0) || (has && hook != i+1) {
+				t.Fatalf("%s: postStart of %s (set: %v) at %d, its start at %d: %v", shape, c.Name, has, hook, i, calls)
+			}
+			if hook >= 0 {
+				postStarts++
+			}
+			mounts += len(c.VolumeMounts)
+		}
+
+		h.m.SetPods(nil)
+		h.waitFor(shape+": pod cleaned up", func() bool { return slices.Contains(rt.Calls(), "CleanupPod "+string(pod.UID)) })
+		calls = rt.Calls()
+		for _, c := range all {
+			if !kuberules.IsSidecar(&c) && strings.HasPrefix(c.Name, "init-") {
+				continue // exited before: nothing to stop
+			}
+			stop := slices.Index(calls, "StopContainer "+c.Name)
+			hook := slices.IndexFunc(calls, func(s string) bool { return strings.HasPrefix(s, "PreStop "+c.Name+" ") })
+			if has := c.Lifecycle != nil && c.Lifecycle.PreStop != nil; stop < 0 || has != (hook >= 0) || (has && hook > stop) {
+				t.Fatalf("%s: preStop of %s (set: %v) at %d, its stop at %d: %v", shape, c.Name, has, hook, stop, calls)
+			}
+			if hook >= 0 {
+				preStops++
+			}
+		}
+	}
+	if postStarts == 0 || preStops == 0 || mounts == 0 {
+		t.Errorf("the pods run had %d postStart hooks, %d preStop hooks, %d emptyDir mounts; want some of each", postStarts, preStops, mounts)
+	}
+	t.Logf("%d postStart and %d preStop hooks run, %d emptyDir mounts", postStarts, preStops, mounts)
+}

@@ -1,7 +1,9 @@
 // Package podgen enumerates valid pod specs for table tests: every
 // arrangement of regular init containers, native sidecars (init containers
 // with restartPolicy Always) and app containers up to small sizes, with
-// liveness, readiness and startup probes switched on and off. It exists so
+// liveness, readiness and startup probes switched on and off, postStart and
+// preStop hooks on sidecars and app containers, and an emptyDir volume
+// mounted by some containers of every kind. It exists so
 // that code indexing a pod's containers is tested against every shape a
 // valid manifest can take, not against a few examples. Only tests import it.
 package podgen
@@ -32,11 +34,24 @@ const (
 	allMasks = 8
 )
 
+// Hook kinds, as bits of a container's hook mask.
+const (
+	PostStart = 1 << iota
+	PreStop
+	allHooks = 4
+)
+
+// scratch is the emptyDir every generated pod has.
+const scratch = "scratch"
+
 // Pods returns every pod within l: each interleaving of the regular init
 // containers and sidecars, each number of app containers, and 16 probe
 // patterns over the probe-capable containers (sidecars and apps): each of
 // the 8 masks on all of them, and the 8 masks rotated so neighbours differ.
-// Regular init containers never get probes, as API validation demands.
+// Regular init containers never get probes or hooks, as API validation
+// demands. Hooks (Hooks bits) and the mount of the pod's emptyDir "scratch"
+// at /scratch rotate over the containers with the pod's index, so that
+// every combination of them occurs beside every shape.
 // Container names are init-N, side-N and app-N; pod names and UIDs are
 // unique within one call.
 func Pods(l Limits) []*v1.Pod {
@@ -85,31 +100,64 @@ func build(n int, order string, apps, pattern int) *v1.Pod {
 		probed++
 		return m
 	}
+	nth := 0 // index among all containers
+	extras := func(c *v1.Container, hooks bool) {
+		if hooks {
+			c.Lifecycle = lifecycle((n + probed) % allHooks)
+		}
+		if (n+nth)%3 == 0 {
+			c.VolumeMounts = []v1.VolumeMount{{Name: scratch, MountPath: "/" + scratch}}
+		}
+		nth++
+	}
 	pod := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      fmt.Sprintf("gen-%d", n),
 			Namespace: "default",
 			UID:       types.UID(fmt.Sprintf("gen-uid-%d", n)),
 		},
-		Spec: v1.PodSpec{RestartPolicy: v1.RestartPolicyAlways},
+		Spec: v1.PodSpec{
+			RestartPolicy: v1.RestartPolicyAlways,
+			Volumes:       []v1.Volume{{Name: scratch, VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}},
+		},
 	}
 	var inits, sides int
 	for _, k := range order {
 		if k == 'I' {
-			pod.Spec.InitContainers = append(pod.Spec.InitContainers, container(fmt.Sprintf("init-%d", inits), 0))
+			c := container(fmt.Sprintf("init-%d", inits), 0)
+			extras(&c, false)
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
 			inits++
 			continue
 		}
 		c := container(fmt.Sprintf("side-%d", sides), nextMask())
+		extras(&c, true)
 		c.RestartPolicy = &always
 		pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
 		sides++
 	}
 	for i := range apps {
-		pod.Spec.Containers = append(pod.Spec.Containers, container(fmt.Sprintf("app-%d", i), nextMask()))
+		c := container(fmt.Sprintf("app-%d", i), nextMask())
+		extras(&c, true)
+		pod.Spec.Containers = append(pod.Spec.Containers, c)
 	}
 	pod.Annotations = map[string]string{"podgen/shape": Describe(pod)}
 	return pod
+}
+
+// lifecycle is the hooks of a hook mask, nil for none.
+func lifecycle(mask int) *v1.Lifecycle {
+	if mask == 0 {
+		return nil
+	}
+	l := &v1.Lifecycle{}
+	if mask&PostStart != 0 {
+		l.PostStart = &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}
+	}
+	if mask&PreStop != 0 {
+		l.PreStop = &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}
+	}
+	return l
 }
 
 func container(name string, mask int) v1.Container {
