@@ -19,6 +19,7 @@ import (
 	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/internal/kuberules"
+	"github.com/minikubelet/minikubelet/internal/sysctl"
 	"github.com/minikubelet/minikubelet/kubeapi"
 	"github.com/minikubelet/minikubelet/lifecycle"
 	"github.com/minikubelet/minikubelet/netns"
@@ -76,6 +77,9 @@ func (c *Config) Complete() error {
 		return fmt.Errorf("crashLoopBackOff.maxContainerRestartPeriod %v: must be between 1s and %.0fs", m.Duration, podworker.DefaultBackOffMax.Seconds())
 	}
 	if _, _, err := c.logRotation(); err != nil {
+		return err
+	}
+	if _, err := sysctl.NewAllowlist(c.AllowedUnsafeSysctls); err != nil {
 		return err
 	}
 	return nil
@@ -192,6 +196,10 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	if err != nil {
 		return err
 	}
+	sysctls, err := sysctl.NewAllowlist(cfg.AllowedUnsafeSysctls)
+	if err != nil {
+		return err
+	}
 	// The ConfigMaps and Secrets of the manifests directory, which pods
 	// refer to; filled by the source, before the first pods are set.
 	configs := source.NewConfigStore()
@@ -256,6 +264,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		BackOffMax:     max,
 		Resync:         cfg.ResyncPeriod,
 		Offline:        cfg.Offline,
+		Sysctls:        sysctls,
 		Hooks:          lifecycle.NewRunner(rt, rec, KubeletVersion),
 		Routes:         svcs,
 		Services:       svcs.Source(),

@@ -56,6 +56,12 @@ type Config struct {
 	// so that agents with different namespaces never share one.
 	CgroupRoot string `json:"cgroupRoot"`
 
+	// AllowedUnsafeSysctls are the sysctls beyond the safe set that pods
+	// may set, names or prefixes ending in '*' (the kubelet's
+	// allowedUnsafeSysctls); a pod asking for another fails with
+	// SysctlForbidden.
+	AllowedUnsafeSysctls []string `json:"allowedUnsafeSysctls"`
+
 	// Offline nodes never contact a remote registry: imported images satisfy
 	// imagePullPolicy Always, and only registries on loopback are pulled from.
 	Offline bool `json:"offline"`

@@ -167,3 +167,48 @@ func TestPodSysctls(t *testing.T) {
 	a.remove("sysctls.yaml")
 	a.waitGone("sysctls", time.Minute)
 }
+
+// The kubelet's sysctl admission: a pod asking for a sysctl outside the
+// safe set and allowedUnsafeSysctls, or for one of a namespace it shares
+// with the node, fails with SysctlForbidden before anything of it runs; an
+// allowed unsafe sysctl takes effect.
+func TestSysctlAdmission(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	cfg.AllowedUnsafeSysctls = []string{"kernel.msg*"}
+	a := startAgent(t, cfg)
+	c := "  - {name: c, image: busybox, command: [cat, /proc/sys/kernel/msgmax]}\n"
+	sysctls := func(s string) string { return "  securityContext:\n    sysctls: [" + s + "]\n" }
+	a.write("allowed.yaml", pod("allowed", "Never", c)+sysctls("{name: kernel.msgmax, value: '65536'}"))
+	rejected := []struct{ name, spec, msg string }{
+		{"unsafe", sysctls("{name: kernel.shm_rmid_forced, value: '1'}, {name: net/core/somaxconn, value: '1024'}"),
+			`forbidden sysctl: "net.core.somaxconn" not allowlisted`},
+		{"hostnet", "  hostNetwork: true\n" + sysctls("{name: net.ipv4.tcp_syncookies, value: '1'}"),
+			`forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled`},
+		{"hostipc", "  hostIPC: true\n" + sysctls("{name: kernel.msgmnb, value: '65536'}"),
+			`forbidden sysctl: "kernel.msgmnb" not allowed with host ipc enabled`},
+	}
+	for _, r := range rejected {
+		a.write(r.name+".yaml", pod(r.name, "Always", c)+r.spec)
+	}
+	a.waitPod("allowed", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+	if got := logsOf(t, a, "allowed", "c"); got != "65536\n" {
+		t.Errorf("kernel.msgmax read %q in the pod, want 65536", got)
+	}
+	for _, r := range rejected {
+		p := a.waitPod(r.name, "Failed", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
+		if p.Status.Reason != "SysctlForbidden" || p.Status.Message != "Pod was rejected: "+r.msg {
+			t.Errorf("%s: reason %q message %q, want SysctlForbidden and %q", r.name, p.Status.Reason, p.Status.Message, r.msg)
+		}
+		if s := cstatus(p, "c"); s.ContainerID != "" || s.RestartCount != 0 {
+			t.Errorf("%s: the container ran: %+v", r.name, s)
+		}
+		if !hasEvent(a.events(r.name), "SysctlForbidden", r.msg) {
+			t.Errorf("%s: no SysctlForbidden event naming the sysctl: %+v", r.name, a.events(r.name))
+		}
+	}
+	for _, name := range []string{"allowed", "unsafe", "hostnet", "hostipc"} {
+		a.remove(name + ".yaml")
+		a.waitGone(name, time.Minute)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/internal/kuberules"
+	"github.com/minikubelet/minikubelet/internal/sysctl"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -336,6 +337,20 @@ func activeDeadline(pod *v1.Pod, start *metav1.Time, now time.Time) (exceeded bo
 // podFailure is why the kubelet failed a pod as a whole (status.reason and
 // status.message), as opposed to its containers failing.
 type podFailure struct{ reason, message string }
+
+// admit refuses a pod the kubelet's admission handlers would, before
+// anything of it runs: a Warning event, and the pod fails at the first sync
+// with the reason and "Pod was rejected: " and the message (rejectPod). A
+// pod adopted after a restart is admitted again, as the kubelet does.
+func (w *worker) admit() {
+	msg, ok := w.m.cfg.Sysctls.Admit(w.pod)
+	if ok {
+		return
+	}
+	events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, sysctl.ForbiddenReason, "%s", msg)
+	w.log.Info("pod rejected", zap.String("reason", sysctl.ForbiddenReason), zap.String("message", msg))
+	w.failure = &podFailure{reason: sysctl.ForbiddenReason, message: "Pod was rejected: " + msg}
+}
 
 // failPod ends the pod for good as the kubelet does when a pod sync handler
 // evicts it: a Normal event, phase Failed with reason and message published

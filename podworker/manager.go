@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/sysctl"
 	"github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/status"
 )
@@ -64,6 +65,9 @@ type Config struct {
 	// Offline nodes never ask a remote registry: a present image satisfies
 	// imagePullPolicy Always.
 	Offline bool
+	// Sysctls is what pods' sysctls are admitted against (the safe set
+	// when nil); a pod asking for another fails with SysctlForbidden.
+	Sysctls *sysctl.Allowlist
 	// Now reads the wall clock (time.Now by default; tests step it).
 	Now func() time.Time
 }
@@ -115,6 +119,9 @@ func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec event
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Sysctls == nil {
+		cfg.Sysctls, _ = sysctl.NewAllowlist(nil) // the safe set cannot fail
 	}
 	return &Manager{log: log, cfg: cfg, rt: rt, store: store, rec: rec, prober: prober, workers: map[types.UID]*worker{}}
 }

@@ -80,7 +80,8 @@ type worker struct {
 	// observed is the runtime state status was last computed from, so that
 	// a deletion shows at once, before containerd is asked again.
 	observed runtime.PodState
-	// failure, once set, has failed the pod as a whole (activeDeadlineSeconds).
+	// failure, once set, has failed the pod as a whole (admission,
+	// activeDeadlineSeconds).
 	failure *podFailure
 
 	graceMu sync.Mutex
@@ -156,6 +157,7 @@ func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	defer w.cancelSync()
 	w.publishState(&runtime.PodState{}, nil)
+	w.admit()
 	if w.after != nil {
 		select {
 		case <-w.after:

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/minikubelet/minikubelet/internal/sysctl"
 )
 
 // The securityContext of pods and containers in spec options, as the kubelet
@@ -293,11 +295,7 @@ func withPodSysctls(pod *v1.Pod) oci.SpecOpts {
 			s.Linux.Sysctl = map[string]string{}
 		}
 		for _, sc := range psc.Sysctls {
-			name := sc.Name
-			if i := strings.IndexAny(name, "./"); i >= 0 && name[i] == '/' {
-				name = strings.NewReplacer(".", "/", "/", ".").Replace(name)
-			}
-			s.Linux.Sysctl[name] = sc.Value
+			s.Linux.Sysctl[sysctl.NormalizeName(sc.Name)] = sc.Value
 		}
 		return nil
 	}

@@ -103,6 +103,7 @@ YAML file given with --config; flags given on the command line win.`,
 	f.StringSliceVar(&c.ClusterDNS, "cluster-dns", c.ClusterDNS, "DNS server IPs given to pods")
 	f.StringVar(&c.ClusterDomain, "cluster-domain", c.ClusterDomain, "cluster DNS domain")
 	f.StringVar(&c.ResolvConf, "resolv-conf", c.ResolvConf, `node resolver file pods with dnsPolicy "Default" use ("" for none)`)
+	f.StringSliceVar(&c.AllowedUnsafeSysctls, "allowed-unsafe-sysctls", c.AllowedUnsafeSysctls, "unsafe sysctls (or prefixes ending in '*') pods may set beyond the safe set")
 	f.StringVar(&c.PauseBinary, "pause-binary", c.PauseBinary, "pause program turned into the sandbox image")
 	f.DurationVar(&c.ResyncPeriod, "resync-period", c.ResyncPeriod, "how often each pod worker re-checks containerd without an event")
 	f.DurationVar(&c.ManifestRescan, "manifest-rescan", c.ManifestRescan, "how often the manifest directory is listed again without an event")
