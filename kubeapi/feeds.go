@@ -73,6 +73,7 @@ const watchBuffer = 1024
 // UID; the API by namespace and name. While a pod is being replaced (the
 // old UID still terminating) both share a name: the API shows the newest.
 func (s *Server) feedPods(ctx context.Context) {
+	starts := newPodStarts(time.Now())
 	for ctx.Err() == nil {
 		ch := s.deps.Pods.Watch(ctx, watchBuffer)
 		byName := map[string]map[types.UID]*v1.Pod{}
@@ -88,7 +89,6 @@ func (s *Server) feedPods(ctx context.Context) {
 			objs = append(objs, apiPod(newest(m)))
 		}
 		s.cache.Replace(keyPods, objs, nil)
-		starts := podStarts{pending: map[types.UID]time.Time{}}
 		for e := range ch {
 			k := objectKey(e.Pod)
 			m := byName[k]

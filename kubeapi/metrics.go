@@ -130,11 +130,19 @@ func (g *podGauges) Collect(ch chan<- prometheus.Metric) {
 
 // podStarts measures kubelet_pod_start_duration_seconds: from the pod's
 // first sighting (its kubernetes.io/config.seen annotation, as the kubelet
-// uses) to the first status with phase Running, for pods seen Pending
-// first (a pod adopted already running at agent start is not a start).
-// Owned by the pod feed's goroutine.
+// uses) to the first status with phase Running. The feed reads the store's
+// current pod, so a pod that started quickly may be first seen Running:
+// it counts when its containers started after the feed did (a pod adopted
+// already running at agent start is not a start). Owned by the pod feed's
+// goroutine.
 type podStarts struct {
+	since   time.Time
 	pending map[types.UID]time.Time
+	done    map[types.UID]bool
+}
+
+func newPodStarts(since time.Time) *podStarts {
+	return &podStarts{since: since, pending: map[types.UID]time.Time{}, done: map[types.UID]bool{}}
 }
 
 const annotationConfigSeen = "kubernetes.io/config.seen"
@@ -142,26 +150,51 @@ const annotationConfigSeen = "kubernetes.io/config.seen"
 func (t *podStarts) update(m *Metrics, p *v1.Pod, gone bool) {
 	if gone {
 		delete(t.pending, p.UID)
+		delete(t.done, p.UID)
 		m.ForgetPod(p.UID)
+		return
+	}
+	if t.done[p.UID] {
 		return
 	}
 	switch p.Status.Phase {
 	case v1.PodPending, "":
 		if _, ok := t.pending[p.UID]; !ok {
-			seen, err := time.Parse(time.RFC3339Nano, p.Annotations[annotationConfigSeen])
-			if err != nil {
-				seen = p.CreationTimestamp.Time
-			}
-			t.pending[p.UID] = seen
+			t.pending[p.UID] = firstSeen(p)
 		}
+		return
 	case v1.PodRunning:
 		if seen, ok := t.pending[p.UID]; ok {
 			m.podStart.Observe(time.Since(seen).Seconds())
+		} else if startedAfter(p, t.since) {
+			m.podStart.Observe(time.Since(firstSeen(p)).Seconds())
 		}
-		delete(t.pending, p.UID)
-	default:
-		delete(t.pending, p.UID)
 	}
+	delete(t.pending, p.UID)
+	t.done[p.UID] = true
+}
+
+func firstSeen(p *v1.Pod) time.Time {
+	seen, err := time.Parse(time.RFC3339Nano, p.Annotations[annotationConfigSeen])
+	if err != nil {
+		return p.CreationTimestamp.Time
+	}
+	return seen
+}
+
+// startedAfter reports whether every running container of p started
+// after t.
+func startedAfter(p *v1.Pod, t time.Time) bool {
+	running := false
+	for _, c := range p.Status.ContainerStatuses {
+		if r := c.State.Running; r != nil {
+			if !r.StartedAt.After(t) {
+				return false
+			}
+			running = true
+		}
+	}
+	return running
 }
 
 // instrument counts each authenticated request by the API server's labels.
