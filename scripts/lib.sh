@@ -238,14 +238,26 @@ ensure_kubectl() {
 	log "installed /usr/local/bin/kubectl ($("$REPO/bin/kubectl" version --client | head -n1))"
 }
 
-# build_kubectl OUT builds upstream's kubectl from tools/kubectl (the
-# k8s.io/kubectl module at the release of the project's k8s.io modules),
-# stamped with that version, into OUT. Needs ensure_go first.
+# build_kubectl OUT [VERSION] builds upstream's kubectl from tools/kubectl
+# (the k8s.io/kubectl module at the release of the project's k8s.io
+# modules, or at VERSION, e.g. v0.35.10, in a copy of it), stamped with that
+# version, into OUT. Needs ensure_go first.
 build_kubectl() {
-	local version
-	version=$(awk '$1 == "k8s.io/kubectl" { sub(/^v0\./, "v1.", $2); print $2; exit }' "$REPO/tools/kubectl/go.mod")
+	local out=$1 version=${2:-} dir=$REPO/tools/kubectl
+	if [[ -n $version ]]; then
+		dir=$(mktemp -d /tmp/minikubelet-kubectl.XXXXXX)
+		cp "$REPO"/tools/kubectl/{go.mod,go.sum,main.go} "$dir/"
+		(cd "$dir" && go get "k8s.io/kubectl@$version" "k8s.io/component-base@$version" && go mod tidy) || {
+			rm -rf "$dir"
+			return 1
+		}
+	fi
+	version=$(awk '$1 == "k8s.io/kubectl" { sub(/^v0\./, "v1.", $2); print $2; exit }' "$dir/go.mod")
+	local rc=0
 	(
-		cd "$REPO/tools/kubectl" || exit
-		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" -o "$1" .
-	)
+		cd "$dir" || exit
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" -o "$out" .
+	) || rc=$?
+	[[ $dir == "$REPO/tools/kubectl" ]] || rm -rf "$dir"
+	return "$rc"
 }
