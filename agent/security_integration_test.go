@@ -4,6 +4,7 @@ package agent
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -208,6 +209,49 @@ func TestSysctlAdmission(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"allowed", "unsafe", "hostnet", "hostipc"} {
+		a.remove(name + ".yaml")
+		a.waitGone(name, time.Minute)
+	}
+}
+
+// seccompProfile Localhost loads <root>/seccomp/<localhostProfile>: a
+// profile that makes mkdir fail with EPERM is in force in the container; a
+// profile file that is missing holds the container in CreateContainerError.
+func TestSeccompLocalhost(t *testing.T) {
+	env := testenv.New(t)
+	cfg := testConfig(t, env)
+	dir := filepath.Join(cfg.Root, "seccomp", "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	profile := `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}`
+	if err := os.WriteFile(filepath.Join(dir, "no-mkdir.json"), []byte(profile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, cfg)
+	c := "  - name: c\n    image: busybox\n    command: [sh, -c, 'mkdir /tmp/x 2>&1; echo rc=$?']\n"
+	seccomp := func(p string) string {
+		return "  securityContext:\n    seccompProfile: {type: Localhost, localhostProfile: " + p + "}\n"
+	}
+	a.write("denied.yaml", pod("denied", "Never", c)+seccomp("profiles/no-mkdir.json"))
+	a.write("missing.yaml", pod("missing", "Never", c)+seccomp("profiles/absent.json"))
+	a.write("plain.yaml", pod("plain", "Never", c))
+	a.waitPod("denied", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+	if got := logsOf(t, a, "denied", "c"); got != "mkdir: can't create directory '/tmp/x': Operation not permitted\nrc=1\n" {
+		t.Errorf("under the profile the container printed %q", got)
+	}
+	a.waitPod("plain", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+	if got := logsOf(t, a, "plain", "c"); got != "rc=0\n" {
+		t.Errorf("without the profile the container printed %q", got)
+	}
+	p := a.waitPod("missing", "CreateContainerError", 90*time.Second, func(p *v1.Pod) bool {
+		w := cstatus(p, "c").State.Waiting
+		return w != nil && w.Reason == "CreateContainerError"
+	})
+	if w := cstatus(p, "c").State.Waiting; !strings.Contains(w.Message, filepath.Join(cfg.Root, "seccomp", "profiles", "absent.json")) {
+		t.Errorf("CreateContainerError message %q does not name the profile file", w.Message)
+	}
+	for _, name := range []string{"denied", "missing", "plain"} {
 		a.remove(name + ".yaml")
 		a.waitGone(name, time.Minute)
 	}

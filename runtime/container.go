@@ -101,7 +101,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	if err != nil {
 		return fail(&ConfigError{Err: err})
 	}
-	secOpts, userOpts, err := containerSecurity(pod, ctr, ispec.Config.User, c.allCaps)
+	secOpts, userOpts, err := containerSecurity(pod, ctr, ispec.Config.User, c.allCaps, filepath.Join(c.cfg.Root, "seccomp"))
 	if err != nil {
 		return fail(&ConfigError{Err: err})
 	}

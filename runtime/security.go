@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,8 +233,10 @@ func isPrivileged(sc v1.SecurityContext) bool {
 // cgroupfs, nothing masked and no seccomp; no_new_privs only when
 // allowPrivilegeEscalation is false (the kubelet's AddNoNewPrivileges);
 // a read-only rootfs; seccomp RuntimeDefault as containerd's default
-// profile. It runs after the mounts (the cgroup mount turns writable).
-func withSecurityContext(sc v1.SecurityContext, allCaps []string) oci.SpecOpts {
+// profile, Localhost as the profile file <seccompDir>/<localhostProfile>
+// (the kubelet's <root-dir>/seccomp; a file missing fails the create). It
+// runs after the mounts (the cgroup mount turns writable).
+func withSecurityContext(sc v1.SecurityContext, allCaps []string, seccompDir string) oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithNewPrivileges,
 		oci.WithMaskedPaths(slices.Clone(defaultMaskedPaths)),
@@ -250,8 +253,15 @@ func withSecurityContext(sc v1.SecurityContext, allCaps []string) oci.SpecOpts {
 	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
-	if !privileged && sc.SeccompProfile != nil && sc.SeccompProfile.Type == v1.SeccompProfileTypeRuntimeDefault {
-		opts = append(opts, seccomp.WithDefaultProfile())
+	if sp := sc.SeccompProfile; !privileged && sp != nil {
+		switch sp.Type {
+		case v1.SeccompProfileTypeRuntimeDefault:
+			opts = append(opts, seccomp.WithDefaultProfile())
+		case v1.SeccompProfileTypeLocalhost:
+			if sp.LocalhostProfile != nil {
+				opts = append(opts, seccomp.WithProfile(filepath.Join(seccompDir, *sp.LocalhostProfile)))
+			}
+		}
 	}
 	return oci.Compose(opts...)
 }
@@ -268,13 +278,13 @@ func withoutAmbientCaps(_ context.Context, _ oci.Client, _ *containers.Container
 // containerSecurity is what StartContainer takes from the security
 // contexts: the options without and with rootfs access, or the
 // CreateContainerConfigError that stops the container (runAsNonRoot).
-func containerSecurity(pod *v1.Pod, ctr *v1.Container, imageUserStr string, allCaps []string) (opts, userOpts []oci.SpecOpts, err error) {
+func containerSecurity(pod *v1.Pod, ctr *v1.Container, imageUserStr string, allCaps []string, seccompDir string) (opts, userOpts []oci.SpecOpts, err error) {
 	sc := effectiveSecurityContext(pod, ctr)
 	uid, name := imageUser(imageUserStr)
 	if err := verifyRunAsNonRoot(pod, ctr, sc, uid, name); err != nil {
 		return nil, nil, err
 	}
-	return []oci.SpecOpts{withSecurityContext(sc, allCaps)}, withUser(pod, sc, uid, name), nil
+	return []oci.SpecOpts{withSecurityContext(sc, allCaps, seccompDir)}, withUser(pod, sc, uid, name), nil
 }
 
 // withPodSysctls sets the pod's sysctls on the pause process, whose network

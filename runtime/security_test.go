@@ -61,7 +61,7 @@ func TestWithSecurityContext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := baseSpec()
 			s.Mounts = append(s.Mounts, cgroupMount)
-			apply(t, s, withSecurityContext(tc.sc, []string{"CAP_CHOWN"}))
+			apply(t, s, withSecurityContext(tc.sc, []string{"CAP_CHOWN"}, ""))
 			if s.Process.NoNewPrivileges != tc.nnp || s.Root.Readonly != tc.ro || (s.Linux.Seccomp != nil) != tc.seccomp {
 				t.Errorf("nnp=%v ro=%v seccomp=%v", s.Process.NoNewPrivileges, s.Root.Readonly, s.Linux.Seccomp != nil)
 			}

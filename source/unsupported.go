@@ -1,6 +1,10 @@
 package source
 
 import (
+	"path"
+	"slices"
+	"strings"
+
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -58,20 +62,46 @@ func validateSupported(pod *v1.Pod) field.ErrorList {
 }
 
 // validateSupportedProfiles allows only the profiles the agent applies:
-// seccomp RuntimeDefault (containerd's default profile) or Unconfined, no
-// AppArmor or SELinux.
+// any seccomp profile (checked as the API server does), no AppArmor or
+// SELinux.
 func validateSupportedProfiles(seccomp *v1.SeccompProfile, apparmor *v1.AppArmorProfile, selinux *v1.SELinuxOptions, fld *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	if seccomp != nil && seccomp.Type != v1.SeccompProfileTypeUnconfined && seccomp.Type != v1.SeccompProfileTypeRuntimeDefault {
-		errs = append(errs, field.NotSupported(fld.Child("seccompProfile", "type"), seccomp.Type,
-			[]v1.SeccompProfileType{v1.SeccompProfileTypeRuntimeDefault, v1.SeccompProfileTypeUnconfined}))
-	}
+	errs := validateSeccompProfile(seccomp, fld.Child("seccompProfile"))
 	if apparmor != nil && apparmor.Type != v1.AppArmorProfileTypeUnconfined {
 		errs = append(errs, field.NotSupported(fld.Child("appArmorProfile", "type"), apparmor.Type,
 			[]v1.AppArmorProfileType{v1.AppArmorProfileTypeUnconfined}))
 	}
 	if selinux != nil {
 		errs = append(errs, field.Forbidden(fld.Child("seLinuxOptions"), msgNotSupported))
+	}
+	return errs
+}
+
+// validateSeccompProfile is the API server's check: a known type, and a
+// localhostProfile exactly for Localhost, a path below the kubelet's
+// seccomp directory.
+func validateSeccompProfile(sp *v1.SeccompProfile, fld *field.Path) field.ErrorList {
+	if sp == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	lp := fld.Child("localhostProfile")
+	switch sp.Type {
+	case v1.SeccompProfileTypeLocalhost:
+		switch {
+		case sp.LocalhostProfile == nil || *sp.LocalhostProfile == "":
+			errs = append(errs, field.Required(lp, "must be set when seccomp type is Localhost"))
+		case path.IsAbs(*sp.LocalhostProfile):
+			errs = append(errs, field.Invalid(lp, *sp.LocalhostProfile, "must be a relative path"))
+		case slices.Contains(strings.Split(*sp.LocalhostProfile, "/"), ".."):
+			errs = append(errs, field.Invalid(lp, *sp.LocalhostProfile, "must not contain '..'"))
+		}
+	case v1.SeccompProfileTypeRuntimeDefault, v1.SeccompProfileTypeUnconfined:
+		if sp.LocalhostProfile != nil {
+			errs = append(errs, field.Invalid(lp, *sp.LocalhostProfile, "can only be set when seccomp type is Localhost"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(fld.Child("type"), sp.Type,
+			[]v1.SeccompProfileType{v1.SeccompProfileTypeLocalhost, v1.SeccompProfileTypeRuntimeDefault, v1.SeccompProfileTypeUnconfined}))
 	}
 	return errs
 }
