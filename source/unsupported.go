@@ -15,8 +15,8 @@ const msgNotSupported = "not supported by minikubelet"
 
 // validateSupported refuses, in one place, the pod fields the agent does not
 // implement: a pod asking for them would otherwise be retried forever (user
-// namespaces), or would run without what it asked for (a Localhost seccomp
-// profile, AppArmor, SELinux). Supporting one of them later means deleting
+// namespaces), or would run without what it asked for (an AppArmor or
+// SELinux profile). Supporting one of them later means deleting
 // its check here.
 func validateSupported(pod *v1.Pod) field.ErrorList {
 	spec := &pod.Spec
