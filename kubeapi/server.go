@@ -161,9 +161,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// historySize is how many changes a watch can start behind the newest
-// (the API server's watch cache keeps about as many per resource).
-const historySize = 4096
+// historySize is how many changes a watch can start behind the newest; an
+// older resourceVersion gets 410 Gone and kubectl relists. Each change
+// holds the object and its previous version (a pod is some KiB), so this
+// bounds the cache's memory: 4096 could hold tens of MiB, about the growth
+// seen in RELIABILITY.md's soak with the API on (not proven to be it). The
+// API server's watch cache keeps 100 per resource by default.
+const historySize = 1024
 
 // renewCheck is how often Run checks the certificates' expiry.
 const renewCheck = time.Hour
