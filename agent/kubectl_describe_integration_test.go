@@ -100,6 +100,11 @@ var describeMasks = []struct {
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "<time>"},
 	{regexp.MustCompile(`(?m)^(  (?:Normal|Warning)[ \t]+\S+[ \t]+)\S+( \(x\d+ over \S+\))?`), "${1}<age>"},
 	{regexp.MustCompile(`(?m)^(  \S+[ \t]+\S+[ \t]+.*\(\d+%\)[ \t]+)\S+$`), "${1}<age>"},
+	// Newer kubectl names a container's ports ("8080/TCP (http)"), 1.32
+	// does not; the machine's kubectl is gcloud's dispatcher, which runs
+	// kubectl.1.32 or a newer minor's binary depending on the server
+	// version it reads, and both were seen here.
+	{regexp.MustCompile(`(?m)^([ \t]*(?:Port|Host Port):[ \t]+\d+/[A-Z]+) \([^)]*\)$`), "${1}"},
 	// Addresses and the node's usage percentages.
 	{regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`), "<ip>"},
 	{regexp.MustCompile(`\(\d+%\)`), "(<pct>)"},
