@@ -59,7 +59,7 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 	}
 	a := startAgent(t, cfg)
 	a.write("userns.yaml", pod("userns", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n")+"  hostUsers: false\n")
-	a.write("seccomp.yaml", pod("seccomp", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], securityContext: {seccompProfile: {type: Localhost, localhostProfile: a.json}}}\n"))
+	a.write("apparmor.yaml", pod("apparmor", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], securityContext: {appArmorProfile: {type: Localhost, localhostProfile: a}}}\n"))
 	a.write("grace.yaml", strings.Replace(pod("grace", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"),
 		"terminationGracePeriodSeconds: 2", "terminationGracePeriodSeconds: 9223372036854775807", 1))
 	a.write("good.yaml", pod("good", "Always", "  - {name: c, image: busybox, command: [sleep, '3600']}\n"))
@@ -71,7 +71,7 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 	want := []string{
 		"fifo.yaml: not a regular file (named pipe): skipped",
 		"userns.yaml: spec.hostUsers: Forbidden: not supported by minikubelet",
-		`seccomp.yaml: spec.containers[0].securityContext.seccompProfile.type: Unsupported value: "Localhost": supported values: "RuntimeDefault", "Unconfined"`,
+		`apparmor.yaml: spec.containers[0].securityContext.appArmorProfile.type: Unsupported value: "Localhost": supported values: "Unconfined"`,
 		"grace.yaml: spec.terminationGracePeriodSeconds: Invalid value: 9223372036854775807: must be less than or equal to 9223372036",
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -88,7 +88,7 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 	if !containsAll(warnings, want) {
 		t.Errorf("warnings:\n%s\nwant each of:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
 	}
-	for _, name := range []string{"userns", "seccomp", "grace"} {
+	for _, name := range []string{"userns", "apparmor", "grace"} {
 		if _, err := a.client.GetPod(ctx, "default", name); !apierrors.IsNotFound(err) {
 			t.Errorf("pod %s: %v, want not found", name, err)
 		}
