@@ -13,6 +13,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/printers"
 )
 
 // activeDeadlineSeconds fails the pod as a whole (upstream's e2e "should
@@ -48,6 +49,12 @@ spec:
 	p = a.waitPod("dl", "still Failed", time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
 	if st := cstatus(p, "c"); st.RestartCount != 0 || st.State.Terminated == nil || st.State.Terminated.ExitCode != 137 {
 		t.Errorf("container restarted or not killed: %+v", st)
+	}
+	// A real cluster shows the killed container's reason, not
+	// DeadlineExceeded: printPod lets a terminated container's reason
+	// replace status.reason (pkg/printers/internalversion/printers.go).
+	if s := printers.PodStatus(p); s != "Error" {
+		t.Errorf("get pods STATUS %q, want Error as upstream's printPod gives", s)
 	}
 }
 

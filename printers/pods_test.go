@@ -63,6 +63,14 @@ func mkPod(phase v1.PodPhase, inits []cst, apps []cst, nApps int) *v1.Pod {
 	return p
 }
 
+// deadlinePod is a pod the kubelet failed for activeDeadlineSeconds, with
+// its one container in state st.
+func deadlinePod(st v1.ContainerState) *v1.Pod {
+	p := mkPod(v1.PodFailed, nil, []cst{{Name: "a", State: st}}, 0)
+	p.Status.Reason = "DeadlineExceeded"
+	return p
+}
+
 func TestPodRowStatus(t *testing.T) {
 	tests := []struct {
 		name string
@@ -96,6 +104,19 @@ func TestPodRowStatus(t *testing.T) {
 			[3]string{"0/1", "Completed", "0"}},
 		{"error", mkPod(v1.PodFailed, nil, []cst{{Name: "a", State: exited("Error", 1, 0)}}, 0),
 			[3]string{"0/1", "Error", "0"}},
+		// activeDeadlineSeconds: printPod starts from status.reason
+		// (DeadlineExceeded) but a container's terminated reason replaces it,
+		// so a pod whose container was killed (137, containerd's reason
+		// "Error") reads Error on a real cluster, and one whose container
+		// left on SIGTERM with 0 reads Completed. Only while no container
+		// status carries a reason does DeadlineExceeded show
+		// (k8s pkg/printers/internalversion/printers.go printPod).
+		{"deadline exceeded, container killed", deadlinePod(exited("Error", 137, 0)),
+			[3]string{"0/1", "Error", "0"}},
+		{"deadline exceeded, container left with 0", deadlinePod(exited("Completed", 0, 0)),
+			[3]string{"0/1", "Completed", "0"}},
+		{"deadline exceeded, container still running", deadlinePod(running()),
+			[3]string{"0/1", "DeadlineExceeded", "0"}},
 		{"oom killed", mkPod(v1.PodFailed, nil, []cst{{Name: "a", State: exited("OOMKilled", 137, 0)}}, 0),
 			[3]string{"0/1", "OOMKilled", "0"}},
 		{"exit code without reason", mkPod(v1.PodFailed, nil, []cst{{Name: "a", State: exited("", 2, 0)}}, 0),
