@@ -112,6 +112,75 @@ spec:
 	}
 }
 
+// A new image for a sidecar (kubectl set image on an init container with
+// restartPolicy Always) restarts that sidecar alone, as upstream's
+// computeInitContainerActions restarts a started sidecar whose definition
+// changed; a completed regular init container given a new image is not run
+// again, and the app container keeps running through both.
+func TestKubectlSetImageRestartsSidecar(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	a.write("app.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: init
+    image: docker.io/library/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ['true']
+  - name: side
+    image: docker.io/library/busybox:latest
+    imagePullPolicy: IfNotPresent
+    restartPolicy: Always
+    command: [sleep, '3600']
+  containers:
+  - name: web
+    image: docker.io/library/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sleep, '3600']
+`)
+	before := a.waitPod("app", "Running", time.Minute, statusIs("Running"))
+	initID, side, web := cstatus(before, "init").ContainerID, cstatus(before, "side").ContainerID, cstatus(before, "web").ContainerID
+
+	if out := k.ok("set", "image", "pod/app", "side=docker.io/library/busybox:1.36"); out != "pod/app image updated\n" {
+		t.Errorf("set image: %q", out)
+	}
+	imaged := a.waitPod("app", "side restarted with the new image", time.Minute, func(p *v1.Pod) bool {
+		st := cstatus(p, "side")
+		return st.State.Running != nil && st.ContainerID != side && st.RestartCount == 1
+	})
+	if st := cstatus(imaged, "side"); st.Image != "docker.io/library/busybox:1.36" {
+		t.Errorf("side runs image %q", st.Image)
+	}
+	if st := cstatus(imaged, "web"); st.ContainerID != web || st.RestartCount != 0 {
+		t.Errorf("web restarted with side: %s → %s, restarts %d", web, st.ContainerID, st.RestartCount)
+	}
+	if !hasEvent(a.events("app"), "Killing", "Init container side definition changed") {
+		t.Errorf("no Killing event for side:\n%s", a.describe("app"))
+	}
+
+	// A completed init container's new image is recorded, not run.
+	k.ok("set", "image", "pod/app", "init=docker.io/library/busybox:1.36")
+	a.waitPod("app", "the init container's new image", time.Minute, func(p *v1.Pod) bool {
+		return p.Spec.InitContainers[0].Image == "docker.io/library/busybox:1.36"
+	})
+	// A sidecar change after it is still acted on, so a sync has run since
+	// the init container's update when it shows.
+	k.ok("set", "image", "pod/app", "side=docker.io/library/busybox:latest")
+	after := a.waitPod("app", "side restarted again", time.Minute, func(p *v1.Pod) bool {
+		st := cstatus(p, "side")
+		return st.State.Running != nil && st.RestartCount == 2
+	})
+	if st := cstatus(after, "init"); st.ContainerID != initID || st.RestartCount != 0 || st.State.Terminated == nil {
+		t.Errorf("the completed init container ran again: %s → %s, restarts %d, state %+v", initID, st.ContainerID, st.RestartCount, st.State)
+	}
+	if st := cstatus(after, "web"); st.ContainerID != web || st.RestartCount != 0 {
+		t.Errorf("web restarted: %s → %s, restarts %d", web, st.ContainerID, st.RestartCount)
+	}
+}
+
 // eventually polls cond (a check made with kubectl, say) for up to a
 // minute.
 func eventually(t *testing.T, what string, cond func() bool) {

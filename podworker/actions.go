@@ -185,7 +185,7 @@ func computePodActions(pod *v1.Pod, ps *runtime.PodState, probes probeView) podA
 		case c == nil:
 			acts.ContainersToStart = append(acts.ContainersToStart, i)
 		case c.State == runtime.StateRunning:
-			if c.SpecHash != "" && c.SpecHash != specHash(spec) {
+			if changed(spec, c) {
 				// Updated in place (a new image): restarted whatever the
 				// restart policy, as by the kubelet.
 				acts.ContainersToKill[c.ID] = killInfo{name: spec.Name, message: killMessage(spec.Name, "definition changed", true)}
@@ -278,6 +278,14 @@ func computeInitActions(pod *v1.Pod, ps *runtime.PodState, probes probeView, act
 			} else if !previous {
 				toStart = append(toStart, i+1)
 			}
+			if changed(spec, c) {
+				// Updated in place (a new image): a started sidecar is
+				// restarted as an app container is, while completed
+				// regular init containers are left alone.
+				kill(c, spec.Name, fmt.Sprintf("Init container %s definition changed", spec.Name), "")
+				toStart = append(toStart, i)
+				break
+			}
 			if probe == "liveness" {
 				kill(c, spec.Name, fmt.Sprintf("Init container %s failed liveness probe", spec.Name), probe)
 				toStart = append(toStart, i)
@@ -315,6 +323,13 @@ func computeInitActions(pod *v1.Pod, ps *runtime.PodState, probes probeView, act
 	slices.Reverse(toStart)
 	acts.InitContainersToStart = toStart
 	return initialized, false
+}
+
+// changed is the kubelet's containerChanged: the running instance c was
+// made from another definition of spec (an instance from before spec
+// hashes were recorded counts as unchanged).
+func changed(spec *v1.Container, c *runtime.Container) bool {
+	return c.SpecHash != "" && c.SpecHash != specHash(spec)
 }
 
 func killMessage(name, why string, restart bool) string {

@@ -29,6 +29,13 @@ func ctr(name string, kind runtime.ContainerKind, state runtime.ContainerState, 
 	return runtime.Container{ID: name + "-id", Name: name, Kind: kind, State: state, ExitCode: exit, SandboxID: "sb1"}
 }
 
+// outdated marks c as made from an earlier definition of its container
+// (before an image update).
+func outdated(c runtime.Container) runtime.Container {
+	c.SpecHash = "0"
+	return c
+}
+
 // sidecars is a pod with one app container and the named init containers,
 // those named s* or side* being sidecars.
 func sidecars(policy v1.RestartPolicy, inits ...string) *v1.Pod {
@@ -239,6 +246,34 @@ func TestComputePodActions(t *testing.T) {
 			probes: fakeProbes{failed: map[string]string{"side-id": "liveness"}},
 			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
 				"side-id": {name: "side", probe: "liveness", message: "Init container side failed liveness probe"}}},
+		},
+		{
+			name: "sidecar with a new image is restarted, apps kept",
+			pod:  sidecars(v1.RestartPolicyAlways, "side"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("app", runtime.KindApp, runtime.StateRunning, 0), outdated(ctr("side", runtime.KindInit, runtime.StateRunning, 0))}},
+			want: podActions{SandboxID: "sb1", InitContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
+				"side-id": {name: "side", message: "Init container side definition changed"}}},
+		},
+		{
+			name: "sidecar with a new image waits for its startup probe first",
+			pod:  sidecarPod,
+			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{outdated(ctr("side", runtime.KindInit, runtime.StateRunning, 0))}},
+			want: podActions{SandboxID: "sb1"},
+		},
+		{
+			name: "completed init container with a new image is not run again",
+			pod:  sidecars(v1.RestartPolicyAlways, "init"),
+			ps: runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{
+				ctr("app", runtime.KindApp, runtime.StateRunning, 0), outdated(ctr("init", runtime.KindInit, runtime.StateExited, 0))}},
+			want: podActions{SandboxID: "sb1"},
+		},
+		{
+			name: "app with a new image is restarted whatever the policy",
+			pod:  testPod(v1.RestartPolicyNever, nil, "app"),
+			ps:   runtime.PodState{Sandboxes: []runtime.Sandbox{readySandbox}, Containers: []runtime.Container{outdated(ctr("app", runtime.KindApp, runtime.StateRunning, 0))}},
+			want: podActions{SandboxID: "sb1", ContainersToStart: []int{0}, ContainersToKill: map[string]killInfo{
+				"app-id": {name: "app", message: "Container app definition changed, will be restarted"}}},
 		},
 	}
 	for _, tt := range tests {
