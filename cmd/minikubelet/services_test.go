@@ -98,7 +98,8 @@ func serviceCLI(t *testing.T) func(args ...string) result {
 	socket := filepath.Join(t.TempDir(), "api.sock")
 	srv := api.NewServer(zaptest.NewLogger(t), api.Deps{
 		Pods: status.NewStore(), Events: events.NewStore(zaptest.NewLogger(t), "node1", 10),
-		Services: labServiceObjects(7 * time.Second),
+		// Hours, not seconds: on a slow run "7s" became "8s".
+		Services: labServiceObjects(3 * time.Hour),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -131,8 +132,8 @@ func serviceCLI(t *testing.T) func(args ...string) result {
 func TestGetServices(t *testing.T) {
 	cli := serviceCLI(t)
 	want := "NAME        TYPE        CLUSTER-IP      EXTERNAL-IP   PORT(S)   AGE\n" +
-		"mydb        ClusterIP   10.100.111.80   <none>        80/TCP    7s\n" +
-		"myservice   ClusterIP   10.107.87.62    <none>        80/TCP    7s\n"
+		"mydb        ClusterIP   10.100.111.80   <none>        80/TCP    3h\n" +
+		"myservice   ClusterIP   10.107.87.62    <none>        80/TCP    3h\n"
 	for _, args := range [][]string{{"get", "svc"}, {"get", "services"}, {"get", "service"}} {
 		if r := cli(args...); r.code != 0 || r.out != want || r.err != "" {
 			t.Errorf("%v: code %d\n%s\nstderr %q", args, r.code, r.out, r.err)
@@ -140,7 +141,7 @@ func TestGetServices(t *testing.T) {
 	}
 	r := cli("get", "svc", "myservice", "-o", "wide")
 	if want := "NAME        TYPE        CLUSTER-IP     EXTERNAL-IP   PORT(S)   AGE   SELECTOR\n" +
-		"myservice   ClusterIP   10.107.87.62   <none>        80/TCP    7s    app=myapp\n"; r.out != want {
+		"myservice   ClusterIP   10.107.87.62   <none>        80/TCP    3h    app=myapp\n"; r.out != want {
 		t.Errorf("-o wide:\n%s\nwant\n%s", r.out, want)
 	}
 	r = cli("get", "svc", "-A", "--no-headers")
