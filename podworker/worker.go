@@ -207,8 +207,11 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	// each step (an init container done → PodInitializing → Running).
 	w.publishState(&ps, nil)
 	next := w.m.cfg.Resync
+	// Deadlines computed in this pass are wall times read from now: measure
+	// them from now too, not from a fresh reading, which a clock step during
+	// the pass would move by the step (an hour's timer for a 200 ms back-off).
 	soon := func(at time.Time) {
-		if d := at.Sub(w.m.cfg.Now()); d < next {
+		if d := at.Sub(now); d < next {
 			next = max(d, 0)
 		}
 	}
