@@ -240,14 +240,18 @@ ensure_kubectl() {
 
 # build_kubectl OUT [VERSION] builds upstream's kubectl from tools/kubectl
 # (the k8s.io/kubectl module at the release of the project's k8s.io
-# modules, or at VERSION, e.g. v0.35.10, in a copy of it), stamped with that
+# modules, or at VERSION, e.g. v0.35.10, in a module of its own), stamped with that
 # version, into OUT. Needs ensure_go first.
 build_kubectl() {
 	local out=$1 version=${2:-} dir=$REPO/tools/kubectl
 	if [[ -n $version ]]; then
 		dir=$(mktemp -d /tmp/minikubelet-kubectl.XXXXXX)
-		cp "$REPO"/tools/kubectl/{go.mod,go.sum,main.go} "$dir/"
-		(cd "$dir" && go get "k8s.io/kubectl@$version" "k8s.io/component-base@$version" && go mod tidy) || {
+		# A module of its own rather than a copy of tools/kubectl's go.mod:
+		# go get downgrades only what requires the newer kubectl, so an
+		# older one would be built against the newer client-go.
+		cp "$REPO"/tools/kubectl/main.go "$dir/"
+		(cd "$dir" && go mod init "$(awk '$1 == "module" { print $2 }' "$REPO/tools/kubectl/go.mod")" &&
+			go get "k8s.io/kubectl@$version" "k8s.io/component-base@$version" && go mod tidy) || {
 			rm -rf "$dir"
 			return 1
 		}
