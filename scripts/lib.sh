@@ -265,3 +265,55 @@ build_kubectl() {
 	[[ $dir == "$REPO/tools/kubectl" ]] || rm -rf "$dir"
 	return "$rc"
 }
+
+# UPSTREAM_CACHE holds the upstream Kubernetes programs built from source
+# (the kubelet scripts/bench compares with, the kube-apiserver
+# scripts/reference-apiserver records answers from), one directory per
+# program and version.
+UPSTREAM_CACHE=/var/cache/minikubelet-bench
+
+# build_upstream CMD VERSION prints the path of k8s.io/kubernetes/cmd/CMD
+# at VERSION (v1.X.Y), building it into UPSTREAM_CACHE/CMD-VERSION/CMD
+# first unless it is there: from source through the Go module proxy, never
+# a downloaded binary, and once (it takes minutes even with a warm module
+# cache). k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...)
+# with ./staging/..., which a dependent module cannot see, so a throw-away
+# module replaces each with the published module of the same release
+# (v0.X.Y for v1.X.Y). Needs ensure_go first.
+build_upstream() {
+	local cmd=$1 version=$2 dir out mod rc=0
+	dir=$UPSTREAM_CACHE/$cmd-$version
+	out=$dir/$cmd
+	if [[ ! -x $out ]]; then
+		mod=$(mktemp -d "/tmp/minikubelet-upstream-$cmd.XXXXXX")
+		log "building the upstream $cmd $version into $dir (once; minutes)"
+		# Not in a condition: there errexit would be off inside the subshell.
+		set +e
+		(
+			set -e
+			cd "$mod"
+			printf 'package main\n\nfunc main() {}\n' >main.go
+			go mod init "minikubelet-upstream-$cmd" 2>/dev/null
+			local gomod m
+			gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+			[[ -n $gomod ]]
+			for m in $(sed -n 's|^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*|\1|p' "$gomod"); do
+				go mod edit -replace "$m=$m@v0.${version#v1.}"
+			done
+			# go get, not go mod tidy: nothing in this module imports
+			# the program's main package, so tidy would drop it.
+			go get "k8s.io/kubernetes/cmd/$cmd@$version" 2>/dev/null
+			mkdir -p "$dir"
+			# The version is stamped at link time only: the packages'
+			# build cache entries do not depend on it.
+			CGO_ENABLED=0 nice -n 15 go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=$version" \
+				-o "$out.tmp" "k8s.io/kubernetes/cmd/$cmd"
+			mv "$out.tmp" "$out"
+		)
+		rc=$?
+		set -e
+		rm -rf "$mod" "$out.tmp"
+		[[ $rc -eq 0 ]] || die "building the upstream $cmd $version failed"
+	fi
+	printf '%s\n' "$out"
+}
