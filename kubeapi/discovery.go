@@ -46,7 +46,8 @@ var (
 )
 
 // resources are what this API serves, in the order the API server lists
-// them; the verbs say honestly what works here.
+// them (its groups in its order: apps, events.k8s.io, coordination.k8s.io,
+// discovery.k8s.io); the verbs say honestly what works here.
 var resources = []resourceInfo{
 	{gv: coreV1, name: "configmaps", singular: "configmap", kind: "ConfigMap", namespaced: true, verbs: writeVerbs, shortNames: []string{"cm"}},
 	{gv: coreV1, name: "endpoints", singular: "endpoints", kind: "Endpoints", namespaced: true, verbs: readVerbs, shortNames: []string{"ep"}},
@@ -68,9 +69,9 @@ var resources = []resourceInfo{
 		subresources: []subresourceInfo{scaleSubresource, {name: "status", kind: "Deployment", verbs: []string{"get"}}}},
 	{gv: appsV1, name: "replicasets", singular: "replicaset", kind: "ReplicaSet", namespaced: true, verbs: readVerbs, shortNames: []string{"rs"}, categories: []string{"all"},
 		subresources: []subresourceInfo{scaleSubresource, {name: "status", kind: "ReplicaSet", verbs: []string{"get"}}}},
+	{gv: eventsV1, name: "events", singular: "event", kind: "Event", namespaced: true, verbs: readVerbs, shortNames: []string{"ev"}},
 	{gv: coordV1, name: "leases", singular: "lease", kind: "Lease", namespaced: true, verbs: readVerbs},
 	{gv: discV1, name: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", namespaced: true, verbs: readVerbs},
-	{gv: eventsV1, name: "events", singular: "event", kind: "Event", namespaced: true, verbs: readVerbs},
 }
 
 // groupVersions are the served group versions, core first.
@@ -99,6 +100,11 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 		GroupVersion: gv.String(),
 		APIResources: []metav1.APIResource{},
+	}
+	if gv.Group == "" {
+		// The API server leaves the apiVersion out of /api/v1's list (not
+		// of the named groups' lists).
+		list.APIVersion = ""
 	}
 	for _, r := range resources {
 		if r.gv != gv {
@@ -171,20 +177,21 @@ func aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 			d := apidiscoveryv2.APIResourceDiscovery{
 				Resource: r.name, SingularResource: r.singular, Scope: scope, Verbs: r.verbs,
 				ShortNames: r.shortNames, Categories: r.categories,
-				ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind},
+				// The API server names the group and version of a
+				// response kind only when they are not the resource's own.
+				ResponseKind: &metav1.GroupVersionKind{Kind: r.kind},
 			}
 			for _, s := range r.subresources {
 				kind := s.kind
 				if kind == "" {
 					kind = streamKind(s.name)
 				}
-				rgv := gv
+				rk := &metav1.GroupVersionKind{Kind: kind}
 				if s.gv != nil {
-					rgv = *s.gv
+					rk.Group, rk.Version = s.gv.Group, s.gv.Version
 				}
 				d.Subresources = append(d.Subresources, apidiscoveryv2.APISubresourceDiscovery{
-					Subresource: s.name, Verbs: s.verbs,
-					ResponseKind: &metav1.GroupVersionKind{Group: rgv.Group, Version: rgv.Version, Kind: kind},
+					Subresource: s.name, Verbs: s.verbs, ResponseKind: rk,
 				})
 			}
 			v.Resources = append(v.Resources, d)
