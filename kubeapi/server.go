@@ -37,6 +37,9 @@ const (
 	ServedMajor   = "1"
 	ServedMinor   = "34"
 	ServedVersion = "v1.34.2"
+	// servedMinCompatibilityMinor is /version's minCompatibilityMinor:
+	// the release before the served one.
+	servedMinCompatibilityMinor = "33"
 )
 
 // Config says where and how to serve.
@@ -403,8 +406,12 @@ func parseResourcePath(gv schema.GroupVersion, segs []string) (resourceRequest, 
 }
 
 func (s *Server) serveVersion(w http.ResponseWriter) {
+	// The emulation version is the served release, and the oldest release
+	// it is compatible with the one before, as a kube-apiserver's defaults.
 	v := version.Info{
 		Major: ServedMajor, Minor: ServedMinor, GitVersion: ServedVersion + "+minikubelet",
+		EmulationMajor: ServedMajor, EmulationMinor: ServedMinor,
+		MinCompatibilityMajor: ServedMajor, MinCompatibilityMinor: servedMinCompatibilityMinor,
 		GitCommit: s.cfg.AgentVersion, GitTreeState: "clean",
 		GoVersion: runtime.Version(), Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH,
 	}
