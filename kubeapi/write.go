@@ -24,6 +24,7 @@ import (
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/diff"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -342,8 +343,12 @@ func validatePodUpdate(pod, old *v1.Pod) error {
 	if equality.Semantic.DeepEqual(masked, &cmp.Spec) {
 		return nil
 	}
+	// The API server adds a unified diff of the specs (its internal type's,
+	// whose field names and order differ from v1's: the lines are alike,
+	// not the same) so the user sees what was refused.
 	return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, pod.Name, field.ErrorList{field.Forbidden(field.NewPath("spec"),
-		"pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")})
+		"pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n"+
+			diff.Diff(masked, &cmp.Spec))})
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, req resourceRequest, obj Object) error {
