@@ -28,15 +28,39 @@ type printer struct {
 	cells   func(o Object, now time.Time) []any
 }
 
-const nameDescription = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
-
-func col(name, typ string, priority int32) metav1.TableColumnDefinition {
-	c := metav1.TableColumnDefinition{Name: name, Type: typ, Priority: priority}
-	if name == "Name" {
-		c.Format, c.Description = "name", nameDescription
+// col is a Table column. Its description is the API server's: the API
+// documentation of the field the column shows (doc), or for the Name and
+// Age columns, of metadata's name and creationTimestamp.
+func col(name, typ string, priority int32, doc string) metav1.TableColumnDefinition {
+	c := metav1.TableColumnDefinition{Name: name, Type: typ, Priority: priority, Description: doc}
+	switch name {
+	case "Name":
+		c.Format, c.Description = "name", metav1.ObjectMeta{}.SwaggerDoc()["name"]
+	case "Age":
+		c.Description = metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"]
 	}
 	return c
 }
+
+// Descriptions the API server writes out rather than takes from a field's
+// documentation.
+const (
+	containersDoc = "Names of each container in the template."
+	imagesDoc     = "Images referenced by each container in the template."
+	podReadyDoc   = "Number of the pod with ready state"
+)
+
+// The API server's printers describe some columns by the documentation of
+// older beta types (extensions/v1beta1, discovery.k8s.io/v1beta1), which
+// reads differently from the served v1 types'. Importing those packages
+// for four strings would cost the agent their registration at start, so
+// the texts are here.
+const (
+	deploymentSelectorDoc = "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."
+	replicaSetSelectorDoc = "Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template. Label keys and values that must match in order to be controlled by this replica set. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"
+	sliceAddressTypeDoc   = "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name."
+	slicePortsDoc         = "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports."
+)
 
 func strs(cells []string) []any {
 	out := make([]any, len(cells))
@@ -51,9 +75,9 @@ func age(t metav1.Time, now time.Time) string { return printers.TranslateTimesta
 var printerFor = map[string]printer{
 	keyPods: {
 		columns: []metav1.TableColumnDefinition{
-			col("Name", "string", 0), col("Ready", "string", 0), col("Status", "string", 0), col("Restarts", "string", 0),
-			col("Age", "string", 0), col("IP", "string", 1), col("Node", "string", 1), col("Nominated Node", "string", 1),
-			col("Readiness Gates", "string", 1),
+			col("Name", "string", 0, ""), col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."), col("Status", "string", 0, "The aggregate status of the containers in this pod."), col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+			col("Age", "string", 0, ""), col("IP", "string", 1, v1.PodStatus{}.SwaggerDoc()["podIP"]), col("Node", "string", 1, v1.PodSpec{}.SwaggerDoc()["nodeName"]), col("Nominated Node", "string", 1, v1.PodStatus{}.SwaggerDoc()["nominatedNodeName"]),
+			col("Readiness Gates", "string", 1, v1.PodSpec{}.SwaggerDoc()["readinessGates"]),
 		},
 		cells: func(o Object, now time.Time) []any {
 			return strs(printers.PodRow(o.(*v1.Pod), printers.Options{Wide: true, Now: now}))
@@ -61,15 +85,15 @@ var printerFor = map[string]printer{
 	},
 	keyServices: {
 		columns: []metav1.TableColumnDefinition{
-			col("Name", "string", 0), col("Type", "string", 0), col("Cluster-IP", "string", 0), col("External-IP", "string", 0),
-			col("Port(s)", "string", 0), col("Age", "string", 0), col("Selector", "string", 1),
+			col("Name", "string", 0, ""), col("Type", "string", 0, v1.ServiceSpec{}.SwaggerDoc()["type"]), col("Cluster-IP", "string", 0, v1.ServiceSpec{}.SwaggerDoc()["clusterIP"]), col("External-IP", "string", 0, v1.ServiceSpec{}.SwaggerDoc()["externalIPs"]),
+			col("Port(s)", "string", 0, v1.ServiceSpec{}.SwaggerDoc()["ports"]), col("Age", "string", 0, ""), col("Selector", "string", 1, v1.ServiceSpec{}.SwaggerDoc()["selector"]),
 		},
 		cells: func(o Object, now time.Time) []any {
 			return strs(printers.ServiceRow(o.(*v1.Service), printers.Options{Wide: true, Now: now}))
 		},
 	},
 	keyEndpoints: {
-		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Endpoints", "string", 0), col("Age", "string", 0)},
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0, ""), col("Endpoints", "string", 0, v1.Endpoints{}.SwaggerDoc()["subsets"]), col("Age", "string", 0, "")},
 		cells: func(o Object, now time.Time) []any {
 			ep := o.(*v1.Endpoints)
 			return []any{ep.Name, formatEndpoints(ep), age(ep.CreationTimestamp, now)}
@@ -77,8 +101,8 @@ var printerFor = map[string]printer{
 	},
 	keyEndpointSlices: {
 		columns: []metav1.TableColumnDefinition{
-			col("Name", "string", 0), col("AddressType", "string", 0), col("Ports", "string", 0),
-			col("Endpoints", "string", 0), col("Age", "string", 0),
+			col("Name", "string", 0, ""), col("AddressType", "string", 0, sliceAddressTypeDoc), col("Ports", "string", 0, slicePortsDoc),
+			col("Endpoints", "string", 0, discoveryv1.EndpointSlice{}.SwaggerDoc()["endpoints"]), col("Age", "string", 0, ""),
 		},
 		cells: func(o Object, now time.Time) []any {
 			es := o.(*discoveryv1.EndpointSlice)
@@ -102,28 +126,28 @@ var printerFor = map[string]printer{
 		},
 	},
 	keyNamespaces: {
-		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)},
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0, ""), col("Status", "string", 0, "The status of the namespace"), col("Age", "string", 0, "")},
 		cells: func(o Object, now time.Time) []any {
 			ns := o.(*v1.Namespace)
 			return []any{ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp, now)}
 		},
 	},
 	keyConfigMaps: {
-		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Data", "string", 0), col("Age", "string", 0)},
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0, ""), col("Data", "string", 0, v1.ConfigMap{}.SwaggerDoc()["data"]), col("Age", "string", 0, "")},
 		cells: func(o Object, now time.Time) []any {
 			cm := o.(*v1.ConfigMap)
 			return []any{cm.Name, int64(len(cm.Data) + len(cm.BinaryData)), age(cm.CreationTimestamp, now)}
 		},
 	},
 	keySecrets: {
-		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Type", "string", 0), col("Data", "string", 0), col("Age", "string", 0)},
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0, ""), col("Type", "string", 0, v1.Secret{}.SwaggerDoc()["type"]), col("Data", "string", 0, v1.Secret{}.SwaggerDoc()["data"]), col("Age", "string", 0, "")},
 		cells: func(o Object, now time.Time) []any {
 			s := o.(*v1.Secret)
 			return []any{s.Name, string(s.Type), int64(len(s.Data)), age(s.CreationTimestamp, now)}
 		},
 	},
 	keyLeases: {
-		columns: []metav1.TableColumnDefinition{col("Name", "string", 0), col("Holder", "string", 0), col("Age", "string", 0)},
+		columns: []metav1.TableColumnDefinition{col("Name", "string", 0, ""), col("Holder", "string", 0, coordinationv1.LeaseSpec{}.SwaggerDoc()["holderIdentity"]), col("Age", "string", 0, "")},
 		cells: func(o Object, now time.Time) []any {
 			l := o.(*coordinationv1.Lease)
 			holder := ""
@@ -135,19 +159,24 @@ var printerFor = map[string]printer{
 	},
 	keyNodes: {
 		columns: []metav1.TableColumnDefinition{
-			col("Name", "string", 0), col("Status", "string", 0), col("Roles", "string", 0), col("Age", "string", 0),
-			col("Version", "string", 0), col("Internal-IP", "string", 1), col("External-IP", "string", 1),
-			col("OS-Image", "string", 1), col("Kernel-Version", "string", 1), col("Container-Runtime", "string", 1),
+			col("Name", "string", 0, ""), col("Status", "string", 0, "The status of the node"), col("Roles", "string", 0, "The roles of the node"), col("Age", "string", 0, ""),
+			col("Version", "string", 0, v1.NodeSystemInfo{}.SwaggerDoc()["kubeletVersion"]), col("Internal-IP", "string", 1, v1.NodeStatus{}.SwaggerDoc()["addresses"]), col("External-IP", "string", 1, v1.NodeStatus{}.SwaggerDoc()["addresses"]),
+			col("OS-Image", "string", 1, v1.NodeSystemInfo{}.SwaggerDoc()["osImage"]), col("Kernel-Version", "string", 1, v1.NodeSystemInfo{}.SwaggerDoc()["kernelVersion"]), col("Container-Runtime", "string", 1, v1.NodeSystemInfo{}.SwaggerDoc()["containerRuntimeVersion"]),
 		},
 		cells: func(o Object, now time.Time) []any { return nodeCells(o.(*v1.Node), now) },
 	},
 }
 
 func init() {
-	appsColumns := []metav1.TableColumnDefinition{col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)}
+	appsColumns := func(selector string) []metav1.TableColumnDefinition {
+		return []metav1.TableColumnDefinition{col("Containers", "string", 1, containersDoc), col("Images", "string", 1, imagesDoc),
+			col("Selector", "string", 1, selector)}
+	}
 	printerFor[keyDeployments] = printer{
-		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0), col("Ready", "string", 0),
-			col("Up-to-date", "string", 0), col("Available", "string", 0), col("Age", "string", 0)}, appsColumns...),
+		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0, ""), col("Ready", "string", 0, podReadyDoc),
+			col("Up-to-date", "string", 0, appsv1.DeploymentStatus{}.SwaggerDoc()["updatedReplicas"]),
+			col("Available", "string", 0, appsv1.DeploymentStatus{}.SwaggerDoc()["availableReplicas"]), col("Age", "string", 0, "")},
+			appsColumns(deploymentSelectorDoc)...),
 		cells: func(o Object, now time.Time) []any {
 			d := o.(*appsv1.Deployment)
 			want := int32(1)
@@ -160,8 +189,11 @@ func init() {
 		},
 	}
 	printerFor[keyReplicaSets] = printer{
-		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0), col("Desired", "integer", 0),
-			col("Current", "integer", 0), col("Ready", "integer", 0), col("Age", "string", 0)}, appsColumns...),
+		columns: append([]metav1.TableColumnDefinition{col("Name", "string", 0, ""),
+			col("Desired", "integer", 0, appsv1.ReplicaSetSpec{}.SwaggerDoc()["replicas"]),
+			col("Current", "integer", 0, appsv1.ReplicaSetStatus{}.SwaggerDoc()["replicas"]),
+			col("Ready", "integer", 0, appsv1.ReplicaSetStatus{}.SwaggerDoc()["readyReplicas"]), col("Age", "string", 0, "")},
+			appsColumns(replicaSetSelectorDoc)...),
 		cells: func(o Object, now time.Time) []any {
 			rs := o.(*appsv1.ReplicaSet)
 			want := int32(1)
@@ -196,9 +228,16 @@ func selectorString(sel *metav1.LabelSelector) string {
 }
 
 var eventColumns = []metav1.TableColumnDefinition{
-	col("Last Seen", "string", 0), col("Type", "string", 0), col("Reason", "string", 0), col("Object", "string", 0),
-	col("Subobject", "string", 1), col("Source", "string", 1), col("Message", "string", 0),
-	col("First Seen", "string", 1), col("Count", "string", 1), col("Name", "string", 1),
+	col("Last Seen", "string", 0, v1.Event{}.SwaggerDoc()["lastTimestamp"]),
+	col("Type", "string", 0, v1.Event{}.SwaggerDoc()["type"]),
+	col("Reason", "string", 0, v1.Event{}.SwaggerDoc()["reason"]),
+	col("Object", "string", 0, v1.Event{}.SwaggerDoc()["involvedObject"]),
+	col("Subobject", "string", 1, v1.ObjectReference{}.SwaggerDoc()["fieldPath"]),
+	col("Source", "string", 1, v1.Event{}.SwaggerDoc()["source"]),
+	col("Message", "string", 0, v1.Event{}.SwaggerDoc()["message"]),
+	col("First Seen", "string", 1, v1.Event{}.SwaggerDoc()["firstTimestamp"]),
+	col("Count", "string", 1, v1.Event{}.SwaggerDoc()["count"]),
+	col("Name", "string", 1, ""),
 }
 
 // eventCells follows the API server's printEvent.
