@@ -282,6 +282,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /version", s.version)
 	mux.HandleFunc("GET /kubeconfig", s.kubeconfig)
 	mux.HandleFunc("GET /debug/goroutines", s.goroutines)
+	debugProfiles(mux)
 	s.serviceRoutes(mux)
 	s.appsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -13,6 +14,9 @@ import (
 var version = "dev"
 
 func main() {
+	// Heap profiling is on by default in Go and nothing here reads the
+	// profile: its bucket table alone held 1.5 MiB of a running agent.
+	runtime.MemProfileRate = 0
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
