@@ -362,6 +362,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 					first = false
 					synced.Store(true)
 					notifyReady(log)
+					releaseStartupMemory(log)
 				}
 			}
 		}

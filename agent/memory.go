@@ -1,0 +1,91 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// releaseStartupMemory hands back to the kernel the memory start-up used
+// and the running agent does not: the heap start-up left behind (package
+// initialisation, the image import, certificates) and the mappings of the
+// pages of the agent's own binary that start-up touched. A 35 MB static
+// binary whose package initialisers run all over it otherwise keeps some
+// 25 MiB of its pages mapped for good (the kernel maps 64 KiB around each
+// page fault); after this the mapping holds only what the agent executes
+// and reads from then on, faulted back in from the page cache (see
+// BENCHMARKS.md, "Agent memory").
+func releaseStartupMemory(log *zap.Logger) {
+	debug.FreeOSMemory()
+	dropped, err := dropBinaryPages()
+	if err != nil {
+		log.Warn("release the start-up pages of the agent's binary", zap.Error(err))
+		return
+	}
+	log.Debug("released start-up memory", zap.Int("binaryMappings", dropped))
+}
+
+// dropBinaryPages unmaps the resident pages of the read-only mappings of
+// the running executable (text, read-only data, the pcln table) with
+// MADV_DONTNEED: they stay in the page cache, and a later access maps the
+// page again from there, with the same bytes, since a read-only mapping
+// of the file was never written. Writable mappings (data, bss) are left
+// alone: MADV_DONTNEED would discard what the program wrote there. It
+// returns how many mappings it released.
+func dropBinaryPages() (int, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
+		return 0, fmt.Errorf("stat /proc/self/exe: %w", err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0, err
+	}
+	dropped := 0
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		start, end, ok := readOnlyMappingOf(sc.Text(), st.Dev, st.Ino)
+		if !ok {
+			continue
+		}
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_DONTNEED); errno != 0 {
+			return dropped, fmt.Errorf("madvise %x-%x: %w", start, end, errno)
+		}
+		dropped++
+	}
+	return dropped, sc.Err()
+}
+
+// readOnlyMappingOf parses one line of /proc/<pid>/maps ("start-end perms
+// offset major:minor inode path") and reports the mapping's range if it
+// maps the file dev/ino without write permission.
+func readOnlyMappingOf(line string, dev, ino uint64) (start, end uintptr, ok bool) {
+	f := strings.Fields(line)
+	if len(f) < 6 || f[1][1] == 'w' {
+		return 0, 0, false
+	}
+	if n, err := strconv.ParseUint(f[4], 10, 64); err != nil || n != ino {
+		return 0, 0, false
+	}
+	major, minor, found := strings.Cut(f[3], ":")
+	maj, err1 := strconv.ParseUint(major, 16, 32)
+	min, err2 := strconv.ParseUint(minor, 16, 32)
+	if !found || err1 != nil || err2 != nil || unix.Mkdev(uint32(maj), uint32(min)) != dev {
+		return 0, 0, false
+	}
+	lo, hi, found := strings.Cut(f[0], "-")
+	s, err1 := strconv.ParseUint(lo, 16, 64)
+	e, err2 := strconv.ParseUint(hi, 16, 64)
+	if !found || err1 != nil || err2 != nil || e <= s {
+		return 0, 0, false
+	}
+	return uintptr(s), uintptr(e), true
+}

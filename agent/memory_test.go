@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestReadOnlyMappingOf(t *testing.T) {
+	dev := uint64(0xfd01) // major 0xfd, minor 1 (glibc's encoding, as unix.Mkdev)
+	for _, tt := range []struct {
+		line  string
+		ok    bool
+		start uintptr
+		end   uintptr
+	}{
+		{"00400000-014e5000 r-xp 00000000 fd:01 1234 /usr/bin/minikubelet", true, 0x400000, 0x14e5000},
+		{"014e5000-02709000 r--p 010e5000 fd:01 1234 /usr/bin/minikubelet", true, 0x14e5000, 0x2709000},
+		// Written pages of data and bss would be lost.
+		{"02709000-027b4000 rw-p 02309000 fd:01 1234 /usr/bin/minikubelet", false, 0, 0},
+		// Another file, or the same inode number on another device.
+		{"7f00-8000 r-xp 00000000 fd:01 99 /usr/lib/other.so", false, 0, 0},
+		{"7f00-8000 r-xp 00000000 08:02 1234 /mnt/minikubelet", false, 0, 0},
+		// Anonymous mappings and garbage.
+		{"32140a800000-32140c000000 rw-p 00000000 00:00 0", false, 0, 0},
+		{"7ffe-8000 r--p 00000000 fd:01 1234", false, 0, 0},
+		{"zz-8000 r--p 00000000 fd:01 1234 /usr/bin/minikubelet", false, 0, 0},
+	} {
+		start, end, ok := readOnlyMappingOf(tt.line, dev, 1234)
+		if ok != tt.ok || start != tt.start || end != tt.end {
+			t.Errorf("readOnlyMappingOf(%q) = %x, %x, %v, want %x, %x, %v", tt.line, start, end, ok, tt.start, tt.end, tt.ok)
+		}
+	}
+}
+
+// The test binary's own text and read-only data leave its resident set
+// and the program keeps running on the pages it faults back in.
+func TestDropBinaryPages(t *testing.T) {
+	before := binaryRSS(t)
+	if before == 0 {
+		t.Fatal("no resident page of the test binary's read-only mappings")
+	}
+	n, err := dropBinaryPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := binaryRSS(t)
+	if n < 1 || after >= before {
+		t.Fatalf("dropBinaryPages released %d mappings; resident kB of the binary's read-only mappings %d before, %d after", n, before, after)
+	}
+	// Code and tables not touched since are read again from the file.
+	if got := strconv.Itoa(42) + strings.ToUpper("x"); got != "42X" {
+		t.Fatalf("after dropBinaryPages: %q", got)
+	}
+}
+
+// binaryRSS is the resident kB of the read-only mappings of the running
+// executable, from /proc/self/smaps.
+func binaryRSS(t *testing.T) int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	total, in := 0, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(line, ":"); ok && !strings.Contains(k, " ") {
+			if in && k == "Rss" {
+				kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+				if err != nil {
+					t.Fatalf("smaps line %q: %v", line, err)
+				}
+				total += kb
+			}
+			continue
+		}
+		_, _, in = readOnlyMappingOf(line, st.Dev, st.Ino)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
