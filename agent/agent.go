@@ -368,6 +368,11 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		}
 	})
 
+	parts.run("memory release", func(ctx context.Context) error {
+		releaseMemoryEvery(ctx, log, memoryReleasePeriod, synced.Load)
+		return nil
+	})
+
 	log.Info("agent running", zap.String("node", cfg.NodeName), zap.String("manifests", cfg.Manifests),
 		zap.String("socket", cfg.Socket), zap.String("containerd", client.Conn().Target()))
 	return parts.wait()
