@@ -30,13 +30,14 @@ import (
 	"github.com/minikubelet/minikubelet/status"
 )
 
-// The API scales and deletes the controllers' objects only when its
-// AppsStore is also a Scaler and an OwnedPodDeleter, which it checks at run
-// time: these make a change of either side's signature a build error
-// instead of a 405.
+// The API scales, deletes and relabels the controllers' objects only when
+// its AppsStore is also a Scaler, an OwnedPodDeleter and an
+// OwnedPodUpdater, which it checks at run time: these make a change of
+// either side's signature a build error instead of a 405.
 var (
 	_ kubeapi.Scaler          = (*controllers.Controller)(nil)
 	_ kubeapi.OwnedPodDeleter = (*controllers.Controller)(nil)
+	_ kubeapi.OwnedPodUpdater = (*controllers.Controller)(nil)
 )
 
 // KubeletVersion is the Kubernetes minor whose behaviour the agent follows;

@@ -98,9 +98,14 @@ func (a *testAgent) samePods(before []*v1.Pod, what string) []*v1.Pod {
 		a.t.Fatalf("%s: pods %v, before %v", what, podNames(now), podNames(before))
 	}
 	for i := range now {
-		b, c := cstatus(before[i], "httpd"), cstatus(now[i], "httpd")
-		if now[i].UID != before[i].UID || b.ContainerID != c.ContainerID || c.RestartCount != 0 {
-			a.t.Errorf("%s: pod %s not kept as it was: %+v -> %+v", what, now[i].Name, b, c)
+		if now[i].UID != before[i].UID || len(before[i].Status.ContainerStatuses) == 0 {
+			a.t.Errorf("%s: pod %s not kept as it was: uid %s -> %s, containers before %d", what, now[i].Name,
+				before[i].UID, now[i].UID, len(before[i].Status.ContainerStatuses))
+		}
+		for _, b := range before[i].Status.ContainerStatuses {
+			if c := cstatus(now[i], b.Name); b.ContainerID != c.ContainerID || c.RestartCount != 0 {
+				a.t.Errorf("%s: pod %s not kept as it was: %+v -> %+v", what, now[i].Name, b, c)
+			}
 		}
 	}
 	return now

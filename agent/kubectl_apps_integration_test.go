@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
@@ -187,4 +189,69 @@ func webImages(a *testAgent) string {
 		out = append(out, p.Spec.Containers[0].Image)
 	}
 	return strings.Join(out, " ")
+}
+
+// kubectl label and annotate of a pod a Deployment made: the API stores
+// the metadata and the pod keeps running, as upstream. An annotation or a
+// label the selector does not look at leaves it with its ReplicaSet; a
+// selector label removed makes the ReplicaSet release it (no controller
+// reference) and make a replacement. The released pod stays released,
+// and the ReplicaSet at its count, across an agent restart.
+func TestKubectlLabelControllerPod(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	a.write("web.yaml", kubectlWeb)
+	waitReady(t, a, k, 2)
+	pods := a.deploymentPods("web-")
+	p := pods[0]
+	owner := func(name string) string {
+		return k.ok("get", "pod", name, "-o", `jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}`)
+	}
+	rs := owner(p.Name)
+	if !strings.HasPrefix(rs, "ReplicaSet/web-") {
+		t.Fatalf("owner of %s: %q", p.Name, rs)
+	}
+
+	if out := k.ok("annotate", "pod", p.Name, "note=kept"); out != "pod/"+p.Name+" annotated\n" {
+		t.Errorf("annotate: %q", out)
+	}
+	if out := k.ok("label", "pod", p.Name, "tier=front"); out != "pod/"+p.Name+" labeled\n" {
+		t.Errorf("label: %q", out)
+	}
+	a.waitPod(p.Name, "the annotation and label", time.Minute, func(q *v1.Pod) bool {
+		return q.Annotations["note"] == "kept" && q.Labels["tier"] == "front"
+	})
+	if got := owner(p.Name); got != rs {
+		t.Errorf("owner after annotate and label: %q, want %q", got, rs)
+	}
+	a.samePods(pods, "after an annotation and a label outside the selector")
+
+	if out := k.ok("label", "pod", p.Name, "app-"); out != "pod/"+p.Name+" unlabeled\n" {
+		t.Errorf("label app-: %q", out)
+	}
+	testenv.WaitFor(t, p.Name+" released", func() (bool, string) {
+		got := owner(p.Name)
+		return got == "", got
+	})
+	waitReady(t, a, k, 2)
+	released := a.waitPod(p.Name, "the released pod", time.Minute, func(q *v1.Pod) bool { return q.Labels["app"] == "" })
+	if released.UID != p.UID || released.Status.Phase != v1.PodRunning || released.Annotations["note"] != "kept" {
+		t.Errorf("released pod: uid %s (was %s), phase %s, annotations %v", released.UID, p.UID, released.Status.Phase, released.Annotations)
+	}
+	after := a.deploymentPods("web-")
+	if slices.ContainsFunc(after, func(q *v1.Pod) bool { return q.UID == p.UID }) {
+		t.Errorf("the released pod still counts among app=web: %v", podNames(after))
+	}
+	if !slices.ContainsFunc(after, func(q *v1.Pod) bool { return q.UID == pods[1].UID }) {
+		t.Errorf("the other pod was replaced: %v", podNames(after))
+	}
+
+	cfg := a.cfg
+	a.stop()
+	a = startAgent(t, cfg)
+	waitReady(t, a, k, 2)
+	a.samePods(after, "after a restart")
+	kept := a.waitPod(p.Name, "the released pod after a restart", time.Minute, func(q *v1.Pod) bool { return q.Status.Phase == v1.PodRunning })
+	if kept.UID != p.UID || kept.Labels["app"] != "" || kept.Labels["tier"] != "front" || len(kept.OwnerReferences) != 0 {
+		t.Errorf("released pod after a restart: uid %s (was %s), labels %v, owners %v", kept.UID, p.UID, kept.Labels, kept.OwnerReferences)
+	}
 }

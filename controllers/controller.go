@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -74,7 +75,7 @@ type Controller struct {
 	changed   bool
 	wake      time.Time
 	saved     []byte
-	podsSig   string
+	published []*v1.Pod // the pods last sent on podsOut
 
 	view viewStore
 }
@@ -213,6 +214,25 @@ func (c *Controller) DeletePod(ctx context.Context, namespace, name string) (fou
 		}
 		found = true
 		c.deletePod(p)
+	})
+	return found, err
+}
+
+// UpdatePodMetadata sets the labels and annotations of a pod a ReplicaSet
+// made, as the API server stores a metadata update of it (kubectl label,
+// annotate, patch); the pod keeps running. Its ReplicaSet then releases it
+// when its labels no longer match the selector (and makes a replacement),
+// or adopts it when they match again, as upstream's. found is false when
+// no controller pod has that name and uid.
+func (c *Controller) UpdatePodMetadata(ctx context.Context, namespace, name string, uid types.UID, labels, annotations map[string]string) (found bool, err error) {
+	err = c.do(ctx, func() {
+		p := c.pods[namespace+"/"+name]
+		if p == nil || p.UID != uid {
+			return
+		}
+		found = true
+		p.Labels, p.Annotations = labels, annotations
+		c.changed = true
 	})
 	return found, err
 }
@@ -566,20 +586,17 @@ func (c *Controller) save() error {
 	return nil
 }
 
-// publish hands the current pods to the agent when their set changed and
+// publish hands the current pods to the agent when they changed (the set,
+// or a pod's metadata: a label update, an adoption or a release) and
 // refreshes what readers see.
 func (c *Controller) publish() {
 	pods := c.sortedPods()
-	sig := ""
-	for _, p := range pods {
-		sig += string(p.UID) + ","
-	}
 	copies := make([]*v1.Pod, len(pods))
 	for i, p := range pods {
 		copies[i] = p.DeepCopy()
 	}
-	if sig != c.podsSig {
-		c.podsSig = sig
+	if !sameMetadata(copies, c.published) {
+		c.published = copies
 		select {
 		case <-c.podsOut:
 		default:
@@ -595,4 +612,21 @@ func (c *Controller) publish() {
 		rss = append(rss, rs.DeepCopy())
 	}
 	c.view.set(ds, rss, copies)
+}
+
+// sameMetadata reports whether two sorted pod lists are the same pods with
+// the same labels, annotations and owners (the controllers change nothing
+// else of a pod they made).
+func sameMetadata(a, b []*v1.Pod) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].UID != b[i].UID || !equality.Semantic.DeepEqual(a[i].Labels, b[i].Labels) ||
+			!equality.Semantic.DeepEqual(a[i].Annotations, b[i].Annotations) ||
+			!equality.Semantic.DeepEqual(a[i].OwnerReferences, b[i].OwnerReferences) {
+			return false
+		}
+	}
+	return true
 }

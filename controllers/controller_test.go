@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -116,11 +117,11 @@ func settle(t *testing.T, c *Controller, st *fakeStatuses, clock *time.Time) {
 	t.Helper()
 	for i := 0; i < 50; i++ {
 		c.sync()
-		before := c.podsSig
+		before := c.published
 		st.run(c.Pods(), *clock)
 		*clock = clock.Add(time.Second)
 		c.sync()
-		if c.podsSig == before && !c.changed {
+		if sameMetadata(c.published, before) && !c.changed {
 			return
 		}
 	}
@@ -285,7 +286,8 @@ func TestClaim(t *testing.T) {
 // longer match is released and a replacement is made.
 func TestAdoptAndRelease(t *testing.T) {
 	st := &fakeStatuses{pods: map[types.UID]*v1.Pod{}}
-	c := newTestControllerIn(t, t.TempDir(), st)
+	root := t.TempDir()
+	c := newTestControllerIn(t, root, st)
 	clock := time.Now()
 	c.now = func() time.Time { return clock }
 	d := parseDeployment(t, labDeploymentYAML)
@@ -293,8 +295,25 @@ func TestAdoptAndRelease(t *testing.T) {
 	settle(t, c, st, &clock)
 	rs := c.ListReplicaSets("default")[0]
 
-	// Release: a pod's labels changed.
+	// An annotation changed: the same pods, handed over to the agent's
+	// pod workers again, so that the change is served.
 	p := c.pods["default/"+c.Pods()[0].Name]
+	select {
+	case <-c.PodUpdates():
+	default:
+	}
+	p.Annotations = map[string]string{"note": "kept"}
+	c.sync()
+	select {
+	case pods := <-c.PodUpdates():
+		if i := slices.IndexFunc(pods, func(q *v1.Pod) bool { return q.UID == p.UID }); i < 0 || pods[i].Annotations["note"] != "kept" {
+			t.Errorf("pods handed over after an annotation: %+v", pods)
+		}
+	default:
+		t.Error("no pods handed over after an annotation")
+	}
+
+	// Release: a pod's labels changed.
 	p.Labels = map[string]string{"app": "other"}
 	settle(t, c, st, &clock)
 	if ref := metav1.GetControllerOf(p); ref != nil {
@@ -302,6 +321,21 @@ func TestAdoptAndRelease(t *testing.T) {
 	}
 	if owned := len(c.podsOf(c.rss["default/"+rs.Name])); owned != 2 || len(c.Pods()) != 3 {
 		t.Errorf("owned %d, pods %d; want a replacement", owned, len(c.Pods()))
+	}
+	// The agent's pod workers get the pod's new metadata, and the state
+	// file keeps it released.
+	select {
+	case pods := <-c.PodUpdates():
+		i := slices.IndexFunc(pods, func(q *v1.Pod) bool { return q.UID == p.UID })
+		if i < 0 || pods[i].Labels["app"] != "other" || len(pods[i].OwnerReferences) != 0 {
+			t.Errorf("pods handed over after the release: %+v", pods)
+		}
+	default:
+		t.Error("no pods handed over after the release")
+	}
+	reloaded := newTestControllerIn(t, root, st)
+	if q := reloaded.pods["default/"+p.Name]; q == nil || q.UID != p.UID || q.Labels["app"] != "other" || len(q.OwnerReferences) != 0 {
+		t.Errorf("released pod after a reload: %+v", q)
 	}
 
 	// Adopt: its labels match again; the ReplicaSet has one too many.

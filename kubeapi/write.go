@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -243,7 +244,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		if err := validatePodUpdate(pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
-		if err := s.storePodUpdate(r, req, pod, cur.GetUID()); err != nil {
+		if err := s.storePodUpdate(r, req, pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
 	} else if err := validateConfigUpdate(obj, cur); err != nil {
@@ -471,10 +472,15 @@ func (s *Server) storeUpdate(r *http.Request, req resourceRequest, cur, obj Obje
 // storePodUpdate writes an update the API allows into the pod's manifest,
 // keeping its UID, so that the pod is updated in place: its containers keep
 // running, but for those whose image changed (see source.UpdatePod). A pod
-// that is no manifest's (a ReplicaSet's) is not updated.
-func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod *v1.Pod, uid types.UID) error {
+// that is no manifest's (a ReplicaSet's, even once released) has its labels
+// and annotations updated by the controllers; other changes of it are not
+// served.
+func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod, cur *v1.Pod) error {
 	if dryRun(r) {
 		return nil
+	}
+	if cur.Annotations[source.AnnotationConfigSource] != source.SourceFile {
+		return s.updateOwnedPod(r, req, pod, cur)
 	}
 	if s.deps.ManifestDir == "" {
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
@@ -484,12 +490,47 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod *v1.Po
 		return err
 	}
 	ref := source.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
-	err = source.UpdatePod(r.Context(), s.deps.ManifestDir, ref, s.deps.NodeName, uid, data)
+	err = source.UpdatePod(r.Context(), s.deps.ManifestDir, ref, s.deps.NodeName, cur.UID, data)
 	switch {
 	case errors.Is(err, source.ErrNotFound):
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
 	case err != nil:
 		return api.ManifestError(err)
+	}
+	return nil
+}
+
+// OwnedPodUpdater is what an AppsStore whose controllers make pods can also
+// do: store new labels and annotations of one of them (found is false when
+// no controller has that pod).
+type OwnedPodUpdater interface {
+	UpdatePodMetadata(ctx context.Context, namespace, name string, uid types.UID, labels, annotations map[string]string) (found bool, err error)
+}
+
+// updateOwnedPod stores a metadata update of a controller's pod, the kind
+// kubectl label and annotate send; its ReplicaSet then releases it if its
+// labels no longer match, as upstream's. The pod's spec and owners are its
+// controller's: an update changing them is not served.
+func (s *Server) updateOwnedPod(r *http.Request, req resourceRequest, pod, cur *v1.Pod) error {
+	u, ok := s.deps.Apps.(OwnedPodUpdater)
+	if !ok {
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
+	}
+	spec := pod.DeepCopy()
+	source.SetPodDefaults(spec)
+	if !equality.Semantic.DeepEqual(spec.Spec, cur.Spec) || !equality.Semantic.DeepEqual(pod.OwnerReferences, cur.OwnerReferences) {
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
+	}
+	annotations := maps.Clone(pod.Annotations)
+	for _, k := range agentAnnotations {
+		delete(annotations, k)
+	}
+	found, err := u.UpdatePodMetadata(r.Context(), pod.Namespace, pod.Name, cur.UID, pod.Labels, annotations)
+	switch {
+	case err != nil:
+		return apierrors.NewInternalError(fmt.Errorf("update pod %s/%s: %w", pod.Namespace, pod.Name, err))
+	case !found:
+		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
 	}
 	return nil
 }
