@@ -23,10 +23,14 @@ import (
 //     deletionTimestamp, managedFields' time, …) replaced by "<time>";
 //   - every "serverAddress" (the host and port the server was reached on)
 //     replaced by "<host>";
+//   - a Service's "clusterIP" and "clusterIPs" (allocated at random)
+//     replaced by "<clusterIP>" and ["<clusterIP>"];
 //   - in /version, every value but the release's (major, minor and
 //     their emulation and minCompatibility kin) replaced by "<string>":
 //     the build details of two different programs;
-//   - in a Table row, the cell of an "Age" column replaced by "<age>".
+//   - in a Table row, the cell of an "Age" column replaced by "<age>" and
+//     that of a "Cluster-IP" column by "<clusterIP>" (in a watch, by the
+//     columns of the first event's Table).
 //
 // Object names are fixed by the recorder, so they need no normalisation.
 const referenceDir = "testdata/reference"
@@ -46,11 +50,15 @@ func normalize(v any) any {
 				x[k] = "<resourceVersion>"
 			case k == "serverAddress" && isString:
 				x[k] = "<host>"
+			case k == "clusterIP" && isString:
+				x[k] = "<clusterIP>"
+			case k == "clusterIPs":
+				x[k] = []any{"<clusterIP>"}
 			default:
 				x[k] = normalize(e)
 			}
 		}
-		normalizeTableAges(x)
+		normalizeTableCells(x)
 	case []any:
 		for i := range x {
 			x[i] = normalize(x[i])
@@ -63,24 +71,54 @@ func normalize(v any) any {
 	return v
 }
 
-// normalizeTableAges replaces the Age cells of a Table's rows.
-func normalizeTableAges(m map[string]any) {
+// volatileColumns are the Table columns whose cells are normalized, and
+// what to.
+var volatileColumns = map[string]string{"Age": "<age>", "Cluster-IP": "<clusterIP>"}
+
+// normalizeTableCells replaces the Age and Cluster-IP cells of a Table's
+// rows.
+func normalizeTableCells(m map[string]any) {
 	if m["kind"] != "Table" {
 		return
 	}
 	cols, _ := m["columnDefinitions"].([]any)
 	rows, _ := m["rows"].([]any)
 	for i, c := range cols {
-		if cm, _ := c.(map[string]any); cm["name"] != "Age" {
+		cm, _ := c.(map[string]any)
+		name, _ := cm["name"].(string)
+		to, ok := volatileColumns[name]
+		if !ok {
 			continue
 		}
 		for _, r := range rows {
 			cells, _ := r.(map[string]any)["cells"].([]any)
 			if i < len(cells) {
-				cells[i] = "<age>"
+				cells[i] = to
 			}
 		}
 	}
+}
+
+// normalizeWatch normalizes a watch's events (decoded JSON). A Table watch
+// sends the column definitions with the first event only: the Age column
+// found there is the one of the later events' rows too.
+func normalizeWatch(events []any) []any {
+	var cols any
+	for _, e := range events {
+		obj, _ := e.(map[string]any)["object"].(map[string]any)
+		if obj["kind"] == "Table" {
+			if defs, _ := obj["columnDefinitions"].([]any); len(defs) > 0 {
+				cols = defs
+			} else if cols != nil {
+				own := obj["columnDefinitions"]
+				obj["columnDefinitions"] = cols
+				normalizeTableCells(obj)
+				obj["columnDefinitions"] = own
+			}
+		}
+		normalize(e)
+	}
+	return events
 }
 
 // normalizeVersion is normalize for /version.

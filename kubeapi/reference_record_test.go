@@ -123,7 +123,7 @@ func (r *recorder) write(name string, data []byte) {
 
 // recordWatch watches pods from a list's resourceVersion, as kubectl get
 // -w does (also as Table rows), while a pod is created, labelled and
-// deleted, and records the events.
+// deleted, and records the events up to the pod's DELETED.
 func (r *recorder) recordWatch() {
 	r.t.Helper()
 	_, _, body := r.do(exchange{name: "list", method: "GET", path: "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dwatched"})
@@ -171,18 +171,23 @@ func (r *recorder) recordWatch() {
 	}
 	for _, s := range streams {
 		var events []any
-		for len(events) < 3 {
+		for done := false; !done; {
 			select {
 			case line, ok := <-s.events:
 				if !ok {
 					r.t.Fatalf("%s ended after %d events", s.golden, len(events))
 				}
-				events = append(events, decodeNormalized(r.t, s.golden, line))
+				var e any
+				if err := json.Unmarshal(line, &e); err != nil {
+					r.t.Fatalf("%s: %v", s.golden, err)
+				}
+				events = append(events, e)
+				done = e.(map[string]any)["type"] == "DELETED"
 			case <-ctx.Done():
 				r.t.Fatalf("%s: %d events", s.golden, len(events))
 			}
 		}
-		r.write(s.golden+".json", encodeGolden(events))
+		r.write(s.golden+".json", encodeGolden(normalizeWatch(events)))
 	}
 }
 
