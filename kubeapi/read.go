@@ -258,7 +258,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req resourceReque
 	send := func(typ watch.EventType, o Object) bool {
 		var obj any = o
 		if t.table && typ != watch.Bookmark && typ != watch.Error {
-			obj = s.table(key, []Object{o}, 0, t, headers)
+			// The Table of an event has the object's resourceVersion.
+			rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+			obj = s.table(key, []Object{o}, rv, t, headers)
 			headers = false
 		}
 		return enc.Encode(watchEvent{Type: typ, Object: obj}) == nil
