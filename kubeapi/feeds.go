@@ -132,6 +132,11 @@ func apiPod(p *v1.Pod) *v1.Pod {
 	if p.Generation == 0 {
 		p.Generation = 1
 	}
+	// The API server bumps the generation of an object with one when it
+	// sets its deletionTimestamp (a graceful delete).
+	if p.DeletionTimestamp != nil {
+		p.Generation++
+	}
 	return p
 }
 
