@@ -1,6 +1,8 @@
 package kubeapi
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -505,3 +508,118 @@ func TestReferenceTableColumns(t *testing.T) {
 		}
 	}
 }
+
+// watchedPod is the pod the recorder watched, as the agent serves it: the
+// recorder's manifest with the defaults the agent applies, Pending.
+func watchedPod() *v1.Pod {
+	p := &v1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "watched", Namespace: "default", UID: "w", CreationTimestamp: metav1.Now()},
+		Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}},
+		Status:     v1.PodStatus{Phase: v1.PodPending},
+	}
+	source.SetPodDefaults(p)
+	return p
+}
+
+// A watch from a list's resourceVersion sends what kube-apiserver sends
+// while a pod is created, labelled, deleted (deletionTimestamp set) and
+// gone: the same event types in order, the same objects (but for the
+// fields listed below), and as Table rows the same cells, with the column
+// definitions in the first event only.
+func TestReferenceWatch(t *testing.T) {
+	for _, tc := range []struct{ golden, accept string }{{"watch-pods", "application/json"}, {"watch-pods-table", tableAccept}} {
+		t.Run(tc.golden, func(t *testing.T) {
+			s := referenceServer(t)
+			srv := httptest.NewServer(http.HandlerFunc(s.route))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			list, err := http.Get(srv.URL + "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dwatched")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var l metav1.List
+			err = json.NewDecoder(list.Body).Decode(&l)
+			list.Body.Close()
+			if err != nil || l.ResourceVersion == "" {
+				t.Fatalf("list: %v %+v", err, l)
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/namespaces/default/pods?watch=true&fieldSelector=metadata.name%3Dwatched&resourceVersion="+l.ResourceVersion, nil)
+			req.Header.Set("Accept", tc.accept)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+
+			// What the agent's pod feed does as the pod goes through the
+			// recorder's steps.
+			p := watchedPod()
+			s.cache.Put(keyPods, apiPod(p.DeepCopy()), nil)
+			p.Labels = map[string]string{"step": "two"}
+			s.cache.Put(keyPods, apiPod(p.DeepCopy()), nil)
+			now := metav1.Now()
+			p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &now, new(int64)
+			s.cache.Put(keyPods, apiPod(p.DeepCopy()), nil)
+			s.cache.Delete(keyPods, "default", "watched")
+
+			want := golden(t, tc.golden).([]any)
+			var got []any
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(nil, 1<<20)
+			for len(got) < len(want) && sc.Scan() {
+				var e any
+				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, e)
+			}
+			got = normalizeWatch(got)
+			for _, events := range [][]any{got, want} {
+				for _, e := range events {
+					withoutUnkept(e.(map[string]any)["object"].(map[string]any))
+				}
+			}
+			reportDiff(t, tc.golden, got, want)
+		})
+	}
+}
+
+// withoutUnkept takes out of a watched object what the agent does not
+// keep, on purpose:
+//   - managedFields: the agent serves no server-side apply, so it tracks
+//     no field managers;
+//   - the spec's defaults that the API server's admission and scheduler
+//     setup add (priority, preemptionPolicy from the Priority plugin, the
+//     not-ready/unreachable tolerations from DefaultTolerationSeconds):
+//     a single node has no scheduler or node lifecycle controller that
+//     reads them;
+//   - status.qosClass is set by the agent when it starts the pod, not at
+//     creation: the recorder's pod never ran.
+func withoutUnkept(obj map[string]any) {
+	metas := []map[string]any{}
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		metas = append(metas, md)
+	}
+	for _, r := range asList(obj["rows"]) {
+		if o, ok := r.(map[string]any)["object"].(map[string]any); ok {
+			if md, ok := o["metadata"].(map[string]any); ok {
+				metas = append(metas, md)
+			}
+		}
+	}
+	for _, md := range metas {
+		delete(md, "managedFields")
+	}
+	if spec, ok := obj["spec"].(map[string]any); ok {
+		delete(spec, "priority")
+		delete(spec, "preemptionPolicy")
+		delete(spec, "tolerations")
+	}
+	if status, ok := obj["status"].(map[string]any); ok {
+		delete(status, "qosClass")
+	}
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }
