@@ -236,6 +236,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 
 	store := status.NewStore()
 	rec := events.NewStore(log.Named("events"), cfg.NodeName, 5000)
+	recordNodeStart(rec, cfg.NodeName)
 	svcs, err := startServices(ctx, log, cfg, store, rec)
 	if err != nil {
 		return fmt.Errorf("services: %w", err)
@@ -363,6 +364,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 					first = false
 					synced.Store(true)
 					notifyReady(log)
+					recordNodeStatus(rec, cfg.NodeName, "NodeReady")
 					releaseStartupMemory(log)
 				}
 			}
@@ -377,6 +379,26 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	log.Info("agent running", zap.String("node", cfg.NodeName), zap.String("manifests", cfg.Manifests),
 		zap.String("socket", cfg.Socket), zap.String("containerd", client.Conn().Target()))
 	return parts.wait()
+}
+
+// recordNodeStart records on the Node what a kubelet records there as it
+// starts: its start, the pods' cgroup set up (the container manager's
+// allocatable enforcement; allocatable is the capacity here), and the
+// first status of each pressure condition, which the agent does not
+// measure and reports as none. NodeReady follows at the first sync.
+func recordNodeStart(rec events.Recorder, node string) {
+	ref := events.NodeRef(node)
+	rec.Event(ref, v1.EventTypeNormal, "Starting", "Starting kubelet.")
+	rec.Event(ref, v1.EventTypeNormal, "NodeAllocatableEnforced", "Updated Node Allocatable limit across pods")
+	for _, status := range []string{"NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID"} {
+		recordNodeStatus(rec, node, status)
+	}
+}
+
+// recordNodeStatus records a change of the node's status, as the kubelet's
+// node status setters do.
+func recordNodeStatus(rec events.Recorder, node, status string) {
+	events.Eventf(rec, events.NodeRef(node), v1.EventTypeNormal, status, "Node %s status is now: %s", node, status)
 }
 
 // manifestWarnings holds the current manifest problems for the API and

@@ -122,3 +122,43 @@ func maskDescribe(out string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// The events a kubelet records on its Node as it starts, shown by kubectl
+// describe node and kubectl get events as an API server serves them: about
+// the Node (no namespace, the node's name for its UID, as upstream's
+// kubelet refers to it), in the default namespace, from the kubelet on
+// this host.
+func TestKubectlNodeEvents(t *testing.T) {
+	_, _, k := startWithKubectl(t)
+	want := [][2]string{
+		{"Starting", "Starting kubelet."},
+		{"NodeAllocatableEnforced", "Updated Node Allocatable limit across pods"},
+		{"NodeHasSufficientMemory", "Node testnode status is now: NodeHasSufficientMemory"},
+		{"NodeHasNoDiskPressure", "Node testnode status is now: NodeHasNoDiskPressure"},
+		{"NodeHasSufficientPID", "Node testnode status is now: NodeHasSufficientPID"},
+		{"NodeReady", "Node testnode status is now: NodeReady"},
+	}
+	var out string
+	eventually(t, "the node's events in describe node", func() bool {
+		out = k.ok("describe", "node", "testnode")
+		_, events, _ := strings.Cut(out, "\nEvents:")
+		for _, w := range want {
+			if !hasLineWith(events, "Normal", w[0], "kubelet", w[1]) {
+				return false
+			}
+		}
+		return true
+	})
+
+	out = k.ok("get", "events", "--field-selector", "involvedObject.kind=Node")
+	for _, w := range want {
+		if !hasLineWith(out, "Normal", w[0], "node/testnode", w[1]) {
+			t.Errorf("kubectl get events lacks %s:\n%s", w[0], out)
+		}
+	}
+	out = k.ok("get", "events", "-A", "--field-selector", "reason=Starting", "-o",
+		`jsonpath={range .items[*]}{.metadata.namespace} {.involvedObject.kind} {.involvedObject.name} ns="{.involvedObject.namespace}" uid={.involvedObject.uid} {.source.component} {.source.host}{"\n"}{end}`)
+	if out != "default Node testnode ns=\"\" uid=testnode kubelet testnode\n" {
+		t.Errorf("the Starting event: %q", out)
+	}
+}

@@ -47,6 +47,13 @@ func PodRef(pod *v1.Pod, container string) *v1.ObjectReference {
 	return ref
 }
 
+// NodeRef refers to the node, as the kubelet's events about it do: no
+// namespace, and the node's name for its UID (kubectl describe node looks
+// for events under both the Node's UID and its name).
+func NodeRef(name string) *v1.ObjectReference {
+	return &v1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name)}
+}
+
 // Store keeps the newest events, folding repeats into a count the way the
 // API server's event correlator does. Safe for concurrent use.
 type Store struct {
@@ -138,10 +145,16 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 	if component != "kubelet" {
 		host = ""
 	}
+	// An event about a cluster-scoped object (the node) lives in default,
+	// as the API server's event recorder puts it.
+	namespace := ref.Namespace
+	if namespace == "" {
+		namespace = metav1.NamespaceDefault
+	}
 	s.events = append(s.events, &v1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              fmt.Sprintf("%s.%x", ref.Name, uint64(now.UnixNano())+s.seq),
-			Namespace:         ref.Namespace,
+			Namespace:         namespace,
 			UID:               types.UID(fmt.Sprintf("%x-%d", now.UnixNano(), s.seq)),
 			CreationTimestamp: now,
 		},
@@ -162,14 +175,15 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 	s.notifyLocked()
 }
 
-// List returns copies of the events in namespace (all when ""), about the
-// object named name (all when ""), oldest first by last occurrence.
+// List returns copies of the events in namespace (all when ""; the node's
+// are in default), about the object named name (all when ""), oldest first
+// by last occurrence.
 func (s *Store) List(namespace, name string) []v1.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []v1.Event
 	for _, e := range s.events {
-		if (namespace == "" || e.InvolvedObject.Namespace == namespace) && (name == "" || e.InvolvedObject.Name == name) {
+		if (namespace == "" || e.Namespace == namespace) && (name == "" || e.InvolvedObject.Name == name) {
 			out = append(out, *e.DeepCopy())
 		}
 	}
