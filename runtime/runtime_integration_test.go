@@ -759,3 +759,42 @@ spec:
 		return len(shims) == 0, strings.Join(shims, ", ")
 	})
 }
+
+// The sandbox's pause process runs as 65535:65535, as upstream's pause image
+// does (USER 65535:65535): it holds namespaces and reaps children, neither
+// needs root, and the node's most long-lived process in every pod should
+// not be root. Checked in /proc, where nothing the container says can hide
+// it.
+func TestPauseRunsAsNonRoot(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: pause-user}
+spec:
+  containers:
+  - {name: main, image: busybox, command: [sleep, '3600']}
+`)
+	sb, _ := env.StartPod(t, testContext(t), pod)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", sb.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid, gid, groups string
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "Uid":
+			uid = strings.Join(strings.Fields(v), " ")
+		case "Gid":
+			gid = strings.Join(strings.Fields(v), " ")
+		case "Groups":
+			groups = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	// Real, effective, saved and filesystem IDs alike.
+	if uid != "65535 65535 65535 65535" || gid != "65535 65535 65535 65535" {
+		t.Errorf("pause (pid %d) runs as Uid %q Gid %q, want 65535 throughout", sb.PID, uid, gid)
+	}
+	if groups != "" && groups != "65535" {
+		t.Errorf("pause (pid %d) has supplementary groups %q", sb.PID, groups)
+	}
+}
