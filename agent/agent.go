@@ -354,7 +354,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 				// the running ones see the change at once (env of the next
 				// start, volume contents), as after a kubelet's sync.
 				if configs.Set(u.ConfigMaps, u.Secrets) {
-					workers.PokeAll()
+					workers.ConfigsChanged()
 				}
 				static = u.Pods
 				workers.SetPods(append(append([]*v1.Pod(nil), static...), ctrl.Pods()...))

@@ -3,6 +3,8 @@
 package agent
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,52 @@ spec:
 	if code, out := a.exec("vol", "c", "cat", "/v/k"); code != 0 || out != "v1" {
 		t.Errorf("cat /v/k: %d %q", code, out)
 	}
+}
+
+// A pod held by a missing ConfigMap is retried at a back-off's pace, not at
+// every sync: a volume as the kubelet's volume manager retries a failed
+// mount (500 ms, doubling), a container's configuration as its pod worker
+// requeues a failed sync (every 10 s). Each update of the pods through the
+// API (a label) makes a sync, and none of them adds an attempt: the
+// FailedMount and Failed events (one per attempt, the recorder counting
+// repeats) stay within what the back-off allows in the time the whole test
+// took, with one attempt to spare. Load can only make attempts fewer.
+// Creating the ConfigMap then starts both pods at once.
+func TestMissingConfigMapRetriesBackOff(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	start := time.Now()
+	a.write("vol.yaml", pod("vol", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], volumeMounts: [{name: v, mountPath: /v}]}\n")+
+		"  volumes: [{name: v, configMap: {name: later}}]\n")
+	a.write("env.yaml", pod("env", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], env: [{name: K, valueFrom: {configMapKeyRef: {name: later, key: k}}}]}\n"))
+	count := func(name, reason string) int {
+		for _, e := range a.events(name) {
+			if e.Reason == reason {
+				return int(e.Count)
+			}
+		}
+		return 0
+	}
+	eventually(t, "the first FailedMount and Failed", func() bool { return count("vol", "FailedMount") > 0 && count("env", "Failed") > 0 })
+	for i := range 15 {
+		for _, name := range []string{"vol", "env"} {
+			k.ok("label", "pod", name, fmt.Sprintf("sync=%d", i), "--overwrite")
+		}
+	}
+	a.waitPod("env", "the last label", time.Minute, func(p *v1.Pod) bool { return p.Labels["sync"] == "14" })
+	elapsed := time.Since(start)
+	// Attempts at 0, 0.5, 1.5, 3.5 … s: the n-th at (2^(n-1) - 1)/2 s.
+	mounts := 1 + int(math.Log2(elapsed.Seconds()/0.5+1))
+	configs := 1 + int(elapsed/(10*time.Second))
+	if got := count("vol", "FailedMount"); got > mounts+1 {
+		t.Errorf("%d FailedMount in %v, the back-off allows %d:\n%s", got, elapsed, mounts, a.describe("vol"))
+	}
+	if got := count("env", "Failed"); got > configs+1 {
+		t.Errorf("%d Failed in %v, the back-off allows %d:\n%s", got, elapsed, configs, a.describe("env"))
+	}
+
+	a.write("later.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\ndata: {k: v}\n")
+	a.waitPod("vol", "Running", time.Minute, statusIs("Running"))
+	a.waitPod("env", "Running", time.Minute, statusIs("Running"))
 }
 
 // ConfigMaps, Secrets and the downward API as a pod sees them: env and

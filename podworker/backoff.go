@@ -84,3 +84,40 @@ func (b *backOff) InBackOffSinceUpdate(key string, now time.Time) (bool, time.Ti
 	until := e.lastUpdate.Add(e.backoff)
 	return now.Before(until), until
 }
+
+// retryGate paces the retries of something that failed for want of a
+// ConfigMap or Secret (a volume, a container's configuration): an attempt
+// waits out the back-off since the last failure, unless the ConfigMaps and
+// Secrets changed since (the manager's configGen moved), which is what
+// usually cures it. Owned by one pod worker, like backOff.
+type retryGate struct {
+	b *backOff
+	// gen is the configGen at each key's last failure.
+	gen map[string]uint64
+}
+
+func newRetryGate(b *backOff) *retryGate {
+	return &retryGate{b: b, gen: map[string]uint64{}}
+}
+
+// Wait reports whether an attempt for key at now, with the configuration at
+// generation gen, must wait, and until when.
+func (g *retryGate) Wait(key string, gen uint64, now time.Time) (bool, time.Time) {
+	if last, ok := g.gen[key]; !ok || last != gen {
+		return false, time.Time{}
+	}
+	return g.b.InBackOffSinceUpdate(key, now)
+}
+
+// Failed records a failed attempt at now and returns when the next one is
+// due.
+func (g *retryGate) Failed(key string, gen uint64, now time.Time) time.Time {
+	g.gen[key] = gen
+	return now.Add(g.b.Next(key, now))
+}
+
+// Succeeded forgets key, so that a later failure starts the back-off over.
+func (g *retryGate) Succeeded(key string) {
+	delete(g.gen, key)
+	delete(g.b.entries, key)
+}

@@ -21,6 +21,7 @@ func BenchmarkIdleSync(b *testing.B) {
 	pod := testPod(v1.RestartPolicyAlways, []string{"init"}, "app", "sidecar")
 	w := &worker{m: m, pod: pod, log: zap.NewNop(), stopped: map[string]bool{}, reasons: map[string]waitReason{},
 		backoff: newBackOff(time.Second, time.Minute), imageBackoff: newBackOff(time.Second, time.Minute),
+		volumeRetry: newRetryGate(newBackOff(time.Second, time.Minute)), startRetry: newRetryGate(newBackOff(time.Second, time.Second)),
 		published: store.Own(pod.UID), exitSeen: map[string]time.Time{}}
 	ctx := context.Background()
 	w.sync(ctx)

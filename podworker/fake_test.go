@@ -28,8 +28,11 @@ type fakeRuntime struct {
 	events     chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
 	graces map[string][]time.Duration
-	// volumeErr is what PrepareVolumes returns.
-	volumeErr error
+	// volumeErr is what PrepareVolumes returns; volumeCalls counts calls.
+	volumeErr   error
+	volumeCalls int
+	// startErr, by container name, is what StartContainer returns.
+	startErr map[string]error
 	// holdStop, when set, makes a StopContainer with at least this grace
 	// period wait for its context (a container that ignores SIGTERM).
 	holdStop time.Duration
@@ -115,6 +118,7 @@ func (f *fakeRuntime) now() time.Time {
 func (f *fakeRuntime) PrepareVolumes(_ context.Context, pod *v1.Pod) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.volumeCalls++
 	return f.volumeErr
 }
 
@@ -186,6 +190,9 @@ func (f *fakeRuntime) StartContainer(_ context.Context, sb runtime.Sandbox, pod 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("StartContainer %s %d", c.Name, opts.RestartCount)
+	if err := f.startErr[c.Name]; err != nil {
+		return runtime.Container{}, err
+	}
 	t := f.now()
 	ctr := &runtime.Container{ID: fmt.Sprintf("%s-%d", c.Name, f.seq), PodUID: pod.UID, SandboxID: sb.ID, Name: c.Name, Kind: opts.Kind,
 		RestartCount: opts.RestartCount, State: runtime.StateRunning, CreatedAt: t, StartedAt: t, LogPath: opts.LogPath, SpecHash: opts.SpecHash}

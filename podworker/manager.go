@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -98,6 +99,10 @@ type Manager struct {
 	// desired set terminated the orphans among it.
 	adopted []runtime.PodState
 	wg      sync.WaitGroup
+	// configGen counts ConfigsChanged calls: a worker whose volumes or
+	// container configuration failed on a missing ConfigMap or Secret
+	// retries at once when it moves, instead of waiting out its back-off.
+	configGen atomic.Uint64
 }
 
 // New returns a Manager; prober may be nil for pods without probes.
@@ -200,8 +205,15 @@ func (m *Manager) logWriteEvent(ev runtime.Event) {
 	events.Eventf(m.rec, ref, v1.EventTypeNormal, reasonLogWriteResumed, "The log of container %s is written again", ev.ContainerName)
 }
 
-// PokeAll makes every worker sync now: exits may have gone unreported, or
-// the ConfigMaps and Secrets the pods refer to changed.
+// ConfigsChanged tells the workers that the ConfigMaps and Secrets pods
+// refer to changed: each syncs now, and retries what failed for want of
+// one without waiting for its back-off.
+func (m *Manager) ConfigsChanged() {
+	m.configGen.Add(1)
+	m.PokeAll()
+}
+
+// PokeAll makes every worker sync now: exits may have gone unreported.
 func (m *Manager) PokeAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -317,6 +329,8 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 		stopped:      map[string]bool{},
 		backoff:      newBackOff(m.cfg.BackOffInitial, m.cfg.BackOffMax),
 		imageBackoff: newBackOff(10*time.Second, 300*time.Second),
+		volumeRetry:  newRetryGate(newBackOff(volumeBackOffInitial, volumeBackOffMax)),
+		startRetry:   newRetryGate(newBackOff(syncRetry, syncRetry)),
 		reasons:      map[string]waitReason{},
 		exitSeen:     map[string]time.Time{},
 		published:    m.store.Own(pod.UID),

@@ -27,6 +27,18 @@ const (
 	// syncRetry is how soon a failed sync is retried (the kubelet's
 	// backOffPeriod, without its jitter).
 	syncRetry = 10 * time.Second
+	// volumeBackOffInitial and volumeBackOffMax pace the retries of a
+	// volume that cannot be set up (a missing ConfigMap or Secret): the
+	// kubelet's volume manager retries a failed mount after 500 ms,
+	// doubling up to about two minutes (pkg/util/goroutinemap/
+	// exponentialbackoff), one FailedMount event per attempt. So a
+	// ConfigMap created later is noticed within that back-off upstream;
+	// here at once, since a change of the manifests' ConfigMaps and
+	// Secrets retries without waiting (Manager.ConfigsChanged).
+	volumeBackOffInitial = 500 * time.Millisecond
+	volumeBackOffMax     = 2 * time.Minute
+	// volumesKey is the key of the pod's volumes in volumeRetry.
+	volumesKey = "volumes"
 	// minKillGrace is the kubelet's minimumGracePeriodInSeconds.
 	minKillGrace = 2 * time.Second
 )
@@ -69,6 +81,11 @@ type worker struct {
 
 	backoff      *backOff
 	imageBackoff *backOff
+	// volumeRetry paces retries of the pod's volumes after a failure;
+	// startRetry those of a container that failed to start without having
+	// run (CreateContainerConfigError and the like), by backoffKey.
+	volumeRetry *retryGate
+	startRetry  *retryGate
 	// exitSeen is when this worker first saw each exited container, by
 	// ID, on the monotonic clock (see exitTime).
 	exitSeen map[string]time.Time
@@ -249,11 +266,9 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	// kubelet's WaitForAttachAndMount). A volume that cannot be set up
 	// holds the pod where it is, as upstream: nothing starts, nothing
 	// running is stopped.
-	if err := w.m.rt.PrepareVolumes(ctx, w.pod); err != nil {
-		if ctx.Err() == nil {
-			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, "FailedMount", "%v", err)
-		}
-		return syncRetry
+	if at, ok := w.prepareVolumes(ctx, now); !ok {
+		soon(at)
+		return next
 	}
 
 	var sb runtime.Sandbox
@@ -327,6 +342,26 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		w.publish(ctx)
 	}
 	return next
+}
+
+// prepareVolumes sets up the pod's volumes unless a failure before asks to
+// wait (volumeRetry): a sync woken by anything else than a change of the
+// ConfigMaps and Secrets does not retry them, nor repeat FailedMount, before
+// the back-off is over. It returns false and when to retry on failure.
+func (w *worker) prepareVolumes(ctx context.Context, now time.Time) (time.Time, bool) {
+	gen := w.m.configGen.Load()
+	if wait, until := w.volumeRetry.Wait(volumesKey, gen, now); wait {
+		return until, false
+	}
+	if err := w.m.rt.PrepareVolumes(ctx, w.pod); err != nil {
+		if ctx.Err() != nil {
+			return now, false // terminating: the run loop takes over
+		}
+		events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, "FailedMount", "%v", err)
+		return w.volumeRetry.Failed(volumesKey, gen, now), false
+	}
+	w.volumeRetry.Succeeded(volumesKey)
+	return time.Time{}, true
 }
 
 // purgeInitContainers removes every init container instance before a new
@@ -415,11 +450,20 @@ func (w *worker) exitTime(ps *runtime.PodState, c *runtime.Container, now time.T
 func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *runtime.PodState, c *v1.Container, kind runtime.ContainerKind, now time.Time) (time.Time, bool) {
 	ref := events.PodRef(w.pod, c.Name)
 	prev := latest(ps, c.Name)
+	key := backoffKey(w.pod, c)
+	// A container that failed to start is tried again after the kubelet's
+	// backOffPeriod (a failed sync is requeued after it), not at every
+	// sync, so that its Failed event is not repeated at each wake; at once
+	// when the ConfigMaps and Secrets change, which is what cures
+	// CreateContainerConfigError.
+	gen := w.m.configGen.Load()
+	if wait, until := w.startRetry.Wait(key, gen, now); wait {
+		return until, false
+	}
 	// The kubelet's doBackOff: only a container that has exited before is
 	// subject to back-off, measured from its newest exited instance. The
 	// first start records nothing, so the first crash restarts at once.
 	if exited := latestExited(ps, c.Name); exited != nil {
-		key := backoffKey(w.pod, c)
 		if in, until := w.backoff.InBackOffSince(key, w.exitTime(ps, exited, now), now); in {
 			w.reasons[c.Name] = waitReason{Reason: "CrashLoopBackOff", Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 				w.backoff.Current(key), c.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)}
@@ -458,8 +502,9 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 		why := startFailure(ctr, err)
 		w.reasons[c.Name] = why
 		events.Eventf(w.m.rec, ref, v1.EventTypeWarning, "Failed", "Error: %s", why.Message)
-		return now.Add(max(w.backoff.Current(backoffKey(w.pod, c)), time.Second)), false
+		return w.startRetry.Failed(key, gen, now), false
 	}
+	w.startRetry.Succeeded(key)
 	delete(w.reasons, c.Name)
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Started", "Started container %s", c.Name)

@@ -321,8 +321,115 @@ func TestWorkerWaitsForVolumes(t *testing.T) {
 	rt.mu.Lock()
 	rt.volumeErr = nil
 	rt.mu.Unlock()
-	h.m.PokeAll()
+	h.m.ConfigsChanged()
 	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+}
+
+// attemptsAllowed is how many attempts a back-off starting at initial and
+// doubling up to max allows within elapsed: one at once, then one each time
+// the delay in force has passed.
+func attemptsAllowed(elapsed, initial, max time.Duration) int {
+	n, at, d := 1, time.Duration(0), initial
+	for at+d <= elapsed {
+		at += d
+		n++
+		d = min(2*d, max)
+	}
+	return n
+}
+
+// pokeSyncs wakes the pod's worker n times, each time waiting for the sync
+// it causes (a read of the pod's state), as any event of the pod would.
+func (h *harness) pokeSyncs(uid types.UID, n int) {
+	h.t.Helper()
+	for range n {
+		h.rt.mu.Lock()
+		before := h.rt.stateReads
+		h.rt.mu.Unlock()
+		h.m.Poke(uid)
+		h.waitFor("a sync", func() bool {
+			h.rt.mu.Lock()
+			defer h.rt.mu.Unlock()
+			return h.rt.stateReads > before
+		})
+	}
+}
+
+// A volume that cannot be set up is retried at the volume manager's pace
+// (500 ms doubling), not at every sync: 30 syncs in a row set it up no
+// more often than the back-off allows in the time they took, each attempt
+// one FailedMount (the recorder counts repeats). A change of the ConfigMaps
+// and Secrets retries it at once, whatever the back-off.
+func TestWorkerVolumeRetriesBackOff(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.volumeErr = &runtime.MountError{Volume: "cfg", Err: errors.New(`configmap "x" not found`)}
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	start := time.Now()
+	h.m.SetPods([]*v1.Pod{pod})
+	failedMount := func() int32 {
+		for _, e := range h.ev.List("default", "p") {
+			if e.Reason == "FailedMount" {
+				return e.Count
+			}
+		}
+		return 0
+	}
+	h.waitFor("FailedMount", func() bool { return failedMount() > 0 })
+	h.pokeSyncs(pod.UID, 30)
+	allowed := attemptsAllowed(time.Since(start), volumeBackOffInitial, volumeBackOffMax)
+	rt.mu.Lock()
+	calls := rt.volumeCalls
+	rt.mu.Unlock()
+	if calls > allowed || int(failedMount()) > allowed {
+		t.Fatalf("volumes set up %d times, %d FailedMount, over 31 syncs in %v; the back-off allows %d",
+			calls, failedMount(), time.Since(start), allowed)
+	}
+
+	rt.mu.Lock()
+	rt.volumeErr = nil
+	rt.mu.Unlock()
+	h.m.ConfigsChanged()
+	h.waitFor("running after the ConfigMap appeared", func() bool { return running(h.containerState(pod.UID, "app")) })
+}
+
+// A container whose configuration cannot be made (a missing ConfigMap in
+// its env) is tried again after the kubelet's backOffPeriod, not at every
+// sync, so its Failed event repeats at that pace; a change of the
+// ConfigMaps and Secrets tries it at once.
+func TestWorkerConfigErrorRetriesBackOff(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.startErr = map[string]error{"app": &runtime.ConfigError{Err: errors.New(`configmap "x" not found`)}}
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	start := time.Now()
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("CreateContainerConfigError", func() bool {
+		w := h.containerState(pod.UID, "app").State.Waiting
+		return w != nil && w.Reason == "CreateContainerConfigError"
+	})
+	h.pokeSyncs(pod.UID, 30)
+	allowed := attemptsAllowed(time.Since(start), syncRetry, syncRetry)
+	starts := 0
+	for _, c := range rt.Calls() {
+		if strings.HasPrefix(c, "StartContainer app") {
+			starts++
+		}
+	}
+	if starts > allowed {
+		t.Fatalf("app started %d times over 31 syncs in %v; the back-off allows %d", starts, time.Since(start), allowed)
+	}
+	for _, e := range h.ev.List("default", "p") {
+		if e.Reason == "Failed" && int(e.Count) > allowed {
+			t.Fatalf("Failed event %q repeated %d times; the back-off allows %d", e.Message, e.Count, allowed)
+		}
+	}
+
+	rt.mu.Lock()
+	rt.startErr = nil
+	rt.mu.Unlock()
+	h.m.ConfigsChanged()
+	h.waitFor("running after the ConfigMap appeared", func() bool { return running(h.containerState(pod.UID, "app")) })
 }
 
 func hasEventReason(evs []v1.Event, reason string) bool {
@@ -421,6 +528,7 @@ func TestWorkerIdleSyncReadsOnceAndPublishesNothing(t *testing.T) {
 	pod := testPod(v1.RestartPolicyAlways, nil, "app")
 	w := &worker{m: h.m, pod: pod, log: h.m.log, stopped: map[string]bool{}, reasons: map[string]waitReason{},
 		backoff: newBackOff(time.Second, time.Minute), imageBackoff: newBackOff(time.Second, time.Minute),
+		volumeRetry: newRetryGate(newBackOff(time.Second, time.Minute)), startRetry: newRetryGate(newBackOff(time.Second, time.Second)),
 		published: h.store.Own(pod.UID), exitSeen: map[string]time.Time{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
