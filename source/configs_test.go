@@ -219,3 +219,63 @@ func TestConfigsInSnapshots(t *testing.T) {
 		t.Errorf("store has %v", got.Data)
 	}
 }
+
+// A hand edit that the API server would refuse as an update (an immutable
+// object's data, a Secret's type) keeps the last accepted object and names
+// the file and field; removing the file and creating it again replaces it.
+func TestImmutableConfigEditKeepsLastVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, first, edited, field string
+		value                      func(Update) string
+	}{
+		{"immutable configmap data", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nimmutable: true\ndata: {k: one}\n",
+			"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nimmutable: true\ndata: {k: two}\n", "data",
+			func(u Update) string { return u.ConfigMaps[0].Data["k"] }},
+		{"immutable configmap made mutable", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nimmutable: true\ndata: {k: one}\n",
+			"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: two}\n", "immutable",
+			func(u Update) string { return u.ConfigMaps[0].Data["k"] }},
+		{"immutable secret data", "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\nimmutable: true\nstringData: {k: one}\n",
+			"apiVersion: v1\nkind: Secret\nmetadata: {name: c}\nimmutable: true\nstringData: {k: two}\n", "data",
+			func(u Update) string { return string(u.Secrets[0].Data["k"]) }},
+		{"secret type", "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\nstringData: {k: one}\n",
+			"apiVersion: v1\nkind: Secret\nmetadata: {name: c}\ntype: example.com/x\nstringData: {k: two}\n", "type",
+			func(u Update) string { return string(u.Secrets[0].Data["k"]) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _ := newTestSource(t, dir)
+			path := filepath.Join(dir, "c.yaml")
+			step := func(content string) Update {
+				t.Helper()
+				if content == "" {
+					if err := os.Remove(path); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				s.rescan(context.Background())
+				return s.snapshot()
+			}
+			step(tc.first)
+			u := step(tc.edited)
+			if got := tc.value(u); got != "one" {
+				t.Errorf("after the refused edit the object has %q, want the last accepted \"one\"", got)
+			}
+			named := false
+			for _, e := range u.Errors {
+				named = named || e.File == path && strings.Contains(e.Error(), ` "c" is invalid: `+tc.field+`: `)
+			}
+			if !named {
+				t.Errorf("errors %q, want one for %s naming %s", errStrings(u.Errors), path, tc.field)
+			}
+			if u := step(tc.edited); tc.value(u) != "one" {
+				t.Error("a second look at the same edit accepted it")
+			}
+			step("")
+			if u := step(tc.edited); tc.value(u) != "two" || len(u.Errors) != 0 {
+				t.Errorf("recreated: %q, errors %q", tc.value(u), errStrings(u.Errors))
+			}
+		})
+	}
+}

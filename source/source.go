@@ -19,6 +19,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Defaults of Config.
@@ -87,6 +88,11 @@ type Source struct {
 	firstSeen map[types.UID]time.Time
 	logged    map[string]bool      // problems and skipped objects already logged
 	hashes    map[types.UID]string // content hashes of the pods of the last snapshot
+	// lastCMs and lastSecrets are the ConfigMaps and Secrets of the last
+	// snapshot, by namespace/name: an immutable one keeps its content
+	// against edits of its file until the file goes.
+	lastCMs     map[string]*v1.ConfigMap
+	lastSecrets map[string]*v1.Secret
 	lastSig   string
 	sent      bool
 	now       func() time.Time
@@ -594,12 +600,18 @@ func (s *Source) snapshot() Update {
 			u.Deployments = append(u.Deployments, d)
 		}
 		for _, cm := range res.cms {
-			if claim("configmap", cm.Namespace+"/"+cm.Name, path, cm.UID) {
+			if claim("configmap", objectKey(cm), path, cm.UID) {
+				if old := s.lastCMs[objectKey(cm)]; old != nil && keepImmutable(&u, hashes, path, "ConfigMap", cm, old, ValidateConfigMapUpdate(cm, old)) {
+					cm = old
+				}
 				u.ConfigMaps = append(u.ConfigMaps, cm)
 			}
 		}
 		for _, sec := range res.secrets {
-			if claim("secret", sec.Namespace+"/"+sec.Name, path, sec.UID) {
+			if claim("secret", objectKey(sec), path, sec.UID) {
+				if old := s.lastSecrets[objectKey(sec)]; old != nil && keepImmutable(&u, hashes, path, "Secret", sec, old, ValidateSecretUpdate(sec, old)) {
+					sec = old
+				}
 				u.Secrets = append(u.Secrets, sec)
 			}
 		}
@@ -678,7 +690,32 @@ func (s *Source) snapshot() Update {
 	}
 	s.firstSeen = seen
 	s.hashes = hashes
+	s.lastCMs = make(map[string]*v1.ConfigMap, len(u.ConfigMaps))
+	for _, cm := range u.ConfigMaps {
+		s.lastCMs[objectKey(cm)] = cm
+	}
+	s.lastSecrets = make(map[string]*v1.Secret, len(u.Secrets))
+	for _, sec := range u.Secrets {
+		s.lastSecrets[objectKey(sec)] = sec
+	}
 	return u
+}
+
+// keepImmutable refuses the edit of a file that changes what the API server
+// would not let change (an immutable ConfigMap's or Secret's data, a
+// Secret's type): the object keeps the content of the last snapshot, as
+// an update would be refused, and the file's problem says which field. It
+// reports whether the old object stays.
+func keepImmutable(u *Update, hashes map[types.UID]string, path, kind string, obj, old metav1.Object, errs field.ErrorList) bool {
+	if len(errs) == 0 {
+		return false
+	}
+	for _, e := range errs {
+		u.Errors = append(u.Errors, FileError{File: path,
+			Err: fmt.Errorf("%s %q is invalid: %w; the last accepted version stays (delete the file, then create it again, to replace it)", kind, obj.GetName(), e)})
+	}
+	hashes[obj.GetUID()] = objectHash(old)
+	return true
 }
 
 // signature identifies what receivers care about in a snapshot.
