@@ -93,10 +93,10 @@ type Source struct {
 	// against edits of its file until the file goes.
 	lastCMs     map[string]*v1.ConfigMap
 	lastSecrets map[string]*v1.Secret
-	lastSig   string
-	sent      bool
-	now       func() time.Time
-	fs        *boundedFS
+	lastSig     string
+	sent        bool
+	now         func() time.Time
+	fs          *boundedFS
 	// missing is set while the directory does not exist: its pods are
 	// stopped, as for the kubelet, and the snapshot says why.
 	missing bool
