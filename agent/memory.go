@@ -64,32 +64,59 @@ func releaseStartupMemory(log *zap.Logger) {
 // dropBinaryPages unmaps the resident pages of the read-only mappings of
 // the running executable (text, read-only data, the pcln table) with
 // MADV_DONTNEED: they stay in the page cache, and a later access maps the
-// page again from there, with the same bytes, since a read-only mapping
-// of the file was never written. Writable mappings (data, bss) are left
-// alone: MADV_DONTNEED would discard what the program wrote there. It
-// returns how many mappings it released.
+// page again from there, with the same bytes. That holds only for a
+// mapping none of whose pages was ever written: writable mappings (data,
+// bss) are left alone, and so is any read-only mapping holding anonymous
+// pages, such as the RELRO segment of a PIE or cgo-linked binary, which
+// the dynamic loader relocated before making it read-only; dropping those
+// pages brings back the unrelocated bytes of the file (a cgo-linked test
+// binary crashed calling a nil function pointer). It returns how many
+// mappings it released.
 func dropBinaryPages() (int, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
 		return 0, fmt.Errorf("stat /proc/self/exe: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return 0, err
 	}
-	dropped := 0
-	sc := bufio.NewScanner(bytes.NewReader(maps))
+	clean, err := cleanReadOnlyMappings(smaps, st.Dev, st.Ino)
+	if err != nil {
+		return 0, err
+	}
+	for i, m := range clean {
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m[0], m[1]-m[0], unix.MADV_DONTNEED); errno != 0 {
+			return i, fmt.Errorf("madvise %x-%x: %w", m[0], m[1], errno)
+		}
+	}
+	return len(clean), nil
+}
+
+// cleanReadOnlyMappings returns the ranges of the read-only mappings of
+// the file dev/ino in a /proc/<pid>/smaps text that hold no anonymous
+// (copy-on-write) page.
+func cleanReadOnlyMappings(smaps []byte, dev, ino uint64) ([][2]uintptr, error) {
+	var clean [][2]uintptr
+	var cur *[2]uintptr // the file's read-only mapping being read, if any
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
 	for sc.Scan() {
-		start, end, ok := readOnlyMappingOf(sc.Text(), st.Dev, st.Ino)
-		if !ok {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(line, ":"); ok && !strings.Contains(k, " ") {
+			if cur != nil && k == "Anonymous" {
+				if strings.TrimSpace(v) == "0 kB" {
+					clean = append(clean, *cur)
+				}
+				cur = nil
+			}
 			continue
 		}
-		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_DONTNEED); errno != 0 {
-			return dropped, fmt.Errorf("madvise %x-%x: %w", start, end, errno)
+		cur = nil
+		if start, end, ok := readOnlyMappingOf(line, dev, ino); ok {
+			cur = &[2]uintptr{start, end}
 		}
-		dropped++
 	}
-	return dropped, sc.Err()
+	return clean, sc.Err()
 }
 
 // readOnlyMappingOf parses one line of /proc/<pid>/maps ("start-end perms

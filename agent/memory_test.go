@@ -91,3 +91,29 @@ func binaryRSS(t *testing.T) int {
 	}
 	return total
 }
+
+// A read-only mapping with anonymous pages (a RELRO segment the dynamic
+// loader relocated) is never dropped: its file bytes are not what the
+// program reads there.
+func TestCleanReadOnlyMappingsSkipsRelocated(t *testing.T) {
+	smaps := `00400000-014e5000 r-xp 00000000 fd:01 1234 /usr/bin/minikubelet
+Rss:                 900 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
+014e5000-02709000 r--p 010e5000 fd:01 1234 /usr/bin/minikubelet
+Rss:                 100 kB
+Anonymous:            12 kB
+VmFlags: rd mr mw me
+02709000-027b4000 rw-p 02309000 fd:01 1234 /usr/bin/minikubelet
+Anonymous:            40 kB
+7f0000000000-7f0000001000 r--p 00000000 fd:01 99 /usr/lib/libc.so.6
+Anonymous:             0 kB
+`
+	got, err := cleanReadOnlyMappings([]byte(smaps), 0xfd01, 1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]uintptr{{0x400000, 0x14e5000}}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("clean mappings %x, want %x", got, want)
+	}
+}
