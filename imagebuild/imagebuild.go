@@ -13,10 +13,8 @@ package imagebuild
 import (
 	"archive/tar"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"path"
 	"runtime"
 	"sort"
 
@@ -242,70 +240,6 @@ func tagOf(name string) string {
 		return t.Tag()
 	}
 	return name
-}
-
-// dockerManifest is one entry of a `docker save` manifest.json.
-type dockerManifest struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
-}
-
-// WriteDockerArchive writes imgs in the `docker save` format: manifest.json
-// (with RepoTags), <config hex>.json and <diff ID hex>/layer.tar per layer,
-// layers uncompressed as docker writes them.
-func WriteDockerArchive(w io.Writer, imgs ...Image) error {
-	if len(imgs) == 0 {
-		return errors.New("docker archive: no images")
-	}
-	files := map[string][]byte{}
-	manifests := make([]dockerManifest, 0, len(imgs))
-	for _, img := range imgs {
-		b, err := build(img, false)
-		if err != nil {
-			return err
-		}
-		m := dockerManifest{Config: b.config.desc.Digest.Encoded() + ".json", RepoTags: []string{}}
-		files[m.Config] = b.config.data
-		for _, l := range b.layers {
-			name := l.diffID.Encoded() + "/layer.tar"
-			m.Layers = append(m.Layers, name)
-			files[name] = l.blob
-		}
-		for _, name := range b.names {
-			ref, err := reference.ParseNormalizedNamed(name)
-			if err != nil {
-				return fmt.Errorf("image name %q: %w", name, err)
-			}
-			m.RepoTags = append(m.RepoTags, reference.FamiliarString(ref))
-		}
-		manifests = append(manifests, m)
-	}
-	manifestJSON, err := json.Marshal(manifests)
-	if err != nil {
-		return err
-	}
-	files["manifest.json"] = manifestJSON
-
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	tw := tar.NewWriter(w)
-	dirs := map[string]bool{}
-	for _, n := range names {
-		if dir := path.Dir(n); dir != "." && !dirs[dir] {
-			dirs[dir] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
-				return err
-			}
-		}
-		if err := writeTarFile(tw, n, files[n]); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
 }
 
 func writeTarFile(tw *tar.Writer, name string, data []byte) error {

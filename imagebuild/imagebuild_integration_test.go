@@ -19,6 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
+	"github.com/minikubelet/minikubelet/internal/dockerarchive"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
@@ -64,7 +65,7 @@ func TestImportArchives(t *testing.T) {
 		write func(io.Writer, ...imagebuild.Image) error
 	}{
 		{"oci", imagebuild.WriteOCIArchive},
-		{"docker", imagebuild.WriteDockerArchive},
+		{"docker", dockerarchive.Write},
 	} {
 		t.Run(kind.name, func(t *testing.T) {
 			names := []string{"lab.test/" + kind.name + ":1", "lab.test/" + kind.name + ":latest"}

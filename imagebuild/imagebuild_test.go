@@ -204,48 +204,6 @@ func TestWriteOCIArchive(t *testing.T) {
 	}
 }
 
-func TestWriteDockerArchive(t *testing.T) {
-	img := testImage(t)
-	var buf bytes.Buffer
-	if err := WriteDockerArchive(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := readTar(t, &buf)
-	var manifests []dockerManifest
-	unmarshal(t, files["manifest.json"], &manifests)
-	if len(manifests) != 1 {
-		t.Fatalf("%d manifests, want 1", len(manifests))
-	}
-	m := manifests[0]
-	if want := []string{"tool:latest", "example.com/lab/tool:v1"}; !reflect.DeepEqual(m.RepoTags, want) {
-		t.Errorf("RepoTags = %v, want %v", m.RepoTags, want)
-	}
-	var cfg ocispec.Image
-	unmarshal(t, files[m.Config], &cfg)
-	if m.Config != digest.FromBytes(files[m.Config]).Encoded()+".json" {
-		t.Errorf("config file %s is not named by its digest", m.Config)
-	}
-	if !reflect.DeepEqual(cfg.Config, img.Config) {
-		t.Errorf("config = %+v, want %+v", cfg.Config, img.Config)
-	}
-	if len(m.Layers) != 2 {
-		t.Fatalf("%d layers, want 2", len(m.Layers))
-	}
-	for i, name := range m.Layers {
-		raw, ok := files[name]
-		if !ok {
-			t.Fatalf("layer %s missing", name)
-		}
-		if digest.FromBytes(raw) != cfg.RootFS.DiffIDs[i] {
-			t.Errorf("layer %d: %s is not the uncompressed tar of diff ID %s", i, name, cfg.RootFS.DiffIDs[i])
-		}
-		_, entries := layerContents(t, bytes.NewReader(raw))
-		if i == 1 && entries["etc/motd"].data != "second\n" {
-			t.Errorf("layer 1 etc/motd = %+v", entries["etc/motd"])
-		}
-	}
-}
-
 func TestArchivesAreDeterministic(t *testing.T) {
 	img := testImage(t)
 	other := Image{Names: []string{"other:1"}, Layers: [][]File{{{Path: "/x", Mode: 0o644, Data: []byte("x")}}}}
@@ -254,7 +212,6 @@ func TestArchivesAreDeterministic(t *testing.T) {
 		write func(io.Writer) error
 	}{
 		{"oci", func(w io.Writer) error { return WriteOCIArchive(w, img, other) }},
-		{"docker", func(w io.Writer) error { return WriteDockerArchive(w, img, other) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var a, b bytes.Buffer
@@ -310,10 +267,6 @@ func TestInvalidImages(t *testing.T) {
 			err := WriteOCIArchive(io.Discard, c.img)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("WriteOCIArchive error = %v, want one containing %q", err, c.want)
-			}
-			err = WriteDockerArchive(io.Discard, c.img)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("WriteDockerArchive error = %v, want one containing %q", err, c.want)
 			}
 		})
 	}

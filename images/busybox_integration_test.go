@@ -12,6 +12,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	"github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/internal/dockerarchive"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
@@ -27,7 +28,7 @@ func TestBusyboxRuns(t *testing.T) {
 		write func(io.Writer, ...imagebuild.Image) error
 	}{
 		{"oci", imagebuild.WriteOCIArchive},
-		{"docker", imagebuild.WriteDockerArchive},
+		{"docker", dockerarchive.Write},
 	} {
 		t.Run(kind.name, func(t *testing.T) {
 			if _, err := os.Stat(images.BusyboxPath); err != nil {

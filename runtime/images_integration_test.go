@@ -14,6 +14,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	"github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/internal/dockerarchive"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 	"github.com/minikubelet/minikubelet/runtime"
 )
@@ -78,7 +79,7 @@ func TestImportImagesFromDir(t *testing.T) {
 	if err := imagebuild.WriteOCIArchive(&oci, busyboxNamed(t, "", "example.com/lab/oci:1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := imagebuild.WriteDockerArchive(&docker, busyboxNamed(t, "", "example.com/lab/docker:1")); err != nil {
+	if err := dockerarchive.Write(&docker, busyboxNamed(t, "", "example.com/lab/docker:1")); err != nil {
 		t.Fatal(err)
 	}
 	var gzSrc bytes.Buffer
