@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/internal/testhost"
 	"github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/services"
 )
@@ -57,7 +58,7 @@ func TestCleanupRemovesEverything(t *testing.T) {
 	}
 
 	cgroupRoot := runtime.DefaultCgroupRoot(cfg.Namespace)
-	if len(runtime.PodCgroupDirs(cgroupRoot)) == 0 {
+	if len(testhost.PodCgroupDirs(cgroupRoot)) == 0 {
 		t.Fatal("the running pod has no pod cgroup")
 	}
 

@@ -19,6 +19,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
+	"github.com/minikubelet/minikubelet/internal/testhost"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -103,7 +104,7 @@ func TestPodCgroups(t *testing.T) {
 		}
 	}
 	a := startAgent(t, cfg)
-	for _, d := range runtime.PodCgroupDirs(root) {
+	for _, d := range testhost.PodCgroupDirs(root) {
 		t.Errorf("stale pod cgroup not removed at start: %s", d)
 	}
 

@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -330,17 +329,4 @@ func (c *Containerd) removeStalePodCgroups(ctx context.Context) {
 		}
 		c.log.Info("removed stale pod cgroup", zap.String("uid", string(uid)), zap.String("cgroup", p))
 	}
-}
-
-// PodCgroupDirs lists the directories of the pod cgroups under an agent's
-// cgroup root, in every hierarchy: for tests and benchmarks that check
-// none is left.
-func PodCgroupDirs(root string) []string {
-	cg := hostCgroups()
-	var out []string
-	for _, p := range cg.podCgroups(root) {
-		out = append(out, cg.hierarchies(p)...)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
 
+	"github.com/minikubelet/minikubelet/internal/testhost"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -166,7 +167,7 @@ func (b *bench) leakCounts(ctx context.Context) (map[string]int, error) {
 	}
 	c["exec_fifos"] = glob(filepath.Join(a.Root, "fifo", "exec", "*"))
 	c["log_dirs"] = glob(filepath.Join(filepath.Dir(a.Root), "logs", "*"))
-	c["cgroups"] = len(runtime.PodCgroupDirs(runtime.DefaultCgroupRoot(a.Namespace)))
+	c["cgroups"] = len(testhost.PodCgroupDirs(runtime.DefaultCgroupRoot(a.Namespace)))
 	c["ipam_leases"] = 0
 	_ = filepath.Walk(filepath.Join(a.Root, "cni", "ipam"), func(_ string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() && net.ParseIP(info.Name()) != nil {

@@ -17,7 +17,7 @@ func TestBinaryLinksNoTestCode(t *testing.T) {
 		t.Fatalf("go list -deps does not list the agent package:\n%s", out)
 	}
 	forbidden := map[string]bool{"testing": true}
-	for _, p := range []string{"gobuild", "podgen", "portmaptest", "testenv", "testnet", "testreport"} {
+	for _, p := range []string{"dockerarchive", "gobuild", "podgen", "portmaptest", "testenv", "testhost", "testnet", "testreport"} {
 		forbidden["github.com/minikubelet/minikubelet/internal/"+p] = true
 	}
 	for _, dep := range strings.Fields(string(out)) {

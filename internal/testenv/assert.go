@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/internal/testhost"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -68,7 +69,7 @@ func (env *Env) AssertPodGone(t *testing.T, pod *v1.Pod, ids ...string) {
 			t.Errorf("%s left (%v)", d, err)
 		}
 	}
-	for _, d := range runtime.PodCgroupDirs(runtime.DefaultCgroupRoot(env.Namespace)) {
+	for _, d := range testhost.PodCgroupDirs(runtime.DefaultCgroupRoot(env.Namespace)) {
 		if filepath.Base(d) == "pod"+string(pod.UID) {
 			t.Errorf("pod cgroup left: %s", d)
 		}
