@@ -639,55 +639,24 @@ func (s *Source) snapshot() Update {
 
 	now := s.now()
 	seen := make(map[types.UID]time.Time, len(u.Pods)+len(u.Services))
-	for i, p := range u.Pods {
-		t, ok := s.firstSeen[p.UID]
-		if !ok {
-			t = now
-		}
-		seen[p.UID] = t
-		// The cached pod is shared with later snapshots: stamp a copy.
-		cp := p.DeepCopy()
-		stampSeen(cp, t)
-		u.Pods[i] = cp
-	}
-	for i, svc := range u.Services {
-		t, ok := s.firstSeen[svc.UID]
-		if !ok {
-			t = now
-		}
-		seen[svc.UID] = t
-		cp := svc.DeepCopy()
-		cp.CreationTimestamp = metav1.NewTime(t)
-		u.Services[i] = cp
-	}
-	for i, d := range u.Deployments {
-		t, ok := s.firstSeen[d.UID]
-		if !ok {
-			t = now
-		}
-		seen[d.UID] = t
-		cp := d.DeepCopy()
-		cp.CreationTimestamp = metav1.NewTime(t)
-		u.Deployments[i] = cp
-	}
-	stamp := func(uid types.UID, set func(metav1.Time)) {
+	seenAt := func(uid types.UID) time.Time {
 		t, ok := s.firstSeen[uid]
 		if !ok {
 			t = now
 		}
 		seen[uid] = t
-		set(metav1.NewTime(t))
+		return t
 	}
-	for i, cm := range u.ConfigMaps {
-		cp := cm.DeepCopy()
-		stamp(cp.UID, func(t metav1.Time) { cp.CreationTimestamp = t })
-		u.ConfigMaps[i] = cp
+	for i, p := range u.Pods {
+		// The cached pod is shared with later snapshots: stamp a copy.
+		cp := p.DeepCopy()
+		stampSeen(cp, seenAt(p.UID))
+		u.Pods[i] = cp
 	}
-	for i, sec := range u.Secrets {
-		cp := sec.DeepCopy()
-		stamp(cp.UID, func(t metav1.Time) { cp.CreationTimestamp = t })
-		u.Secrets[i] = cp
-	}
+	stampCreation(u.Services, seenAt)
+	stampCreation(u.Deployments, seenAt)
+	stampCreation(u.ConfigMaps, seenAt)
+	stampCreation(u.Secrets, seenAt)
 	s.firstSeen = seen
 	s.hashes = hashes
 	s.lastCMs = make(map[string]*v1.ConfigMap, len(u.ConfigMaps))
@@ -699,6 +668,20 @@ func (s *Source) snapshot() Update {
 		s.lastSecrets[objectKey(sec)] = sec
 	}
 	return u
+}
+
+// stampCreation replaces each object with a copy whose creationTimestamp
+// is when it was first seen: the cached objects are shared with later
+// snapshots.
+func stampCreation[T interface {
+	metav1.Object
+	DeepCopy() T
+}](objs []T, seenAt func(types.UID) time.Time) {
+	for i, o := range objs {
+		cp := o.DeepCopy()
+		cp.SetCreationTimestamp(metav1.NewTime(seenAt(o.GetUID())))
+		objs[i] = cp
+	}
 }
 
 // keepImmutable refuses the edit of a file that changes what the API server
