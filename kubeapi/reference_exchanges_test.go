@@ -159,6 +159,10 @@ func referenceKubectlSteps() []kubectlStep {
 		{Args: []string{"create", "-f", "-"}, Stdin: strings.Replace(pod("noimage", ""), "image: busybox", "image: ''", 1)},
 		{Args: []string{"apply", "-f", "-"}, Stdin: pod("applied", "")},
 		{Args: []string{"apply", "-f", "-"}, Stdin: pod("applied", "")},
+		{Args: []string{"get", "pod", "twice", "-o", "name"}},
+		{Args: []string{"label", "pod", "twice", "step=two"}},
+		// A stale resourceVersion: twice has changed since "1".
+		{Args: []string{"replace", "-f", "-"}, Stdin: strings.Replace(pod("twice", ""), "name: twice\n", "name: twice\n  resourceVersion: '1'\n", 1)},
 		{Args: []string{"delete", "pod", "twice", "applied", "--now"}},
 	}
 }
