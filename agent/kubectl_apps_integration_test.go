@@ -191,9 +191,10 @@ func webImages(a *testAgent) string {
 	return strings.Join(out, " ")
 }
 
-// kubectl label and annotate of a pod a Deployment made: the API stores
-// the metadata and the pod keeps running, as upstream. An annotation or a
-// label the selector does not look at leaves it with its ReplicaSet; a
+// kubectl label, annotate and set image of a pod a Deployment made: the
+// API stores the update and the pod keeps running (a new image restarts
+// that container), as upstream. An annotation or a label the selector
+// does not look at leaves it with its ReplicaSet; a
 // selector label removed makes the ReplicaSet release it (no controller
 // reference) and make a replacement. The released pod stays released,
 // and the ReplicaSet at its count, across an agent restart.
@@ -225,6 +226,18 @@ func TestKubectlLabelControllerPod(t *testing.T) {
 	}
 	a.samePods(pods, "after an annotation and a label outside the selector")
 
+	// A new image: the pod's container restarts with it, in place.
+	if out := k.ok("set", "image", "pod/"+p.Name, "c=docker.io/library/busybox:1.36"); out != "pod/"+p.Name+" image updated\n" {
+		t.Errorf("set image: %q", out)
+	}
+	imaged := a.waitPod(p.Name, "c restarted with the new image", time.Minute, func(q *v1.Pod) bool {
+		st := cstatus(q, "c")
+		return st.ContainerID != cstatus(p, "c").ContainerID && st.State.Running != nil
+	})
+	if imaged.UID != p.UID || imaged.Spec.Containers[0].Image != "docker.io/library/busybox:1.36" || owner(p.Name) != rs {
+		t.Errorf("after set image: uid %s (was %s), image %s, owner %s", imaged.UID, p.UID, imaged.Spec.Containers[0].Image, owner(p.Name))
+	}
+
 	if out := k.ok("label", "pod", p.Name, "app-"); out != "pod/"+p.Name+" unlabeled\n" {
 		t.Errorf("label app-: %q", out)
 	}
@@ -251,7 +264,9 @@ func TestKubectlLabelControllerPod(t *testing.T) {
 	waitReady(t, a, k, 2)
 	a.samePods(after, "after a restart")
 	kept := a.waitPod(p.Name, "the released pod after a restart", time.Minute, func(q *v1.Pod) bool { return q.Status.Phase == v1.PodRunning })
-	if kept.UID != p.UID || kept.Labels["app"] != "" || kept.Labels["tier"] != "front" || len(kept.OwnerReferences) != 0 {
-		t.Errorf("released pod after a restart: uid %s (was %s), labels %v, owners %v", kept.UID, p.UID, kept.Labels, kept.OwnerReferences)
+	if kept.UID != p.UID || kept.Labels["app"] != "" || kept.Labels["tier"] != "front" || len(kept.OwnerReferences) != 0 ||
+		kept.Spec.Containers[0].Image != "docker.io/library/busybox:1.36" {
+		t.Errorf("released pod after a restart: uid %s (was %s), labels %v, owners %v, image %s",
+			kept.UID, p.UID, kept.Labels, kept.OwnerReferences, kept.Spec.Containers[0].Image)
 	}
 }

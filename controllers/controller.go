@@ -218,20 +218,35 @@ func (c *Controller) DeletePod(ctx context.Context, namespace, name string) (fou
 	return found, err
 }
 
-// UpdatePodMetadata sets the labels and annotations of a pod a ReplicaSet
-// made, as the API server stores a metadata update of it (kubectl label,
-// annotate, patch); the pod keeps running. Its ReplicaSet then releases it
-// when its labels no longer match the selector (and makes a replacement),
-// or adopts it when they match again, as upstream's. found is false when
-// no controller pod has that name and uid.
-func (c *Controller) UpdatePodMetadata(ctx context.Context, namespace, name string, uid types.UID, labels, annotations map[string]string) (found bool, err error) {
+// UpdatePod stores an update of a pod a ReplicaSet made, as the API server
+// stores one the API allowed (kubectl label, annotate, set image, patch):
+// its labels and annotations, and of its spec what a pod update may change
+// (containers' images, activeDeadlineSeconds, tolerations). The pod's
+// worker acts on it in place, as on an update of a static pod. Its
+// ReplicaSet then releases it when its labels no longer match the
+// selector (and makes a replacement), or adopts it when they match again,
+// as upstream's. found is false when no controller pod has that name and
+// uid.
+func (c *Controller) UpdatePod(ctx context.Context, pod *v1.Pod) (found bool, err error) {
 	err = c.do(ctx, func() {
-		p := c.pods[namespace+"/"+name]
-		if p == nil || p.UID != uid {
+		p := c.pods[pod.Namespace+"/"+pod.Name]
+		if p == nil || p.UID != pod.UID {
 			return
 		}
 		found = true
-		p.Labels, p.Annotations = labels, annotations
+		u := pod.DeepCopy()
+		p.Labels, p.Annotations = u.Labels, u.Annotations
+		for i := range p.Spec.Containers {
+			if i < len(u.Spec.Containers) {
+				p.Spec.Containers[i].Image = u.Spec.Containers[i].Image
+			}
+		}
+		for i := range p.Spec.InitContainers {
+			if i < len(u.Spec.InitContainers) {
+				p.Spec.InitContainers[i].Image = u.Spec.InitContainers[i].Image
+			}
+		}
+		p.Spec.ActiveDeadlineSeconds, p.Spec.Tolerations = u.Spec.ActiveDeadlineSeconds, u.Spec.Tolerations
 		c.changed = true
 	})
 	return found, err
@@ -587,7 +602,7 @@ func (c *Controller) save() error {
 }
 
 // publish hands the current pods to the agent when they changed (the set,
-// or a pod's metadata: a label update, an adoption or a release) and
+// or a pod: an update through the API, an adoption or a release) and
 // refreshes what readers see.
 func (c *Controller) publish() {
 	pods := c.sortedPods()
@@ -595,7 +610,7 @@ func (c *Controller) publish() {
 	for i, p := range pods {
 		copies[i] = p.DeepCopy()
 	}
-	if !sameMetadata(copies, c.published) {
+	if !samePods(copies, c.published) {
 		c.published = copies
 		select {
 		case <-c.podsOut:
@@ -614,17 +629,18 @@ func (c *Controller) publish() {
 	c.view.set(ds, rss, copies)
 }
 
-// sameMetadata reports whether two sorted pod lists are the same pods with
-// the same labels, annotations and owners (the controllers change nothing
-// else of a pod they made).
-func sameMetadata(a, b []*v1.Pod) bool {
+// samePods reports whether two sorted pod lists are the same pods with the
+// same labels, annotations, owners and spec (the controllers change
+// nothing else of a pod they made).
+func samePods(a, b []*v1.Pod) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
 		if a[i].UID != b[i].UID || !equality.Semantic.DeepEqual(a[i].Labels, b[i].Labels) ||
 			!equality.Semantic.DeepEqual(a[i].Annotations, b[i].Annotations) ||
-			!equality.Semantic.DeepEqual(a[i].OwnerReferences, b[i].OwnerReferences) {
+			!equality.Semantic.DeepEqual(a[i].OwnerReferences, b[i].OwnerReferences) ||
+			!equality.Semantic.DeepEqual(a[i].Spec, b[i].Spec) {
 			return false
 		}
 	}

@@ -121,7 +121,7 @@ func settle(t *testing.T, c *Controller, st *fakeStatuses, clock *time.Time) {
 		st.run(c.Pods(), *clock)
 		*clock = clock.Add(time.Second)
 		c.sync()
-		if sameMetadata(c.published, before) && !c.changed {
+		if samePods(c.published, before) && !c.changed {
 			return
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -472,9 +471,8 @@ func (s *Server) storeUpdate(r *http.Request, req resourceRequest, cur, obj Obje
 // storePodUpdate writes an update the API allows into the pod's manifest,
 // keeping its UID, so that the pod is updated in place: its containers keep
 // running, but for those whose image changed (see source.UpdatePod). A pod
-// that is no manifest's (a ReplicaSet's, even once released) has its labels
-// and annotations updated by the controllers; other changes of it are not
-// served.
+// that is no manifest's (a ReplicaSet's, even once released) is updated by
+// the controllers.
 func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod, cur *v1.Pod) error {
 	if dryRun(r) {
 		return nil
@@ -501,31 +499,29 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod, cur *
 }
 
 // OwnedPodUpdater is what an AppsStore whose controllers make pods can also
-// do: store new labels and annotations of one of them (found is false when
-// no controller has that pod).
+// do: store an update of one of them that the API allowed (found is false
+// when no controller has that pod).
 type OwnedPodUpdater interface {
-	UpdatePodMetadata(ctx context.Context, namespace, name string, uid types.UID, labels, annotations map[string]string) (found bool, err error)
+	UpdatePod(ctx context.Context, pod *v1.Pod) (found bool, err error)
 }
 
-// updateOwnedPod stores a metadata update of a controller's pod, the kind
-// kubectl label and annotate send; its ReplicaSet then releases it if its
-// labels no longer match, as upstream's. The pod's spec and owners are its
+// updateOwnedPod stores an update of a controller's pod: labels and
+// annotations (kubectl label, annotate), and what validatePodUpdate let
+// change of its spec (kubectl set image). Its ReplicaSet then releases it
+// if its labels no longer match, as upstream's. Its owners are its
 // controller's: an update changing them is not served.
 func (s *Server) updateOwnedPod(r *http.Request, req resourceRequest, pod, cur *v1.Pod) error {
 	u, ok := s.deps.Apps.(OwnedPodUpdater)
-	if !ok {
+	if !ok || !equality.Semantic.DeepEqual(pod.OwnerReferences, cur.OwnerReferences) {
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
 	}
-	spec := pod.DeepCopy()
-	source.SetPodDefaults(spec)
-	if !equality.Semantic.DeepEqual(spec.Spec, cur.Spec) || !equality.Semantic.DeepEqual(pod.OwnerReferences, cur.OwnerReferences) {
-		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
-	}
-	annotations := maps.Clone(pod.Annotations)
+	update := pod.DeepCopy()
+	source.SetPodDefaults(update)
+	update.UID = cur.UID
 	for _, k := range agentAnnotations {
-		delete(annotations, k)
+		delete(update.Annotations, k)
 	}
-	found, err := u.UpdatePodMetadata(r.Context(), pod.Namespace, pod.Name, cur.UID, pod.Labels, annotations)
+	found, err := u.UpdatePod(r.Context(), update)
 	switch {
 	case err != nil:
 		return apierrors.NewInternalError(fmt.Errorf("update pod %s/%s: %w", pod.Namespace, pod.Name, err))
