@@ -38,27 +38,29 @@ func referenceServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	s.addr = "127.0.0.1:6443"
-	// Something before web, so that web's resourceVersion is not "1",
-	// which the stale update sends.
-	s.cache.Replace(keyNamespaces, []Object{&v1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: "default", UID: "ns"}}}, nil)
-	pod := &v1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1", CreationTimestamp: metav1.Now(), Generation: 1},
-		Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}, NodeName: "node1"},
-		Status:     v1.PodStatus{Phase: v1.PodRunning},
+	// The namespaces kube-apiserver makes (first, so that web's
+	// resourceVersion is not "1", which the stale update sends).
+	var nss []Object
+	for _, ns := range []string{"default", "kube-node-lease", "kube-public", "kube-system"} {
+		nss = append(nss, s.namespace(ns))
 	}
-	source.SetPodDefaults(pod)
-	s.cache.Replace(keyPods, []Object{pod}, nil)
-	s.cache.Replace(keyServices, []Object{&v1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+	s.cache.Replace(keyNamespaces, nss, nil)
+	// web as the recorder left it: Pending, on no node.
+	pod := watchedPod()
+	pod.Name, pod.UID = "web", "u1"
+	s.cache.Replace(keyPods, []Object{apiPod(pod)}, nil)
+	svc := &v1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u2", CreationTimestamp: metav1.Now()},
-		Spec: v1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []v1.ServicePort{{Port: 80}}, ClusterIP: "10.96.0.10",
-			Type: v1.ServiceTypeClusterIP}}}, nil)
-	s.cache.Replace(keyDeployments, []Object{&appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		Spec:       v1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []v1.ServicePort{{Port: 80}}, ClusterIP: "10.96.0.10"}}
+	source.SetServiceDefaults(svc)
+	s.cache.Replace(keyServices, []Object{svc}, nil)
+	d := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u3", CreationTimestamp: metav1.Now(), Generation: 1},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox"}}}}}}}, nil)
+				Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox"}}}}}}
+	source.SetDeploymentDefaults(d)
+	s.cache.Replace(keyDeployments, []Object{d}, nil)
 	return s
 }
 
@@ -489,9 +491,11 @@ func TestReferenceGroups(t *testing.T) {
 
 // Every served resource's Table has kube-apiserver's columns: name, type,
 // format, description and priority, in order (kubectl prints the names,
-// and -o wide the priority-1 ones).
-func TestReferenceTableColumns(t *testing.T) {
+// and -o wide the priority-1 ones); the objects both serve alike have the
+// same rows.
+func TestReferenceTables(t *testing.T) {
 	s := referenceServer(t)
+	compared := map[string]int{}
 	for _, e := range referenceExchanges() {
 		if !strings.HasPrefix(e.golden, "table-") {
 			continue
@@ -505,6 +509,29 @@ func TestReferenceTableColumns(t *testing.T) {
 		want := golden(t, e.golden).(map[string]any)
 		for _, k := range []string{"kind", "apiVersion", "columnDefinitions"} {
 			reportDiff(t, e.path+" "+k, got[k], want[k])
+		}
+		// The rows of the objects both have (the ones the recorder made,
+		// in the same state, and the namespaces): the same cells, and
+		// the same metadata (managedFields aside: see withoutUnkept).
+		gotRows := map[any]any{}
+		for _, r := range asList(got["rows"]) {
+			gotRows[asList(r.(map[string]any)["cells"])[0]] = r
+		}
+		for _, r := range asList(want["rows"]) {
+			name := asList(r.(map[string]any)["cells"])[0]
+			g, ok := gotRows[name]
+			if !ok {
+				continue
+			}
+			compared[e.golden]++
+			withoutUnkept(r.(map[string]any)["object"].(map[string]any))
+			withoutUnkept(g.(map[string]any)["object"].(map[string]any))
+			reportDiff(t, e.path+" row "+name.(string), g, r)
+		}
+	}
+	for _, name := range []string{"table-pods", "table-services", "table-apps-deployments", "table-namespaces"} {
+		if compared[name] == 0 {
+			t.Errorf("%s: no row compared", name)
 		}
 	}
 }
