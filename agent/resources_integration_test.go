@@ -216,6 +216,41 @@ spec:
 	env.AssertPodGone(t, p)
 }
 
+// A container without a limit of its own, killed when the pod cgroup
+// reaches the pod's limit (spec.resources), reads OOMKilled with exit code
+// 137 as well (the kubelet passes on the runtime's reason), and from the
+// first status that shows it terminated. containerd's OOM event alone did
+// not do: on cgroup v1 it sometimes came after the exit, or not at all
+// (Error for good in 2 runs of 10); the kernel's count in the container's
+// cgroup does.
+func TestPodMemoryLimitOOMKill(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("podoom.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: podoom}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  resources:
+    limits: {memory: 16Mi}
+  containers:
+  - name: hog
+    image: busybox
+    command: [sh, -c, 'echo started; tail /dev/zero']
+`)
+	p := a.waitPod("podoom", "the hog killed", 2*time.Minute, func(p *v1.Pod) bool {
+		return cstatus(p, "hog").State.Terminated != nil
+	})
+	if st := cstatus(p, "hog").State.Terminated; st.Reason != "OOMKilled" || st.ExitCode != 137 {
+		t.Errorf("hog terminated %+v, want OOMKilled with exit code 137", st)
+	}
+	p = a.waitPod("podoom", "Failed", time.Minute, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
+	if st := cstatus(p, "hog").State.Terminated; st == nil || st.Reason != "OOMKilled" {
+		t.Errorf("hog finally %+v, want OOMKilled", cstatus(p, "hog").State)
+	}
+}
+
 // Pod-level resources (beta and on by default in 1.34): spec.resources
 // limits bound the pod cgroup even where no container sets a limit, the
 // requests default from them, and the QoS class follows them.

@@ -219,3 +219,40 @@ func TestEnsurePodCgroupV2(t *testing.T) {
 		t.Errorf("podCgroups = %v", got)
 	}
 }
+
+// The OOM kill count of a container's cgroup, as each cgroup version's
+// kernel interface reports it.
+func TestOOMKills(t *testing.T) {
+	const p = "/minikubelet/ns/kubepods/podu/c1"
+	tests := []struct {
+		name string
+		v2   bool
+		file string // relative to the mount
+		data string
+		want uint64
+	}{
+		{"v1 killed", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n", 2},
+		{"v1 not killed", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n", 0},
+		{"v1 kernel without the count", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n", 0},
+		{"v2 killed", true, p[1:] + "/memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n", 1},
+		{"v2 not killed", true, p[1:] + "/memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n", 0},
+		{"gone", true, "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mount := t.TempDir()
+			if tt.file != "" {
+				f := filepath.Join(mount, tt.file)
+				if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(f, []byte(tt.data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := (cgroups{mount: mount, v2: tt.v2}).oomKills(p); got != tt.want {
+				t.Errorf("oomKills = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

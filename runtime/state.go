@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -213,13 +215,30 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 			if p.ExitedAt != nil {
 				finished = p.ExitedAt.AsTime()
 			}
-			exited(int32(p.ExitStatus), finished, exitReason(int32(p.ExitStatus), oom))
+			exited(int32(p.ExitStatus), finished, exitReason(int32(p.ExitStatus), oom || c.oomKilled(r, p.ExitStatus)))
 		default:
 			ct.State = StateUnknown
 			ct.Reason = reasonUnknown
 		}
 	}
 	return ct, nil
+}
+
+// oomKilled reports whether the OOM killer killed a process of the stopped
+// container r, which exited with code, by the kernel's count in its cgroup
+// (which stays until the task is deleted). containerd's TaskOOM event says
+// the same, but may come after the exit: the count names an exit
+// OOMKilled from the first read, as a watcher should first see it, and
+// also when the limit reached was the pod cgroup's.
+func (c *Containerd) oomKilled(r containers.Container, code uint32) bool {
+	if code == 0 || r.Spec == nil {
+		return false
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(r.Spec.GetValue(), &spec); err != nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return false
+	}
+	return c.cgroups.oomKills(spec.Linux.CgroupsPath) > 0
 }
 
 // adopt takes over containers left by an earlier agent: their log FIFOs
