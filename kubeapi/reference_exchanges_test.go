@@ -122,6 +122,11 @@ func referenceExchanges() []exchange {
 				"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}`,
 			header: jsonBody, code: 201},
 	)
+	// The objects as created: the API server's defaults of their specs.
+	for _, o := range []struct{ golden, path string }{{"object-pod", pods + "/web"},
+		{"object-service", "/api/v1/namespaces/default/services/web"}, {"object-deployment", "/apis/apps/v1/namespaces/default/deployments/web"}} {
+		ex = append(ex, exchange{name: "get " + o.golden, golden: o.golden, method: "GET", path: o.path, code: 200})
+	}
 	for i := range resources {
 		r := &resources[i]
 		ex = append(ex, exchange{name: "table " + r.name, golden: tableGolden(r), method: "GET", path: tablePath(r),

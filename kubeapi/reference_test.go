@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/minikubelet/minikubelet/services"
 	"github.com/minikubelet/minikubelet/source"
 )
 
@@ -51,9 +53,18 @@ func referenceServer(t *testing.T) *Server {
 	s.cache.Replace(keyPods, []Object{apiPod(pod)}, nil)
 	svc := &v1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u2", CreationTimestamp: metav1.Now()},
-		Spec:       v1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []v1.ServicePort{{Port: 80}}, ClusterIP: "10.96.0.10"}}
+		Spec:       v1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []v1.ServicePort{{Port: 80}}}}
 	source.SetServiceDefaults(svc)
-	s.cache.Replace(keyServices, []Object{svc}, nil)
+	// Its address as the agent allocates it.
+	alloc, err := services.NewAllocator("10.96.0.0/12", nil, filepath.Join(t.TempDir(), "allocations.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocated, failed, err := alloc.Sync([]*v1.Service{svc})
+	if err != nil || len(failed) > 0 || len(allocated) != 1 {
+		t.Fatalf("allocate web's ClusterIP: %v %v %v", allocated, failed, err)
+	}
+	s.cache.Replace(keyServices, []Object{allocated[0]}, nil)
 	d := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u3", CreationTimestamp: metav1.Now(), Generation: 1},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -650,3 +661,22 @@ func withoutUnkept(obj map[string]any) {
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
+
+// The specs of the objects as created have kube-apiserver's defaults
+// (what `kubectl get -o yaml` shows): the agent's source defaults are
+// held to them, but for what withoutUnkept leaves out.
+func TestReferenceObjectDefaults(t *testing.T) {
+	s := referenceServer(t)
+	for _, name := range []string{"object-pod", "object-service", "object-deployment"} {
+		e := exchangeNamed(t, name)
+		code, _, body := ask(t, s, e)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", e.path, code, body)
+		}
+		got := decodeNormalized(t, e.name, body).(map[string]any)
+		want := golden(t, name).(map[string]any)
+		withoutUnkept(got)
+		withoutUnkept(want)
+		reportDiff(t, e.path+" spec", got["spec"], want["spec"])
+	}
+}
