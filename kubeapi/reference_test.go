@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +138,7 @@ func jsonDiff(path string, got, want any) []string {
 		}
 		var out []string
 		for i := range w {
-			out = append(out, jsonDiff(path+"["+itoa(i)+"]", g[i], w[i])...)
+			out = append(out, jsonDiff(path+"["+strconv.Itoa(i)+"]", g[i], w[i])...)
 		}
 		return out
 	}
@@ -146,8 +147,6 @@ func jsonDiff(path string, got, want any) []string {
 	}
 	return nil
 }
-
-func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func jsonString(v any) string {
 	if v == nil {
