@@ -762,39 +762,46 @@ spec:
 
 // The sandbox's pause process runs as 65535:65535, as upstream's pause image
 // does (USER 65535:65535): it holds namespaces and reaps children, neither
-// needs root, and the node's most long-lived process in every pod should
-// not be root. Checked in /proc, where nothing the container says can hide
-// it.
+// needs root. A pod's runAsUser and runAsGroup replace that user, and its
+// fsGroup and supplementalGroups are pause's groups, as containerd's CRI
+// applies the sandbox security context the kubelet gives it. Checked in
+// /proc, where nothing the container says can hide it.
 func TestPauseRunsAsNonRoot(t *testing.T) {
 	env := testenv.New(t)
-	pod := env.Pod(t, `
-metadata: {name: pause-user}
+	tests := []struct {
+		name, securityContext string
+		// want holds /proc's Uid, Gid (real, effective, saved and
+		// filesystem alike) and Groups lines.
+		uid, gid, groups string
+	}{
+		{"image user", "{}", "65535", "65535", "65535"},
+		{"pod user", "{runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000]}", "1000", "3000", "2000 4000"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := env.Pod(t, fmt.Sprintf(`
+metadata: {name: pause-user-%d}
 spec:
+  securityContext: %s
   containers:
   - {name: main, image: busybox, command: [sleep, '3600']}
-`)
-	sb, _ := env.StartPod(t, testContext(t), pod)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", sb.PID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uid, gid, groups string
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		switch k {
-		case "Uid":
-			uid = strings.Join(strings.Fields(v), " ")
-		case "Gid":
-			gid = strings.Join(strings.Fields(v), " ")
-		case "Groups":
-			groups = strings.Join(strings.Fields(v), " ")
-		}
-	}
-	// Real, effective, saved and filesystem IDs alike.
-	if uid != "65535 65535 65535 65535" || gid != "65535 65535 65535 65535" {
-		t.Errorf("pause (pid %d) runs as Uid %q Gid %q, want 65535 throughout", sb.PID, uid, gid)
-	}
-	if groups != "" && groups != "65535" {
-		t.Errorf("pause (pid %d) has supplementary groups %q", sb.PID, groups)
+`, i, tt.securityContext))
+			sb, _ := env.StartPod(t, testContext(t), pod)
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", sb.PID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, line := range strings.Split(string(status), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok {
+					got[k] = strings.Join(strings.Fields(v), " ")
+				}
+			}
+			four := func(id string) string { return strings.Repeat(id+" ", 3) + id }
+			if got["Uid"] != four(tt.uid) || got["Gid"] != four(tt.gid) || got["Groups"] != tt.groups {
+				t.Errorf("pause (pid %d) runs as Uid %q Gid %q Groups %q, want %s:%s groups %s",
+					sb.PID, got["Uid"], got["Gid"], got["Groups"], tt.uid, tt.gid, tt.groups)
+			}
+		})
 	}
 }

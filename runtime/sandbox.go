@@ -201,6 +201,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	}
 	specOpts := []oci.SpecOpts{
 		oci.WithImageConfig(pause),
+		withSandboxUser(pod),
 		oci.WithoutRunMount,
 		withoutDefaultRlimits,
 		oci.WithRootFSReadonly(),

@@ -193,6 +193,39 @@ func withUser(pod *v1.Pod, sc v1.SecurityContext, imageUID *int64, imageName str
 	return opts
 }
 
+// withSandboxUser runs the pause process as the pod's runAsUser (with its
+// runAsGroup, else group 0: the pause image has no /etc/passwd), as
+// containerd's CRI does with the user the kubelet gives the sandbox;
+// without one the image's 65535:65535 stands. fsGroup, then
+// supplementalGroups, are its supplemental groups, as the kubelet lists
+// them for the sandbox. Reads nothing: safe to go anywhere after
+// oci.WithImageConfig.
+func withSandboxUser(pod *v1.Pod) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		psc := pod.Spec.SecurityContext
+		if psc == nil {
+			return nil
+		}
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		u := &s.Process.User
+		if psc.RunAsUser != nil {
+			u.UID, u.GID, u.AdditionalGids = uint32(*psc.RunAsUser), 0, nil
+			if psc.RunAsGroup != nil {
+				u.GID = uint32(*psc.RunAsGroup)
+			}
+		}
+		if psc.FSGroup != nil {
+			u.AdditionalGids = append(u.AdditionalGids, uint32(*psc.FSGroup))
+		}
+		for _, g := range psc.SupplementalGroups {
+			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		}
+		return nil
+	}
+}
+
 // withExtraGIDs adds numeric supplemental groups.
 func withExtraGIDs(gids []int64) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {

@@ -6,10 +6,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/containerd/containerd/containers"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -251,5 +253,35 @@ func TestWithPodSysctls(t *testing.T) {
 	apply(t, s, withPodSysctls(&v1.Pod{}))
 	if s.Linux.Sysctl != nil {
 		t.Errorf("sysctls without any: %v", s.Linux.Sysctl)
+	}
+}
+
+// The pause process's user: the image's unless the pod sets runAsUser,
+// fsGroup and supplementalGroups added either way.
+func TestWithSandboxUser(t *testing.T) {
+	id := func(v int64) *int64 { return &v }
+	image := specs.User{UID: 65535, GID: 65535}
+	tests := []struct {
+		name string
+		psc  *v1.PodSecurityContext
+		want specs.User
+	}{
+		{"no security context", nil, image},
+		{"groups only", &v1.PodSecurityContext{FSGroup: id(2000), SupplementalGroups: []int64{4000}},
+			specs.User{UID: 65535, GID: 65535, AdditionalGids: []uint32{2000, 4000}}},
+		{"runAsUser", &v1.PodSecurityContext{RunAsUser: id(1000)}, specs.User{UID: 1000}},
+		{"runAsUser and group", &v1.PodSecurityContext{RunAsUser: id(1000), RunAsGroup: id(3000), FSGroup: id(2000)},
+			specs.User{UID: 1000, GID: 3000, AdditionalGids: []uint32{2000}}},
+		{"runAsGroup alone keeps the image's user", &v1.PodSecurityContext{RunAsGroup: id(3000)}, image},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := baseSpec()
+			s.Process.User = image
+			apply(t, s, withSandboxUser(&v1.Pod{Spec: v1.PodSpec{SecurityContext: tt.psc}}))
+			if !reflect.DeepEqual(s.Process.User, tt.want) {
+				t.Errorf("user = %+v, want %+v", s.Process.User, tt.want)
+			}
+		})
 	}
 }
