@@ -3,6 +3,7 @@
 package api
 
 import (
+	"expvar"
 	"net/http"
 	"net/http/pprof"
 	"runtime"
@@ -15,4 +16,7 @@ func debugProfiles(mux *http.ServeMux) {
 	runtime.MemProfileRate = 512 * 1024
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	// The runtime's memory statistics as JSON ("memstats"), cheap enough
+	// for the soak to sample every few seconds beside the RSS.
+	mux.Handle("GET /debug/vars", expvar.Handler())
 }

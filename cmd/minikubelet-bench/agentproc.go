@@ -221,27 +221,36 @@ func (a *agentProc) remove(name string) (time.Time, error) {
 // goroutines asks the agent's GET /debug/goroutines for its goroutine
 // count.
 func (a *agentProc) goroutines(ctx context.Context) (int, error) {
+	var body strings.Builder
+	if err := a.debug(ctx, "/debug/goroutines", &body, 64); err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(body.String()))
+}
+
+// debug copies the answer of GET path on the agent's socket to w, at most
+// limit bytes.
+func (a *agentProc) debug(ctx context.Context, path string, w io.Writer, limit int64) error {
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", a.Socket)
 		},
 	}}
 	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/debug/goroutines", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
-	if err != nil {
-		return 0, err
-	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /debug/goroutines: %s", resp.Status)
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	return strconv.Atoi(strings.TrimSpace(string(body)))
+	if _, err := io.Copy(w, io.LimitReader(resp.Body, limit)); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }

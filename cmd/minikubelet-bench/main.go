@@ -45,6 +45,7 @@ type benchOptions struct {
 	peers       bool            // also measure podman and the upstream kubelet
 	kubelet     string          // the upstream kubelet binary for --peers
 	kubeAPI     bool            // the agent serves its Kubernetes API
+	profileDir  string          // with --soak: heap profiles of the agent go here
 }
 
 // apiAddress is the agent's apiAddress: "" (off) unless --kubeapi asked for
@@ -78,6 +79,7 @@ func main() {
 	flag.DurationVar(&so.Scale, "soak-scale", 20*time.Second, "with --soak: pause between Deployment scalings")
 	flag.StringVar(&o.commit, "commit", "", "the commit measured, recorded in the results")
 	flag.BoolVar(&o.kubeAPI, "kubeapi", false, "the agent serves its Kubernetes API (on a free loopback port); off by default")
+	flag.StringVar(&o.profileDir, "profile", "", "with --soak: sample the agent's Go heap and write its heap profiles at the start and the end into this directory (the agent must be built with -tags pprof)")
 	flag.BoolVar(&o.peers, "peers", false, "also measure the peers on the same pods: podman and the upstream kubelet (--kubelet)")
 	flag.StringVar(&o.kubelet, "kubelet", "", "with --peers: the upstream kubelet binary")
 	flag.Parse()

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -137,7 +140,7 @@ func runSoak(ctx context.Context, log *zap.Logger, o benchOptions, so soakOption
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{log: log, world: w, net: n, agent: agent, pods: pods}
+	b := &bench{log: log, opts: o, world: w, net: n, agent: agent, pods: pods}
 	res := &soakResult{SteadyRestarts: map[string]int32{}}
 	err = b.soak(ctx, so, res)
 	if err != nil && ctx.Err() == nil {
@@ -183,6 +186,9 @@ func (b *bench) soak(ctx context.Context, so soakOptions, res *soakResult) error
 		}
 	}
 
+	if err := b.heapProfile(ctx, "heap-start.pb.gz"); err != nil {
+		return err
+	}
 	b.log.Info("soak: running", zap.Duration("for", so.Duration), zap.Duration("sample every", so.Interval))
 	start := time.Now()
 	wctx, stop := context.WithDeadline(ctx, start.Add(so.Duration))
@@ -253,6 +259,9 @@ func (b *bench) soak(ctx context.Context, so soakOptions, res *soakResult) error
 	}
 	res.DurationS = secs(time.Since(start))
 	if err := b.agent.exitedErr(); err != nil {
+		return err
+	}
+	if err := b.heapProfile(ctx, "heap-end.pb.gz"); err != nil {
 		return err
 	}
 
@@ -340,7 +349,62 @@ func (b *bench) soakSample(ctx context.Context) (soakSample, error) {
 	s.Values["agent_threads"] = float64(a.Threads)
 	s.Values["containerd_rss_mib"] = mib(rss(b.containerdPID()))
 	s.Values["log_mib"] = mib(dirBytes(filepath.Join(filepath.Dir(b.agent.Root), "logs")))
+	if b.opts.profileDir != "" {
+		m, err := b.memStats(ctx)
+		if err != nil {
+			return soakSample{}, err
+		}
+		// What of the RSS is the Go heap (its spans in use), and what the
+		// runtime holds from the OS in all (heap, stacks, its own
+		// structures), so that heap growth tells from fragmentation or
+		// growth outside Go (file-backed pages, C).
+		s.Values["agent_heap_inuse_mib"] = mib(int64(m.HeapInuse))
+		s.Values["agent_go_held_mib"] = mib(int64(m.Sys - m.HeapReleased))
+	}
 	return s, nil
+}
+
+// heapProfile writes the agent's heap profile, after a GC so that it
+// shows what is live, into the profile directory, when --profile gave one.
+// Compare two with `go tool pprof -base heap-start.pb.gz BIN heap-end.pb.gz`.
+func (b *bench) heapProfile(ctx context.Context, name string) error {
+	if b.opts.profileDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(b.opts.profileDir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(b.opts.profileDir, name)
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = b.agent.debug(ctx, "/debug/pprof/heap?gc=1", f, 256<<20)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("heap profile %s: %w", path, err)
+	}
+	b.log.Info("soak: heap profile written", zap.String("path", path))
+	return nil
+}
+
+// memStats reads the agent's runtime.MemStats (GET /debug/vars, which
+// the profiling handler serves).
+func (b *bench) memStats(ctx context.Context) (runtime.MemStats, error) {
+	var body bytes.Buffer
+	if err := b.agent.debug(ctx, "/debug/vars", &body, 1<<20); err != nil {
+		return runtime.MemStats{}, err
+	}
+	var vars struct{ Memstats runtime.MemStats }
+	if err := json.Unmarshal(body.Bytes(), &vars); err != nil {
+		return runtime.MemStats{}, fmt.Errorf("GET /debug/vars: %w", err)
+	}
+	if vars.Memstats.Sys == 0 {
+		return runtime.MemStats{}, errors.New("GET /debug/vars: no memory statistics")
+	}
+	return vars.Memstats, nil
 }
 
 // dirBytes is the size of the regular files under dir.
