@@ -4,6 +4,7 @@ package events
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -54,8 +55,16 @@ func NodeRef(name string) *v1.ObjectReference {
 	return &v1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name)}
 }
 
+// TTL is how long an event is kept after its last occurrence: the API
+// server's --event-ttl default.
+const TTL = time.Hour
+
 // Store keeps the newest events, folding repeats into a count the way the
-// API server's event correlator does. Safe for concurrent use.
+// API server's event correlator does, for TTL after their last occurrence
+// and at most max of them. An event, once stored, is never modified (a
+// repeat replaces it with a copy), so readers share them: the Kubernetes
+// API's feed mirrors thousands of events without copying each at every
+// change. Safe for concurrent use.
 type Store struct {
 	log  *zap.Logger
 	host string
@@ -64,13 +73,14 @@ type Store struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	events  []*v1.Event   // oldest first
+	events  []*v1.Event   // oldest first by last occurrence; never modified
 	changed chan struct{} // closed and replaced at every change
 }
 
 var _ Recorder = (*Store)(nil)
 
-// NewStore keeps at most max events; host names the node in event sources.
+// NewStore keeps at most max events, each for TTL; host names the node in
+// event sources.
 func NewStore(log *zap.Logger, host string, max int) *Store {
 	return &Store{log: log, host: host, max: max, now: time.Now, changed: make(chan struct{})}
 }
@@ -127,15 +137,19 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireLocked(now.Time)
 	for i := len(s.events) - 1; i >= 0; i-- {
 		e := s.events[i]
 		if e.InvolvedObject == *ref && e.Type == eventType && e.Reason == reason && e.Message == message &&
 			e.Source.Component == component {
-			e.Count++
-			e.LastTimestamp = now
+			// A copy, as readers may hold e; the fields it shares with e
+			// (strings, the reference) are never modified either.
+			bumped := *e
+			bumped.Count++
+			bumped.LastTimestamp = now
 			// Move it to the end so List stays ordered by last occurrence.
 			copy(s.events[i:], s.events[i+1:])
-			s.events[len(s.events)-1] = e
+			s.events[len(s.events)-1] = &bumped
 			s.notifyLocked()
 			return
 		}
@@ -170,23 +184,56 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 		ReportingInstance:   host,
 	})
 	if len(s.events) > s.max {
-		s.events = s.events[len(s.events)-s.max:]
+		s.dropLocked(len(s.events) - s.max)
 	}
 	s.notifyLocked()
 }
 
+// expireLocked drops the events last seen more than TTL before now. They
+// are the oldest, as events are ordered by last occurrence.
+func (s *Store) expireLocked(now time.Time) {
+	n := 0
+	for n < len(s.events) && now.Sub(s.events[n].LastTimestamp.Time) > TTL {
+		n++
+	}
+	if n > 0 {
+		s.dropLocked(n)
+		s.notifyLocked()
+	}
+}
+
+// dropLocked drops the n oldest events. The slice is moved down rather
+// than resliced, so that its array does not keep the dropped events alive.
+func (s *Store) dropLocked(n int) {
+	kept := copy(s.events, s.events[n:])
+	clear(s.events[kept:])
+	s.events = s.events[:kept]
+}
+
 // List returns copies of the events in namespace (all when ""; the node's
 // are in default), about the object named name (all when ""), oldest first
-// by last occurrence.
+// by last occurrence. The copies share the events' strings and maps, which
+// nobody modifies.
 func (s *Store) List(namespace, name string) []v1.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireLocked(s.now())
 	var out []v1.Event
 	for _, e := range s.events {
 		if (namespace == "" || e.Namespace == namespace) && (name == "" || e.InvolvedObject.Name == name) {
-			out = append(out, *e.DeepCopy())
+			out = append(out, *e)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastTimestamp.Before(&out[j].LastTimestamp) })
 	return out
+}
+
+// Shared returns the stored events themselves, oldest first by last
+// occurrence. The caller must not modify them; an event that changes is
+// replaced by another, so the same pointer means the same event.
+func (s *Store) Shared() []*v1.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(s.now())
+	return slices.Clone(s.events)
 }

@@ -43,7 +43,9 @@ type ConfigStore interface {
 // EventStore keeps recorded events; events.Store implements it.
 type EventStore interface {
 	Changed() <-chan struct{}
-	List(namespace, name string) []v1.Event
+	// Shared returns the stored events, which nobody modifies: an event
+	// that changes is replaced by another.
+	Shared() []*v1.Event
 }
 
 // Resource keys in the cache: "<group>/<resource>".
@@ -281,26 +283,22 @@ func (s *Server) feedApps(ctx context.Context) {
 
 // feedEvents mirrors the recorded events, core and events.k8s.io.
 func (s *Server) feedEvents(ctx context.Context) {
-	same := func(a, b Object) bool {
-		x, y := a.(*v1.Event), b.(*v1.Event)
-		return x.Count == y.Count && x.LastTimestamp.Equal(&y.LastTimestamp) && x.Message == y.Message
-	}
-	sameV1 := func(a, b Object) bool {
-		x, y := a.(*eventsv1.Event), b.(*eventsv1.Event)
-		return x.DeprecatedCount == y.DeprecatedCount && x.DeprecatedLastTimestamp.Equal(&y.DeprecatedLastTimestamp)
-	}
+	// Events also expire (events.TTL) without any change; look again now
+	// and then so that the API drops them too.
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	m := newEventMirror(s.cache)
 	for {
 		changed := s.deps.Events.Changed()
-		core, v1s := eventObjects(s.deps.Events.List("", ""))
-		s.cache.Replace(keyEvents, core, same)
-		s.cache.Replace(keyEventsV1, v1s, sameV1)
+		m.sync(s.deps.Events.Shared())
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-tick.C:
 		}
 		// Events come in bursts (a pod start records several): take them
-		// together rather than relisting for each.
+		// together rather than syncing for each.
 		select {
 		case <-ctx.Done():
 			return
@@ -309,22 +307,47 @@ func (s *Server) feedEvents(ctx context.Context) {
 	}
 }
 
-// eventObjects makes the cache's objects of a list of events, each in an
-// allocation of its own: the cache keeps an event for as long as it is
-// recorded, and a pointer into the list would keep the whole list, thousands
-// of events, alive with it (one list per burst: the soak's heap grew by
-// 1.6 GiB in an hour that way).
-func eventObjects(all []v1.Event) (core, v1s []Object) {
-	core = make([]Object, 0, len(all))
-	v1s = make([]Object, 0, len(all))
-	for _, ev := range all {
-		e := new(v1.Event)
-		*e = ev
-		e.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Event"}
-		core = append(core, e)
-		v1s = append(v1s, eventV1(e))
+// eventMirror keeps the cache's events (core and events.k8s.io) those of
+// the store. The store's events are never modified, so an event mirrored
+// before is the same pointer: a sync costs a map lookup per event and
+// allocates only for new or changed ones. (Copying the whole store at
+// every burst, thousands of events, made the agent's heap grow with the
+// number of events kept; see RELIABILITY.md.)
+type eventMirror struct {
+	cache *Cache
+	// mirrored is the store's event last put in the cache, by UID.
+	mirrored map[types.UID]*v1.Event
+	// present is sync's scratch set, kept to reuse its memory.
+	present map[types.UID]bool
+}
+
+func newEventMirror(c *Cache) *eventMirror {
+	return &eventMirror{cache: c, mirrored: map[types.UID]*v1.Event{}, present: map[types.UID]bool{}}
+}
+
+func (m *eventMirror) sync(events []*v1.Event) {
+	clear(m.present)
+	for _, e := range events {
+		m.present[e.UID] = true
+		if m.mirrored[e.UID] == e {
+			continue
+		}
+		m.mirrored[e.UID] = e
+		// A copy of its own for the cache, which stamps resourceVersions
+		// on it; it shares the store's strings and maps.
+		core := new(v1.Event)
+		*core = *e
+		core.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Event"}
+		m.cache.Put(keyEvents, core, nil)
+		m.cache.Put(keyEventsV1, eventV1(core), nil)
 	}
-	return core, v1s
+	for uid, e := range m.mirrored {
+		if !m.present[uid] {
+			delete(m.mirrored, uid)
+			m.cache.Delete(keyEvents, e.Namespace, e.Name)
+			m.cache.Delete(keyEventsV1, e.Namespace, e.Name)
+		}
+	}
 }
 
 // eventV1 converts a core event as the API server does for events.k8s.io.
@@ -388,12 +411,7 @@ func (s *Server) feedDerived(ctx context.Context) {
 			names[n] = true
 		}
 		for _, key := range []string{keyPods, keyServices, keyEvents, keyDeployments} {
-			objs, _ := s.cache.List(key, "")
-			for _, o := range objs {
-				if ns := o.GetNamespace(); ns != "" {
-					names[ns] = true
-				}
-			}
+			s.cache.AddNamespaces(key, names)
 		}
 		var cms []Object
 		hasRootCA := map[string]bool{}
