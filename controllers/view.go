@@ -30,14 +30,14 @@ type viewStore struct {
 	pods     []*v1.Pod
 	content  map[string]string // kind/ns/name → JSON without resourceVersion
 	version  uint64
-	watchers map[chan Event]struct{}
+	watchers map[chan Event]func() bool // the stop of each watch's close on ctx's end
 }
 
 func (v *viewStore) init() {
 	v.deploys = map[string]*appsv1.Deployment{}
 	v.rss = map[string]*appsv1.ReplicaSet{}
 	v.content = map[string]string{}
-	v.watchers = map[chan Event]struct{}{}
+	v.watchers = map[chan Event]func() bool{}
 }
 
 // set publishes new copies (owned by the view from now on).
@@ -115,9 +115,17 @@ func (v *viewStore) notify(e Event) {
 		case ch <- e:
 		default:
 			// Too far behind: end the watch (the client lists again).
-			delete(v.watchers, ch)
-			close(ch)
+			v.endWatch(ch)
 		}
+	}
+}
+
+// endWatch closes a watch, if not closed yet; v.mu must be held.
+func (v *viewStore) endWatch(ch chan Event) {
+	if stop, ok := v.watchers[ch]; ok {
+		stop()
+		delete(v.watchers, ch)
+		close(ch)
 	}
 }
 
@@ -189,16 +197,13 @@ func (c *Controller) Watch(ctx context.Context, buffer int) <-chan Event {
 	ch := make(chan Event, buffer)
 	v := &c.view
 	v.mu.Lock()
-	v.watchers[ch] = struct{}{}
-	v.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	defer v.mu.Unlock()
+	// Closed when ctx ends, without a goroutine waiting for it (one stayed
+	// for every watch dropped for falling behind).
+	v.watchers[ch] = context.AfterFunc(ctx, func() {
 		v.mu.Lock()
 		defer v.mu.Unlock()
-		if _, ok := v.watchers[ch]; ok {
-			delete(v.watchers, ch)
-			close(ch)
-		}
-	}()
+		v.endWatch(ch)
+	})
 	return ch
 }

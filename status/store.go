@@ -22,9 +22,11 @@ type Event struct {
 
 // Store is safe for concurrent use.
 type Store struct {
-	mu       sync.Mutex
-	pods     map[types.UID]*v1.Pod
-	watchers map[chan Event]struct{}
+	mu   sync.Mutex
+	pods map[types.UID]*v1.Pod
+	// watchers holds each watch's channel and the stop of its close on
+	// ctx's end (context.AfterFunc).
+	watchers map[chan Event]func() bool
 	// owners holds the generation of each UID's current Owner; lastGen is
 	// the newest generation handed out (0 is never one).
 	owners  map[types.UID]uint64
@@ -33,7 +35,7 @@ type Store struct {
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{pods: map[types.UID]*v1.Pod{}, watchers: map[chan Event]struct{}{}, owners: map[types.UID]uint64{}}
+	return &Store{pods: map[types.UID]*v1.Pod{}, watchers: map[chan Event]func() bool{}, owners: map[types.UID]uint64{}}
 }
 
 // Owner is the right to publish the pod of one UID. A UID can come back
@@ -166,18 +168,25 @@ func (s *Store) List(namespace string) []*v1.Pod {
 func (s *Store) Watch(ctx context.Context, buffer int) <-chan Event {
 	ch := make(chan Event, buffer)
 	s.mu.Lock()
-	s.watchers[ch] = struct{}{}
-	s.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	defer s.mu.Unlock()
+	// Closed when ctx ends, without a goroutine waiting for it: a watch
+	// dropped for falling behind also drops this, where a goroutine parked
+	// on ctx stayed for as long as ctx, one more at each relist.
+	s.watchers[ch] = context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if _, ok := s.watchers[ch]; ok {
-			delete(s.watchers, ch)
-			close(ch)
-		}
-	}()
+		s.endWatch(ch)
+	})
 	return ch
+}
+
+// endWatch closes a watch, if not closed yet; s.mu must be held.
+func (s *Store) endWatch(ch chan Event) {
+	if stop, ok := s.watchers[ch]; ok {
+		stop()
+		delete(s.watchers, ch)
+		close(ch)
+	}
 }
 
 // notify must be called with s.mu held; the pods sent are never mutated.
@@ -186,8 +195,7 @@ func (s *Store) notify(e Event) {
 		select {
 		case ch <- e:
 		default:
-			delete(s.watchers, ch)
-			close(ch)
+			s.endWatch(ch)
 		}
 	}
 }

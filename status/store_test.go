@@ -1,8 +1,11 @@
 package status
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
+	"go.uber.org/goleak"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -86,5 +89,37 @@ func TestOwnerSetOtherUIDRefused(t *testing.T) {
 	}
 	if _, ok := s.Get("u2"); ok {
 		t.Fatal("u2 in the store")
+	}
+}
+
+// A watch dropped for falling behind leaves nothing running, though its
+// context goes on: the pod feeds relist and watch again under the same
+// context, and each relist left a goroutine parked on it.
+func TestDroppedWatchLeavesNoGoroutine(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := NewStore()
+	for i := range 100 {
+		ch := s.Watch(ctx, 1)
+		s.Set(podWith(types.UID(fmt.Sprintf("uid-%d", i)), v1.PodPending))
+		s.Set(podWith(types.UID(fmt.Sprintf("uid-%d", i)), v1.PodRunning)) // one too many
+		n := 0
+		for range ch {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("watch %d: %d events before it closed, want its buffer's 1", i, n)
+		}
+	}
+	if len(s.watchers) != 0 {
+		t.Errorf("%d watchers left", len(s.watchers))
+	}
+	goleak.VerifyNone(t, before) // ctx still going
+	// A watch whose context ends is closed.
+	wctx, wcancel := context.WithCancel(ctx)
+	ch := s.Watch(wctx, 1)
+	wcancel()
+	for range ch {
 	}
 }
