@@ -95,27 +95,38 @@ func dropBinaryPages() (int, error) {
 
 // cleanReadOnlyMappings returns the ranges of the read-only mappings of
 // the file dev/ino in a /proc/<pid>/smaps text that hold no anonymous
-// (copy-on-write) page.
+// (copy-on-write) page, neither resident nor swapped out: a swapped
+// copy-on-write page counts under Swap, not Anonymous, and dropping it
+// would lose it just the same.
 func cleanReadOnlyMappings(smaps []byte, dev, ino uint64) ([][2]uintptr, error) {
 	var clean [][2]uintptr
 	var cur *[2]uintptr // the file's read-only mapping being read, if any
+	// What smaps says of cur: no anonymous page, and none swapped out.
+	noAnon, swapped := false, false
+	done := func() {
+		if cur != nil && noAnon && !swapped {
+			clean = append(clean, *cur)
+		}
+	}
 	sc := bufio.NewScanner(bytes.NewReader(smaps))
 	for sc.Scan() {
 		line := sc.Text()
 		if k, v, ok := strings.Cut(line, ":"); ok && !strings.Contains(k, " ") {
-			if cur != nil && k == "Anonymous" {
-				if strings.TrimSpace(v) == "0 kB" {
-					clean = append(clean, *cur)
-				}
-				cur = nil
+			switch k {
+			case "Anonymous":
+				noAnon = strings.TrimSpace(v) == "0 kB"
+			case "Swap":
+				swapped = strings.TrimSpace(v) != "0 kB"
 			}
 			continue
 		}
-		cur = nil
+		done()
+		cur, noAnon, swapped = nil, false, false
 		if start, end, ok := readOnlyMappingOf(line, dev, ino); ok {
 			cur = &[2]uintptr{start, end}
 		}
 	}
+	done()
 	return clean, sc.Err()
 }
 

@@ -93,8 +93,9 @@ func binaryRSS(t *testing.T) int {
 }
 
 // A read-only mapping with anonymous pages (a RELRO segment the dynamic
-// loader relocated) is never dropped: its file bytes are not what the
-// program reads there.
+// loader relocated), resident or swapped out, is never dropped: its file
+// bytes are not what the program reads there. Nor is one smaps says
+// nothing about.
 func TestCleanReadOnlyMappingsSkipsRelocated(t *testing.T) {
 	smaps := `00400000-014e5000 r-xp 00000000 fd:01 1234 /usr/bin/minikubelet
 Rss:                 900 kB
@@ -104,7 +105,13 @@ VmFlags: rd ex mr mw me
 Rss:                 100 kB
 Anonymous:            12 kB
 VmFlags: rd mr mw me
-02709000-027b4000 rw-p 02309000 fd:01 1234 /usr/bin/minikubelet
+02709000-0270a000 r--p 02309000 fd:01 1234 /usr/bin/minikubelet
+Rss:                   0 kB
+Anonymous:             0 kB
+Swap:                  4 kB
+0270a000-0270b000 r--p 0230a000 fd:01 1234 /usr/bin/minikubelet
+Rss:                   4 kB
+0270b000-027b4000 rw-p 0230b000 fd:01 1234 /usr/bin/minikubelet
 Anonymous:            40 kB
 7f0000000000-7f0000001000 r--p 00000000 fd:01 99 /usr/lib/libc.so.6
 Anonymous:             0 kB
