@@ -79,6 +79,7 @@ func (s *Server) feedPods(ctx context.Context) {
 	for ctx.Err() == nil {
 		ch := s.deps.Pods.Watch(ctx, watchBuffer)
 		byName := map[string]map[types.UID]*v1.Pod{}
+		current := map[types.UID]bool{}
 		var objs []Object
 		for _, p := range s.deps.Pods.List("") {
 			k := objectKey(p)
@@ -86,7 +87,9 @@ func (s *Server) feedPods(ctx context.Context) {
 				byName[k] = map[types.UID]*v1.Pod{}
 			}
 			byName[k][p.UID] = p
+			current[p.UID] = true
 		}
+		starts.forgetAllBut(s.metrics, current)
 		for _, m := range byName {
 			objs = append(objs, apiPod(newest(m)))
 		}

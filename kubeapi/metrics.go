@@ -174,6 +174,24 @@ func (t *podStarts) update(m *Metrics, p *v1.Pod, gone bool) {
 	t.done[p.UID] = true
 }
 
+// forgetAllBut forgets the pods not in current: a relist (the feed fell
+// behind the store) sees no deletion, so pods that went meanwhile would
+// stay here, and their probe series in m, for good.
+func (t *podStarts) forgetAllBut(m *Metrics, current map[types.UID]bool) {
+	for uid := range t.pending {
+		if !current[uid] {
+			delete(t.pending, uid)
+			m.ForgetPod(uid)
+		}
+	}
+	for uid := range t.done {
+		if !current[uid] {
+			delete(t.done, uid)
+			m.ForgetPod(uid)
+		}
+	}
+}
+
 func firstSeen(p *v1.Pod) time.Time {
 	seen, err := time.Parse(time.RFC3339Nano, p.Annotations[annotationConfigSeen])
 	if err != nil {

@@ -1,6 +1,7 @@
 package kubeapi
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -50,5 +51,43 @@ func TestPodStartsCountsEachStartOnce(t *testing.T) {
 				t.Errorf("pod starts observed: %d, want %d", n, tc.want)
 			}
 		})
+	}
+}
+
+// A relist forgets the pods that went while the feed was behind (it saw no
+// deletion for them): their start state and probe series go, the others'
+// stay.
+func TestPodStartsRelistForgetsGonePods(t *testing.T) {
+	m := NewMetrics()
+	starts := newPodStarts(time.Now())
+	pod := func(uid string, phase v1.PodPhase) *v1.Pod {
+		p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p" + uid, UID: k8stypes.UID(uid)}}
+		p.Status.Phase = phase
+		return p
+	}
+	for i := range 100 {
+		uid := fmt.Sprint(i)
+		starts.update(m, pod(uid, v1.PodPending), false)
+		if i%2 == 0 {
+			starts.update(m, pod(uid, v1.PodRunning), false)
+		}
+		m.ObserveProbe("Readiness", "successful", pod(uid, v1.PodRunning), "app")
+	}
+	starts.forgetAllBut(m, map[k8stypes.UID]bool{"7": true, "8": true})
+	if len(starts.pending) != 1 || len(starts.done) != 1 {
+		t.Errorf("after the relist: %d pending and %d started pods kept, want 1 and 1", len(starts.pending), len(starts.done))
+	}
+	families, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := 0
+	for _, f := range families {
+		if f.GetName() == "prober_probe_total" {
+			series = len(f.GetMetric())
+		}
+	}
+	if series != 2 {
+		t.Errorf("%d probe series kept, want the 2 current pods'", series)
 	}
 }
