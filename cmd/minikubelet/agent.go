@@ -27,7 +27,7 @@ import (
 // Go runtime reads GOGC and GOMEMLIMIT itself). The agent's live heap is
 // small (about 10 MB with 100 pods) and its idle allocation rate low:
 // against Go's 100 it held 3.5 MiB less with 100 pods for no CPU the bench
-// could tell apart, where a 20 MiB GOMEMLIMIT cost 3.5 times the CPU per
+// could tell apart, where a 20 MiB GOMEMLIMIT cost 4 times the CPU per
 // pod start (BENCHMARKS.md, "Agent memory").
 const agentGCPercent = 50
 
