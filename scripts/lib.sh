@@ -217,7 +217,9 @@ build() {
 # kubectl_minor prints the client minor version of the kubectl at $1.
 kubectl_minor() {
 	[[ -n $1 && -x $1 ]] || return 1
-	"$1" version --client -o json 2>/dev/null | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -n1 | grep .
+	# From gitVersion (v1.34.2): a kubectl built from the module has an
+	# empty "minor", which only release builds fill in.
+	"$1" version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"v1\.\([0-9]*\).*/\1/p' | head -n1 | grep .
 }
 
 # ensure_kubectl makes sure a kubectl of 1.30 or newer is on PATH: the lab
