@@ -365,7 +365,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 					synced.Store(true)
 					notifyReady(log)
 					recordNodeStatus(rec, cfg.NodeName, "NodeReady")
-					releaseStartupMemory(log)
+					releaseMemory(log)
 				}
 			}
 		}

@@ -21,8 +21,8 @@ import (
 // kubelet's syncFrequency, as the pod resync.
 const memoryReleasePeriod = time.Minute
 
-// releaseMemoryEvery releases memory as releaseStartupMemory does every
-// period once ready says start-up is over, until ctx ends. Starting a pod
+// releaseMemoryEvery releases memory as releaseMemory does every period
+// once ready says start-up is over, until ctx ends. Starting a pod
 // runs code no idle pod runs again (the containerd client's protobuf and
 // gRPC paths, the OCI spec, CNI): with 20 pods started and gone the
 // binary's mapped pages were back at 21 MiB. What the agent keeps
@@ -36,29 +36,29 @@ func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Durati
 			return
 		case <-t.C:
 			if ready() {
-				releaseStartupMemory(log)
+				releaseMemory(log)
 			}
 		}
 	}
 }
 
-// releaseStartupMemory hands back to the kernel the memory start-up used
-// and the running agent does not: the heap start-up left behind (package
-// initialisation, the image import, certificates) and the mappings of the
-// pages of the agent's own binary that start-up touched. A 35 MB static
+// releaseMemory hands back to the kernel the memory a burst of work used
+// and the running agent does not: the free heap it left behind (at
+// start-up: package initialisation, the image import, certificates) and
+// the mappings of the pages of the agent's own binary it touched. A 35 MB static
 // binary whose package initialisers run all over it otherwise keeps some
 // 25 MiB of its pages mapped for good (the kernel maps 64 KiB around each
 // page fault); after this the mapping holds only what the agent executes
 // and reads from then on, faulted back in from the page cache (see
 // BENCHMARKS.md, "Agent memory").
-func releaseStartupMemory(log *zap.Logger) {
+func releaseMemory(log *zap.Logger) {
 	debug.FreeOSMemory()
 	dropped, err := dropBinaryPages()
 	if err != nil {
-		log.Warn("release the start-up pages of the agent's binary", zap.Error(err))
+		log.Warn("release the pages of the agent's binary", zap.Error(err))
 		return
 	}
-	log.Debug("released start-up memory", zap.Int("binaryMappings", dropped))
+	log.Debug("released memory", zap.Int("binaryMappings", dropped))
 }
 
 // dropBinaryPages unmaps the resident pages of the read-only mappings of
