@@ -64,6 +64,9 @@ func (b *backOff) Current(key string) time.Duration {
 	return 0
 }
 
+// Reset forgets key: its next attempt starts the sequence over.
+func (b *backOff) Reset(key string) { delete(b.entries, key) }
+
 // GC drops entries idle for more than twice the cap.
 func (b *backOff) GC(now time.Time) {
 	for k, e := range b.entries {
@@ -119,5 +122,5 @@ func (g *retryGate) Failed(key string, gen uint64, now time.Time) time.Time {
 // Succeeded forgets key, so that a later failure starts the back-off over.
 func (g *retryGate) Succeeded(key string) {
 	delete(g.gen, key)
-	delete(g.b.entries, key)
+	g.b.Reset(key)
 }
