@@ -3,12 +3,9 @@
 package agent
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/minikubelet/minikubelet/api"
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
 
@@ -30,22 +27,10 @@ func TestImmutableConfigMapHandEditRefused(t *testing.T) {
 	}
 
 	a.write("imm.yaml", manifest("two"))
-	want := "imm.yaml: ConfigMap \"imm\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
-	var warnings []string
-	a.client.OnWarning = func(text string) { warnings = append(warnings, text) }
-	deadline := time.Now().Add(time.Minute)
-	for found := false; !found; {
-		warnings = nil
-		if _, err := a.client.ListPods(context.Background(), "default", api.ListOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range warnings {
-			found = found || strings.Contains(w, want)
-		}
-		if !found && time.Now().After(deadline) {
-			t.Fatalf("no warning %q in %q", want, warnings)
-		}
-		time.Sleep(200 * time.Millisecond)
+	want := "imm.yaml: ConfigMap \"imm\" is invalid: data: Forbidden: field is immutable when `immutable` is set" +
+		"; the last accepted version stays (delete the file, then create it again, to replace it)"
+	if warnings, ok := a.waitWarnings([]string{want}, time.Minute); !ok {
+		t.Fatalf("no warning %q in %q", want, warnings)
 	}
 	if code, out := a.exec("reader", "c", "cat", "/v/k"); code != 0 || out != "one" {
 		t.Errorf("after the refused edit cat /v/k: exit %d, %q", code, out)

@@ -66,26 +66,13 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 	a.waitPod("good", "Running", time.Minute, statusIs("Running"))
 
 	ctx := context.Background()
-	var warnings []string
-	a.client.OnWarning = func(text string) { warnings = append(warnings, text) }
 	want := []string{
 		"fifo.yaml: not a regular file (named pipe): skipped",
 		"userns.yaml: spec.hostUsers: Forbidden: not supported by minikubelet",
 		`apparmor.yaml: spec.containers[0].securityContext.appArmorProfile.type: Unsupported value: "Localhost": supported values: "Unconfined"`,
 		"grace.yaml: spec.terminationGracePeriodSeconds: Invalid value: 9223372036854775807: must be less than or equal to 9223372036",
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		warnings = nil
-		if _, err := a.client.ListPods(ctx, "default", api.ListOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if containsAll(warnings, want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !containsAll(warnings, want) {
+	if warnings, ok := a.waitWarnings(want, 30*time.Second); !ok {
 		t.Errorf("warnings:\n%s\nwant each of:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
 	}
 	for _, name := range []string{"userns", "apparmor", "grace"} {
@@ -118,6 +105,29 @@ func TestBadInputAtEveryDoor(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 	a.waitPod("applied", "Running", time.Minute, statusIs("Running"))
+}
+
+// waitWarnings lists pods until the API's warnings end with each of want,
+// or timeout passes; it returns the last warnings.
+func (a *testAgent) waitWarnings(want []string, timeout time.Duration) ([]string, bool) {
+	a.t.Helper()
+	var warnings []string
+	a.client.OnWarning = func(text string) { warnings = append(warnings, text) }
+	defer func() { a.client.OnWarning = nil }()
+	deadline := time.Now().Add(timeout)
+	for {
+		warnings = nil
+		if _, err := a.client.ListPods(context.Background(), "default", api.ListOptions{}); err != nil {
+			a.t.Fatal(err)
+		}
+		if containsAll(warnings, want) {
+			return warnings, true
+		}
+		if time.Now().After(deadline) {
+			return warnings, false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func containsAll(have, want []string) bool {
