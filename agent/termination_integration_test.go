@@ -163,6 +163,9 @@ func TestReadinessEndsWhenContainerStops(t *testing.T) {
 kind: Pod
 metadata: {name: rd}
 spec:
+  # Never: under Always the first restart is immediate, and the new
+  # instance could be running, and ready, before the stopped one was seen.
+  restartPolicy: Never
   terminationGracePeriodSeconds: 1
   containers:
   - name: c
