@@ -319,10 +319,14 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Version:     api.VersionInfo{Version: version},
 		Kubeconfig:  func() ([]byte, error) { return readKubeconfig(cfg) },
 	})
-	// The Kubernetes API's credentials exist before the socket answers, so
-	// `minikubelet kubeconfig` works as soon as the agent is up.
+	// The Kubernetes API's credentials exist, and its port is bound, before
+	// the socket answers: once the agent is up, `minikubelet kubeconfig`
+	// and kubectl work.
 	kapi, err := newKubeAPI(log.Named("kubeapi"), cfg, version, runtimeVersion, store, svcs.Source(), configs, rec, srv.Handler(), rt, ctrl, workers,
 		kubeOps{metrics: metrics, health: healthChecks(client, &synced)})
+	if err == nil && kapi != nil {
+		err = kapi.Listen()
+	}
 	if err != nil {
 		return parts.abort(fmt.Errorf("kubernetes API: %w", err))
 	}

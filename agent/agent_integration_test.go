@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,15 @@ func startAgent(t *testing.T, cfg Config) *testAgent {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := a.client.Version(ctx); err == nil {
+			// Once the socket answers, so does the Kubernetes API:
+			// clients such as kubectl start on the agent's word.
+			if cfg.APIAddress != "" {
+				c, err := net.DialTimeout("tcp", cfg.APIAddress, 5*time.Second)
+				if err != nil {
+					t.Fatalf("agent socket answers, Kubernetes API does not: %v", err)
+				}
+				_ = c.Close()
+			}
 			return a
 		}
 		select {

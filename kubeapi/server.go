@@ -64,11 +64,13 @@ type Config struct {
 
 // Server is the Kubernetes API server of the node.
 type Server struct {
-	log     *zap.Logger
-	cfg     Config
-	deps    Deps
-	addr    string // the address actually listened on
-	openapi map[string]openapiDoc
+	log  *zap.Logger
+	cfg  Config
+	deps Deps
+	addr string // the address actually listened on
+	// listeners are bound by Listen and served by Run.
+	listeners []net.Listener
+	openapi   map[string]openapiDoc
 
 	cache   *Cache
 	codec   *codec
@@ -178,16 +180,18 @@ const renewCheck = time.Hour
 // shutdownGrace bounds the wait for requests in flight at shutdown.
 const shutdownGrace = 5 * time.Second
 
-// Run serves until ctx ends.
-func (s *Server) Run(ctx context.Context) error {
-	if err := s.EnsureCredentials(time.Now()); err != nil {
-		return fmt.Errorf("API credentials: %w", err)
+// Listen binds the API's addresses. The agent calls it before its own
+// socket answers, so a client that sees the agent up finds the Kubernetes
+// API listening too, and a taken port fails the start. Run calls it when
+// the caller did not.
+func (s *Server) Listen() error {
+	if s.listeners != nil {
+		return nil
 	}
 	l, err := net.Listen("tcp", s.cfg.Address)
 	if err != nil {
 		return fmt.Errorf("listen for the Kubernetes API: %w", err)
 	}
-	s.addr = l.Addr().String()
 	listeners := []net.Listener{l}
 	if a := s.cfg.InClusterAddress; a != "" {
 		l2, err := net.Listen("tcp", a)
@@ -197,6 +201,20 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		listeners = append(listeners, l2)
 	}
+	s.addr = l.Addr().String()
+	s.listeners = listeners
+	return nil
+}
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.EnsureCredentials(time.Now()); err != nil {
+		return fmt.Errorf("API credentials: %w", err)
+	}
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	listeners := s.listeners
 	if s.deps.Pods != nil {
 		go s.feedPods(ctx)
 	}
