@@ -222,7 +222,10 @@ spec:
 // first status that shows it terminated. containerd's OOM event alone did
 // not do: on cgroup v1 it sometimes came after the exit, or not at all
 // (Error for good in 2 runs of 10); the kernel's count in the container's
-// cgroup does.
+// cgroup does. Only the killed container reads OOMKilled: on cgroup v1
+// containerd's OOM event reaches every container of the pod cgroup that
+// reached its limit, and the bystander, which exits 1 later for a reason
+// of its own, reads Error.
 func TestPodMemoryLimitOOMKill(t *testing.T) {
 	env := testenv.New(t)
 	a := startAgent(t, testConfig(t, env))
@@ -235,6 +238,9 @@ spec:
   resources:
     limits: {memory: 16Mi}
   containers:
+  - name: bystander
+    image: busybox
+    command: [sh, -c, 'until [ -e /tmp/fail ]; do sleep 0.2; done; exit 1']
   - name: hog
     image: busybox
     command: [sh, -c, 'echo started; tail /dev/zero']
@@ -245,10 +251,22 @@ spec:
 	if st := cstatus(p, "hog").State.Terminated; st.Reason != "OOMKilled" || st.ExitCode != 137 {
 		t.Errorf("hog terminated %+v, want OOMKilled with exit code 137", st)
 	}
+	if st := cstatus(p, "bystander").State; st.Running == nil {
+		t.Fatalf("bystander %+v after the hog's OOM kill, want running", st)
+	}
+	if code, out := a.exec("podoom", "bystander", "touch", "/tmp/fail"); code != 0 {
+		t.Fatalf("touch /tmp/fail in the bystander: exit code %d: %s", code, out)
+	}
 	p = a.waitPod("podoom", "Failed", time.Minute, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
 	if st := cstatus(p, "hog").State.Terminated; st == nil || st.Reason != "OOMKilled" {
 		t.Errorf("hog finally %+v, want OOMKilled", cstatus(p, "hog").State)
 	}
+	if st := cstatus(p, "bystander").State.Terminated; st == nil || st.Reason != "Error" || st.ExitCode != 1 {
+		t.Errorf("bystander finally %+v, want Error with exit code 1", cstatus(p, "bystander").State)
+	}
+	a.remove("podoom.yaml")
+	a.waitGone("podoom", time.Minute)
+	env.AssertPodGone(t, p)
 }
 
 // Pod-level resources (beta and on by default in 1.34): spec.resources

@@ -367,18 +367,20 @@ func (c *Containerd) finalize(ctx context.Context, id string) error {
 		if finished.IsZero() {
 			finished = time.Now()
 		}
-		oom := labels[LabelOOM] == "true"
-		if !oom && st.ExitStatus != 0 {
-			// Before the task's deletion removes its cgroup.
-			if info, err := container.Info(ctx); err == nil {
-				oom = c.oomKilled(info, st.ExitStatus)
-			}
+		oom, counted := labels[LabelOOM] == "true", false
+		// Before the task's deletion removes its cgroup.
+		if info, err := container.Info(ctx); err == nil {
+			oom, counted = c.oomKilled(info)
 		}
-		if _, err := container.SetLabels(ctx, map[string]string{
+		exit := map[string]string{
 			LabelExitCode:   strconv.FormatUint(uint64(st.ExitStatus), 10),
 			LabelReason:     exitReason(int32(st.ExitStatus), oom),
 			LabelFinishedAt: finished.Format(time.RFC3339Nano),
-		}); err != nil {
+		}
+		if counted {
+			exit[LabelOOMCounted] = "true"
+		}
+		if _, err := container.SetLabels(ctx, exit); err != nil {
 			return err
 		}
 	}

@@ -77,8 +77,13 @@ const (
 	// LabelMessage explains a StartError (truncated to 1 KiB).
 	LabelMessage = labelPrefix + "message"
 	// LabelOOM is "true" once containerd reported an OOM kill in the
-	// container; it turns the finalized reason into OOMKilled.
+	// container; it turns the finalized reason into OOMKilled unless
+	// LabelOOMCounted is there.
 	LabelOOM = labelPrefix + "oom"
+	// LabelOOMCounted is set when the exit was finalized from the kernel's
+	// count of OOM kills in the container's cgroup, which then outranks
+	// containerd's OOM event (see oomKilled).
+	LabelOOMCounted = labelPrefix + "oom-counted"
 )
 
 // kindSandbox is the LabelKind value of pause containers.

@@ -268,24 +268,24 @@ func (cg cgroups) hierarchies(p string) []string {
 // oomKills returns how many processes of cgroup p the kernel's OOM killer
 // has killed, wherever the limit was reached: p's own, or an ancestor's
 // such as the pod cgroup's (cgroup v1: memory.oom_control's oom_kill,
-// kernel 4.13 and later; v2: memory.events' oom_kill). 0 when p is gone
-// or the kernel does not count.
-func (cg cgroups) oomKills(p string) uint64 {
+// kernel 4.13 and later; v2: memory.events' oom_kill), and false when p
+// is gone or the kernel does not count.
+func (cg cgroups) oomKills(p string) (uint64, bool) {
 	file := filepath.Join(cg.mount, "memory", p, "memory.oom_control")
 	if cg.v2 {
 		file = filepath.Join(cg.mount, p, "memory.events")
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-			n, _ := strconv.ParseUint(v, 10, 64)
-			return n
+			n, err := strconv.ParseUint(v, 10, 64)
+			return n, err == nil
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // podCgroups lists the pod cgroups under root by pod UID, with their path

@@ -230,13 +230,14 @@ func TestOOMKills(t *testing.T) {
 		file string // relative to the mount
 		data string
 		want uint64
+		ok   bool
 	}{
-		{"v1 killed", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n", 2},
-		{"v1 not killed", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n", 0},
-		{"v1 kernel without the count", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n", 0},
-		{"v2 killed", true, p[1:] + "/memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n", 1},
-		{"v2 not killed", true, p[1:] + "/memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n", 0},
-		{"gone", true, "", "", 0},
+		{"v1 killed", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n", 2, true},
+		{"v1 not killed", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n", 0, true},
+		{"v1 kernel without the count", false, "memory" + p + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n", 0, false},
+		{"v2 killed", true, p[1:] + "/memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n", 1, true},
+		{"v2 not killed", true, p[1:] + "/memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n", 0, true},
+		{"gone", true, "", "", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,8 +251,8 @@ func TestOOMKills(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := (cgroups{mount: mount, v2: tt.v2}).oomKills(p); got != tt.want {
-				t.Errorf("oomKills = %d, want %d", got, tt.want)
+			if got, ok := (cgroups{mount: mount, v2: tt.v2}).oomKills(p); got != tt.want || ok != tt.ok {
+				t.Errorf("oomKills = %d, %v, want %d, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}

@@ -171,17 +171,11 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 		StartedAt:    parseTime(l[LabelStartedAt]),
 		LogPath:      l[LabelLogPath],
 	}
-	oom := l[LabelOOM] == "true"
 	exited := func(code int32, finished time.Time, reason string) {
 		ct.State = StateExited
 		ct.ExitCode = code
 		ct.FinishedAt = finished
 		ct.Reason = reason
-		if oom && ct.Reason == reasonError {
-			// The OOM event and the exit are handled on different paths; an
-			// OOM recorded after finalization still names the exit.
-			ct.Reason = reasonOOMKilled
-		}
 		ct.Message = l[LabelMessage]
 		if m := terminationMessage(ctx, l, code, ct.Reason); m != "" {
 			if ct.Message != "" {
@@ -193,7 +187,14 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 	switch {
 	case l[LabelExitCode] != "":
 		code, _ := strconv.Atoi(l[LabelExitCode])
-		exited(int32(code), parseTime(l[LabelFinishedAt]), l[LabelReason])
+		reason := l[LabelReason]
+		if l[LabelOOM] == "true" && l[LabelOOMCounted] == "" && reason == reasonError {
+			// The OOM event and the exit are handled on different paths; an
+			// OOM recorded after a finalization that could not read the
+			// kernel's count still names the exit.
+			reason = reasonOOMKilled
+		}
+		exited(int32(code), parseTime(l[LabelFinishedAt]), reason)
 	case p == nil && l[LabelStartedAt] != "":
 		// Started, and its task vanished without a recorded exit (the node
 		// rebooted, or containerd lost the shim): what finalize records.
@@ -215,7 +216,8 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 			if p.ExitedAt != nil {
 				finished = p.ExitedAt.AsTime()
 			}
-			exited(int32(p.ExitStatus), finished, exitReason(int32(p.ExitStatus), oom || c.oomKilled(r, p.ExitStatus)))
+			oom, _ := c.oomKilled(r)
+			exited(int32(p.ExitStatus), finished, exitReason(int32(p.ExitStatus), oom))
 		default:
 			ct.State = StateUnknown
 			ct.Reason = reasonUnknown
@@ -225,20 +227,27 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Cont
 }
 
 // oomKilled reports whether the OOM killer killed a process of the stopped
-// container r, which exited with code, by the kernel's count in its cgroup
-// (which stays until the task is deleted). containerd's TaskOOM event says
-// the same, but may come after the exit: the count names an exit
-// OOMKilled from the first read, as a watcher should first see it, and
-// also when the limit reached was the pod cgroup's.
-func (c *Containerd) oomKilled(r containers.Container, code uint32) bool {
-	if code == 0 || r.Spec == nil {
-		return false
+// container r, and whether the kernel's count in its cgroup (there until
+// the task is deleted) said so; without the count, containerd's OOM event
+// (LabelOOM) does. The count outranks the event: the event may come after
+// the exit, and on cgroup v1 the kernel notifies every cgroup under the
+// one that reached its limit, so a pod cgroup at the pod's limit sends the
+// event for each of its containers while it counts the kill only in the
+// victim's.
+func (c *Containerd) oomKilled(r containers.Container) (oom, counted bool) {
+	event := r.Labels[LabelOOM] == "true"
+	if r.Spec == nil {
+		return event, false
 	}
 	var spec specs.Spec
 	if err := json.Unmarshal(r.Spec.GetValue(), &spec); err != nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
-		return false
+		return event, false
 	}
-	return c.cgroups.oomKills(spec.Linux.CgroupsPath) > 0
+	n, ok := c.cgroups.oomKills(spec.Linux.CgroupsPath)
+	if !ok {
+		return event, false
+	}
+	return n > 0, true
 }
 
 // adopt takes over containers left by an earlier agent: their log FIFOs
