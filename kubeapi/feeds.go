@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/controllers"
+	"github.com/minikubelet/minikubelet/internal/qos"
 	"github.com/minikubelet/minikubelet/status"
 )
 
@@ -132,8 +133,14 @@ func newest(m map[types.UID]*v1.Pod) *v1.Pod {
 }
 
 // apiPod is the pod as the API serves it; p is a copy the caller owns.
+// Its spec has what admission sets (see admitPod) and its status the QoS
+// class the API server sets at creation, before the pod runs.
 func apiPod(p *v1.Pod) *v1.Pod {
 	p.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+	admitPod(p)
+	if p.Status.QOSClass == "" {
+		p.Status.QOSClass = qos.PodQOS(p)
+	}
 	if p.Generation == 0 {
 		p.Generation = 1
 	}

@@ -624,16 +624,8 @@ func TestReferenceWatch(t *testing.T) {
 }
 
 // withoutUnkept takes out of a watched object what the agent does not
-// keep, on purpose:
-//   - managedFields: the agent serves no server-side apply, so it tracks
-//     no field managers;
-//   - the spec's defaults that the API server's admission and scheduler
-//     setup add (priority, preemptionPolicy from the Priority plugin, the
-//     not-ready/unreachable tolerations from DefaultTolerationSeconds):
-//     a single node has no scheduler or node lifecycle controller that
-//     reads them;
-//   - status.qosClass is set by the agent when it starts the pod, not at
-//     creation: the recorder's pod never ran.
+// keep, on purpose: managedFields (the agent serves no server-side apply,
+// so it tracks no field managers).
 func withoutUnkept(obj map[string]any) {
 	metas := []map[string]any{}
 	if md, ok := obj["metadata"].(map[string]any); ok {
@@ -648,14 +640,6 @@ func withoutUnkept(obj map[string]any) {
 	}
 	for _, md := range metas {
 		delete(md, "managedFields")
-	}
-	if spec, ok := obj["spec"].(map[string]any); ok {
-		delete(spec, "priority")
-		delete(spec, "preemptionPolicy")
-		delete(spec, "tolerations")
-	}
-	if status, ok := obj["status"].(map[string]any); ok {
-		delete(status, "qosClass")
 	}
 }
 

@@ -186,6 +186,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequ
 	if _, ok := s.cache.Get(req.info.key(), obj.GetNamespace(), obj.GetName()); ok {
 		return apierrors.NewAlreadyExists(req.info.groupResource(), obj.GetName())
 	}
+	if pod, ok := obj.(*v1.Pod); ok {
+		if err := checkPriority(pod); err != nil {
+			return err
+		}
+	}
 	prev := s.cache.ResourceVersion()
 	if err := s.store(r, req, obj); err != nil {
 		return err
@@ -240,6 +245,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 	}
 	prev := s.cache.ResourceVersion()
 	if pod, ok := obj.(*v1.Pod); ok {
+		admitPodUpdate(pod, cur.(*v1.Pod))
 		if err := validatePodUpdate(pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
@@ -415,7 +421,7 @@ func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
 		return err
 	}
 	name := fmt.Sprintf("%s/%s/%s", req.info.name, obj.GetNamespace(), obj.GetName())
-	if _, err := source.Apply(r.Context(), s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
+	if _, err := source.ApplyFromAPI(r.Context(), s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
 		return api.ManifestError(err)
 	}
 	return nil
@@ -483,7 +489,9 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod, cur *
 	if s.deps.ManifestDir == "" {
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
 	}
-	data, err := manifestOf(pod)
+	written := pod.DeepCopy()
+	stripAdmitted(written)
+	data, err := manifestOf(written)
 	if err != nil {
 		return err
 	}

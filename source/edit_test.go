@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,5 +128,58 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 	}
 	if err := UpdatePod(context.Background(), dir, ObjectRef{Kind: "Pod", Name: "nope"}, node, before.UID, data); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing pod: %v", err)
+	}
+}
+
+// A pod the API creates is written sealed: it has no static pod's
+// toleration (the API serves it with the API server's defaults), keeps its
+// UID, and once edited by hand it is a static pod, toleration and all.
+func TestApplyFromAPISealsNewPods(t *testing.T) {
+	dir := t.TempDir()
+	manifest := []byte(`{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}`)
+	if _, err := ApplyFromAPI(context.Background(), dir, "pods/default/web", manifest, node); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(context.Background(), dir, "static", bytes.Replace(manifest, []byte(`"web"`), []byte(`"static"`), 1), node); err != nil {
+		t.Fatal(err)
+	}
+	load := func(name string) (*v1.Pod, string) {
+		t.Helper()
+		path, err := filepath.Abs(filepath.Join(dir, "default_"+name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs := Parse(path, data, node)
+		if len(objs.Errors) > 0 || len(objs.Pods) != 1 {
+			t.Fatalf("%s: %v\n%s", path, objs.Errors, data)
+		}
+		return objs.Pods[0], path
+	}
+	api, path := load("web")
+	if len(api.Spec.Tolerations) != 0 {
+		t.Errorf("a pod the API made has tolerations %+v", api.Spec.Tolerations)
+	}
+	if _, ok := api.Annotations[AnnotationIdentity]; ok {
+		t.Error("the identity annotation is served")
+	}
+	if static, _ := load("static"); len(static.Spec.Tolerations) != 1 || static.Spec.Tolerations[0].Effect != v1.TaintEffectNoExecute {
+		t.Errorf("a static pod has tolerations %+v", static.Spec.Tolerations)
+	}
+	if again, _ := load("web"); again.UID != api.UID {
+		t.Errorf("uid %s, then %s", api.UID, again.UID)
+	}
+	written, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bytes.Replace(written, []byte("busybox:1.36"), []byte("busybox:1.37"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if edited, _ := load("web"); edited.UID == api.UID || len(edited.Spec.Tolerations) != 1 {
+		t.Errorf("edited by hand: uid %s (was %s), tolerations %+v", edited.UID, api.UID, edited.Spec.Tolerations)
 	}
 }

@@ -59,7 +59,8 @@ func podUID(pod *v1.Pod, path, nodeName string) (types.UID, error) {
 }
 
 // makeStatic turns a defaulted, valid pod into the static pod the agent runs:
-// UID, node name, annotations, the NoExecute toleration and phase Pending.
+// UID, node name, annotations, the NoExecute toleration (unless the API
+// made it) and phase Pending.
 // The status in a manifest means nothing and is dropped before hashing.
 //
 // The UID is the content hash, also when the manifest sets metadata.uid
@@ -81,9 +82,10 @@ func makeStatic(pod *v1.Pod, path, nodeName string) error {
 	if err != nil {
 		return err
 	}
+	fromAPI := false
 	if sealed {
 		if kept, ok := unseal(identity, pod, path, nodeName); ok {
-			uid = kept
+			uid, fromAPI = kept, true
 		}
 	}
 	pod.UID = uid
@@ -94,7 +96,10 @@ func makeStatic(pod *v1.Pod, path, nodeName string) error {
 	pod.Annotations[AnnotationConfigSource] = SourceFile
 	pod.Annotations[AnnotationConfigHash] = string(pod.UID)
 	pod.Annotations[AnnotationManifest] = path
-	if !hasNoExecuteTolerateAll(pod.Spec.Tolerations) {
+	// The kubelet's toleration of a static pod, which its mirror pod
+	// shows; a pod the API made or updated (sealed) has the API server's
+	// default tolerations instead (added where the API serves it).
+	if !fromAPI && !hasNoExecuteTolerateAll(pod.Spec.Tolerations) {
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, v1.Toleration{
 			Operator: v1.TolerationOpExists,
 			Effect:   v1.TaintEffectNoExecute,

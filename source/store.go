@@ -198,6 +198,19 @@ func loadErrors(o object, name, nodeName string, multi bool) (ferrs []FileError,
 // line per object: "pod/x created", "pod/x configured" or "pod/x unchanged".
 // Concurrent calls on one dir are serialized by a lock file.
 func Apply(ctx context.Context, dir string, name string, data []byte, nodeName string) ([]string, error) {
+	return apply(ctx, dir, name, data, nodeName, false)
+}
+
+// ApplyFromAPI is Apply for objects the Kubernetes API creates: a new pod's
+// file is written with its identity sealed, as UpdatePod writes it, so that
+// the pod is served as one created through the API rather than as a static
+// pod a user wrote (which the kubelet gives its NoExecute toleration). An
+// edit by hand breaks the seal and makes it a static pod again.
+func ApplyFromAPI(ctx context.Context, dir string, name string, data []byte, nodeName string) ([]string, error) {
+	return apply(ctx, dir, name, data, nodeName, true)
+}
+
+func apply(ctx context.Context, dir string, name string, data []byte, nodeName string, fromAPI bool) ([]string, error) {
 	ins, err := readInput(name, data, nodeName)
 	if err != nil || len(ins) == 0 {
 		return nil, err
@@ -214,7 +227,7 @@ func Apply(ctx context.Context, dir string, name string, data []byte, nodeName s
 	b := newBoundedFS(DefaultReadTimeout)
 	var lines []string
 	for _, in := range ins {
-		verb, err := applyOne(ctx, b, dir, in, nodeName)
+		verb, err := applyOne(ctx, b, dir, in, nodeName, fromAPI)
 		if err != nil {
 			return lines, fmt.Errorf("apply %s: %w", in.ref, err)
 		}
@@ -223,7 +236,7 @@ func Apply(ctx context.Context, dir string, name string, data []byte, nodeName s
 	return lines, nil
 }
 
-func applyOne(ctx context.Context, b *boundedFS, dir string, in input, nodeName string) (string, error) {
+func applyOne(ctx context.Context, b *boundedFS, dir string, in input, nodeName string, fromAPI bool) (string, error) {
 	files, err := loadDir(ctx, b, dir)
 	if err != nil {
 		return "", err
@@ -239,7 +252,13 @@ func applyOne(ctx context.Context, b *boundedFS, dir string, in input, nodeName 
 			// A Secret's file is as private as the Secret.
 			mode = 0o600
 		}
-		return "created", atomicfile.Write(path, in.yaml, mode)
+		content := in.yaml
+		if fromAPI && in.ref.Kind == "Pod" && in.ref.APIVersion == "v1" {
+			if content, err = sealNewPod(in, path, nodeName); err != nil {
+				return "", err
+			}
+		}
+		return "created", atomicfile.Write(path, content, mode)
 	}
 	if sameObject(o, in, nodeName) {
 		return "unchanged", nil
@@ -249,6 +268,28 @@ func applyOne(ctx context.Context, b *boundedFS, dir string, in input, nodeName 
 		return "", err
 	}
 	return "configured", atomicfile.Write(f.path, content, f.mode)
+}
+
+// sealNewPod is a new pod file's content with its identity sealed to the
+// UID the source would give the pod in that file (see UpdatePod).
+func sealNewPod(in input, path, nodeName string) ([]byte, error) {
+	// The source reads the directory by its absolute path, which is part
+	// of the seal and of the UID.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	var pod v1.Pod
+	if err := decodeStrict(in.json, &pod); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	SetPodDefaults(&pod)
+	pod.Status = v1.PodStatus{}
+	uid, err := podUID(&pod, abs, nodeName)
+	if err != nil {
+		return nil, err
+	}
+	return sealIdentity(in.json, uid, abs, nodeName)
 }
 
 // sameObject compares what the stored and the new object mean: for Pods the

@@ -1,0 +1,153 @@
+package kubeapi
+
+import (
+	"fmt"
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// What kube-apiserver's default mutating admission plugins set on every
+// pod it stores, created by a user, a controller or a kubelet (a static
+// pod's mirror): Priority (spec.priority and spec.preemptionPolicy from
+// the pod's PriorityClass) and DefaultTolerationSeconds (NoExecute
+// tolerations of node.kubernetes.io/not-ready and unreachable for 300 s).
+// `kubectl get -o yaml` shows them and `kubectl describe pod` prints the
+// tolerations. The agent serves them on every pod, from a manifest or the
+// API alike, but keeps them out of the manifests: what a user wrote stays
+// as written, and serving adds them again (see stripAdmitted).
+
+// defaultTolerationSeconds is DefaultTolerationSeconds' default for both
+// tolerations.
+const defaultTolerationSeconds = int64(300)
+
+// defaultTolerations are the tolerations DefaultTolerationSeconds adds, in
+// its order.
+func defaultTolerations() []v1.Toleration {
+	seconds := defaultTolerationSeconds
+	return []v1.Toleration{
+		{Key: v1.TaintNodeNotReady, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoExecute, TolerationSeconds: &seconds},
+		{Key: v1.TaintNodeUnreachable, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoExecute, TolerationSeconds: &seconds},
+	}
+}
+
+// tolerates says whether one of ts tolerates the NoExecute taint key as
+// DefaultTolerationSeconds judges it: an empty key or effect matches any.
+func tolerates(ts []v1.Toleration, key string) bool {
+	return slices.ContainsFunc(ts, func(t v1.Toleration) bool {
+		return (t.Key == key || t.Key == "") && (t.Effect == v1.TaintEffectNoExecute || t.Effect == "")
+	})
+}
+
+// addDefaultTolerations adds the default tolerations pod lacks.
+func addDefaultTolerations(pod *v1.Pod) {
+	for _, t := range defaultTolerations() {
+		if !tolerates(pod.Spec.Tolerations, t.Key) {
+			pod.Spec.Tolerations = append(pod.Spec.Tolerations, t)
+		}
+	}
+}
+
+// systemPriorityClasses are the PriorityClasses every API server makes at
+// start (no other exists on this node): name → value. Their
+// preemptionPolicy is the default, PreemptLowerPriority.
+var systemPriorityClasses = map[string]int32{
+	"system-node-critical":    2000001000,
+	"system-cluster-critical": 2000000000,
+}
+
+// priorityOf is the priority the Priority plugin computes for a pod of
+// priorityClassName: 0 with none (no class is a global default here);
+// false for a class that does not exist.
+func priorityOf(class string) (int32, bool) {
+	if class == "" {
+		return 0, true
+	}
+	p, ok := systemPriorityClasses[class]
+	return p, ok
+}
+
+// admitPod sets on pod what the two plugins set on a create: the priority
+// and preemptionPolicy of its class (left unset for an unknown class: the
+// API server would have refused such a pod, see checkPriority), and the
+// tolerations it lacks.
+func admitPod(pod *v1.Pod) {
+	if p, ok := priorityOf(pod.Spec.PriorityClassName); ok {
+		if pod.Spec.Priority == nil {
+			pod.Spec.Priority = &p
+		}
+		if pod.Spec.PreemptionPolicy == nil {
+			policy := v1.PreemptLowerPriority
+			pod.Spec.PreemptionPolicy = &policy
+		}
+	}
+	addDefaultTolerations(pod)
+}
+
+// admitPodUpdate is what the plugins do on an update: the Priority plugin
+// keeps old's priority and preemptionPolicy where pod leaves them out
+// (kubectl replace of a manifest), DefaultTolerationSeconds adds the
+// tolerations again, so that an update which drops them is no change.
+func admitPodUpdate(pod, old *v1.Pod) {
+	if pod.Spec.Priority == nil {
+		pod.Spec.Priority = old.Spec.Priority
+	}
+	if pod.Spec.PreemptionPolicy == nil {
+		pod.Spec.PreemptionPolicy = old.Spec.PreemptionPolicy
+	}
+	addDefaultTolerations(pod)
+}
+
+// checkPriority refuses a pod created through the API as the Priority
+// plugin does: a PriorityClass that does not exist, or a priority or
+// preemptionPolicy other than its class's.
+func checkPriority(pod *v1.Pod) error {
+	forbidden := func(err error) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, pod.Name, err)
+	}
+	p, ok := priorityOf(pod.Spec.PriorityClassName)
+	if !ok {
+		return forbidden(fmt.Errorf("no PriorityClass with name %v was found", pod.Spec.PriorityClassName))
+	}
+	if pod.Spec.Priority != nil && *pod.Spec.Priority != p {
+		return forbidden(fmt.Errorf("the integer value of priority (%d) must not be provided in pod spec; priority admission controller computed %d from the given PriorityClass name", *pod.Spec.Priority, p))
+	}
+	if pp := pod.Spec.PreemptionPolicy; pp != nil && *pp != v1.PreemptLowerPriority {
+		return forbidden(fmt.Errorf("the string value of PreemptionPolicy (%s) must not be provided in pod spec; priority admission controller computed %s from the given PriorityClass name", *pp, v1.PreemptLowerPriority))
+	}
+	return nil
+}
+
+// stripAdmitted takes out of a pod about to be written to its manifest
+// what admitPod would set again when it is served: the priority and
+// preemptionPolicy of its class, and default tolerations no other
+// toleration covers. The manifest keeps what its user wrote, and the
+// pod served is the same.
+func stripAdmitted(pod *v1.Pod) {
+	if p, ok := priorityOf(pod.Spec.PriorityClassName); ok {
+		if pod.Spec.Priority != nil && *pod.Spec.Priority == p {
+			pod.Spec.Priority = nil
+		}
+		if pp := pod.Spec.PreemptionPolicy; pp != nil && *pp == v1.PreemptLowerPriority {
+			pod.Spec.PreemptionPolicy = nil
+		}
+	}
+	for _, d := range defaultTolerations() {
+		i := slices.IndexFunc(pod.Spec.Tolerations, func(t v1.Toleration) bool {
+			return t.Key == d.Key && t.Operator == d.Operator && t.Effect == d.Effect && t.Value == "" &&
+				t.TolerationSeconds != nil && *t.TolerationSeconds == *d.TolerationSeconds
+		})
+		if i < 0 {
+			continue
+		}
+		rest := slices.Delete(slices.Clone(pod.Spec.Tolerations), i, i+1)
+		if !tolerates(rest, d.Key) {
+			pod.Spec.Tolerations = rest
+		}
+	}
+	if len(pod.Spec.Tolerations) == 0 {
+		pod.Spec.Tolerations = nil
+	}
+}

@@ -1,0 +1,116 @@
+package kubeapi
+
+import (
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+)
+
+// Every pod gets the Priority plugin's priority and preemptionPolicy and
+// DefaultTolerationSeconds' tolerations, unless one it has already
+// tolerates the taint (an empty key or effect tolerates any).
+func TestAdmitPod(t *testing.T) {
+	notReady := v1.Toleration{Key: v1.TaintNodeNotReady, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](5)}
+	everything := v1.Toleration{Operator: v1.TolerationOpExists}
+	for _, tc := range []struct {
+		name            string
+		class           string
+		tolerations     []v1.Toleration
+		wantPriority    *int32
+		wantTolerations []v1.Toleration
+	}{
+		{"none", "", nil, ptr.To[int32](0), defaultTolerations()},
+		{"node critical", "system-node-critical", nil, ptr.To[int32](2000001000), defaultTolerations()},
+		{"cluster critical", "system-cluster-critical", nil, ptr.To[int32](2000000000), defaultTolerations()},
+		{"unknown class", "gold", nil, nil, defaultTolerations()},
+		{"tolerates not-ready", "", []v1.Toleration{notReady}, ptr.To[int32](0), []v1.Toleration{notReady, defaultTolerations()[1]}},
+		{"tolerates everything", "", []v1.Toleration{everything}, ptr.To[int32](0), []v1.Toleration{everything}},
+	} {
+		p := &v1.Pod{Spec: v1.PodSpec{PriorityClassName: tc.class, Tolerations: tc.tolerations}}
+		admitPod(p)
+		if !equality.Semantic.DeepEqual(p.Spec.Priority, tc.wantPriority) {
+			t.Errorf("%s: priority %v, want %v", tc.name, p.Spec.Priority, tc.wantPriority)
+		}
+		if tc.wantPriority != nil && (p.Spec.PreemptionPolicy == nil || *p.Spec.PreemptionPolicy != v1.PreemptLowerPriority) {
+			t.Errorf("%s: preemptionPolicy %v", tc.name, p.Spec.PreemptionPolicy)
+		}
+		if !equality.Semantic.DeepEqual(p.Spec.Tolerations, tc.wantTolerations) {
+			t.Errorf("%s: tolerations %+v, want %+v", tc.name, p.Spec.Tolerations, tc.wantTolerations)
+		}
+		// What is written to a manifest is what the user wrote: served
+		// again, the same pod.
+		stripped := p.DeepCopy()
+		stripAdmitted(stripped)
+		if !equality.Semantic.DeepEqual(stripped.Spec.Tolerations, tc.tolerations) || stripped.Spec.Priority != nil || stripped.Spec.PreemptionPolicy != nil {
+			t.Errorf("%s: stripped %+v", tc.name, stripped.Spec)
+		}
+		admitPod(stripped)
+		if !equality.Semantic.DeepEqual(stripped, p) {
+			t.Errorf("%s: served again as %+v, want %+v", tc.name, stripped.Spec, p.Spec)
+		}
+	}
+}
+
+// A default toleration another toleration covers stays in the manifest:
+// without it, admission would not add it again.
+func TestStripAdmittedKeepsCoveredToleration(t *testing.T) {
+	written := append([]v1.Toleration{{Operator: v1.TolerationOpExists}}, defaultTolerations()...)
+	p := &v1.Pod{Spec: v1.PodSpec{Tolerations: written}}
+	stripAdmitted(p)
+	if !equality.Semantic.DeepEqual(p.Spec.Tolerations, written) {
+		t.Errorf("tolerations %+v, want %+v", p.Spec.Tolerations, written)
+	}
+}
+
+// An update that leaves out what admission set (kubectl replace of the
+// manifest as written) keeps the old priority and gets the tolerations
+// again, so it is no forbidden change of the spec.
+func TestAdmitPodUpdate(t *testing.T) {
+	old := servedPod()
+	admitPod(old)
+	p := servedPod()
+	p.Spec.Containers[0].Image = "busybox:2"
+	if err := validatePodUpdate(p.DeepCopy(), old); err == nil {
+		t.Fatal("dropping the tolerations and priority was allowed without admission")
+	}
+	admitPodUpdate(p, old)
+	if err := validatePodUpdate(p, old); err != nil {
+		t.Fatal(err)
+	}
+	if *p.Spec.Priority != 0 || !equality.Semantic.DeepEqual(p.Spec.Tolerations, old.Spec.Tolerations) {
+		t.Errorf("spec %+v", p.Spec)
+	}
+}
+
+// A pod created through the API with a priority class that does not exist,
+// or a priority its class does not have, is refused as the Priority
+// plugin refuses it.
+func TestCheckPriority(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec v1.PodSpec
+		want string
+	}{
+		{"none", v1.PodSpec{}, ""},
+		{"node critical", v1.PodSpec{PriorityClassName: "system-node-critical", Priority: ptr.To[int32](2000001000)}, ""},
+		{"unknown", v1.PodSpec{PriorityClassName: "gold"}, `pods "p" is forbidden: no PriorityClass with name gold was found`},
+		{"priority", v1.PodSpec{Priority: ptr.To[int32](7)},
+			`pods "p" is forbidden: the integer value of priority (7) must not be provided in pod spec; priority admission controller computed 0 from the given PriorityClass name`},
+		{"preemption", v1.PodSpec{PreemptionPolicy: ptr.To(v1.PreemptNever)},
+			`pods "p" is forbidden: the string value of PreemptionPolicy (Never) must not be provided in pod spec; priority admission controller computed PreemptLowerPriority from the given PriorityClass name`},
+	} {
+		p := &v1.Pod{Spec: tc.spec}
+		p.Name = "p"
+		err := checkPriority(p)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want Forbidden %q", tc.name, err, tc.want)
+		}
+	}
+}
