@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,7 +36,10 @@ func statusField(t *testing.T, name string) string {
 // to fsGroup (setgid, group-writable) so files made in it belong to it;
 // runAsNonRoot satisfied by a non-zero runAsUser. runAsNonRoot with an
 // image that runs as root (busybox has no USER) does not start the
-// container: CreateContainerConfigError with the kubelet's message.
+// container: CreateContainerConfigError with the kubelet's message. A pod
+// runAsGroup without a runAsUser gets no sandbox, as containerd's CRI
+// refuses it: FailedCreatePodSandBox with containerd's message, the pod
+// Pending and its container ContainerCreating.
 func TestSecurityContextUsers(t *testing.T) {
 	env := testenv.New(t)
 	a := startAgent(t, testConfig(t, env))
@@ -66,6 +70,8 @@ spec:
 `)
 	a.write("nonroot.yaml", pod("nonroot", "Never", "  - {name: c, image: busybox, command: [id]}\n")+
 		"  securityContext: {runAsNonRoot: true}\n")
+	a.write("groupalone.yaml", pod("groupalone", "Never", "  - {name: c, image: busybox, command: [id]}\n")+
+		"  securityContext: {runAsGroup: 3000}\n")
 	a.waitPod("users", "Succeeded", 90*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
 	for name, want := range map[string]string{
 		"pod-level": "1000\n3000\n2000 3000 4000 \n2777 2000\n2000\n",
@@ -87,10 +93,21 @@ spec:
 	if !hasEvent(a.events("nonroot"), "Failed", "Error: "+msg) {
 		t.Errorf("nonroot: no Failed event:\n%s", a.describe("nonroot"))
 	}
+
+	testenv.WaitFor(t, "groupalone: a FailedCreatePodSandBox event", func() (bool, string) {
+		evs := a.events("groupalone")
+		return hasEvent(evs, "FailedCreatePodSandBox", `failed to generate user string: user group "3000" is specified without user`), fmt.Sprint(evs)
+	})
+	p = a.waitPod("groupalone", "Pending", time.Minute, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodPending })
+	if w := cstatus(p, "c").State.Waiting; w == nil || w.Reason != "ContainerCreating" {
+		t.Errorf("groupalone: container %+v, want waiting ContainerCreating", cstatus(p, "c").State)
+	}
 	a.remove("users.yaml")
 	a.remove("nonroot.yaml")
+	a.remove("groupalone.yaml")
 	a.waitGone("users", time.Minute)
 	a.waitGone("nonroot", time.Minute)
+	a.waitGone("groupalone", time.Minute)
 }
 
 // Privileges seen from inside the container: the runtime's default

@@ -38,6 +38,9 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if pod.UID == "" {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: the pod has no UID", ref)
 	}
+	if err := sandboxUserError(pod); err != nil {
+		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
+	}
 	if c.cfg.Network == nil && !pod.Spec.HostNetwork {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: no pod network configured", ref)
 	}

@@ -193,10 +193,24 @@ func withUser(pod *v1.Pod, sc v1.SecurityContext, imageUID *int64, imageName str
 	return opts
 }
 
+// sandboxUserError refuses a pod whose securityContext has runAsGroup but
+// no runAsUser, as containerd's CRI refuses the sandbox the kubelet asks
+// for with both passed on (the CRI says a runtime must: run_as_group only
+// with run_as_user). The kubelet then reports FailedCreatePodSandBox with
+// containerd's message and retries; the pod stays ContainerCreating.
+func sandboxUserError(pod *v1.Pod) error {
+	psc := pod.Spec.SecurityContext
+	if psc == nil || psc.RunAsGroup == nil || psc.RunAsUser != nil {
+		return nil
+	}
+	return fmt.Errorf("failed to generate user string: user group %q is specified without user", strconv.FormatInt(*psc.RunAsGroup, 10))
+}
+
 // withSandboxUser runs the pause process as the pod's runAsUser (with its
 // runAsGroup, else group 0: the pause image has no /etc/passwd), as
 // containerd's CRI does with the user the kubelet gives the sandbox;
-// without one the image's 65535:65535 stands. fsGroup, then
+// without one the image's 65535:65535 stands (a runAsGroup alone never
+// gets here: sandboxUserError). fsGroup, then
 // supplementalGroups, are its supplemental groups, as the kubelet lists
 // them for the sandbox. Reads nothing: safe to go anywhere after
 // oci.WithImageConfig.

@@ -256,6 +256,30 @@ func TestWithPodSysctls(t *testing.T) {
 	}
 }
 
+// A runAsGroup without a runAsUser is refused for the sandbox, as
+// containerd's CRI refuses it; any other combination is not.
+func TestSandboxUserError(t *testing.T) {
+	id := func(v int64) *int64 { return &v }
+	for _, tt := range []struct {
+		name string
+		psc  *v1.PodSecurityContext
+		want string
+	}{
+		{"no security context", nil, ""},
+		{"runAsUser alone", &v1.PodSecurityContext{RunAsUser: id(1000)}, ""},
+		{"both", &v1.PodSecurityContext{RunAsUser: id(1000), RunAsGroup: id(3000)}, ""},
+		{"groups only", &v1.PodSecurityContext{FSGroup: id(2000), SupplementalGroups: []int64{4000}}, ""},
+		{"runAsGroup alone", &v1.PodSecurityContext{RunAsGroup: id(3000)}, `failed to generate user string: user group "3000" is specified without user`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := sandboxUserError(&v1.Pod{Spec: v1.PodSpec{SecurityContext: tt.psc}})
+			if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+				t.Errorf("sandboxUserError = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // The pause process's user: the image's unless the pod sets runAsUser,
 // fsGroup and supplementalGroups added either way.
 func TestWithSandboxUser(t *testing.T) {
@@ -272,7 +296,6 @@ func TestWithSandboxUser(t *testing.T) {
 		{"runAsUser", &v1.PodSecurityContext{RunAsUser: id(1000)}, specs.User{UID: 1000}},
 		{"runAsUser and group", &v1.PodSecurityContext{RunAsUser: id(1000), RunAsGroup: id(3000), FSGroup: id(2000)},
 			specs.User{UID: 1000, GID: 3000, AdditionalGids: []uint32{2000}}},
-		{"runAsGroup alone keeps the image's user", &v1.PodSecurityContext{RunAsGroup: id(3000)}, image},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
