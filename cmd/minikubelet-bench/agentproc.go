@@ -30,6 +30,7 @@ type agentProc struct {
 	Socket    string
 	Namespace string
 	LogPath   string
+	cfgPath   string
 	Client    *api.Client
 	// StartedIn is how long the process took to answer on its API.
 	StartedIn time.Duration
@@ -105,31 +106,43 @@ func startAgent(ctx context.Context, w *world, o benchOptions, n netSpec) (*agen
 		ClusterDNS: []string{"10.96.0.10"},
 		APIAddress: apiAddress,
 	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := writeYAML(cfgPath, cfg); err != nil {
+	a.cfgPath = filepath.Join(dir, "config.yaml")
+	if err := writeYAML(a.cfgPath, cfg); err != nil {
 		return nil, err
 	}
+	a.Client = api.NewClient(a.Socket)
+	// Stops whichever process runs then: restart replaces it.
+	w.defer_(a.stop)
+	if _, err := a.exec(ctx, o.agentBinary); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// exec starts the agent process on its config and returns, once its API
+// answers, the moment it was started.
+func (a *agentProc) exec(ctx context.Context, binary string) (time.Time, error) {
 	logFile, err := os.OpenFile(a.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return time.Time{}, err
 	}
 	defer logFile.Close()
-	a.cmd = exec.Command(o.agentBinary, "agent", "--config", cfgPath)
-	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{
+	cmd := exec.Command(binary, "agent", "--config", a.cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // a ^C on the bench's terminal is for the bench, which stops the agent itself
 		Pdeathsig: syscall.SIGTERM,
 	}
+	exited := make(chan struct{})
 	start := time.Now()
-	if err := a.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start agent: %w", err)
+	if err := cmd.Start(); err != nil {
+		return time.Time{}, fmt.Errorf("start agent: %w", err)
 	}
+	a.cmd, a.exited = cmd, exited
 	go func() {
-		a.exitErr = a.cmd.Wait()
-		close(a.exited)
+		a.exitErr = cmd.Wait()
+		close(exited)
 	}()
-	w.defer_(a.stop)
-	a.Client = api.NewClient(a.Socket)
 	deadline := time.After(time.Minute)
 	for {
 		vctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -137,18 +150,28 @@ func startAgent(ctx context.Context, w *world, o benchOptions, n netSpec) (*agen
 		cancel()
 		if err == nil {
 			a.StartedIn = time.Since(start)
-			return a, nil
+			return start, nil
 		}
 		select {
-		case <-a.exited:
-			return nil, fmt.Errorf("agent exited during start-up (%v); see %s", a.exitErr, a.LogPath)
+		case <-exited:
+			return time.Time{}, fmt.Errorf("agent exited during start-up (%v); see %s", a.exitErr, a.LogPath)
 		case <-deadline:
-			return nil, fmt.Errorf("agent API did not come up in a minute; see %s", a.LogPath)
+			return time.Time{}, fmt.Errorf("agent API did not come up in a minute; see %s", a.LogPath)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return time.Time{}, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// restart stops the agent (its pods keep running) and starts the same
+// binary again on the same config, root and manifests. It returns the
+// moment the new process was started.
+func (a *agentProc) restart(ctx context.Context) (time.Time, error) {
+	if err := a.stop(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return a.exec(ctx, a.cmd.Path)
 }
 
 // Pid is the agent's process ID.
@@ -167,6 +190,9 @@ func (a *agentProc) sample() (procSample, error) {
 // stop ends the agent (pods keep running; the world's cleanup removes
 // them). Safe to call twice.
 func (a *agentProc) stop(ctx context.Context) error {
+	if a.cmd == nil {
+		return nil // never started
+	}
 	return stopChild(ctx, "agent", a.cmd.Process, a.exited)
 }
 

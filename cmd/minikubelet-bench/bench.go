@@ -16,6 +16,7 @@ import (
 type size struct {
 	Runs        int           // start-latency runs per pod kind, floor and agent each
 	Few, Many   int           // pods dropped at once
+	Scale       int           // pods dropped at once in the scale phase
 	Restarts    int           // first-restart samples
 	Liveness    int           // liveness-restart samples per probe kind
 	Probed      int           // pods with a readiness and a liveness probe
@@ -28,9 +29,9 @@ type size struct {
 
 var (
 	fullSize = size{Runs: 20, Few: 20, Many: 100, Restarts: 20, Liveness: 5, Probed: 100, ProbeWindow: 30 * time.Second,
-		IdleWindow: 60 * time.Second, Grouping: 10, Churn: 500, FloorChurn: 50}
+		IdleWindow: 60 * time.Second, Grouping: 10, Churn: 500, FloorChurn: 50, Scale: 250}
 	quickSize = size{Runs: 8, Few: 20, Many: 20, Restarts: 6, Liveness: 2, Probed: 20, ProbeWindow: 10 * time.Second,
-		IdleWindow: 10 * time.Second, Grouping: 5, Churn: 50, FloorChurn: 10}
+		IdleWindow: 10 * time.Second, Grouping: 5, Churn: 50, FloorChurn: 10, Scale: 250}
 )
 
 // Timeouts for single steps: generous, they only catch a stuck agent.

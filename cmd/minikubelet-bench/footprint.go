@@ -78,6 +78,7 @@ func (b *bench) manyPods(ctx context.Context) error {
 	}
 	r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.Floor)
 	r.Pods20ContainerdRunningS, r.Pods20AllGoneS = secs(few.Containerd), secs(few.Gone)
+	r.Pods20Ratio = ratio(few.API, few.Floor)
 	r.AgentRSS20Pods, r.AgentCPU20Pods = mib(few.Idle.RSS), round2(few.Idle.CPU)
 	many := few
 	if b.size.Many != b.size.Few {
@@ -87,6 +88,7 @@ func (b *bench) manyPods(ctx context.Context) error {
 	}
 	r.Pods100, r.Pods100AllRunningS, r.FloorPods100AllRunningS = many.N, secs(many.API), secs(many.Floor)
 	r.Pods100ContainerdRunning, r.Pods100AllGoneS = secs(many.Containerd), secs(many.Gone)
+	r.Pods100Ratio = ratio(many.API, many.Floor)
 	r.AgentRSS100Pods, r.AgentCPU100Pods = mib(many.Idle.RSS), round2(many.Idle.CPU)
 	r.AgentRSSAnon100, r.AgentRSSFile100 = mib(many.Idle.RSSAnon), mib(many.Idle.RSSFile)
 	r.AgentGoroutines100, r.AgentThreads100 = many.Idle.Goroutines, many.Idle.Threads
@@ -117,7 +119,7 @@ type dropResult struct {
 // node's memory per pod while they run.
 func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error) {
 	res := dropResult{N: n}
-	ctx, cancel := context.WithTimeout(ctx, manyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, manyTimeout*time.Duration(max(1, n/100)))
 	defer cancel()
 
 	ctrd, self := b.containerdPID(), os.Getpid()

@@ -216,7 +216,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	}()
 
 	for _, ph := range b.phases() {
-		if o.only != nil && !o.only[ph.name] || ph.name == "peers" && !o.peers {
+		if o.only != nil && !o.only[ph.name] || ph.name == "peers" && !o.peers || ph.name == "scale" && o.quick && o.only == nil {
 			continue
 		}
 		log.Info("phase " + ph.name + ": " + ph.what)
@@ -247,6 +247,8 @@ func (b *bench) phases() []phase {
 		{"idle", "the agent idle with no pods", b.idleEmpty},
 		{"start", "single pod starts, floor and agent taking turns", b.podStart},
 		{"many", "pods dropped at once, idle footprint with them", b.manyPods},
+		// Not part of --quick unless asked for by --only.
+		{"scale", "many more pods dropped at once: time and agent memory per pod", b.scalePods},
 		{"deploy", "a Deployment scaled from 0 to as many pods, against those pods dropped at once", b.deployScale},
 		{"grouping", "shim grouping on the floor", b.shimGrouping},
 		// Churn before the probes, whose connections to deleted pods may
@@ -255,6 +257,8 @@ func (b *bench) phases() []phase {
 		{"reactions", "restart after exit and liveness failure, crash-loop back-off", b.reactions},
 		{"probes", "probe timing and CPU", b.probeTiming},
 		{"logging", "containers writing as fast as they can: agent CPU per MB/s logged", b.logging},
+		// Last of the agent's: the agent measured before is gone after it.
+		{"restart", "the agent restarted under running pods: time to their full status, containers restarted", b.agentRestart},
 		// Only with --peers.
 		{"peers", "podman and the upstream kubelet on the same pods", b.peers},
 	}

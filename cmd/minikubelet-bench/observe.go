@@ -199,6 +199,7 @@ type podTimes struct {
 // podWatch follows the agent's pod watch (the stream behind GET /pods)
 // and remembers per pod name the times of its latest instance.
 type podWatch struct {
+	cancel  context.CancelFunc // ends the watch
 	mu      sync.Mutex
 	byName  map[string]*podTimes // namespace/name
 	changed chan struct{}
@@ -209,9 +210,11 @@ type podWatch struct {
 // ends a watch (a watcher that fell behind), it watches again; the initial
 // ADDED events then bring the current state.
 func watchPods(ctx context.Context, client *api.Client) (*podWatch, error) {
-	pw := &podWatch{byName: map[string]*podTimes{}, changed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	pw := &podWatch{cancel: cancel, byName: map[string]*podTimes{}, changed: make(chan struct{})}
 	w, err := client.WatchPods(ctx, "", api.WatchOptions{})
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	go func() {
@@ -240,6 +243,9 @@ func watchPods(ctx context.Context, client *api.Client) (*podWatch, error) {
 	}()
 	return pw, nil
 }
+
+// stop ends the watch (before the agent it watches goes away).
+func (pw *podWatch) stop() { pw.cancel() }
 
 func (pw *podWatch) observe(t watch.EventType, p *v1.Pod, now time.Time) {
 	pw.mu.Lock()
