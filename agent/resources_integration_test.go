@@ -126,10 +126,19 @@ spec:
     resources:
       limits: {cpu: 200m, memory: 32Mi}
 `)
+	a.write("small.yaml", pod("small", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], resources: {requests: {cpu: 50m}}}\n"))
 	p := a.waitPod("res", "Running", time.Minute, statusIs("Running"))
 	if p.Status.QOSClass != v1.PodQOSBurstable {
 		t.Errorf("qosClass %q, want Burstable", p.Status.QOSClass)
 	}
+	// The Burstable QoS cgroup's shares: the sum of its pods' CPU requests
+	// (300m + 50m), as the kubelet's QoS container manager writes them.
+	qosDir := filepath.Join(root, "kubepods", "burstable")
+	a.waitPod("small", "Running", time.Minute, statusIs("Running"))
+	checkCgroup(t, qosDir, []cgroupWant{{"cpu", "cpu.shares", "358"}}, []cgroupWant{{"", "cpu.weight", "14"}})
+	a.remove("small.yaml")
+	a.waitGone("small", time.Minute)
+	checkCgroup(t, qosDir, []cgroupWant{{"cpu", "cpu.shares", "307"}}, []cgroupWant{{"", "cpu.weight", "12"}})
 	pod := filepath.Join(root, "kubepods", "burstable", "pod"+string(p.UID))
 	// Shares from the summed requests (100m + the 200m defaulted from b's
 	// limit), a quota and a memory limit since both containers set limits.
@@ -184,6 +193,8 @@ spec:
 	if _, err := os.Stat(cgroupDir(t, "memory", pod)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pod cgroup left after deletion: %v", err)
 	}
+	// No Burstable pod left: the kubelet's minimum.
+	checkCgroup(t, qosDir, []cgroupWant{{"cpu", "cpu.shares", "2"}}, []cgroupWant{{"", "cpu.weight", "1"}})
 }
 
 // A container that outgrows its memory limit is OOM-killed: reason

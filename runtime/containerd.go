@@ -121,6 +121,8 @@ type Containerd struct {
 	imports importLedger
 	// cgroups holds the pod cgroups (podcgroup.go).
 	cgroups cgroups
+	// burstable sums the CPU requests of Burstable pods (podcgroup.go).
+	burstable burstableShares
 }
 
 // New prepares a runtime over client: it creates the namespace if needed

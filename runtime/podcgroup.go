@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -329,6 +330,51 @@ func (cg cgroups) removeTree(p string) error {
 	return errors.Join(errs...)
 }
 
+// burstableShares keeps the CPU requests of the Burstable pods that have a
+// pod cgroup and writes their sum as the Burstable QoS cgroup's CPU
+// shares, as the kubelet's QoS container manager does (setCPUCgroupConfig,
+// on every pod cgroup it makes): the class as a whole then weighs against
+// the Guaranteed pods beside it, under kubepods, by what its pods asked
+// for rather than by the kernel's default 1024.
+type burstableShares struct {
+	mu    sync.Mutex
+	milli map[types.UID]int64 // CPU request by pod
+}
+
+// set records the pod's CPU request when it is Burstable, forgets it
+// otherwise, and writes the sum under root's Burstable QoS cgroup if
+// that cgroup exists (it is made with its first pod).
+func (b *burstableShares) set(cg cgroups, root string, uid types.UID, pod *v1.Pod) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.milli == nil {
+		b.milli = map[types.UID]int64{}
+	}
+	delete(b.milli, uid)
+	if pod != nil && qos.PodQOS(pod) == v1.PodQOSBurstable {
+		requests := qos.PodRequests(pod)
+		b.milli[uid] = requests.Cpu().MilliValue()
+	}
+	var sum int64
+	for _, m := range b.milli {
+		sum += m
+	}
+	return cg.setShares(path.Join(root, qosCgroup(v1.PodQOSBurstable)), milliCPUToShares(sum))
+}
+
+// setShares writes the CPU shares (v2: the weight they map to) of cgroup
+// p, if it exists.
+func (cg cgroups) setShares(p string, shares uint64) error {
+	dir, file, value := filepath.Join(cg.mount, "cpu", p), "cpu.shares", strconv.FormatUint(shares, 10)
+	if cg.v2 {
+		dir, file, value = filepath.Join(cg.mount, p), "cpu.weight", strconv.FormatUint(sharesToWeight(shares), 10)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return writeCgroupFile(dir, file, value)
+}
+
 // removeStalePodCgroups removes the pod cgroups of pods that have no
 // container left in containerd: pods removed while no agent ran, or whose
 // cleanup was cut short. Run at start, before any pod worker.
@@ -344,6 +390,16 @@ func (c *Containerd) removeStalePodCgroups(ctx context.Context) {
 	}
 	for uid, p := range c.cgroups.podCgroups(c.cfg.CgroupRoot) {
 		if present[uid] {
+			// An earlier agent's pod: its request counts in its class's
+			// shares (from the pod as its sandbox was last made).
+			pod, err := c.SavedPod(ctx, uid)
+			if err != nil {
+				c.log.Warn("pod's CPU request not counted in its QoS cgroup's shares", zap.String("uid", string(uid)), zap.Error(err))
+				continue
+			}
+			if err := c.burstable.set(c.cgroups, c.cfg.CgroupRoot, uid, pod); err != nil {
+				c.log.Warn("QoS cgroup's CPU shares not written", zap.Error(err))
+			}
 			continue
 		}
 		if err := c.cgroups.removeTree(p); err != nil {

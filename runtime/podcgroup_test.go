@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func rl(kv ...string) v1.ResourceList {
@@ -253,6 +257,63 @@ func TestOOMKills(t *testing.T) {
 			}
 			if got, ok := (cgroups{mount: mount, v2: tt.v2}).oomKills(p); got != tt.want || ok != tt.ok {
 				t.Errorf("oomKills = %d, %v, want %d, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// The Burstable QoS cgroup's CPU shares follow the sum of its pods' CPU
+// requests as pods come and go; other classes' pods do not count, and a
+// missing QoS cgroup is not made.
+func TestBurstableShares(t *testing.T) {
+	const root = "/minikubelet/ns"
+	burstable := func(uid, cpu string) *v1.Pod {
+		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Spec: v1.PodSpec{Containers: []v1.Container{{
+			Name: "c", Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu)}},
+		}}}}
+	}
+	guaranteed := &v1.Pod{Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{
+		Limits: v1.ResourceList{v1.ResourceCPU: resource.MustParse("1"), v1.ResourceMemory: resource.MustParse("1Gi")},
+	}}}}}
+	for _, v2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v2=%v", v2), func(t *testing.T) {
+			cg := cgroups{mount: t.TempDir(), v2: v2}
+			dir, file := filepath.Join(cg.mount, "cpu", root, "kubepods/burstable"), "cpu.shares"
+			if v2 {
+				dir, file = filepath.Join(cg.mount, root, "kubepods/burstable"), "cpu.weight"
+			}
+			var b burstableShares
+			if err := b.set(cg, root, "a", burstable("a", "100m")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("QoS cgroup made: %v", err)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			steps := []struct {
+				uid            types.UID
+				pod            *v1.Pod
+				shares, weight string
+			}{
+				{"b", burstable("b", "250m"), "358", "14"}, // 350m with a
+				{"g", guaranteed, "358", "14"},
+				{"a", nil, "256", "10"},
+				{"b", burstable("b", "2"), "2048", "79"},
+				{"b", nil, "2", "1"},
+			}
+			for _, st := range steps {
+				if err := b.set(cg, root, st.uid, st.pod); err != nil {
+					t.Fatal(err)
+				}
+				want := st.shares
+				if v2 {
+					want = st.weight
+				}
+				if got, err := os.ReadFile(filepath.Join(dir, file)); err != nil || string(got) != want {
+					t.Errorf("after %s: %s = %q (%v), want %s", st.uid, file, got, err, want)
+				}
 			}
 		})
 	}

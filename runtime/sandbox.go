@@ -81,6 +81,11 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	if err := c.cgroups.ensurePod(podCgroupPath(c.cfg.CgroupRoot, pod), podCgroupResources(pod)); err != nil {
 		return Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", ref, err)
 	}
+	if err := c.burstable.set(c.cgroups, c.cfg.CgroupRoot, pod.UID, pod); err != nil {
+		// As the kubelet: the pod runs; the class's shares wait for the
+		// next pod cgroup.
+		c.log.Warn("QoS cgroup's CPU shares not written", zap.String("pod", ref), zap.Error(err))
+	}
 	id := newID()
 	log := c.log.With(zap.String("pod", ref), zap.String("sandbox", id))
 

@@ -296,6 +296,9 @@ func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 	if p, ok := c.cgroups.podCgroups(c.cfg.CgroupRoot)[uid]; ok {
 		errs = append(errs, c.cgroups.removeTree(p))
 	}
+	if err := c.burstable.set(c.cgroups, c.cfg.CgroupRoot, uid, nil); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup pod %s: %w", uid, err)
 	}
