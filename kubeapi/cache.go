@@ -215,6 +215,15 @@ func (c *Cache) ResourceVersion() uint64 {
 	return c.rv
 }
 
+// oldestWatchable is the oldest resourceVersion a watch can still start
+// from: the newest change dropped from the history (the API server's
+// "oldest - 1" in its 410's message).
+func (c *Cache) oldestWatchable() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.compacted
+}
+
 // since returns the changes after rv (of every resource), a channel closed
 // at the next change, and false when rv is older than the history kept (the
 // watcher must list again: 410 Gone).

@@ -289,7 +289,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req resourceReque
 	for {
 		changes, changed, ok := s.cache.since(from)
 		if !ok {
-			st := apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", from, s.cache.ResourceVersion())).Status()
+			st := apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", from, s.cache.oldestWatchable())).Status()
 			st.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Status"}
 			_ = enc.Encode(watchEvent{Type: watch.Error, Object: &st})
 			flush()
