@@ -220,13 +220,15 @@ func (c *Controller) DeletePod(ctx context.Context, namespace, name string) (fou
 
 // UpdatePod stores an update of a pod a ReplicaSet made, as the API server
 // stores one the API allowed (kubectl label, annotate, set image, patch):
-// its labels and annotations, and of its spec what a pod update may change
-// (containers' images, activeDeadlineSeconds, tolerations). The pod's
-// worker acts on it in place, as on an update of a static pod. Its
-// ReplicaSet then releases it when its labels no longer match the
-// selector (and makes a replacement), or adopts it when they match again,
-// as upstream's. found is false when no controller pod has that name and
-// uid.
+// its labels, annotations, owners and generation, and of its spec what a
+// pod update may change (containers' images, activeDeadlineSeconds,
+// tolerations). The pod's worker acts on it in place, as on an update of
+// a static pod. Its ReplicaSet then releases it when its labels no longer
+// match the selector (and makes a replacement), or adopts it when they
+// match again (also once its ownerReferences were taken out), as
+// upstream's; a pod whose controller is another, gone ReplicaSet is
+// deleted, as the garbage collector deletes it. found is false when no
+// controller pod has that name and uid.
 func (c *Controller) UpdatePod(ctx context.Context, pod *v1.Pod) (found bool, err error) {
 	err = c.do(ctx, func() {
 		p := c.pods[pod.Namespace+"/"+pod.Name]
@@ -247,6 +249,7 @@ func (c *Controller) UpdatePod(ctx context.Context, pod *v1.Pod) (found bool, er
 			}
 		}
 		p.Spec.ActiveDeadlineSeconds, p.Spec.Tolerations = u.Spec.ActiveDeadlineSeconds, u.Spec.Tolerations
+		p.Generation, p.OwnerReferences = u.Generation, u.OwnerReferences
 		c.changed = true
 	})
 	return found, err

@@ -349,6 +349,38 @@ func TestAdoptAndRelease(t *testing.T) {
 	}
 }
 
+// An update through the API may take a pod's ownerReferences out (and
+// bumps its generation when the spec changes): the pod keeps both, is an
+// orphan, and its ReplicaSet adopts it again, as upstream's; no
+// replacement is made.
+func TestUpdatePodOwners(t *testing.T) {
+	st := &fakeStatuses{pods: map[types.UID]*v1.Pod{}}
+	c := newTestControllerIn(t, t.TempDir(), st)
+	clock := time.Now()
+	c.now = func() time.Time { return clock }
+	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, labDeploymentYAML)}, nil)
+	settle(t, c, st, &clock)
+	rs := c.ListReplicaSets("default")[0]
+	u := c.pods["default/"+c.Pods()[0].Name].DeepCopy()
+	u.OwnerReferences, u.Generation = nil, 2
+	u.Spec.Containers[0].Image = "myapp:v3"
+	go func() { (<-c.requests)() }()
+	if found, err := c.UpdatePod(context.Background(), u); !found || err != nil {
+		t.Fatalf("update: %v %v", found, err)
+	}
+	p := c.pods["default/"+u.Name]
+	if len(p.OwnerReferences) != 0 || p.Generation != 2 || p.Spec.Containers[0].Image != "myapp:v3" {
+		t.Fatalf("stored: owners %+v, generation %d, image %s", p.OwnerReferences, p.Generation, p.Spec.Containers[0].Image)
+	}
+	settle(t, c, st, &clock)
+	if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != rs.UID {
+		t.Errorf("orphan not adopted: %+v", p.OwnerReferences)
+	}
+	if len(c.Pods()) != 2 || c.pods["default/"+u.Name] != p {
+		t.Errorf("pods %v after the adoption, want the same two", names(c.Pods()))
+	}
+}
+
 // minReadySeconds: pods Ready for less are not available, and the rollout
 // waits for them.
 func TestMinReadySeconds(t *testing.T) {

@@ -146,6 +146,9 @@ type kubectlStep struct {
 	Exit   int      `json:"exit"`
 }
 
+// admittedPath prints a pod's generation and what admission sets.
+const admittedPath = "{.metadata.generation} {.spec.priority} {.spec.preemptionPolicy} {.spec.tolerations}"
+
 // referenceKubectlSteps are the kubectl commands whose output is recorded
 // (kubectl.json) and compared with the agent's, in order.
 func referenceKubectlSteps() []kubectlStep {
@@ -164,6 +167,13 @@ func referenceKubectlSteps() []kubectlStep {
 		{Args: []string{"create", "-f", "-"}, Stdin: strings.Replace(pod("noimage", ""), "image: busybox", "image: ''", 1)},
 		{Args: []string{"apply", "-f", "-"}, Stdin: pod("applied", "")},
 		{Args: []string{"apply", "-f", "-"}, Stdin: pod("applied", "")},
+		// What admission adds (priority, the not-ready and unreachable
+		// tolerations), and the generation an update of the spec bumps:
+		// a patch that drops the tolerations (admission adds them again)
+		// and changes the image.
+		{Args: []string{"get", "pod", "applied", "-o", "jsonpath=" + admittedPath}},
+		{Args: []string{"patch", "pod", "applied", "-p", `{"spec":{"tolerations":null,"containers":[{"name":"c","image":"busybox:1.36"}]}}`}},
+		{Args: []string{"get", "pod", "applied", "-o", "jsonpath=" + admittedPath}},
 		{Args: []string{"get", "pod", "twice", "-o", "name"}},
 		{Args: []string{"label", "pod", "twice", "step=two"}},
 		// A stale resourceVersion: twice has changed since "1".

@@ -18,6 +18,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -249,6 +250,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		if err := validatePodUpdate(pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
+		pod.Generation = podGeneration(pod, cur.(*v1.Pod))
 		if err := s.storePodUpdate(r, req, pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
@@ -302,12 +304,30 @@ func storedSecret(stored []byte) ([]byte, error) {
 	return json.Marshal(&sec)
 }
 
+// podGeneration is the generation of an update of old to pod: the API
+// server's pod strategy bumps it on any change of the spec (a new image, a
+// deadline, a toleration), not on one of metadata alone.
+func podGeneration(pod, old *v1.Pod) int64 {
+	gen := max(old.Generation, 1)
+	if old.DeletionTimestamp != nil {
+		// apiPod served it one more for the graceful delete.
+		gen = max(gen-1, 1)
+	}
+	spec := pod.DeepCopy()
+	source.SetPodDefaults(spec)
+	if !equality.Semantic.DeepEqual(spec.Spec, old.Spec) {
+		gen++
+	}
+	return gen
+}
+
 // validatePodUpdate refuses what the API server's ValidatePodUpdate
 // refuses: a pod's spec may only change its images, activeDeadlineSeconds
-// (set, or lowered) and tolerations (additions).
+// (set, or lowered) and tolerations (additions); its ownerReferences must
+// be valid ones.
 func validatePodUpdate(pod, old *v1.Pod) error {
 	spec := field.NewPath("spec")
-	var errs field.ErrorList
+	errs := apivalidation.ValidateOwnerReferences(pod.OwnerReferences, field.NewPath("metadata", "ownerReferences"))
 	switch nd, od := pod.Spec.ActiveDeadlineSeconds, old.Spec.ActiveDeadlineSeconds; {
 	case nd == nil && od != nil:
 		errs = append(errs, field.Invalid(spec.Child("activeDeadlineSeconds"), nd, "must not update from a positive integer to nil value"))
@@ -495,6 +515,9 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod, cur *
 	if err != nil {
 		return err
 	}
+	if data, err = withGeneration(data, pod.Generation); err != nil {
+		return err
+	}
 	ref := source.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
 	err = source.UpdatePod(r.Context(), s.deps.ManifestDir, ref, s.deps.NodeName, cur.UID, data)
 	switch {
@@ -506,6 +529,26 @@ func (s *Server) storePodUpdate(r *http.Request, req resourceRequest, pod, cur *
 	return nil
 }
 
+// withGeneration sets the generation in a pod's manifest (JSON) once an
+// update has bumped it: the API server stores it, and the file is the
+// store. The source keeps it only while the file is as the API wrote it.
+func withGeneration(manifest []byte, gen int64) ([]byte, error) {
+	if gen <= 1 {
+		return manifest, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, err
+	}
+	md, _ := m["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		m["metadata"] = md
+	}
+	md["generation"] = gen
+	return json.Marshal(m)
+}
+
 // OwnedPodUpdater is what an AppsStore whose controllers make pods can also
 // do: store an update of one of them that the API allowed (found is false
 // when no controller has that pod).
@@ -513,14 +556,14 @@ type OwnedPodUpdater interface {
 	UpdatePod(ctx context.Context, pod *v1.Pod) (found bool, err error)
 }
 
-// updateOwnedPod stores an update of a controller's pod: labels and
-// annotations (kubectl label, annotate), and what validatePodUpdate let
-// change of its spec (kubectl set image). Its ReplicaSet then releases it
-// if its labels no longer match, as upstream's. Its owners are its
-// controller's: an update changing them is not served.
+// updateOwnedPod stores an update of a controller's pod: labels,
+// annotations and owners (kubectl label, annotate, a patch of
+// ownerReferences), and what validatePodUpdate let change of its spec
+// (kubectl set image). Its ReplicaSet then releases it if its labels no
+// longer match, or adopts it again if it was orphaned, as upstream's.
 func (s *Server) updateOwnedPod(r *http.Request, req resourceRequest, pod, cur *v1.Pod) error {
 	u, ok := s.deps.Apps.(OwnedPodUpdater)
-	if !ok || !equality.Semantic.DeepEqual(pod.OwnerReferences, cur.OwnerReferences) {
+	if !ok {
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
 	}
 	update := pod.DeepCopy()

@@ -135,3 +135,65 @@ func TestDeleteOptions(t *testing.T) {
 		}
 	}
 }
+
+// The generation of a pod update: one more on any change of the spec, the
+// same on one of metadata alone (the API server's pod strategy).
+func TestPodGeneration(t *testing.T) {
+	old := servedPod()
+	admitPod(old)
+	old.Generation = 3
+	for _, tc := range []struct {
+		name   string
+		change func(*v1.Pod)
+		want   int64
+	}{
+		{"labels", func(p *v1.Pod) { p.Labels = map[string]string{"a": "b"} }, 3},
+		{"owners", func(p *v1.Pod) { p.OwnerReferences = nil }, 3},
+		{"image", func(p *v1.Pod) { p.Spec.Containers[0].Image = "busybox:2" }, 4},
+		{"deadline", func(p *v1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr.To[int64](9) }, 4},
+		{"toleration", func(p *v1.Pod) {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, v1.Toleration{Key: "k", Operator: v1.TolerationOpExists})
+		}, 4},
+	} {
+		p := old.DeepCopy()
+		tc.change(p)
+		if got := podGeneration(p, old); got != tc.want {
+			t.Errorf("%s: generation %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// Served while terminating, it counted the graceful delete once more.
+	deleting := old.DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{}
+	deleting.Generation = 4
+	if got := podGeneration(deleting.DeepCopy(), deleting); got != 3 {
+		t.Errorf("terminating: generation %d, want 3", got)
+	}
+}
+
+// A pod's manifest carries its generation once an update bumped it.
+func TestWithGeneration(t *testing.T) {
+	m := []byte(`{"kind":"Pod","metadata":{"name":"web"}}`)
+	if got, err := withGeneration(m, 1); err != nil || string(got) != string(m) {
+		t.Errorf("first generation: %s %v", got, err)
+	}
+	got, err := withGeneration(m, 2)
+	var p v1.Pod
+	if err != nil || json.Unmarshal(got, &p) != nil || p.Generation != 2 || p.Name != "web" {
+		t.Errorf("second generation: %s %v", got, err)
+	}
+}
+
+// An update may change a pod's ownerReferences (the API server's
+// ObjectMeta rules), but not to invalid ones.
+func TestValidatePodUpdateOwners(t *testing.T) {
+	old := servedPod()
+	p := old.DeepCopy()
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: "u"}}
+	if err := validatePodUpdate(p, old); err != nil {
+		t.Errorf("valid owner: %v", err)
+	}
+	p.OwnerReferences[0].UID = ""
+	if err := validatePodUpdate(p, old); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "metadata.ownerReferences.uid") {
+		t.Errorf("owner without uid: %v", err)
+	}
+}

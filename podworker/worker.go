@@ -643,6 +643,13 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	changed, _ := sandboxChanged(ps)
 	st.Conditions = podConditions(w.pod, st.Phase, !changed, st.InitContainerStatuses, st.ContainerStatuses)
 	carryTransitionTimes(st.Conditions, old.Conditions, now)
+	// The kubelet reports which generation of the pod's spec its status
+	// reflects (1.34's PodObservedGenerationTracking, on by default), in
+	// status and in each condition it owns. A pod's first generation is 1.
+	st.ObservedGeneration = max(w.pod.Generation, 1)
+	for i := range st.Conditions {
+		st.Conditions[i].ObservedGeneration = st.ObservedGeneration
+	}
 	// A stopped sandbox keeps its IPs in status, as a completed pod does.
 	if len(ps.Sandboxes) > 0 {
 		for _, ip := range ps.Sandboxes[0].IPs {

@@ -703,3 +703,31 @@ func TestWorkerUpdatesPodInPlace(t *testing.T) {
 		t.Errorf("no Killing event for the changed container: %v", h.ev.List("default", "p"))
 	}
 }
+
+// The status reports the generation of the spec it reflects, in status and
+// in each condition, as the 1.34 kubelet does; a pod the agent made
+// without one is at its first.
+func TestWorkerReportsObservedGeneration(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	pod.Generation = 3
+	first := testPod(v1.RestartPolicyAlways, nil, "app")
+	first.Name, first.UID = "first", "uid-first"
+	h.m.SetPods([]*v1.Pod{pod, first})
+	for _, tc := range []struct {
+		pod  *v1.Pod
+		want int64
+	}{{pod, 3}, {first, 1}} {
+		h.waitFor(tc.pod.Name+" ready", func() bool { p := h.pod(tc.pod.UID); return p != nil && podReady(p) })
+		p := h.pod(tc.pod.UID)
+		if p.Status.ObservedGeneration != tc.want {
+			t.Errorf("%s: observedGeneration %d, want %d", tc.pod.Name, p.Status.ObservedGeneration, tc.want)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.ObservedGeneration != tc.want {
+				t.Errorf("%s: condition %s observedGeneration %d, want %d", tc.pod.Name, c.Type, c.ObservedGeneration, tc.want)
+			}
+		}
+	}
+}

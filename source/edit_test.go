@@ -86,6 +86,7 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 	updated.Labels = map[string]string{"tier": "front"}
 	updated.Spec.Containers[0].Image = "busybox:1.37"
 	updated.Status = v1.PodStatus{}
+	updated.Generation = 2
 	data, err := json.Marshal(updated)
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +96,8 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := load(path)
-	if after.UID != before.UID || after.Labels["tier"] != "front" || after.Spec.Containers[0].Image != "busybox:1.37" {
-		t.Fatalf("after the update: uid %s (was %s), labels %v, image %s", after.UID, before.UID, after.Labels, after.Spec.Containers[0].Image)
+	if after.UID != before.UID || after.Labels["tier"] != "front" || after.Spec.Containers[0].Image != "busybox:1.37" || after.Generation != 2 {
+		t.Fatalf("after the update: uid %s (was %s), labels %v, image %s, generation %d", after.UID, before.UID, after.Labels, after.Spec.Containers[0].Image, after.Generation)
 	}
 	if _, ok := after.Annotations[AnnotationIdentity]; ok {
 		t.Error("the identity annotation is served")
@@ -119,8 +120,8 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if load(path).UID == before.UID {
-		t.Error("a file edited by hand kept the UID")
+	if p := load(path); p.UID == before.UID || p.Generation != 0 {
+		t.Errorf("a file edited by hand kept the UID (%v) or the generation %d", p.UID == before.UID, p.Generation)
 	}
 
 	if err := UpdatePod(context.Background(), dir, ref, node, "../../etc", data); err == nil {

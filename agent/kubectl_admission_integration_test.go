@@ -1,0 +1,113 @@
+//go:build integration
+
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minikubelet/minikubelet/internal/testenv"
+)
+
+// describeLines are the lines of kubectl describe pod that start with one
+// of fields (and the Tolerations' continuation lines), their runs of
+// spaces squeezed.
+func describeLines(out string, fields ...string) []string {
+	var got []string
+	inTolerations := false
+	for _, l := range strings.Split(out, "\n") {
+		if inTolerations && strings.HasPrefix(l, " ") {
+			got = append(got, strings.Join(strings.Fields(l), " "))
+			continue
+		}
+		inTolerations = false
+		for _, f := range fields {
+			if strings.HasPrefix(l, f+":") {
+				got = append(got, strings.Join(strings.Fields(l), " "))
+				inTolerations = f == "Tolerations"
+				break
+			}
+		}
+	}
+	return got
+}
+
+// A pod kubectl creates is described as a real cluster describes it: the
+// Priority plugin's priority and DefaultTolerationSeconds' tolerations,
+// which its manifest does not get; a pod from a manifest written by hand
+// is a static pod, with the kubelet's NoExecute toleration instead (as its
+// mirror pod has), and the same priority.
+func TestKubectlDescribeAdmittedPod(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	if out, errOut, code := k.run("apiVersion: v1\nkind: Pod\nmetadata:\n  name: made\nspec:\n  containers:\n  - {name: c, image: busybox:latest, command: [sleep, '3600']}\n",
+		"create", "-f", "-"); code != 0 || out != "pod/made created\n" {
+		t.Fatalf("create: exit %d, %q %q", code, out, errOut)
+	}
+	a.write("hand.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hand\nspec:\n  containers:\n  - {name: c, image: busybox:latest, command: [sleep, '3600']}\n")
+	for _, tc := range []struct {
+		pod  string
+		want []string
+	}{
+		{"made", []string{"Priority: 0", "Tolerations: node.kubernetes.io/not-ready:NoExecute op=Exists for 300s",
+			"node.kubernetes.io/unreachable:NoExecute op=Exists for 300s"}},
+		{"hand", []string{"Priority: 0", "Tolerations: :NoExecute op=Exists"}},
+	} {
+		testenv.WaitFor(t, "describe pod "+tc.pod, func() (bool, string) {
+			out, errOut, _ := k.run("", "describe", "pod", tc.pod)
+			got := describeLines(out, "Priority", "Tolerations")
+			return strings.Join(got, "\n") == strings.Join(tc.want, "\n"), strings.Join(got, "\n") + errOut
+		})
+	}
+	// The manifest kubectl's pod is kept in is as written: no admission.
+	data, err := os.ReadFile(filepath.Join(a.cfg.Manifests, "default_made.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"priority", "tolerations", "preemptionPolicy"} {
+		if strings.Contains(string(data), field) {
+			t.Errorf("manifest has %s:\n%s", field, data)
+		}
+	}
+}
+
+// A ReplicaSet's pod whose ownerReferences a patch takes out is updated
+// (no 405), is an orphan, and its ReplicaSet adopts it again, as
+// upstream's: the same pods keep running. A new image bumps its
+// generation, and the agent's status reports it observed.
+func TestKubectlOrphanControllerPod(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	a.write("web.yaml", kubectlWeb)
+	waitReady(t, a, k, 2)
+	pods := a.deploymentPods("web-")
+	p := pods[0]
+	owner := func() string {
+		return k.ok("get", "pod", p.Name, "-o", `jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}`)
+	}
+	rs := owner()
+	if !strings.HasPrefix(rs, "ReplicaSet/web-") {
+		t.Fatalf("owner of %s: %q", p.Name, rs)
+	}
+	if out := k.ok("patch", "pod", p.Name, "--type=json", "-p", `[{"op":"remove","path":"/metadata/ownerReferences"}]`); out != "pod/"+p.Name+" patched\n" {
+		t.Errorf("patch: %q", out)
+	}
+	testenv.WaitFor(t, p.Name+" adopted again", func() (bool, string) {
+		got := owner()
+		return got == rs, got
+	})
+	waitReady(t, a, k, 2)
+	a.samePods(pods, "after the orphaned pod was adopted")
+
+	generations := func() (bool, string) {
+		out := k.ok("get", "pod", p.Name, "-o", `jsonpath={.metadata.generation} {.status.observedGeneration} {.status.conditions[*].observedGeneration}`)
+		return out == "2 2 2 2 2 2 2", out
+	}
+	if out := k.ok("get", "pod", p.Name, "-o", "jsonpath={.metadata.generation}"); out != "1" {
+		t.Errorf("generation before an update of the spec: %q", out)
+	}
+	if out := k.ok("set", "image", "pod/"+p.Name, "c=docker.io/library/busybox:1.36"); out != "pod/"+p.Name+" image updated\n" {
+		t.Errorf("set image: %q", out)
+	}
+	testenv.WaitFor(t, p.Name+" generation 2, observed", generations)
+}
