@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/internal/httpstop"
 	mkruntime "github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/status"
 )
@@ -135,11 +136,6 @@ func NewServer(log *zap.Logger, deps Deps) *Server {
 // Handler returns the server's HTTP handler, for serving it elsewhere.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// shutdownGrace bounds how long Serve waits for requests in flight once its
-// context ends. Streams (watch, follow, exec) see the context end and stop
-// by themselves well before.
-const shutdownGrace = 5 * time.Second
-
 // limits bound what one client may hold of the server.
 type limits struct {
 	// header bounds the time to send the request headers, headerBytes
@@ -191,16 +187,7 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 		retErr = fmt.Errorf("serve API on %s: %w", socketPath, err)
 	}
 
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		_ = srv.Close()
-	}
-	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-shutCtx.Done():
+	if httpstop.Shutdown(ctx, srv, &s.streams) {
 		s.log.Warn("exec streams still open at shutdown")
 	}
 	if err := os.Remove(socketPath); err != nil && !errors.Is(err, os.ErrNotExist) {

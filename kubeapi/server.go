@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/minikubelet/minikubelet/internal/atomicfile"
+	"github.com/minikubelet/minikubelet/internal/httpstop"
 )
 
 // ServedVersion is the Kubernetes release whose API this server answers
@@ -177,9 +178,6 @@ const historySize = 1024
 // renewCheck is how often Run checks the certificates' expiry.
 const renewCheck = time.Hour
 
-// shutdownGrace bounds the wait for requests in flight at shutdown.
-const shutdownGrace = 5 * time.Second
-
 // Listen binds the API's addresses. The agent calls it before its own
 // socket answers, so a client that sees the agent up finds the Kubernetes
 // API listening too, and a taken port fails the start. Run calls it when
@@ -279,16 +277,8 @@ loop:
 		}
 	}
 	s.stopping.Store(true)
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		_ = srv.Close()
-	}
-	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-shutCtx.Done():
+	if httpstop.Shutdown(ctx, srv, &s.streams) {
+		s.log.Warn("exec, attach or port-forward streams still open at shutdown")
 	}
 	return retErr
 }
