@@ -38,16 +38,16 @@ func newGetCommand(g *globalOptions, streams IOStreams) *cobra.Command {
   minikubelet get pod web -o yaml
   minikubelet get pods -A -w`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validOutput(o.output); err != nil {
+				return err
+			}
+			o.namespace = g.namespace
+			if o.allNamespaces {
+				o.namespace = ""
+			}
 			if kind, names, ok, err := appsNames(args); ok || err != nil {
 				if err != nil {
 					return err
-				}
-				if err := validOutput(o.output); err != nil {
-					return err
-				}
-				o.namespace = g.namespace
-				if o.allNamespaces {
-					o.namespace = ""
 				}
 				o.client = g.client(o.ErrOut)
 				return o.runApps(cmd.Context(), kind, names)
@@ -56,13 +56,6 @@ func newGetCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := validOutput(o.output); err != nil {
-					return err
-				}
-				o.namespace = g.namespace
-				if o.allNamespaces {
-					o.namespace = ""
-				}
 				o.client = g.client(o.ErrOut)
 				return o.runServices(cmd.Context(), svcNames)
 			}
@@ -70,17 +63,10 @@ func newGetCommand(g *globalOptions, streams IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := validOutput(o.output); err != nil {
-				return err
-			}
 			if o.allNamespaces && len(names) > 0 {
 				return fmt.Errorf("a resource cannot be retrieved by name across all namespaces")
 			}
 			o.names = names
-			o.namespace = g.namespace
-			if o.allNamespaces {
-				o.namespace = ""
-			}
 			o.client = g.client(o.ErrOut)
 			return o.run(cmd.Context())
 		},
