@@ -19,6 +19,7 @@ import (
 	"github.com/minikubelet/minikubelet/controllers"
 	"github.com/minikubelet/minikubelet/events"
 	"github.com/minikubelet/minikubelet/internal/kuberules"
+	"github.com/minikubelet/minikubelet/internal/nodecap"
 	"github.com/minikubelet/minikubelet/internal/sysctl"
 	"github.com/minikubelet/minikubelet/kubeapi"
 	"github.com/minikubelet/minikubelet/lifecycle"
@@ -267,6 +268,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Resync:         cfg.ResyncPeriod,
 		Offline:        cfg.Offline,
 		Sysctls:        sysctls,
+		Allocatable:    nodecap.Allocatable(nodecap.Capacity(cfg.Root)),
 		Hooks:          lifecycle.NewRunner(rt, rec, KubeletVersion),
 		Routes:         svcs,
 		Services:       svcs.Source(),

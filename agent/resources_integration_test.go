@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -344,4 +345,49 @@ func readMemTotal(t *testing.T) int64 {
 	}
 	t.Fatal("no MemTotal in /proc/meminfo")
 	return 0
+}
+
+// Admission against the node's resources, as the kubelet's: a pod asking
+// for more huge pages or CPU than the node has fails at once (Failed,
+// reason OutOf<resource>, "Pod was rejected: " and the kubelet's message,
+// a Warning event) and nothing of it runs; an extended resource the node
+// does not have at all is not checked (the kubelet drops it from the
+// check, as it may be a cluster-level resource), so that pod runs.
+func TestResourceAdmission(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	// The node's 2 MiB huge pages: whatever this host reserved, plus one.
+	b, err := os.ReadFile("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
+	if err != nil {
+		t.Fatalf("this test needs 2 MiB huge pages in the kernel: %v", err)
+	}
+	pages, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus := int64(goruntime.NumCPU())
+	a.write("huge.yaml", pod("huge", "Never", fmt.Sprintf("  - {name: c, image: busybox, command: ['true'], resources: {limits: {memory: 16Mi, hugepages-2Mi: %dMi}}}\n", 2*(pages+1))))
+	a.write("cpu.yaml", pod("cpu", "Never", fmt.Sprintf("  - {name: c, image: busybox, command: ['true'], resources: {requests: {cpu: '%d'}}}\n", cpus+1)))
+	for _, tt := range []struct{ pod, reason, message string }{
+		{"huge", "OutOfhugepages-2Mi", fmt.Sprintf("Node didn't have enough resource: hugepages-2Mi, requested: %d, used: 0, capacity: %d", (pages+1)<<21, pages<<21)},
+		{"cpu", "OutOfcpu", fmt.Sprintf("Node didn't have enough resource: cpu, requested: %d, used: 0, capacity: %d", (cpus+1)*1000, cpus*1000)},
+	} {
+		p := a.waitPod(tt.pod, "Failed", time.Minute, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
+		if p.Status.Reason != tt.reason || p.Status.Message != "Pod was rejected: "+tt.message {
+			t.Errorf("%s: reason %q message %q; want %q, %q", tt.pod, p.Status.Reason, p.Status.Message, tt.reason, "Pod was rejected: "+tt.message)
+		}
+		if st := cstatus(p, "c").State; st.Running != nil || st.Terminated != nil {
+			t.Errorf("%s: container %+v, want never started", tt.pod, st)
+		}
+		if !hasEvent(a.events(tt.pod), tt.reason, tt.message) {
+			t.Errorf("%s: no %s event:\n%s", tt.pod, tt.reason, a.describe(tt.pod))
+		}
+		env.AssertPodGone(t, p) // nothing of it was made
+	}
+	a.write("ext.yaml", pod("ext", "Never", "  - {name: c, image: busybox, command: [sleep, '3600'], resources: {limits: {example.com/foo: 1}}}\n"))
+	a.waitPod("ext", "Running", time.Minute, statusIs("Running"))
+	for _, name := range []string{"huge", "cpu", "ext"} {
+		a.remove(name + ".yaml")
+		a.waitGone(name, time.Minute)
+	}
 }

@@ -1,18 +1,16 @@
 package kubeapi
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/minikubelet/minikubelet/internal/nodecap"
 )
 
 // NodeConfig describes the node for its Node object.
@@ -29,23 +27,12 @@ type NodeConfig struct {
 	Started time.Time
 }
 
-// maxPods is the kubelet's default --max-pods.
-const maxPods = 110
-
 // BuildNode returns the Node object the kubelet would register and keep
 // up to date for this machine. It is stable between calls unless the
 // machine changed, so that watchers see no empty updates.
 func BuildNode(c NodeConfig) *v1.Node {
 	started := metav1.NewTime(c.Started.Truncate(time.Second))
-	capacity := v1.ResourceList{
-		v1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
-		v1.ResourcePods:   *resource.NewQuantity(maxPods, resource.DecimalSI),
-		v1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
-	}
-	var st unix.Statfs_t
-	if unix.Statfs(c.Root, &st) == nil {
-		capacity[v1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(st.Blocks)*st.Bsize, resource.BinarySI)
-	}
+	capacity := nodecap.Capacity(c.Root)
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	cond := func(t v1.NodeConditionType, s v1.ConditionStatus, reason, msg string) v1.NodeCondition {
@@ -64,7 +51,7 @@ func BuildNode(c NodeConfig) *v1.Node {
 		Spec: v1.NodeSpec{PodCIDR: c.PodCIDR},
 		Status: v1.NodeStatus{
 			Capacity:    capacity,
-			Allocatable: capacity.DeepCopy(),
+			Allocatable: nodecap.Allocatable(capacity),
 			Phase:       "",
 			Conditions: []v1.NodeCondition{
 				cond(v1.NodeMemoryPressure, v1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -102,23 +89,6 @@ func readTrim(path string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
-
-// memTotal is MemTotal of /proc/meminfo in bytes.
-func memTotal() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // osImage is PRETTY_NAME of os-release, as the kubelet reports it.

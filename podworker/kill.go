@@ -339,17 +339,27 @@ func activeDeadline(pod *v1.Pod, start *metav1.Time, now time.Time) (exceeded bo
 type podFailure struct{ reason, message string }
 
 // admit refuses a pod the kubelet's admission handlers would, before
-// anything of it runs: a Warning event, and the pod fails at the first sync
-// with the reason and "Pod was rejected: " and the message (rejectPod). A
-// pod adopted after a restart is admitted again, as the kubelet does.
+// anything of it runs: forbidden sysctls, then resources the node cannot
+// give (resourceFit, against the other active pods). A refused pod gets a
+// Warning event, and fails at the first sync with the reason and "Pod was
+// rejected: " and the message (rejectPod). Admissions go one at a time, as
+// the kubelet's do, so that each sees the pods admitted before it. A pod
+// adopted after a restart is admitted again, as the kubelet does.
 func (w *worker) admit() {
+	w.m.admitMu.Lock()
+	defer w.m.admitMu.Unlock()
+	reason := sysctl.ForbiddenReason
 	msg, ok := w.m.cfg.Sysctls.Admit(w.pod)
+	if ok && w.m.cfg.Allocatable != nil {
+		reason, msg, ok = resourceFit(w.pod, w.m.activePods(w), w.m.cfg.Allocatable)
+	}
 	if ok {
+		w.active.Store(true)
 		return
 	}
-	events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, sysctl.ForbiddenReason, "%s", msg)
-	w.log.Info("pod rejected", zap.String("reason", sysctl.ForbiddenReason), zap.String("message", msg))
-	w.failure = &podFailure{reason: sysctl.ForbiddenReason, message: "Pod was rejected: " + msg}
+	events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, reason, "%s", msg)
+	w.log.Info("pod rejected", zap.String("reason", reason), zap.String("message", msg))
+	w.failure = &podFailure{reason: reason, message: "Pod was rejected: " + msg}
 }
 
 // failPod ends the pod for good as the kubelet does when a pod sync handler
@@ -358,6 +368,7 @@ func (w *worker) admit() {
 // and grace periods included, and the sandbox stopped. Nothing starts
 // again. It returns when the worker should look again.
 func (w *worker) failPod(ctx context.Context, ps *runtime.PodState, reason, message string) time.Duration {
+	w.active.Store(false)
 	if w.failure == nil {
 		w.failure = &podFailure{reason: reason, message: message}
 		events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeNormal, reason, "%s", message)

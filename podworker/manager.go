@@ -69,6 +69,10 @@ type Config struct {
 	// Sysctls is what pods' sysctls are admitted against (the safe set
 	// when nil); a pod asking for another fails with SysctlForbidden.
 	Sysctls *sysctl.Allowlist
+	// Allocatable is what the node gives pods, which admission checks
+	// their requests against (OutOfcpu, OutOfhugepages-2Mi, ...); no
+	// resource is checked when nil.
+	Allocatable v1.ResourceList
 	// Now reads the wall clock (time.Now by default; tests step it).
 	Now func() time.Time
 }
@@ -91,6 +95,9 @@ type Manager struct {
 	store  *status.Store
 	rec    events.Recorder
 	prober Prober
+
+	// admitMu makes admissions one at a time.
+	admitMu sync.Mutex
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -316,6 +323,20 @@ func (m *Manager) keepIdentity(p *v1.Pod) *v1.Pod {
 }
 
 // startWorker must be called with m.mu held.
+// activePods are the pods admitted and neither terminating nor finished,
+// but self's: what the node's resources already go to.
+func (m *Manager) activePods(self *worker) []*v1.Pod {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*v1.Pod
+	for _, w := range m.workers {
+		if w != self && w.active.Load() && !w.terminating() {
+			out = append(out, w.given)
+		}
+	}
+	return out
+}
+
 func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 	w := &worker{
 		m:            m,

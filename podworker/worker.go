@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -100,6 +101,10 @@ type worker struct {
 	// failure, once set, has failed the pod as a whole (admission,
 	// activeDeadlineSeconds).
 	failure *podFailure
+	// active is set once the pod is admitted and cleared when it reaches
+	// a terminal phase or fails: what admission counts against the node
+	// (read by other workers' admissions).
+	active atomic.Bool
 
 	graceMu sync.Mutex
 	// deleteGrace is the grace period a delete request asked for; guarded
@@ -234,6 +239,9 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	}
 
 	terminal := w.status.Phase == v1.PodSucceeded || w.status.Phase == v1.PodFailed
+	if terminal {
+		w.active.Store(false)
+	}
 	if exceeded, left := activeDeadline(w.pod, w.status.StartTime, now); w.failure != nil || (exceeded && !terminal) {
 		return w.failPod(ctx, &ps, reasonDeadlineExceeded, messageDeadlineExceeded)
 	} else if left > 0 {
