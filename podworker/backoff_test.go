@@ -70,3 +70,21 @@ func TestBackOffTunables(t *testing.T) {
 		})
 	}
 }
+
+// A volume that keeps failing is retried as the kubelet's volume manager
+// retries it: 500 ms after the first failure, then twice as long each
+// time, at most 2m2s.
+func TestVolumeBackOffSequence(t *testing.T) {
+	b := newBackOff(volumeBackOffInitial, volumeBackOffMax)
+	now := time.Unix(1000, 0)
+	for i, want := range []time.Duration{
+		500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
+		32 * time.Second, 64 * time.Second, 122 * time.Second, 122 * time.Second,
+	} {
+		d := b.Next(volumesKey, now)
+		if d != want {
+			t.Fatalf("failure %d: retry after %v, want %v", i+1, d, want)
+		}
+		now = now.Add(d)
+	}
+}

@@ -31,13 +31,14 @@ const (
 	// volumeBackOffInitial and volumeBackOffMax pace the retries of a
 	// volume that cannot be set up (a missing ConfigMap or Secret): the
 	// kubelet's volume manager retries a failed mount after 500 ms,
-	// doubling up to about two minutes (pkg/util/goroutinemap/
-	// exponentialbackoff), one FailedMount event per attempt. So a
+	// doubling up to 2m2s (pkg/util/goroutinemap/exponentialbackoff: two
+	// minutes and two seconds, so its waits are told apart from other
+	// two-minute timeouts), one FailedMount event per attempt. So a
 	// ConfigMap created later is noticed within that back-off upstream;
 	// here at once, since a change of the manifests' ConfigMaps and
 	// Secrets retries without waiting (Manager.ConfigsChanged).
 	volumeBackOffInitial = 500 * time.Millisecond
-	volumeBackOffMax     = 2 * time.Minute
+	volumeBackOffMax     = 2*time.Minute + 2*time.Second
 	// volumesKey is the key of the pod's volumes in volumeRetry.
 	volumesKey = "volumes"
 	// minKillGrace is the kubelet's minimumGracePeriodInSeconds.
