@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -143,22 +144,9 @@ func (c *Containerd) attachLogs(id string, owner logOwner, fifos cio.Config, log
 	c.copiers[id] = lc
 	// A read blocked on a FIFO ends only when the FIFO is closed.
 	stopReads := context.AfterFunc(ctx, closeAll)
-	var wg sync.WaitGroup
-	for _, s := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := file.Stream(s.name)
-			if err := logs.Copy(ctx, teeWriter{log: w, lc: lc, stderr: s.name == "stderr"}, s.r); err != nil && ctx.Err() == nil {
-				c.log.Warn("copy container output", zap.String("container", id), zap.String("stream", s.name), zap.Error(err))
-			}
-			_ = w.Close()
-		}()
-	}
 	c.wg.Add(1)
-	go func() {
+	finish := func() {
 		defer c.wg.Done()
-		wg.Wait()
 		stopReads()
 		closeAll()
 		_ = file.Close()
@@ -167,7 +155,27 @@ func (c *Containerd) attachLogs(id string, owner logOwner, fifos cio.Config, log
 		delete(c.copiers, id)
 		c.mu.Unlock()
 		close(lc.done)
-	}()
+	}
+	if len(streams) == 0 {
+		go finish() // not here: c.mu is held
+		return nil
+	}
+	// The last stream to end cleans up: a copier costs one goroutine per
+	// stream and no waiter (each is a stack per running container).
+	var left atomic.Int32
+	left.Store(int32(len(streams)))
+	for _, s := range streams {
+		go func() {
+			w := file.Stream(s.name)
+			if err := logs.Copy(ctx, teeWriter{log: w, lc: lc, stderr: s.name == "stderr"}, s.r); err != nil && ctx.Err() == nil {
+				c.log.Warn("copy container output", zap.String("container", id), zap.String("stream", s.name), zap.Error(err))
+			}
+			_ = w.Close()
+			if left.Add(-1) == 0 {
+				finish()
+			}
+		}()
+	}
 	return nil
 }
 
