@@ -182,3 +182,67 @@ spec:
 	}
 	env.AssertPodGone(t, p)
 }
+
+// A regular init container that fails after a sidecar started follows the
+// pod's restartPolicy, as the kubelet's init container actions do: with
+// Never the pod fails, its sidecar stopped and its app container never
+// started; with Always the init container is restarted with back-off
+// (Init:CrashLoopBackOff) while the sidecar keeps running untouched.
+func TestSidecarThenFailingInit(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	manifest := func(name, policy string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  restartPolicy: %s
+  terminationGracePeriodSeconds: 2
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    command: [sh, -c, 'trap "exit 0" TERM; while true; do sleep 0.1; done']
+  - name: fail
+    image: busybox
+    command: [sh, -c, 'exit 3']
+  containers:
+  - {name: app, image: busybox, command: [sleep, '3600']}
+`, name, policy)
+	}
+	a.write("never.yaml", manifest("never", "Never"))
+	a.write("always.yaml", manifest("always", "Always"))
+
+	p := a.waitPod("never", "Failed with its sidecar stopped", 2*time.Minute, func(p *v1.Pod) bool {
+		return p.Status.Phase == v1.PodFailed && len(p.Status.InitContainerStatuses) == 2 &&
+			p.Status.InitContainerStatuses[0].State.Terminated != nil
+	})
+	fail := p.Status.InitContainerStatuses[1]
+	if st := fail.State.Terminated; fail.Name != "fail" || st == nil || st.ExitCode != 3 || st.Reason != "Error" || fail.RestartCount != 0 {
+		t.Errorf("never: fail %+v, want terminated Error with exit code 3, not restarted", fail)
+	}
+	if side := p.Status.InitContainerStatuses[0]; side.RestartCount != 0 {
+		t.Errorf("never: sidecar restarted %d times", side.RestartCount)
+	}
+	if st := cstatus(p, "app").State; st.Waiting == nil || st.Waiting.Reason != "PodInitializing" {
+		t.Errorf("never: app %+v, want waiting PodInitializing", st)
+	}
+
+	p = a.waitPod("always", "the failing init container restarted twice", 2*time.Minute, func(p *v1.Pod) bool {
+		return len(p.Status.InitContainerStatuses) == 2 && p.Status.InitContainerStatuses[1].RestartCount >= 2
+	})
+	if side := p.Status.InitContainerStatuses[0]; side.State.Running == nil || side.RestartCount != 0 {
+		t.Errorf("always: sidecar %+v, want running, never restarted", side)
+	}
+	if st := cstatus(p, "app").State; st.Waiting == nil || st.Waiting.Reason != "PodInitializing" {
+		t.Errorf("always: app %+v, want waiting PodInitializing", st)
+	}
+	testenv.WaitFor(t, "always: a BackOff event for the failing init container", func() (bool, string) {
+		evs := a.events("always")
+		return hasEvent(evs, "BackOff", "Back-off restarting failed container fail"), fmt.Sprint(evs)
+	})
+	for _, name := range []string{"never", "always"} {
+		a.remove(name + ".yaml")
+		a.waitGone(name, time.Minute)
+	}
+}
