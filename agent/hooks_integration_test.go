@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,8 +75,9 @@ func logsOf(t *testing.T, a *testAgent, pod, container string) string {
 
 // postStart (exec, httpGet over HTTP, HTTPS with a self-signed certificate
 // and an HTTPS hook answered in plain HTTP, sleep) runs right after its
-// container starts, and the next container waits for it; preStop (exec and
-// httpGet) runs before the stop signal when the pod is deleted.
+// container starts, and the next container waits for it; preStop (exec,
+// httpGet over HTTP and HTTPS, sleep) runs before the stop signal when the
+// pod is deleted.
 func TestLifecycleHooks(t *testing.T) {
 	env := testenv.New(t)
 	importMyApp(t, env)
@@ -113,6 +115,7 @@ spec:
     command: [sleep, '3600']
     lifecycle:
       postStart: {httpGet: {host: 127.0.0.1, port: %[3]s, path: /poststart-tls, scheme: HTTPS}}
+      preStop: {httpGet: {host: 127.0.0.1, port: %[3]s, path: /prestop-tls, scheme: HTTPS}}
   - name: fallback
     image: busybox
     command: [sleep, '3600']
@@ -120,9 +123,11 @@ spec:
       postStart: {httpGet: {host: '%[2]s', port: 80, path: /poststart-fallback, scheme: HTTPS}}
   - name: sleeper
     image: busybox
-    command: [sleep, '3600']
+    command: [sh, -c, 'trap "date +%%s > /shared/sleeper-term; exit 0" TERM; while true; do sleep 0.1; done']
+    volumeMounts: [{name: shared, mountPath: /shared}]
     lifecycle:
       postStart: {sleep: {seconds: 1}}
+      preStop: {sleep: {seconds: 2}}
 `, shared, ip, tlsSrv.port()))
 
 	p := a.waitPod("hooks", "Running and ready", 2*time.Minute, func(p *v1.Pod) bool { return statusIs("Running")(p) && isReady(p) })
@@ -154,6 +159,7 @@ spec:
 		}
 	}
 
+	deleted := time.Now()
 	a.remove("hooks.yaml")
 	a.waitGone("hooks", time.Minute)
 	if got := readFile(t, filepath.Join(shared, "term")); got != "after-prestop\n" {
@@ -164,6 +170,16 @@ spec:
 	}
 	if !hasEvent(a.events("hooks"), "Killing", "Stopping container exec") {
 		t.Error("no Killing event")
+	}
+	if paths, _ := tlsSrv.seen(); len(paths) != 2 || paths[1] != "/prestop-tls" {
+		t.Errorf("HTTPS hook server saw %v, want the preStop request last", paths)
+	}
+	// The sleep preStop hook holds SIGTERM back for its 2 s: the signal
+	// comes no earlier than 2 s after the deletion (a lower bound only,
+	// which a slow machine cannot break).
+	term := strings.TrimSpace(readFile(t, filepath.Join(shared, "sleeper-term")))
+	if at, err := strconv.ParseInt(term, 10, 64); err != nil || at < deleted.Unix()+2 {
+		t.Errorf("sleeper got SIGTERM at %q, want 2 s or more after the deletion at %d", term, deleted.Unix())
 	}
 	a.remove("target.yaml")
 	a.waitGone("target", time.Minute)
