@@ -211,8 +211,8 @@ func statusEqual(a, b *appsv1.DeploymentStatus) bool {
 
 // newPod makes a pod from the ReplicaSet's template, as the API server
 // would store it: generated name, a fresh UID, the controller reference,
-// defaults, the node, and the not-ready/unreachable tolerations the
-// DefaultTolerationSeconds admission plugin adds.
+// defaults and the node (the API adds what admission adds where it serves
+// every pod).
 func (c *Controller) newPod(rs *appsv1.ReplicaSet, now time.Time) *v1.Pod {
 	t := rs.Spec.Template.DeepCopy()
 	name := generateName(rs.Name + "-")
@@ -231,22 +231,6 @@ func (c *Controller) newPod(rs *appsv1.ReplicaSet, now time.Time) *v1.Pod {
 	}
 	source.SetPodDefaults(p)
 	p.Spec.NodeName = c.cfg.NodeName
-	for _, key := range []string{v1.TaintNodeNotReady, v1.TaintNodeUnreachable} {
-		if !hasToleration(p.Spec.Tolerations, key) {
-			p.Spec.Tolerations = append(p.Spec.Tolerations, v1.Toleration{
-				Key: key, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300),
-			})
-		}
-	}
 	p.Status.Phase = v1.PodPending
 	return p
-}
-
-func hasToleration(ts []v1.Toleration, key string) bool {
-	for _, t := range ts {
-		if t.Key == key && t.Effect == v1.TaintEffectNoExecute {
-			return true
-		}
-	}
-	return false
 }
