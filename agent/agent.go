@@ -237,6 +237,12 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 
 	store := status.NewStore()
 	rec := events.NewStore(log.Named("events"), cfg.NodeName, 5000)
+	// The events of the previous run, as the API server would still have
+	// them; a broken file loses them, nothing else.
+	eventsFile := filepath.Join(cfg.Root, "events.json")
+	if err := rec.Load(eventsFile); err != nil {
+		log.Warn("events of the previous run not restored", zap.Error(err))
+	}
 	recordNodeStart(rec, cfg.NodeName)
 	svcs, err := startServices(ctx, log, cfg, store, rec)
 	if err != nil {
@@ -285,6 +291,10 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	if err := workers.Start(parts.ctx); err != nil {
 		return parts.abort(fmt.Errorf("adopt running pods: %w", err))
 	}
+	parts.run("events file", func(ctx context.Context) error {
+		rec.Persist(ctx, eventsFile, eventsSaveInterval)
+		return nil
+	})
 	parts.run("pod workers", func(ctx context.Context) error {
 		<-ctx.Done()
 		workers.Wait()
@@ -392,6 +402,10 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 // allocatable enforcement; allocatable is the capacity here), and the
 // first status of each pressure condition, which the agent does not
 // measure and reports as none. NodeReady follows at the first sync.
+// eventsSaveInterval bounds how often the events file is written while
+// events come (and so how many a crash of the agent can lose).
+const eventsSaveInterval = time.Second
+
 func recordNodeStart(rec events.Recorder, node string) {
 	ref := events.NodeRef(node)
 	rec.Event(ref, v1.EventTypeNormal, "Starting", "Starting kubelet.")

@@ -5,6 +5,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -110,4 +111,28 @@ func TestKubectlOrphanControllerPod(t *testing.T) {
 		t.Errorf("set image: %q", out)
 	}
 	testenv.WaitFor(t, p.Name+" generation 2, observed", generations)
+}
+
+// The node's events survive an agent restart, as they survive a kubelet's
+// in the API server: kubectl still lists the Starting event of before,
+// next to the new run's own.
+func TestKubectlNodeEventsSurviveRestart(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	starting := func() []string {
+		out := k.ok("get", "events", "--field-selector", "involvedObject.kind=Node,reason=Starting",
+			"-o", `jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`)
+		return strings.Fields(out)
+	}
+	var before []string
+	testenv.WaitFor(t, "the node's Starting event", func() (bool, string) {
+		before = starting()
+		return len(before) == 1, strings.Join(before, " ")
+	})
+	cfg := a.cfg
+	a.stop()
+	startAgent(t, cfg)
+	testenv.WaitFor(t, "both runs' Starting events", func() (bool, string) {
+		after := starting()
+		return len(after) == 2 && slices.Contains(after, before[0]), strings.Join(after, " ")
+	})
 }

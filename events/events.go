@@ -75,6 +75,9 @@ type Store struct {
 	seq     uint64
 	events  []*v1.Event   // oldest first by last occurrence; never modified
 	changed chan struct{} // closed and replaced at every change
+	// restored are the UIDs of the events Load brought back: a restarted
+	// kubelet's recorder has forgotten them, so a repeat is a new event.
+	restored map[types.UID]bool
 }
 
 var _ Recorder = (*Store)(nil)
@@ -141,7 +144,7 @@ func (s *Store) EventFrom(component string, ref *v1.ObjectReference, eventType, 
 	for i := len(s.events) - 1; i >= 0; i-- {
 		e := s.events[i]
 		if e.InvolvedObject == *ref && e.Type == eventType && e.Reason == reason && e.Message == message &&
-			e.Source.Component == component {
+			e.Source.Component == component && !s.restored[e.UID] {
 			// A copy, as readers may hold e; the fields it shares with e
 			// (strings, the reference) are never modified either.
 			bumped := *e
