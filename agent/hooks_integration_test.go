@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,5 +259,89 @@ spec:
 	evs := a.events("live")
 	if !hasEvent(evs, "Killing", "Container c failed liveness probe, will be restarted") || !hasEvent(evs, "FailedPreStopHook", "PreStopHook failed") {
 		t.Errorf("events: %+v", evs)
+	}
+}
+
+// preStop runs when a startup probe fails too, as on any kill of a
+// running container (Killing "failed startup probe, will be restarted").
+func TestPreStopOnStartupProbeFailure(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	shared := t.TempDir()
+	a.write("startup.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: startup}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes: [{name: shared, hostPath: {path: %s}}]
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, '3600']
+    volumeMounts: [{name: shared, mountPath: /shared}]
+    startupProbe: {exec: {command: ['false']}, periodSeconds: 1, failureThreshold: 1}
+    lifecycle:
+      preStop: {exec: {command: [sh, -c, 'echo prestop >> /shared/prestop']}}
+`, shared))
+	a.waitPod("startup", "restarted after the startup probe failed", 90*time.Second, func(p *v1.Pod) bool {
+		return cstatus(p, "c").RestartCount >= 1
+	})
+	if got := readFile(t, filepath.Join(shared, "prestop")); !strings.HasPrefix(got, "prestop\n") {
+		t.Errorf("preStop did not run on the startup probe's kill: %q", got)
+	}
+	if evs := a.events("startup"); !hasEvent(evs, "Killing", "Container c failed startup probe, will be restarted") {
+		t.Errorf("no Killing event for the startup probe: %+v", evs)
+	}
+	a.remove("startup.yaml")
+	a.waitGone("startup", time.Minute)
+}
+
+// While a deleted pod's preStop hook runs, its readiness probe goes on and
+// its liveness probe stops, as the kubelet stops only liveness and startup
+// probes when a pod starts terminating. The probes and the hook write to
+// one log: the hook waits for two readiness runs after its start (so it
+// ends by itself only if readiness goes on), and no liveness run may come
+// after the second (any liveness run begun before the hook is long done by
+// then).
+func TestProbesDuringPreStop(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	shared := t.TempDir()
+	a.write("probes.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: probes}
+spec:
+  terminationGracePeriodSeconds: 60
+  volumes: [{name: shared, hostPath: {path: %s}}]
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'trap "echo T >> /shared/log; exit 0" TERM; while true; do sleep 0.1; done']
+    volumeMounts: [{name: shared, mountPath: /shared}]
+    readinessProbe: {exec: {command: [sh, -c, 'echo R >> /shared/log']}, periodSeconds: 1}
+    livenessProbe: {exec: {command: [sh, -c, 'echo L >> /shared/log']}, periodSeconds: 1}
+    lifecycle:
+      preStop:
+        exec:
+          command: [sh, -c, 'echo P >> /shared/log; until [ "$(sed -n "/^P$/,\$p" /shared/log | grep -c "^R$")" -ge 2 ]; do sleep 0.1; done; echo E >> /shared/log']
+`, shared))
+	a.waitPod("probes", "Running and ready", time.Minute, func(p *v1.Pod) bool { return statusIs("Running")(p) && isReady(p) })
+	a.remove("probes.yaml")
+	a.waitGone("probes", 2*time.Minute)
+	log := strings.Fields(readFile(t, filepath.Join(shared, "log")))
+	p := slices.Index(log, "P")
+	e := slices.Index(log, "E")
+	if p < 0 || e < p || slices.Index(log, "T") < e {
+		t.Fatalf("log %v: want the hook to start (P), see readiness run twice and end (E), then SIGTERM (T)", log)
+	}
+	second := p
+	for n := 0; n < 2; n++ {
+		second += 1 + slices.Index(log[second+1:], "R")
+	}
+	if slices.Contains(log[second:], "L") {
+		t.Errorf("log %v: the liveness probe ran during preStop", log)
+	}
+	if hasEvent(a.events("probes"), "FailedPreStopHook", "") {
+		t.Error("the preStop hook failed")
 	}
 }
