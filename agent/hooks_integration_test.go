@@ -345,3 +345,45 @@ spec:
 		t.Error("the preStop hook failed")
 	}
 }
+
+// A container whose postStart hook has not returned does not count as
+// running or started yet: the kubelet publishes its status only once the
+// hook is done, so until then it shows what it showed before it started
+// (waiting, ContainerCreating; the pod Pending).
+func TestNotRunningUntilPostStartReturns(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	shared := t.TempDir()
+	a.write("held.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: held}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes: [{name: shared, hostPath: {path: %s}}]
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, '3600']
+    volumeMounts: [{name: shared, mountPath: /shared}]
+    lifecycle:
+      postStart: {exec: {command: [sh, -c, 'touch /shared/hook-started; until [ -f /shared/release ]; do sleep 0.1; done']}}
+`, shared))
+	testenv.WaitFor(t, "the postStart hook to start", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(shared, "hook-started"))
+		return err == nil, fmt.Sprint(err)
+	})
+	p := a.waitPod("held", "listed", time.Minute, func(p *v1.Pod) bool { return len(p.Status.ContainerStatuses) == 1 })
+	st := cstatus(p, "c")
+	if w := st.State.Waiting; w == nil || w.Reason != "ContainerCreating" || (st.Started != nil && *st.Started) || p.Status.Phase != v1.PodPending {
+		t.Errorf("during postStart: phase %s, container %+v started %v; want Pending, waiting ContainerCreating, not started", p.Status.Phase, st.State, st.Started)
+	}
+	if err := os.WriteFile(filepath.Join(shared, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = a.waitPod("held", "Running once the hook returned", time.Minute, statusIs("Running"))
+	if st := cstatus(p, "c"); st.State.Running == nil || st.Started == nil || !*st.Started {
+		t.Errorf("after postStart: %+v started %v, want running and started", st.State, st.Started)
+	}
+	a.remove("held.yaml")
+	a.waitGone("held", time.Minute)
+}
