@@ -154,7 +154,7 @@ spec:
   - {name: cfg, configMap: {name: app-config}}
   - {name: items, configMap: {name: app-config, defaultMode: 0400, items: [{key: mode, path: conf/mode.txt}, {key: level, path: level, mode: 0600}]}}
   - {name: sec, secret: {secretName: db, defaultMode: 0400}}
-  - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}, {path: annotations, fieldRef: {fieldPath: metadata.annotations}}]}}
+  - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}, {path: annotations, fieldRef: {fieldPath: metadata.annotations}}, {path: cpu_limit, resourceFieldRef: {containerName: c, resource: limits.cpu, divisor: 1m}}]}}
   - name: all
     projected:
       sources:
@@ -165,7 +165,13 @@ spec:
   - name: c
     image: busybox
     command: [sleep, '3600']
-    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: app-config, key: mode}}}]
+    resources: {requests: {cpu: 250m}, limits: {cpu: 500m, memory: 64Mi}}
+    env:
+    - {name: MODE, valueFrom: {configMapKeyRef: {name: app-config, key: mode}}}
+    - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: MEM_MI, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    - {name: CPU_REQ_M, valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}}
     envFrom: [{secretRef: {name: db}, prefix: DB_}]
     volumeMounts:
     - {name: cfg, mountPath: /cfg}
@@ -175,7 +181,7 @@ spec:
     - {name: all, mountPath: /all}
     - {name: cfg, mountPath: /sub/mode, subPath: mode}
 `)
-	a.waitPod("cfg", "Running", 2*time.Minute, statusIs("Running"))
+	running := a.waitPod("cfg", "Running", 2*time.Minute, statusIs("Running"))
 	sh := func(script string) string {
 		t.Helper()
 		code, out := a.exec("cfg", "c", "sh", "-c", script)
@@ -191,6 +197,9 @@ spec:
 			"/items/conf/mode.txt 440 2000\n/items/level 640 2000\n/sec/user 440 2000\n/cfg/mode 644 2000\n"},
 		{`stat -f -c %T /sec /info /all; grep -c ' /cfg .*ro,' /proc/mounts; touch /cfg/x 2>/dev/null || echo read-only`, "tmpfs\ntmpfs\ntmpfs\n1\nread-only\n"},
 		{`cat /info/labels; echo; grep '^note=' /info/annotations`, "app=\"web\"\ntier=\"front\"\nnote=\"hello\"\n"},
+		// The downward API's other sources: fields of the pod and the
+		// container's resources in the divisor's units.
+		{`echo "$NS $POD_IP $MEM_MI $CPU_REQ_M"; cat /info/cpu_limit`, "default " + running.Status.PodIP + " 64 250\n500"},
 		{`cat /all/mode /all/user /all/name /sub/mode`, "fastadmincfgfast"},
 	} {
 		if got := sh(c.script); got != c.want {
