@@ -177,6 +177,9 @@ func TestApplyFromAPISealsNewPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.HasPrefix(written, []byte("apiVersion: v1\n")) {
+		t.Errorf("not written as YAML:\n%s", written)
+	}
 	if err := os.WriteFile(path, bytes.Replace(written, []byte("busybox:1.36"), []byte("busybox:1.37"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}

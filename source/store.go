@@ -270,8 +270,8 @@ func applyOne(ctx context.Context, b *boundedFS, dir string, in input, nodeName 
 	return "configured", atomicfile.Write(f.path, content, f.mode)
 }
 
-// sealNewPod is a new pod file's content with its identity sealed to the
-// UID the source would give the pod in that file (see UpdatePod).
+// sealNewPod is a new pod file's content (YAML) with its identity sealed
+// to the UID the source would give the pod in that file (see UpdatePod).
 func sealNewPod(in input, path, nodeName string) ([]byte, error) {
 	// The source reads the directory by its absolute path, which is part
 	// of the seal and of the UID.
@@ -289,7 +289,12 @@ func sealNewPod(in input, path, nodeName string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealIdentity(in.json, uid, abs, nodeName)
+	sealed, err := sealIdentity(in.json, uid, abs, nodeName)
+	if err != nil {
+		return nil, err
+	}
+	// YAML, as a new file is: later edits keep its layout.
+	return yaml.JSONToYAML(sealed)
 }
 
 // sameObject compares what the stored and the new object mean: for Pods the
