@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,6 +24,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/minikubelet/minikubelet/internal/nodecap"
 	"github.com/minikubelet/minikubelet/netns"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 )
@@ -182,7 +182,7 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 	if c.ownOOMScoreAdj, err = ownOOMScoreAdj(); err != nil {
 		return nil, err
 	}
-	c.nodeMemory = memTotal()
+	c.nodeMemory = nodecap.MemTotal()
 	c.nodeCPUs = numCPU()
 	if c.allCaps, err = cap.Current(); err != nil {
 		c.allCaps = cap.Known()
@@ -298,24 +298,6 @@ func ownOOMScoreAdj() (int, error) {
 		return 0, fmt.Errorf("read own oom_score_adj: %w", err)
 	}
 	return v, nil
-}
-
-// memTotal is the node's memory in bytes (0 if unknown).
-func memTotal() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 func numCPU() int { return goruntime.NumCPU() }
