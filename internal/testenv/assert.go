@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,3 +97,41 @@ func (env *Env) Shims() []string {
 	}
 	return out
 }
+
+// stopShims waits for the shims of the namespace to exit (each does once
+// containerd deleted its last task), and kills those still there when ctx
+// ends, with the processes they still run. Such a shim serves no task
+// containerd knows: it is reported as an error.
+func (env *Env) stopShims(ctx context.Context, note func(string, ...any)) error {
+	wait, cancel := context.WithTimeout(ctx, shimExitGrace)
+	defer cancel()
+	for {
+		shims, err := runtime.Shims(env.Namespace)
+		if err != nil {
+			return fmt.Errorf("list shims of %s: %w", env.Namespace, err)
+		}
+		if len(shims) == 0 {
+			return nil
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+			continue
+		case <-wait.Done():
+		}
+		var errs []error
+		for _, sh := range shims {
+			children := testhost.Children(sh.PID)
+			note("shim pid %d (started for %s) left behind, running %v", sh.PID, sh.ID, children)
+			for _, pid := range append(children, sh.PID) {
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+					errs = append(errs, fmt.Errorf("kill process %d of shim %d: %w", pid, sh.PID, err))
+				}
+			}
+			errs = append(errs, fmt.Errorf("shim pid %d of %s (started for %s) outlived every task", sh.PID, env.Namespace, sh.ID))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// shimExitGrace is how long a shim has to exit once its last task is gone.
+const shimExitGrace = 10 * time.Second

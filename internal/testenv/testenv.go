@@ -184,6 +184,7 @@ func New(t *testing.T) *Env {
 		t.Fatalf("testenv: %v", err)
 	}
 	e.Subnet = subnet
+	recordOwner(t, e.Namespace)
 	t.Cleanup(func() { e.cleanup(t) })
 
 	e.Network, err = netns.NewNetwork(log.Named("cni"), netns.Config{
@@ -308,6 +309,10 @@ func (e *Env) cleanup(t *testing.T) {
 	errs = append(errs, runtime.PurgeNamespace(ctx, shared.client, e.Namespace, func(kind, id string) {
 		note("containerd %s %s left behind", kind, id)
 	}))
+	// Every task is gone, so every shim of the namespace must exit; one
+	// that does not serves nothing containerd knows, and would outlive
+	// the test binary and containerd too.
+	errs = append(errs, e.stopShims(ctx, note))
 	// Host leftovers.
 	if paths, _ := filepath.Glob(filepath.Join(e.Root, "netns", "*")); len(paths) > 0 {
 		for _, p := range paths {
@@ -326,6 +331,29 @@ func (e *Env) cleanup(t *testing.T) {
 	runtime.RemoveRuncState(runtime.DefaultRuncRoot, e.Namespace)
 	if err := errors.Join(errs...); err != nil {
 		t.Errorf("testenv cleanup: %v", err)
+	}
+}
+
+// ownersEnv names a file where New records which test owns each
+// namespace, one "namespace<TAB>test" line each, so that what a test left
+// running (a shim names its namespace) can be traced to it (scripts/test).
+const ownersEnv = "MINIKUBELET_TEST_OWNERS"
+
+// recordOwner appends namespace's owner to the ownersEnv file, if any.
+func recordOwner(t *testing.T, namespace string) {
+	path := os.Getenv(ownersEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err == nil {
+		// One write of a short line: O_APPEND keeps the lines of tests
+		// and test binaries running at once whole.
+		_, err = fmt.Fprintf(f, "%s\t%s\n", namespace, t.Name())
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		t.Fatalf("testenv: record the namespace's owner in %s: %v", path, err)
 	}
 }
 
