@@ -292,7 +292,7 @@ func (c *Containerd) markStartError(ctx context.Context, container containerd.Co
 	defer c.taskLocks.lock(container.ID())()
 	var errs []error
 	if task, err := container.Task(ctx, nil); err == nil {
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
+		if err := c.deleteTask(ctx, task, containerd.WithProcessKill); err != nil && !isNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -384,7 +384,7 @@ func (c *Containerd) finalize(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	if _, err := task.Delete(ctx); err != nil && !isNotFound(err) {
+	if err := c.deleteTask(ctx, task); err != nil && !isNotFound(err) {
 		return fmt.Errorf("delete task of container %s: %w", id, err)
 	}
 	return nil

@@ -244,6 +244,19 @@ func (c *Containerd) cleanupContext(ctx context.Context) (context.Context, conte
 	return context.WithTimeout(c.ns(context.WithoutCancel(ctx)), cleanupTimeout)
 }
 
+// deleteTask deletes task even when ctx ends meanwhile. containerd gives
+// up a deletion whose caller went away once the shim has deleted the task
+// but before it asks the shim to exit, and the shim then outlives every
+// task, and containerd too (seen with containerd 1.6.20 when a pod's
+// deletion cancelled the stop of its sandbox). A deletion once asked for is
+// carried to its end, bounded by cleanupTimeout.
+func (c *Containerd) deleteTask(ctx context.Context, task containerd.Task, opts ...containerd.ProcessDeleteOpts) error {
+	dctx, cancel := c.cleanupContext(ctx)
+	defer cancel()
+	_, err := task.Delete(dctx, opts...)
+	return err
+}
+
 func (c *Containerd) podLayout(uid types.UID) podLayout {
 	return podLayout{dir: filepath.Join(c.cfg.Root, "pods", string(uid))}
 }

@@ -244,9 +244,7 @@ func (c *Containerd) RunSandbox(ctx context.Context, pod *v1.Pod, attempt uint32
 	}
 	defer func() {
 		if retErr != nil {
-			cctx, cancel := c.cleanupContext(ctx)
-			defer cancel()
-			if _, err := task.Delete(cctx, containerd.WithProcessKill); err != nil && !isNotFound(err) {
+			if err := c.deleteTask(ctx, task, containerd.WithProcessKill); err != nil && !isNotFound(err) {
 				retErr = errors.Join(retErr, fmt.Errorf("delete pause task %s: %w", id, err))
 			}
 		}

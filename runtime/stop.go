@@ -142,7 +142,7 @@ func (c *Containerd) RemoveContainer(ctx context.Context, containerID string) er
 			return fmt.Errorf("remove container %s: %w", containerID, err)
 		}
 		unlock := c.taskLocks.lock(containerID)
-		_, err = task.Delete(ctx, containerd.WithProcessKill)
+		err = c.deleteTask(ctx, task, containerd.WithProcessKill)
 		unlock()
 		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove container %s: delete task: %w", containerID, err)
@@ -211,7 +211,7 @@ func (c *Containerd) StopSandbox(ctx context.Context, sandboxID string) error {
 		errs = append(errs, fmt.Errorf("stop pause task: %w", err))
 	} else if task, err := pause.Task(ctx, nil); err == nil {
 		unlock := c.taskLocks.lock(sandboxID)
-		_, err := task.Delete(ctx)
+		err := c.deleteTask(ctx, task)
 		unlock()
 		if err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete pause task: %w", err))
