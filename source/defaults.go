@@ -62,6 +62,13 @@ func SetPodDefaults(pod *v1.Pod) {
 	if spec.TerminationGracePeriodSeconds == nil {
 		spec.TerminationGracePeriodSeconds = ptr.To(int64(v1.DefaultTerminationGracePeriodSeconds))
 	}
+	// Convert_v1_Pod_To_core_Pod (since 1.27): a Pod's negative grace
+	// period, which older API servers accepted, reads as 1; the API server
+	// warns but does not refuse it. A template keeps its own value
+	// (SetPodTemplateDefaults), the pods made from it get 1.
+	if *spec.TerminationGracePeriodSeconds < 0 {
+		spec.TerminationGracePeriodSeconds = ptr.To(int64(1))
+	}
 	if spec.SchedulerName == "" {
 		spec.SchedulerName = v1.DefaultSchedulerName
 	}

@@ -57,8 +57,8 @@ func SetDeploymentDefaults(d *appsv1.Deployment) {
 // SetPodTemplateDefaults applies the pod defaults to a template, without the
 // ones upstream's SetDefaults_Pod applies to Pods only (requests copied from
 // limits, pod-level requests, enableServiceLinks, host ports of a
-// host-network pod): the
-// pod-template-hash of a template depends on exactly which are set.
+// host-network pod; a negative terminationGracePeriodSeconds read as 1):
+// the pod-template-hash of a template depends on exactly which are set.
 func SetPodTemplateDefaults(t *v1.PodTemplateSpec) {
 	orig := t.Spec.DeepCopy()
 	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x"}, Spec: *t.Spec.DeepCopy()}
@@ -75,6 +75,9 @@ func SetPodTemplateDefaults(t *v1.PodTemplateSpec) {
 	restore(pod.Spec.Containers, orig.Containers)
 	pod.Spec.EnableServiceLinks = orig.EnableServiceLinks
 	pod.Spec.Resources = orig.Resources
+	if g := orig.TerminationGracePeriodSeconds; g != nil && *g < 0 {
+		pod.Spec.TerminationGracePeriodSeconds = g // negative → 1 is for Pods only
+	}
 	t.Spec = pod.Spec
 }
 

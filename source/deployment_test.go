@@ -82,3 +82,26 @@ func TestValidateDeployment(t *testing.T) {
 		})
 	}
 }
+
+// A negative terminationGracePeriodSeconds is not refused (the API server
+// only warns): a Pod reads it as 1, as upstream's Pod conversion does; a
+// Deployment's template keeps it, and the pods made from it read 1.
+func TestNegativeGracePeriod(t *testing.T) {
+	pod := parseOne(t, "p.yaml", podYAML(metaWeb, appC+"  terminationGracePeriodSeconds: -5\n"))
+	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g != 1 {
+		t.Errorf("pod's terminationGracePeriodSeconds = %v, want 1", g)
+	}
+	objs := Parse("d.yaml", []byte(strings.Replace(labDeployment, "      containers:", "      terminationGracePeriodSeconds: -5\n      containers:", 1)), node)
+	if len(objs.Errors) > 0 || len(objs.Deployments) != 1 {
+		t.Fatalf("errors %v, deployments %v", errStrings(objs.Errors), objs.Deployments)
+	}
+	tmpl := objs.Deployments[0].Spec.Template
+	if g := tmpl.Spec.TerminationGracePeriodSeconds; g == nil || *g != -5 {
+		t.Errorf("template's terminationGracePeriodSeconds = %v, want -5 kept", g)
+	}
+	made := &v1.Pod{Spec: *tmpl.Spec.DeepCopy()}
+	SetPodDefaults(made)
+	if g := made.Spec.TerminationGracePeriodSeconds; *g != 1 {
+		t.Errorf("a pod from the template: terminationGracePeriodSeconds = %d, want 1", *g)
+	}
+}

@@ -53,10 +53,11 @@ func ValidatePod(pod *v1.Pod) field.ErrorList {
 
 func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	// A negative terminationGracePeriodSeconds is not refused: the API
+	// server warns and a Pod reads it as 1 (SetPodDefaults).
 	if spec.TerminationGracePeriodSeconds == nil {
 		errs = append(errs, field.Required(fld.Child("terminationGracePeriodSeconds"), ""))
 	} else {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(*spec.TerminationGracePeriodSeconds, fld.Child("terminationGracePeriodSeconds"))...)
 		errs = append(errs, validateSeconds(*spec.TerminationGracePeriodSeconds, fld.Child("terminationGracePeriodSeconds"))...)
 	}
 	grace := spec.TerminationGracePeriodSeconds

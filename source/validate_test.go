@@ -73,8 +73,6 @@ func TestValidation(t *testing.T) {
 			[]string{`spec.initContainers[0].restartPolicy: Unsupported value: "Never": supported values: "Always"`}},
 		{"app container restartPolicy", podYAML(metaWeb, "  containers:\n  - {name: web, image: nginx, restartPolicy: Always}\n"),
 			[]string{`spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers`}},
-		{"terminationGracePeriodSeconds not negative", podYAML(metaWeb, appC+"  terminationGracePeriodSeconds: -1\n"),
-			[]string{`spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0`}},
 		{"requests within limits", podYAML(metaWeb, "  containers:\n  - {name: web, image: nginx, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}\n"),
 			[]string{`spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1`}},
 
