@@ -140,6 +140,15 @@ spec:
 	a.remove("small.yaml")
 	a.waitGone("small", time.Minute)
 	checkCgroup(t, qosDir, []cgroupWant{{"cpu", "cpu.shares", "307"}}, []cgroupWant{{"", "cpu.weight", "12"}})
+	// A restarted agent counts the pods it finds: res's request is still
+	// in the sum when small comes back.
+	a.stop()
+	a = startAgent(t, cfg)
+	a.write("small.yaml", pod("small", "Always", "  - {name: c, image: busybox, command: [sleep, '3600'], resources: {requests: {cpu: 50m}}}\n"))
+	a.waitPod("small", "Running after the restart", time.Minute, statusIs("Running"))
+	checkCgroup(t, qosDir, []cgroupWant{{"cpu", "cpu.shares", "358"}}, []cgroupWant{{"", "cpu.weight", "14"}})
+	a.remove("small.yaml")
+	a.waitGone("small", time.Minute)
 	pod := filepath.Join(root, "kubepods", "burstable", "pod"+string(p.UID))
 	// Shares from the summed requests (100m + the 200m defaulted from b's
 	// limit), a quota and a memory limit since both containers set limits.
