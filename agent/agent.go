@@ -397,15 +397,15 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	return parts.wait()
 }
 
+// eventsSaveInterval bounds how often the events file is written while
+// events come (and so how many a crash of the agent can lose).
+const eventsSaveInterval = time.Second
+
 // recordNodeStart records on the Node what a kubelet records there as it
 // starts: its start, the pods' cgroup set up (the container manager's
 // allocatable enforcement; allocatable is the capacity here), and the
 // first status of each pressure condition, which the agent does not
 // measure and reports as none. NodeReady follows at the first sync.
-// eventsSaveInterval bounds how often the events file is written while
-// events come (and so how many a crash of the agent can lose).
-const eventsSaveInterval = time.Second
-
 func recordNodeStart(rec events.Recorder, node string) {
 	ref := events.NodeRef(node)
 	rec.Event(ref, v1.EventTypeNormal, "Starting", "Starting kubelet.")

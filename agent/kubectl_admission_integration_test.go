@@ -83,9 +83,7 @@ func TestKubectlOrphanControllerPod(t *testing.T) {
 	waitReady(t, a, k, 2)
 	pods := a.deploymentPods("web-")
 	p := pods[0]
-	owner := func() string {
-		return k.ok("get", "pod", p.Name, "-o", `jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}`)
-	}
+	owner := func() string { return controllerOf(k, p.Name) }
 	rs := owner()
 	if !strings.HasPrefix(rs, "ReplicaSet/web-") {
 		t.Fatalf("owner of %s: %q", p.Name, rs)

@@ -50,6 +50,12 @@ func waitReady(t *testing.T, a *testAgent, k *kubectlRunner, n int) {
 	})
 }
 
+// controllerOf is kind/name of the controller of pod, as kubectl gets it
+// ("" for none).
+func controllerOf(k *kubectlRunner, pod string) string {
+	return k.ok("get", "pod", pod, "-o", `jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}`)
+}
+
 // kubectl scale through the scale subresource (autoscaling/v1 Scale):
 // patched, read and updated with --current-replicas, refused on a wrong
 // precondition; the new replicas are written into the manifest, and the
@@ -204,9 +210,7 @@ func TestKubectlLabelControllerPod(t *testing.T) {
 	waitReady(t, a, k, 2)
 	pods := a.deploymentPods("web-")
 	p := pods[0]
-	owner := func(name string) string {
-		return k.ok("get", "pod", name, "-o", `jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}`)
-	}
+	owner := func(name string) string { return controllerOf(k, name) }
 	rs := owner(p.Name)
 	if !strings.HasPrefix(rs, "ReplicaSet/web-") {
 		t.Fatalf("owner of %s: %q", p.Name, rs)
