@@ -322,7 +322,6 @@ func (m *Manager) keepIdentity(p *v1.Pod) *v1.Pod {
 	return p
 }
 
-// startWorker must be called with m.mu held.
 // activePods are the pods admitted and neither terminating nor finished,
 // but self's: what the node's resources already go to.
 func (m *Manager) activePods(self *worker) []*v1.Pod {
@@ -337,6 +336,7 @@ func (m *Manager) activePods(self *worker) []*v1.Pod {
 	return out
 }
 
+// startWorker must be called with m.mu held.
 func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 	w := &worker{
 		m:            m,
