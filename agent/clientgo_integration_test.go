@@ -169,7 +169,8 @@ spec:
 	_ = svcInf.Informer()
 	_ = epInf.Informer()
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	// Shutdown waits for the informers, which stop when ctx does.
+	defer func() { cancel(); factory.Shutdown() }()
 	for typ, synced := range factory.WaitForCacheSync(ctx.Done()) {
 		if !synced {
 			t.Fatalf("informer of %v did not sync", typ)
