@@ -246,3 +246,42 @@ spec:
 		a.waitGone(name, time.Minute)
 	}
 }
+
+// A sidecar that keeps exiting is restarted with the same back-off as any
+// container: it waits in CrashLoopBackOff with a BackOff event, while the
+// app container runs on.
+func TestSidecarCrashLoopBackOff(t *testing.T) {
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	a.write("crashy.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: crashy}
+spec:
+  terminationGracePeriodSeconds: 2
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    command: [sh, -c, 'sleep 1; exit 1']
+  containers:
+  - {name: app, image: busybox, command: [sleep, '3600']}
+`)
+	p := a.waitPod("crashy", "the sidecar in CrashLoopBackOff", 2*time.Minute, func(p *v1.Pod) bool {
+		if len(p.Status.InitContainerStatuses) != 1 {
+			return false
+		}
+		w := p.Status.InitContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CrashLoopBackOff"
+	})
+	if side := p.Status.InitContainerStatuses[0]; side.RestartCount < 1 || !strings.Contains(side.State.Waiting.Message, "back-off") {
+		t.Errorf("sidecar %+v, want restarted and waiting in back-off", side)
+	}
+	if st := cstatus(p, "app"); st.State.Running == nil || st.RestartCount != 0 {
+		t.Errorf("app %+v, want running, never restarted", st)
+	}
+	if !hasEvent(a.events("crashy"), "BackOff", "Back-off restarting failed container side") {
+		t.Errorf("no BackOff event:\n%s", a.describe("crashy"))
+	}
+	a.remove("crashy.yaml")
+	a.waitGone("crashy", time.Minute)
+}
