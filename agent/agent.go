@@ -47,6 +47,9 @@ const KubeletVersion = "1.34"
 
 // Complete fills the defaults that depend on other fields or the host.
 func (c *Config) Complete() error {
+	if c.MaxPods < 1 {
+		return fmt.Errorf("maxPods %d: must be at least 1", c.MaxPods)
+	}
 	if c.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -274,7 +277,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Resync:         cfg.ResyncPeriod,
 		Offline:        cfg.Offline,
 		Sysctls:        sysctls,
-		Allocatable:    nodecap.Allocatable(nodecap.Capacity(cfg.Root)),
+		Allocatable:    nodecap.Allocatable(nodecap.Capacity(cfg.Root, cfg.MaxPods)),
 		Hooks:          lifecycle.NewRunner(rt, rec, KubeletVersion),
 		Routes:         svcs,
 		Services:       svcs.Source(),

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/minikubelet/minikubelet/internal/nodecap"
 	"github.com/minikubelet/minikubelet/runtime"
 )
 
@@ -76,6 +77,10 @@ type Config struct {
 	// files (at least 2) a container's log may have, as the kubelet's.
 	ContainerLogMaxSize  string `json:"containerLogMaxSize"`
 	ContainerLogMaxFiles int    `json:"containerLogMaxFiles"`
+
+	// MaxPods is how many pods the node admits (the kubelet's maxPods);
+	// one more is rejected with OutOfpods.
+	MaxPods int `json:"maxPods"`
 
 	// ResyncPeriod is the safety-net period at which each pod worker re-checks
 	// containerd even when no event arrived.
@@ -165,5 +170,6 @@ func DefaultConfig() Config {
 
 		ContainerLogMaxSize:  "10Mi",
 		ContainerLogMaxFiles: 5,
+		MaxPods:              nodecap.MaxPods,
 	}
 }

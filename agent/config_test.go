@@ -38,3 +38,14 @@ func TestLogRotationConfig(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+func TestMaxPodsConfig(t *testing.T) {
+	c := DefaultConfig()
+	if c.MaxPods != 110 {
+		t.Errorf("default maxPods = %d, want the kubelet's 110", c.MaxPods)
+	}
+	c.MaxPods = 0
+	if err := c.Complete(); err == nil || !strings.Contains(err.Error(), "maxPods 0: must be at least 1") {
+		t.Errorf("maxPods 0: error %v, want it named", err)
+	}
+}

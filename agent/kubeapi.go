@@ -100,7 +100,7 @@ func newKubeAPI(log *zap.Logger, cfg Config, version, runtimeVersion string, sto
 	}
 	node := kubeapi.NodeConfig{
 		Name: cfg.NodeName, IP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, RuntimeVersion: runtimeVersion,
-		Root: cfg.Root, Started: time.Now(),
+		Root: cfg.Root, MaxPods: cfg.MaxPods, Started: time.Now(),
 	}
 	deps := kubeapi.Deps{
 		Pods:   store,

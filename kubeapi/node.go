@@ -22,6 +22,8 @@ type NodeConfig struct {
 	RuntimeVersion string
 	// Root is the filesystem whose size is the ephemeral-storage capacity.
 	Root string
+	// MaxPods is the node's pod capacity.
+	MaxPods int
 	// Started is when the agent started: the node's creation and the
 	// conditions' transition time.
 	Started time.Time
@@ -32,7 +34,7 @@ type NodeConfig struct {
 // machine changed, so that watchers see no empty updates.
 func BuildNode(c NodeConfig) *v1.Node {
 	started := metav1.NewTime(c.Started.Truncate(time.Second))
-	capacity := nodecap.Capacity(c.Root)
+	capacity := nodecap.Capacity(c.Root, c.MaxPods)
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	cond := func(t v1.NodeConditionType, s v1.ConditionStatus, reason, msg string) v1.NodeCondition {

@@ -55,6 +55,7 @@ type agentConfig struct {
 	PauseBinary string   `json:"pauseBinary"`
 	Offline     bool     `json:"offline"`
 	ClusterDNS  []string `json:"clusterDNS"`
+	MaxPods     int      `json:"maxPods"`
 	// APIAddress "" turns the Kubernetes API off: its default port is one
 	// per machine, and another agent may hold it.
 	APIAddress string `json:"apiAddress"`
@@ -104,6 +105,9 @@ func startAgent(ctx context.Context, w *world, o benchOptions, n netSpec) (*agen
 		// The default, spelled out: pods get a resolv.conf pointing at the
 		// (absent) cluster DNS and never ask the host's resolver.
 		ClusterDNS: []string{"10.96.0.10"},
+		// Room for the scale phase's pods (the kubelet's default, 110,
+		// would reject them); the /24 holds 253.
+		MaxPods:    300,
 		APIAddress: apiAddress,
 	}
 	a.cfgPath = filepath.Join(dir, "config.yaml")

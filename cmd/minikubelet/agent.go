@@ -72,6 +72,7 @@ var agentFlagKeys = map[string]string{
 
 	"container-log-max-size":  "containerLogMaxSize",
 	"container-log-max-files": "containerLogMaxFiles",
+	"max-pods":                "maxPods",
 
 	"max-container-restart-period": "crashLoopBackOff.maxContainerRestartPeriod",
 	"crashloop-reduced-decay":      "crashLoopBackOff.reducedDecay",
@@ -120,6 +121,7 @@ YAML file given with --config; flags given on the command line win.`,
 	f.Var(durationPtr{&c.CrashLoopBackOff.MaxContainerRestartPeriod}, "max-container-restart-period", "cap of the crash-loop restart back-off, 1s to 300s (default 5m0s)")
 	f.StringVar(&c.ContainerLogMaxSize, "container-log-max-size", c.ContainerLogMaxSize, "size at which a container's log file is rotated, a quantity such as 10Mi")
 	f.IntVar(&c.ContainerLogMaxFiles, "container-log-max-files", c.ContainerLogMaxFiles, "most files a container's log keeps, the live one included (at least 2)")
+	f.IntVar(&c.MaxPods, "max-pods", c.MaxPods, "how many pods the node admits; one more is rejected with OutOfpods")
 	f.BoolVar(&c.CrashLoopBackOff.ReducedDecay, "crashloop-reduced-decay", c.CrashLoopBackOff.ReducedDecay, "crash-loop back-off from 1s up to 60s instead of 10s up to 300s")
 	o.fs = f
 	return cmd

@@ -18,18 +18,18 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// MaxPods is the kubelet's default --max-pods.
+// MaxPods is the kubelet's default --max-pods (maxPods).
 const MaxPods = 110
 
 // hugePagesDir lists the kernel's huge page sizes, one directory each.
 const hugePagesDir = "/sys/kernel/mm/hugepages"
 
-// Capacity is the node's capacity; ephemeral storage is that of the
-// filesystem holding root.
-func Capacity(root string) v1.ResourceList {
+// Capacity is the node's capacity, with room for maxPods pods; ephemeral
+// storage is that of the filesystem holding root.
+func Capacity(root string, maxPods int) v1.ResourceList {
 	capacity := v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
-		v1.ResourcePods:   *resource.NewQuantity(MaxPods, resource.DecimalSI),
+		v1.ResourcePods:   *resource.NewQuantity(int64(maxPods), resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(MemTotal(), resource.BinarySI),
 	}
 	var st unix.Statfs_t
