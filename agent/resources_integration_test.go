@@ -361,10 +361,13 @@ func readMemTotal(t *testing.T) int64 {
 // reason OutOf<resource>, "Pod was rejected: " and the kubelet's message,
 // a Warning event) and nothing of it runs; an extended resource the node
 // does not have at all is not checked (the kubelet drops it from the
-// check, as it may be a cluster-level resource), so that pod runs.
+// check, as it may be a cluster-level resource), so that pod runs; with
+// maxPods 1, a second pod is one too many (OutOfpods).
 func TestResourceAdmission(t *testing.T) {
 	env := testenv.New(t)
-	a := startAgent(t, testConfig(t, env))
+	cfg := testConfig(t, env)
+	cfg.MaxPods = 1
+	a := startAgent(t, cfg)
 	// The node's 2 MiB huge pages: whatever this host reserved, plus one.
 	b, err := os.ReadFile("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
 	if err != nil {
@@ -395,7 +398,12 @@ func TestResourceAdmission(t *testing.T) {
 	}
 	a.write("ext.yaml", pod("ext", "Never", "  - {name: c, image: busybox, command: [sleep, '3600'], resources: {limits: {example.com/foo: 1}}}\n"))
 	a.waitPod("ext", "Running", time.Minute, statusIs("Running"))
-	for _, name := range []string{"huge", "cpu", "ext"} {
+	a.write("extra.yaml", pod("extra", "Never", "  - {name: c, image: busybox, command: ['true']}\n"))
+	p := a.waitPod("extra", "Failed", time.Minute, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed })
+	if want := "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 1, capacity: 1"; p.Status.Reason != "OutOfpods" || p.Status.Message != want {
+		t.Errorf("extra: reason %q message %q; want OutOfpods, %q", p.Status.Reason, p.Status.Message, want)
+	}
+	for _, name := range []string{"huge", "cpu", "ext", "extra"} {
 		a.remove(name + ".yaml")
 		a.waitGone(name, time.Minute)
 	}
