@@ -134,3 +134,32 @@ func TestKubectlNodeEventsSurviveRestart(t *testing.T) {
 		return len(after) == 2 && slices.Contains(after, before[0]), strings.Join(after, " ")
 	})
 }
+
+// kubectl create --dry-run=server answers the pod a create would make, as
+// an API server does: its admission defaults (priority, preemptionPolicy,
+// the default tolerations) and the QoS class of its status; but the pod
+// is neither served nor written.
+func TestKubectlDryRunCreatePod(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: dry\nspec:\n  containers:\n  - {name: c, image: busybox:latest, command: [sleep, '3600']}\n"
+	out, errOut, code := k.run(pod, "create", "-f", "-", "--dry-run=server", "-o", "jsonpath="+admittedDryRun)
+	want := `0 PreemptLowerPriority node.kubernetes.io/not-ready:300 node.kubernetes.io/unreachable:300 ; Pending BestEffort`
+	if code != 0 || out != want {
+		t.Errorf("create --dry-run=server: exit %d\n got %q\nwant %q\n%s", code, out, want, errOut)
+	}
+	if _, errOut, code := k.run("", "get", "pod", "dry"); code != 1 || errOut != "Error from server (NotFound): pods \"dry\" not found\n" {
+		t.Errorf("get pod dry after a dry run: exit %d %q", code, errOut)
+	}
+	entries, err := os.ReadDir(a.cfg.Manifests)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "dry") {
+			t.Errorf("dry run wrote %s", e.Name())
+		}
+	}
+}
+
+// admittedDryRun prints what admission and the pod's creation set.
+const admittedDryRun = `{.spec.priority} {.spec.preemptionPolicy} {range .spec.tolerations[*]}{.key}:{.tolerationSeconds} {end}; {.status.phase} {.status.qosClass}`

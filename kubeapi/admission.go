@@ -6,7 +6,11 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/uuid"
+
+	"github.com/minikubelet/minikubelet/source"
 )
 
 // What kube-apiserver's default mutating admission plugins set on every
@@ -150,4 +154,18 @@ func stripAdmitted(pod *v1.Pod) {
 	if len(pod.Spec.Tolerations) == 0 {
 		pod.Spec.Tolerations = nil
 	}
+}
+
+// dryRunPod is the pod a create of pod would answer, as the API server
+// answers a dry run: defaulted and admitted, with the status it is
+// created with (Pending, its QoS class), a UID, creation time and first
+// generation, but no resourceVersion (it was never stored).
+func dryRunPod(pod *v1.Pod) *v1.Pod {
+	p := pod.DeepCopy()
+	source.SetPodDefaults(p)
+	p.UID = uuid.NewUUID()
+	p.CreationTimestamp = metav1.Now()
+	p.Generation = 1
+	p.Status = v1.PodStatus{Phase: v1.PodPending}
+	return apiPod(p)
 }

@@ -1,6 +1,8 @@
 package kubeapi
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -112,5 +114,43 @@ func TestCheckPriority(t *testing.T) {
 		case tc.want != "" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want Forbidden %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A dry-run create of a pod answers what a create answers, as
+// kube-apiserver's (the golden of the pod it created): defaults, the
+// admission plugins' priority and tolerations, the status it is created
+// with, a UID; but no resourceVersion, and nothing is written. An invalid
+// pod is refused as a create refuses it.
+func TestDryRunCreatePod(t *testing.T) {
+	s := referenceServer(t)
+	create := func(body string) (int, []byte) {
+		code, _, got := ask(t, s, exchange{method: "POST", path: "/api/v1/namespaces/default/pods?dryRun=All",
+			header: jsonBody, body: body})
+		return code, got
+	}
+	code, body := create(podJSON("dry", ""))
+	if code != 201 {
+		t.Fatalf("dry run: %d %s", code, body)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	want := golden(t, "object-pod").(map[string]any)
+	reportDiff(t, "dry-run pod spec", raw["spec"], want["spec"])
+	reportDiff(t, "dry-run pod status", raw["status"], want["status"])
+	md := raw["metadata"].(map[string]any)
+	if md["uid"] == nil || md["creationTimestamp"] == nil || md["generation"] != 1.0 || md["resourceVersion"] != nil {
+		t.Errorf("dry-run pod metadata: %v", md)
+	}
+	if entries, err := os.ReadDir(s.deps.ManifestDir); err != nil || len(entries) > 0 {
+		t.Errorf("dry run wrote %v (%v)", entries, err)
+	}
+	if _, ok := s.cache.Get(keyPods, "default", "dry"); ok {
+		t.Error("dry-run pod is served")
+	}
+	if code, body := create(podJSON("bad", `"image": ""`)); code != 422 || !strings.Contains(string(body), "spec.containers[0].image") {
+		t.Errorf("dry run of an invalid pod: %d %s", code, body)
 	}
 }

@@ -197,6 +197,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequ
 		return err
 	}
 	if dryRun(r) {
+		if pod, ok := obj.(*v1.Pod); ok {
+			obj = dryRunPod(pod)
+		}
 		setKind(obj, req.info)
 		writeJSON(w, http.StatusCreated, obj)
 		return nil
@@ -430,10 +433,7 @@ func applyPatch(r *http.Request, cur any, body []byte, schema any) ([]byte, erro
 // store writes obj into the manifests directory (unless it is a dry run),
 // without what the API and the agent fill in.
 func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
-	if dryRun(r) {
-		return nil
-	}
-	if s.deps.ManifestDir == "" {
+	if s.deps.ManifestDir == "" && !dryRun(r) {
 		return apierrors.NewMethodNotSupported(req.info.groupResource(), verbOf(r.Method))
 	}
 	data, err := manifestOf(obj)
@@ -441,7 +441,12 @@ func (s *Server) store(r *http.Request, req resourceRequest, obj Object) error {
 		return err
 	}
 	name := fmt.Sprintf("%s/%s/%s", req.info.name, obj.GetNamespace(), obj.GetName())
-	if _, err := source.ApplyFromAPI(r.Context(), s.deps.ManifestDir, name, data, s.deps.NodeName); err != nil {
+	if dryRun(r) {
+		err = source.Check(name, data, s.deps.NodeName)
+	} else {
+		_, err = source.ApplyFromAPI(r.Context(), s.deps.ManifestDir, name, data, s.deps.NodeName)
+	}
+	if err != nil {
 		return api.ManifestError(err)
 	}
 	return nil

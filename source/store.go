@@ -210,6 +210,13 @@ func ApplyFromAPI(ctx context.Context, dir string, name string, data []byte, nod
 	return apply(ctx, dir, name, data, nodeName, true)
 }
 
+// Check refuses what Apply would refuse of data, writing nothing: a dry
+// run answers the same errors as the write it stands for.
+func Check(name string, data []byte, nodeName string) error {
+	_, err := readInput(name, data, nodeName)
+	return err
+}
+
 func apply(ctx context.Context, dir string, name string, data []byte, nodeName string, fromAPI bool) ([]string, error) {
 	ins, err := readInput(name, data, nodeName)
 	if err != nil || len(ins) == 0 {
