@@ -175,6 +175,16 @@ type Daemon struct {
 // Address is the daemon's gRPC socket.
 func (d *Daemon) Address() string { return d.cfg.Address }
 
+// PID is the current containerd process's, 0 before the first start.
+func (d *Daemon) PID() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 // Done is closed once the daemon was stopped and has exited.
 func (d *Daemon) Done() <-chan struct{} { return d.done }
 

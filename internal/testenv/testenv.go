@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -374,3 +375,26 @@ func uuid() string {
 }
 
 func isNotFound(err error) bool { return errdefs.IsNotFound(err) }
+
+// KillContainerd kills the binary's containerd with SIGKILL, as a crash
+// would, runs whileDown before its supervisor starts it again, and waits
+// until the new one answers. Shims, and so containers, keep running.
+func (e *Env) KillContainerd(t *testing.T, whileDown func()) {
+	t.Helper()
+	pid := shared.daemon.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("testenv: kill containerd %d: %v", pid, err)
+	}
+	// The supervisor waits a second before the restart: whileDown runs
+	// with no containerd to hear what happens.
+	WaitFor(t, "containerd gone", func() (bool, string) {
+		return syscall.Kill(pid, 0) != nil, fmt.Sprintf("pid %d still there", pid)
+	})
+	whileDown()
+	WaitFor(t, "containerd back", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ok, err := e.Client.IsServing(ctx)
+		return ok && shared.daemon.PID() != pid, fmt.Sprintf("serving %v, err %v", ok, err)
+	})
+}
