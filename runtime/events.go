@@ -169,9 +169,15 @@ func (c *Containerd) runExitMonitor() {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, resubscribeMax)
 	}
 }
+
+// resubscribeMax bounds the wait between attempts to subscribe again, so
+// that exits which happened while containerd was down are found (by the
+// reconcile that follows each subscription) within a second of its return.
+// A failed attempt is one refused dial.
+const resubscribeMax = 500 * time.Millisecond
 
 // streamEvents runs one subscription until it fails or ctx ends: it waits
 // until containerd has registered it, reconciles, then handles events.
