@@ -1,15 +1,13 @@
 package kubeapi
 
 import (
-	"fmt"
 	"slices"
 
 	v1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
 
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/source"
 )
 
@@ -54,31 +52,12 @@ func addDefaultTolerations(pod *v1.Pod) {
 	}
 }
 
-// systemPriorityClasses are the PriorityClasses every API server makes at
-// start (no other exists on this node): name → value. Their
-// preemptionPolicy is the default, PreemptLowerPriority.
-var systemPriorityClasses = map[string]int32{
-	"system-node-critical":    2000001000,
-	"system-cluster-critical": 2000000000,
-}
-
-// priorityOf is the priority the Priority plugin computes for a pod of
-// priorityClassName: 0 with none (no class is a global default here);
-// false for a class that does not exist.
-func priorityOf(class string) (int32, bool) {
-	if class == "" {
-		return 0, true
-	}
-	p, ok := systemPriorityClasses[class]
-	return p, ok
-}
-
 // admitPod sets on pod what the two plugins set on a create: the priority
 // and preemptionPolicy of its class (left unset for an unknown class: the
-// API server would have refused such a pod, see checkPriority), and the
-// tolerations it lacks.
+// API server would have refused such a pod, see kuberules.CheckPriority),
+// and the tolerations it lacks.
 func admitPod(pod *v1.Pod) {
-	if p, ok := priorityOf(pod.Spec.PriorityClassName); ok {
+	if p, ok := kuberules.PriorityOf(pod.Spec.PriorityClassName); ok {
 		if pod.Spec.Priority == nil {
 			pod.Spec.Priority = &p
 		}
@@ -104,33 +83,13 @@ func admitPodUpdate(pod, old *v1.Pod) {
 	addDefaultTolerations(pod)
 }
 
-// checkPriority refuses a pod created through the API as the Priority
-// plugin does: a PriorityClass that does not exist, or a priority or
-// preemptionPolicy other than its class's.
-func checkPriority(pod *v1.Pod) error {
-	forbidden := func(err error) error {
-		return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, pod.Name, err)
-	}
-	p, ok := priorityOf(pod.Spec.PriorityClassName)
-	if !ok {
-		return forbidden(fmt.Errorf("no PriorityClass with name %v was found", pod.Spec.PriorityClassName))
-	}
-	if pod.Spec.Priority != nil && *pod.Spec.Priority != p {
-		return forbidden(fmt.Errorf("the integer value of priority (%d) must not be provided in pod spec; priority admission controller computed %d from the given PriorityClass name", *pod.Spec.Priority, p))
-	}
-	if pp := pod.Spec.PreemptionPolicy; pp != nil && *pp != v1.PreemptLowerPriority {
-		return forbidden(fmt.Errorf("the string value of PreemptionPolicy (%s) must not be provided in pod spec; priority admission controller computed %s from the given PriorityClass name", *pp, v1.PreemptLowerPriority))
-	}
-	return nil
-}
-
 // stripAdmitted takes out of a pod about to be written to its manifest
 // what admitPod would set again when it is served: the priority and
 // preemptionPolicy of its class, and default tolerations no other
 // toleration covers. The manifest keeps what its user wrote, and the
 // pod served is the same.
 func stripAdmitted(pod *v1.Pod) {
-	if p, ok := priorityOf(pod.Spec.PriorityClassName); ok {
+	if p, ok := kuberules.PriorityOf(pod.Spec.PriorityClassName); ok {
 		if pod.Spec.Priority != nil && *pod.Spec.Priority == p {
 			pod.Spec.Priority = nil
 		}

@@ -8,7 +8,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 )
 
@@ -85,35 +84,6 @@ func TestAdmitPodUpdate(t *testing.T) {
 	}
 	if *p.Spec.Priority != 0 || !equality.Semantic.DeepEqual(p.Spec.Tolerations, old.Spec.Tolerations) {
 		t.Errorf("spec %+v", p.Spec)
-	}
-}
-
-// A pod created through the API with a priority class that does not exist,
-// or a priority its class does not have, is refused as the Priority
-// plugin refuses it.
-func TestCheckPriority(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		spec v1.PodSpec
-		want string
-	}{
-		{"none", v1.PodSpec{}, ""},
-		{"node critical", v1.PodSpec{PriorityClassName: "system-node-critical", Priority: ptr.To[int32](2000001000)}, ""},
-		{"unknown", v1.PodSpec{PriorityClassName: "gold"}, `pods "p" is forbidden: no PriorityClass with name gold was found`},
-		{"priority", v1.PodSpec{Priority: ptr.To[int32](7)},
-			`pods "p" is forbidden: the integer value of priority (7) must not be provided in pod spec; priority admission controller computed 0 from the given PriorityClass name`},
-		{"preemption", v1.PodSpec{PreemptionPolicy: ptr.To(v1.PreemptNever)},
-			`pods "p" is forbidden: the string value of PreemptionPolicy (Never) must not be provided in pod spec; priority admission controller computed PreemptLowerPriority from the given PriorityClass name`},
-	} {
-		p := &v1.Pod{Spec: tc.spec}
-		p.Name = "p"
-		err := checkPriority(p)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%s: %v", tc.name, err)
-		case tc.want != "" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%s: %v, want Forbidden %q", tc.name, err, tc.want)
-		}
 	}
 }
 

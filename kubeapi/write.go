@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/source"
 )
 
@@ -188,7 +189,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequ
 		return apierrors.NewAlreadyExists(req.info.groupResource(), obj.GetName())
 	}
 	if pod, ok := obj.(*v1.Pod); ok {
-		if err := checkPriority(pod); err != nil {
+		if err := kuberules.CheckPriority(pod); err != nil {
 			return err
 		}
 	}
