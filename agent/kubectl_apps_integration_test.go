@@ -274,3 +274,44 @@ func TestKubectlLabelControllerPod(t *testing.T) {
 			kept.UID, p.UID, kept.Labels, kept.OwnerReferences, kept.Spec.Containers[0].Image)
 	}
 }
+
+// A Deployment whose template names a PriorityClass that does not exist
+// makes no pod: as upstream's Priority admission refuses them, its
+// ReplicaSet records FailedCreate warnings with the API server's message
+// (kubectl describe rs shows them) and has the ReplicaFailure condition,
+// as its Deployment has. A patch that drops the class makes the pods.
+func TestKubectlUnknownPriorityClass(t *testing.T) {
+	_, a, k := startWithKubectl(t)
+	gold := strings.Replace(strings.Replace(kubectlWeb, "replicas: 2", "replicas: 1", 1),
+		"      containers:", "      priorityClassName: gold\n      containers:", 1)
+	if out, errOut, code := k.run(gold, "create", "-f", "-"); code != 0 || out != "deployment.apps/web created\n" {
+		t.Fatalf("create: exit %d %q %s", code, out, errOut)
+	}
+	var rs string
+	testenv.WaitFor(t, "the ReplicaSet's ReplicaFailure condition", func() (bool, string) {
+		out, _, _ := k.run("", "get", "rs", "-l", "app=web", "-o",
+			`jsonpath={range .items[*]}{.metadata.name}|{range .status.conditions[*]}{.type} {.status} {.reason}: {.message}{end}{"\n"}{end}`)
+		name, cond, _ := strings.Cut(strings.TrimSpace(out), "|")
+		rs = name
+		return name != "" && cond == `ReplicaFailure True FailedCreate: pods "`+name+`-" is forbidden: no PriorityClass with name gold was found`, out
+	})
+	msg := `Error creating: pods "` + rs + `-" is forbidden: no PriorityClass with name gold was found`
+	out := k.ok("describe", "rs", rs)
+	if !hasLineWith(out, "Warning", "FailedCreate", "replicaset-controller", msg) {
+		t.Errorf("describe rs has no FailedCreate event:\n%s", out)
+	}
+	if out := k.ok("get", "deploy", "web", "-o", `jsonpath={.status.conditions[?(@.type=="ReplicaFailure")].reason}`); out != "FailedCreate" {
+		t.Errorf("deployment ReplicaFailure: %q", out)
+	}
+	if pods := a.deploymentPods("web-"); len(pods) != 0 {
+		t.Errorf("pods made: %v", podNames(pods))
+	}
+
+	if out := k.ok("patch", "deploy", "web", "--type=json", "-p", `[{"op":"remove","path":"/spec/template/spec/priorityClassName"}]`); out != "deployment.apps/web patched\n" {
+		t.Errorf("patch: %q", out)
+	}
+	waitReady(t, a, k, 1)
+	if out := k.ok("get", "deploy", "web", "-o", `jsonpath={.status.conditions[?(@.type=="ReplicaFailure")].reason}`); out != "" {
+		t.Errorf("deployment ReplicaFailure after the patch: %q", out)
+	}
+}

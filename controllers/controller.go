@@ -76,6 +76,10 @@ type Controller struct {
 	wake      time.Time
 	saved     []byte
 	published []*v1.Pod // the pods last sent on podsOut
+	// syncs counts the syncs; manageErrs holds how each ReplicaSet's pod
+	// creation last went (its ReplicaFailure condition).
+	syncs      int
+	manageErrs map[types.UID]manageResult
 
 	view viewStore
 }
@@ -122,6 +126,8 @@ func New(log *zap.Logger, cfg Config, statuses PodStatuses, rec Recorder) (*Cont
 		rss:      map[string]*appsv1.ReplicaSet{},
 		pods:     map[string]*v1.Pod{},
 		deleted:  map[types.UID]bool{},
+
+		manageErrs: map[types.UID]manageResult{},
 	}
 	c.view.init()
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
@@ -432,6 +438,7 @@ func specHash(s *appsv1.DeploymentSpec) string {
 // and publishes.
 func (c *Controller) sync() {
 	c.wake = time.Time{}
+	c.syncs++
 	for i := 0; i < 8; i++ {
 		c.changed = false
 		c.pass(c.now())
@@ -502,6 +509,7 @@ func (c *Controller) collectGarbage() {
 
 func (c *Controller) deleteReplicaSet(rs *appsv1.ReplicaSet) {
 	delete(c.rss, rs.Namespace+"/"+rs.Name)
+	delete(c.manageErrs, rs.UID)
 	c.changed = true
 }
 

@@ -484,3 +484,73 @@ func TestBrokenManifestKeepsDeployment(t *testing.T) {
 		t.Errorf("pods left after the deployment went: %v", names(c2.Pods()))
 	}
 }
+
+// A template whose PriorityClass does not exist makes no pod: the API
+// server's Priority admission refuses each, so the ReplicaSet records one
+// FailedCreate event per sync with its message, and it and its Deployment
+// show the ReplicaFailure condition, until a template that is admitted
+// rolls out (the old ReplicaSet, scaled to 0, is no longer failing).
+func TestUnknownPriorityClassFailedCreate(t *testing.T) {
+	st := &fakeStatuses{pods: map[types.UID]*v1.Pod{}}
+	log := zaptest.NewLogger(t)
+	rec := events.NewStore(log, "node1", 100)
+	root := t.TempDir()
+	c, err := New(log, Config{StateDir: root + "/state", NodeName: "node1", Manifests: root + "/manifests"}, st, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	c.now = func() time.Time { return clock }
+	gold := strings.Replace(labDeploymentYAML, "      containers:", "      priorityClassName: gold\n      containers:", 1)
+	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, gold)}, nil)
+	settle(t, c, st, &clock)
+	c.sync()
+	if pods := c.Pods(); len(pods) != 0 {
+		t.Fatalf("pods made: %v", names(pods))
+	}
+	rss := c.ListReplicaSets("default")
+	if len(rss) != 1 {
+		t.Fatalf("replica sets %d", len(rss))
+	}
+	rs := rss[0]
+	msg := `pods "` + rs.Name + `-" is forbidden: no PriorityClass with name gold was found`
+	var failed []v1.Event
+	for _, e := range rec.List("default", "") {
+		if e.InvolvedObject.UID == rs.UID && e.Reason == "FailedCreate" {
+			failed = append(failed, e)
+		}
+	}
+	if len(failed) != 1 || failed[0].Type != v1.EventTypeWarning || failed[0].Message != "Error creating: "+msg ||
+		failed[0].Source.Component != "replicaset-controller" {
+		t.Errorf("FailedCreate events: %+v", failed)
+	} else if syncs := c.syncs; failed[0].Count != int32(syncs) {
+		t.Errorf("FailedCreate count %d after %d syncs", failed[0].Count, syncs)
+	}
+	if len(rs.Status.Conditions) != 1 {
+		t.Fatalf("replica set conditions %+v", rs.Status.Conditions)
+	}
+	if cond := rs.Status.Conditions[0]; cond.Type != appsv1.ReplicaSetReplicaFailure || cond.Status != v1.ConditionTrue ||
+		cond.Reason != "FailedCreate" || cond.Message != msg || cond.LastTransitionTime.IsZero() {
+		t.Errorf("replica set condition %+v", cond)
+	}
+	d, _ := c.GetDeployment("default", "deployment-example")
+	if cond := getCondition(&d.Status, appsv1.DeploymentReplicaFailure); cond == nil || cond.Status != v1.ConditionTrue ||
+		cond.Reason != "FailedCreate" || cond.Message != msg {
+		t.Errorf("deployment ReplicaFailure %+v", cond)
+	}
+
+	c.setDeployments([]*appsv1.Deployment{parseDeployment(t, labDeploymentYAML)}, nil)
+	settle(t, c, st, &clock)
+	if pods := c.Pods(); len(pods) != 2 {
+		t.Errorf("pods after a good template: %v", names(pods))
+	}
+	for _, rs := range c.ListReplicaSets("default") {
+		if len(rs.Status.Conditions) != 0 {
+			t.Errorf("%s conditions %+v", rs.Name, rs.Status.Conditions)
+		}
+	}
+	d, _ = c.GetDeployment("default", "deployment-example")
+	if cond := getCondition(&d.Status, appsv1.DeploymentReplicaFailure); cond != nil {
+		t.Errorf("deployment ReplicaFailure left: %+v", cond)
+	}
+}

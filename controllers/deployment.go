@@ -580,10 +580,36 @@ func (c *Controller) setStatus(d *appsv1.Deployment, all []*appsv1.ReplicaSet, n
 	} else if d.Spec.ProgressDeadlineSeconds == nil {
 		removeCondition(&s, appsv1.DeploymentProgressing)
 	}
+	if progress {
+		// A ReplicaSet's failure to make pods is the Deployment's too
+		// (upstream's syncRolloutStatus): the new one's first.
+		if cond := replicaFailure(newRS, rss); cond != nil {
+			setCondition(&s, *cond)
+		} else {
+			removeCondition(&s, appsv1.DeploymentReplicaFailure)
+		}
+	}
 	if !statusEqual(&d.Status, &s) {
 		d.Status = s
 		c.changed = true
 	}
+}
+
+// replicaFailure is the ReplicaFailure condition of newRS, or else of the
+// first of rss that has one, as a Deployment condition.
+func replicaFailure(newRS *appsv1.ReplicaSet, rss []*appsv1.ReplicaSet) *appsv1.DeploymentCondition {
+	for _, rs := range append([]*appsv1.ReplicaSet{newRS}, rss...) {
+		if rs == nil {
+			continue
+		}
+		for _, c := range rs.Status.Conditions {
+			if c.Type == appsv1.ReplicaSetReplicaFailure {
+				return &appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: c.Status, Reason: c.Reason,
+					Message: c.Message, LastUpdateTime: c.LastTransitionTime, LastTransitionTime: c.LastTransitionTime}
+			}
+		}
+	}
+	return nil
 }
 
 // timedOut: the Progressing condition was last updated longer ago than

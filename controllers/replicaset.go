@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/ptr"
 
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/source"
 )
 
@@ -82,8 +84,20 @@ func (c *Controller) manageReplicas(rs *appsv1.ReplicaSet, now time.Time) {
 	diff := len(active) - int(replicasOf(rs.Spec.Replicas))
 	switch {
 	case diff < 0:
+		if r, ok := c.manageErrs[rs.UID]; ok && r.err != nil && r.sync == c.syncs {
+			// Refused once in this sync already: upstream tries again
+			// when the ReplicaSet is requeued, not at once.
+			return
+		}
 		for i := 0; i < min(-diff, burstReplicas); i++ {
 			p := c.newPod(rs, now)
+			if err := c.admit(p); err != nil {
+				// Upstream's slow start stops at the first refusal; the
+				// error is the ReplicaFailure condition's message.
+				c.rsrec.Event(rsRef(rs), v1.EventTypeWarning, "FailedCreate", "Error creating: "+err.Error())
+				c.manageErrs[rs.UID] = manageResult{err: err, sync: c.syncs}
+				return
+			}
 			c.pods[p.Namespace+"/"+p.Name] = p
 			c.changed = true
 			c.rsrec.Event(rsRef(rs), v1.EventTypeNormal, "SuccessfulCreate", "Created pod: "+p.Name)
@@ -95,6 +109,21 @@ func (c *Controller) manageReplicas(rs *appsv1.ReplicaSet, now time.Time) {
 			c.rsrec.Event(rsRef(rs), v1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: "+p.Name)
 		}
 	}
+	c.manageErrs[rs.UID] = manageResult{sync: c.syncs}
+}
+
+// manageResult is how a ReplicaSet's last manageReplicas ended, and in
+// which sync.
+type manageResult struct {
+	err  error
+	sync int
+}
+
+// admit refuses a pod the ReplicaSet controller creates as the API
+// server's admission would: the Priority plugin (the pod has no name yet
+// when admission sees it, only its generateName).
+func (c *Controller) admit(p *v1.Pod) error {
+	return kuberules.CheckPriority(&v1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: p.GenerateName}, Spec: p.Spec})
 }
 
 func rsRef(rs *appsv1.ReplicaSet) *v1.ObjectReference {
@@ -181,6 +210,19 @@ func (c *Controller) updateReplicaSetStatus(rs *appsv1.ReplicaSet, now time.Time
 			}
 		}
 	}
+	// The ReplicaFailure condition of upstream's calculateStatus: set
+	// while creating pods fails, removed once it works (known only after
+	// the controller managed the ReplicaSet since it started).
+	if r, ok := c.manageErrs[rs.UID]; ok {
+		i := slices.IndexFunc(s.Conditions, func(c appsv1.ReplicaSetCondition) bool { return c.Type == appsv1.ReplicaSetReplicaFailure })
+		switch {
+		case r.err != nil && i < 0:
+			s.Conditions = append(slices.Clone(s.Conditions), appsv1.ReplicaSetCondition{Type: appsv1.ReplicaSetReplicaFailure,
+				Status: v1.ConditionTrue, Reason: "FailedCreate", Message: r.err.Error(), LastTransitionTime: metav1.NewTime(now)})
+		case r.err == nil && i >= 0:
+			s.Conditions = slices.Delete(slices.Clone(s.Conditions), i, i+1)
+		}
+	}
 	if !rsStatusEqual(&rs.Status, &s) {
 		rs.Status = s
 		c.changed = true
@@ -189,7 +231,10 @@ func (c *Controller) updateReplicaSetStatus(rs *appsv1.ReplicaSet, now time.Time
 
 func rsStatusEqual(a, b *appsv1.ReplicaSetStatus) bool {
 	return a.Replicas == b.Replicas && a.FullyLabeledReplicas == b.FullyLabeledReplicas && a.ReadyReplicas == b.ReadyReplicas &&
-		a.AvailableReplicas == b.AvailableReplicas && a.ObservedGeneration == b.ObservedGeneration
+		a.AvailableReplicas == b.AvailableReplicas && a.ObservedGeneration == b.ObservedGeneration &&
+		slices.EqualFunc(a.Conditions, b.Conditions, func(x, y appsv1.ReplicaSetCondition) bool {
+			return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason && x.Message == y.Message
+		})
 }
 
 func statusEqual(a, b *appsv1.DeploymentStatus) bool {
