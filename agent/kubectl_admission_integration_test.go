@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,6 +159,38 @@ func TestKubectlDryRunCreatePod(t *testing.T) {
 		if strings.Contains(e.Name(), "dry") {
 			t.Errorf("dry run wrote %s", e.Name())
 		}
+	}
+}
+
+// kubectl replace --dry-run=server of a pod as served, its image changed,
+// and without its status, answers the pod as the update would leave it, as an API server does:
+// defaulted, with its UID and status; the pod keeps its image.
+func TestKubectlDryRunReplacePod(t *testing.T) {
+	_, _, k := startWithKubectl(t)
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: dry\nspec:\n  containers:\n  - {name: c, image: busybox:latest, command: [sleep, '3600']}\n"
+	if out, errOut, code := k.run(pod, "create", "-f", "-"); code != 0 || out != "pod/dry created\n" {
+		t.Fatalf("create: exit %d %q %s", code, out, errOut)
+	}
+	uid := k.ok("get", "pod", "dry", "-o", "jsonpath={.metadata.uid}")
+	// Without its resourceVersion and status, as a manifest would be: the
+	// update is unconditional (the pod's status moves on meanwhile).
+	var served map[string]any
+	if err := json.Unmarshal([]byte(k.ok("get", "pod", "dry", "-o", "json")), &served); err != nil {
+		t.Fatal(err)
+	}
+	delete(served["metadata"].(map[string]any), "resourceVersion")
+	delete(served, "status")
+	sent, err := json.Marshal(served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := k.run(strings.Replace(string(sent), `"busybox:latest"`, `"busybox:1.36.1"`, 1), "replace", "-f", "-", "--dry-run=server", "-o",
+		"jsonpath={.metadata.uid} {.spec.containers[0].image} {.spec.containers[0].terminationMessagePath} {.status.qosClass}")
+	if want := uid + " busybox:1.36.1 /dev/termination-log BestEffort"; code != 0 || uid == "" || out != want {
+		t.Errorf("replace --dry-run=server: exit %d\n got %q\nwant %q\n%s", code, out, want, errOut)
+	}
+	if out := k.ok("get", "pod", "dry", "-o", "jsonpath={.spec.containers[0].image}"); out != "busybox:latest" {
+		t.Errorf("image after a dry-run replace: %q", out)
 	}
 }
 

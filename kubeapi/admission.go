@@ -128,3 +128,14 @@ func dryRunPod(pod *v1.Pod) *v1.Pod {
 	p.Status = v1.PodStatus{Phase: v1.PodPending}
 	return apiPod(p)
 }
+
+// dryRunUpdatedPod is the pod an update of cur to pod would answer, as
+// the API server answers a dry run: defaulted, with cur's identity,
+// resourceVersion and status (an update of a pod leaves its status be).
+func dryRunUpdatedPod(pod, cur *v1.Pod) *v1.Pod {
+	p := pod.DeepCopy()
+	source.SetPodDefaults(p)
+	p.UID, p.CreationTimestamp, p.ResourceVersion = cur.UID, cur.CreationTimestamp, cur.ResourceVersion
+	p.Status = *cur.Status.DeepCopy()
+	return p
+}

@@ -124,3 +124,32 @@ func TestDryRunCreatePod(t *testing.T) {
 		t.Errorf("dry run of an invalid pod: %d %s", code, body)
 	}
 }
+
+// A dry-run update of a pod (kubectl replace or apply --dry-run=server)
+// answers the pod as the update would leave it: defaulted, with its UID,
+// resourceVersion and status, the new image, the next generation; the
+// pod served is unchanged.
+func TestDryRunUpdatePod(t *testing.T) {
+	s := referenceServer(t)
+	before, _ := s.cache.Get(keyPods, "default", "web")
+	code, _, body := ask(t, s, exchange{method: "PUT", path: "/api/v1/namespaces/default/pods/web?dryRun=All", header: jsonBody,
+		body: strings.Replace(podJSON("web", ""), `"busybox"`, `"busybox:latest"`, 1)})
+	if code != 200 {
+		t.Fatalf("dry-run update: %d %s", code, body)
+	}
+	var got v1.Pod
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	cur := before.(*v1.Pod)
+	want := cur.DeepCopy()
+	want.Spec.Containers[0].Image = "busybox:latest"
+	want.Generation = 2
+	if got.UID != cur.UID || got.ResourceVersion != cur.ResourceVersion || got.Generation != 2 ||
+		!equality.Semantic.DeepEqual(got.Spec, want.Spec) || !equality.Semantic.DeepEqual(got.Status, cur.Status) {
+		t.Errorf("dry-run update answered\n%s\nwant the pod served but for its image and generation", body)
+	}
+	if after, _ := s.cache.Get(keyPods, "default", "web"); !equality.Semantic.DeepEqual(after, before) {
+		t.Error("dry-run update changed the pod served")
+	}
+}

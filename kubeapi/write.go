@@ -264,6 +264,9 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		return err
 	}
 	if dryRun(r) {
+		if pod, ok := obj.(*v1.Pod); ok {
+			obj = dryRunUpdatedPod(pod, cur.(*v1.Pod))
+		}
 		setKind(obj, req.info)
 		writeJSON(w, http.StatusOK, obj)
 		return nil
