@@ -216,7 +216,7 @@ func run(ctx context.Context, log *zap.Logger, o benchOptions) (_ *results, retE
 	}()
 
 	for _, ph := range b.phases() {
-		if o.only != nil && !o.only[ph.name] || ph.name == "peers" && !o.peers || ph.name == "scale" && o.quick && o.only == nil {
+		if o.only != nil && !o.only[ph.name] || ph.name == "peers" && !o.peers || o.quick && o.only == nil && (ph.name == "scale" || ph.name == "restart") {
 			continue
 		}
 		log.Info("phase " + ph.name + ": " + ph.what)
@@ -247,7 +247,8 @@ func (b *bench) phases() []phase {
 		{"idle", "the agent idle with no pods", b.idleEmpty},
 		{"start", "single pod starts, floor and agent taking turns", b.podStart},
 		{"many", "pods dropped at once, idle footprint with them", b.manyPods},
-		// Not part of --quick unless asked for by --only.
+		// Not part of --quick unless asked for by --only (neither is restart):
+		// --quick stays under 3 minutes.
 		{"scale", "many more pods dropped at once: time and agent memory per pod", b.scalePods},
 		{"deploy", "a Deployment scaled from 0 to as many pods, against those pods dropped at once", b.deployScale},
 		{"grouping", "shim grouping on the floor", b.shimGrouping},
