@@ -237,6 +237,12 @@ func (s *Source) Run(ctx context.Context, out chan<- Update) error {
 				}
 			}
 			if gone {
+				// Files waiting out their debounce went with the
+				// directory; the rescan when it is back reads them all.
+				// Kept, they would stay pending with no timer armed, and
+				// the rescan would skip them as mid-write.
+				clear(s.pending)
+				debounce.Stop()
 				s.rescan(ctx)
 				if err := s.emit(ctx, out); err != nil {
 					return nil
