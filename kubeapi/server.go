@@ -75,6 +75,7 @@ type Server struct {
 
 	cache   *Cache
 	codec   *codec
+	fields  *fieldManagers
 	started time.Time
 	metrics *Metrics
 	// stopping fails readyz's shutdown check once Run is told to stop.
@@ -104,8 +105,9 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("register pod gauges: %w", err)
 		}
 	}
-	return &Server{log: log, cfg: cfg, deps: deps, openapi: docs, cache: NewCache(historySize), codec: newCodec(), started: time.Now(),
-		metrics: m}, nil
+	c := newCodec()
+	return &Server{log: log, cfg: cfg, deps: deps, openapi: docs, cache: NewCache(historySize), codec: c,
+		fields: newFieldManagers(docs, c.scheme), started: time.Now(), metrics: m}, nil
 }
 
 // EnsureCredentials makes (or renews) the certificates and writes the

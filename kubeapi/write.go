@@ -193,6 +193,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequ
 			return err
 		}
 	}
+	if err := s.trackFields(r, req, nil, obj); err != nil {
+		return err
+	}
 	prev := s.cache.ResourceVersion()
 	if err := s.store(r, req, obj); err != nil {
 		return err
@@ -255,10 +258,15 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 			return err
 		}
 		pod.Generation = podGeneration(pod, cur.(*v1.Pod))
+		if err := s.trackFields(r, req, cur, pod); err != nil {
+			return err
+		}
 		if err := s.storePodUpdate(r, req, pod, cur.(*v1.Pod)); err != nil {
 			return err
 		}
 	} else if err := validateConfigUpdate(obj, cur); err != nil {
+		return err
+	} else if err := s.trackFields(r, req, cur, obj); err != nil {
 		return err
 	} else if err := s.storeUpdate(r, req, cur, obj); err != nil {
 		return err
@@ -273,6 +281,23 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 	}
 	writeJSON(w, http.StatusOK, s.settled(r.Context(), req, obj, prev))
 	return nil
+}
+
+// trackFields records in obj's managedFields the write of it by the
+// request's field manager; live is the object it changes (nil on create).
+func (s *Server) trackFields(r *http.Request, req resourceRequest, live, obj Object) error {
+	options := "UpdateOptions"
+	switch r.Method {
+	case http.MethodPost:
+		options = "CreateOptions"
+	case http.MethodPatch:
+		options = "PatchOptions"
+	}
+	manager, err := fieldManagerOf(r, options)
+	if err != nil {
+		return err
+	}
+	return s.fields.track(req.info.gv.WithKind(req.info.kind), live, obj, manager)
 }
 
 // validateConfigUpdate refuses what the API server refuses of an update of
@@ -599,14 +624,14 @@ var agentAnnotations = []string{source.AnnotationConfigSource, source.Annotation
 // Deployment (controllers.AnnotationRevision).
 const annotationRevision = "deployment.kubernetes.io/revision"
 
-// manifestOf is obj as a manifest: type, metadata the user owns, spec.
+// manifestOf is obj as a manifest: type, metadata the user owns, spec,
+// and the managedFields the API keeps of it (see trackFields).
 func manifestOf(obj Object) ([]byte, error) {
 	c := obj.DeepCopyObject().(Object)
 	c.SetResourceVersion("")
 	c.SetUID("")
 	c.SetCreationTimestamp(metav1.Time{})
 	c.SetGeneration(0)
-	c.SetManagedFields(nil)
 	c.SetSelfLink("")
 	if a := c.GetAnnotations(); a != nil {
 		for _, k := range agentAnnotations {

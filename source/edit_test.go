@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestEdit(t *testing.T) {
@@ -87,6 +89,10 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 	updated.Spec.Containers[0].Image = "busybox:1.37"
 	updated.Status = v1.PodStatus{}
 	updated.Generation = 2
+	mf := []metav1.ManagedFieldsEntry{{Manager: "kubectl-label", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
+		Time: &metav1.Time{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, FieldsType: "FieldsV1",
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:tier":{}}}}`)}}}
+	updated.ManagedFields = mf
 	data, err := json.Marshal(updated)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +104,9 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 	after := load(path)
 	if after.UID != before.UID || after.Labels["tier"] != "front" || after.Spec.Containers[0].Image != "busybox:1.37" || after.Generation != 2 {
 		t.Fatalf("after the update: uid %s (was %s), labels %v, image %s, generation %d", after.UID, before.UID, after.Labels, after.Spec.Containers[0].Image, after.Generation)
+	}
+	if got, want := jsonOf(t, after.ManagedFields), jsonOf(t, mf); got != want {
+		t.Errorf("managedFields after the update: %s, want %s", got, want)
 	}
 	if _, ok := after.Annotations[AnnotationIdentity]; ok {
 		t.Error("the identity annotation is served")
@@ -120,8 +129,8 @@ func TestUpdatePodKeepsIdentity(t *testing.T) {
 	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if p := load(path); p.UID == before.UID || p.Generation != 0 {
-		t.Errorf("a file edited by hand kept the UID (%v) or the generation %d", p.UID == before.UID, p.Generation)
+	if p := load(path); p.UID == before.UID || p.Generation != 0 || p.ManagedFields != nil {
+		t.Errorf("a file edited by hand kept the UID (%v), the generation %d or managedFields %+v", p.UID == before.UID, p.Generation, p.ManagedFields)
 	}
 
 	if err := UpdatePod(context.Background(), dir, ref, node, "../../etc", data); err == nil {
@@ -186,4 +195,13 @@ func TestApplyFromAPISealsNewPods(t *testing.T) {
 	if edited, _ := load("web"); edited.UID == api.UID || len(edited.Spec.Tolerations) != 1 {
 		t.Errorf("edited by hand: uid %s (was %s), tolerations %+v", edited.UID, api.UID, edited.Spec.Tolerations)
 	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

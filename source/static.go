@@ -90,9 +90,11 @@ func makeStatic(pod *v1.Pod, path, nodeName string) error {
 	}
 	pod.UID = uid
 	// The generation is the API server's to count (it ignores one given on
-	// create): kept only in a file the API wrote (see UpdatePod).
+	// create), and so are the managed fields: kept only in a file the API
+	// wrote (see UpdatePod).
 	if !fromAPI {
 		pod.Generation = 0
+		pod.ManagedFields = nil
 	}
 	pod.Spec.NodeName = nodeName
 	if pod.Annotations == nil {
