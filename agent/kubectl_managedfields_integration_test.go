@@ -3,7 +3,9 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +46,15 @@ func TestKubectlManagedFields(t *testing.T) {
 				t.Errorf("%s mf: entry of %s without a time or fields", kind, m.Manager)
 				continue
 			}
-			got = append(got, entry{m.Manager, string(m.Operation), m.APIVersion, m.FieldsType, string(m.FieldsV1.Raw)})
+			var fields bytes.Buffer
+			if err := json.Compact(&fields, m.FieldsV1.Raw); err != nil {
+				t.Fatalf("%s mf: fields of %s: %v", kind, m.Manager, err)
+			}
+			got = append(got, entry{m.Manager, string(m.Operation), m.APIVersion, m.FieldsType, fields.String()})
 		}
+		// The API server sorts entries by time, to the second, then by
+		// manager: these were all written within seconds.
+		slices.SortFunc(got, func(a, b entry) int { return strings.Compare(a.Manager, b.Manager) })
 		return obj.Metadata.ManagedFields, got
 	}
 	check := func(kind string, want []entry) []metav1.ManagedFieldsEntry {
@@ -74,8 +83,8 @@ func TestKubectlManagedFields(t *testing.T) {
 	}
 	wantService := []entry{{"kubectl-create", "Update", "v1", "FieldsV1", ""}}
 	wantDeployment := []entry{
-		{"kubectl-create", "Update", "apps/v1", "FieldsV1", ""},
 		{"kubectl-annotate", "Update", "apps/v1", "FieldsV1", `{"f:metadata":{"f:annotations":{".":{},"f:note":{}}}}`},
+		{"kubectl-create", "Update", "apps/v1", "FieldsV1", ""},
 	}
 	podFields := check("pod", wantPod)
 	check("service", wantService)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap/zaptest"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -51,7 +52,7 @@ func TestReferenceManagedFieldsOnCreate(t *testing.T) {
 	s := referenceServer(t)
 	for golden, create := range map[string]string{"object-pod": "create web", "object-service": "create service web",
 		"object-deployment": "create deployment web"} {
-		e := exchangeNamed2(t, create)
+		e := exchangeByName(t, create)
 		e.path += "?dryRun=All"
 		// The reference server serves objects named web already.
 		e.body = strings.Replace(e.body, `"name": "web"`, `"name": "fresh"`, 1)
@@ -61,12 +62,13 @@ func TestReferenceManagedFieldsOnCreate(t *testing.T) {
 			t.Fatalf("%s: %d %s", create, code, body)
 		}
 		got := decodeNormalized(t, create, body).(map[string]any)["metadata"].(map[string]any)["managedFields"]
-		want := golden2(t, golden)
+		want := goldenManagedFields(t, golden)
 		reportDiff(t, golden+" managedFields", got, want)
 	}
 }
 
-func exchangeNamed2(t *testing.T, name string) exchange {
+// exchangeByName is the reference exchange named name.
+func exchangeByName(t *testing.T, name string) exchange {
 	t.Helper()
 	for _, e := range referenceExchanges() {
 		if e.name == name {
@@ -77,7 +79,9 @@ func exchangeNamed2(t *testing.T, name string) exchange {
 	return exchange{}
 }
 
-func golden2(t *testing.T, name string) any {
+// goldenManagedFields are the managedFields of the golden object name.
+func goldenManagedFields(t *testing.T, name string) any {
+	t.Helper()
 	return golden(t, name).(map[string]any)["metadata"].(map[string]any)["managedFields"]
 }
 
@@ -127,5 +131,24 @@ func TestManagedFieldsAfterPatch(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("entry %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// The type converter (about 150 KiB of heap) is built on the first write,
+// not by reads: an agent nobody writes to through the API holds none of it.
+func TestFieldManagersBuiltOnFirstWrite(t *testing.T) {
+	s, err := New(zaptest.NewLogger(t), Config{Address: "127.0.0.1:6443"}, Deps{ManifestDir: t.TempDir(), NodeName: "node1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := ask(t, s, exchange{method: "GET", path: "/api/v1/namespaces/default/pods"}); code != 200 {
+		t.Fatalf("list pods: %d %s", code, body)
+	}
+	if s.fields.tc != nil {
+		t.Fatal("a read built the type converter")
+	}
+	code, _, body := ask(t, s, exchange{method: "POST", path: "/api/v1/namespaces/default/pods?dryRun=All", header: jsonBody, body: podJSON("p", "")})
+	if code != 201 || s.fields.tc == nil {
+		t.Fatalf("a write (%d %s) did not build the type converter", code, body)
 	}
 }

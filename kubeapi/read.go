@@ -116,7 +116,6 @@ func (s *Server) table(key string, objs []Object, rv uint64, t tableRequest, hea
 				TypeMeta:   metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"},
 				ObjectMeta: *o.(metav1.ObjectMetaAccessor).GetObjectMeta().(*metav1.ObjectMeta),
 			}
-			m.ManagedFields = nil
 			row.Object = runtime.RawExtension{Object: m}
 		}
 		tbl.Rows = append(tbl.Rows, row)

@@ -51,6 +51,7 @@ func referenceServer(t *testing.T) *Server {
 	// web as the recorder left it: Pending, on no node.
 	pod := watchedPod()
 	pod.Name, pod.UID = "web", "u1"
+	createdBy(t, s, "create web", pod)
 	s.cache.Replace(keyPods, []Object{apiPod(pod)}, nil)
 	svc := &v1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u2", CreationTimestamp: metav1.Now()},
@@ -65,6 +66,7 @@ func referenceServer(t *testing.T) *Server {
 	if err != nil || len(failed) > 0 || len(allocated) != 1 {
 		t.Fatalf("allocate web's ClusterIP: %v %v %v", allocated, failed, err)
 	}
+	createdBy(t, s, "create service web", allocated[0])
 	s.cache.Replace(keyServices, []Object{allocated[0]}, nil)
 	d := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u3", CreationTimestamp: metav1.Now(), Generation: 1},
@@ -72,8 +74,27 @@ func referenceServer(t *testing.T) *Server {
 			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 				Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox"}}}}}}
 	source.SetDeploymentDefaults(d)
+	createdBy(t, s, "create deployment web", d)
 	s.cache.Replace(keyDeployments, []Object{d}, nil)
 	return s
+}
+
+// createdBy sets obj's managedFields to those of its creation by the
+// recorder's request (exchange), from Go's default client as it was.
+func createdBy(t *testing.T, s *Server, exchange string, obj Object) {
+	t.Helper()
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	sent, err := s.codec.scheme.New(gvk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(exchangeByName(t, exchange).body), sent); err != nil {
+		t.Fatalf("%s: %v", exchange, err)
+	}
+	if err := s.fields.track(gvk, nil, sent.(Object), "Go-http-client"); err != nil {
+		t.Fatalf("%s: %v", exchange, err)
+	}
+	obj.SetManagedFields(sent.(Object).GetManagedFields())
 }
 
 // ask sends an exchange's request to the agent and returns the status,
@@ -522,7 +543,7 @@ func TestReferenceTables(t *testing.T) {
 		}
 		// The rows of the objects both have (the ones the recorder made,
 		// in the same state, and the namespaces): the same cells, and
-		// the same metadata (managedFields aside: see withoutUnkept).
+		// the same metadata (but for what withoutUnkept leaves out).
 		gotRows := map[any]any{}
 		for _, r := range asList(got["rows"]) {
 			gotRows[asList(r.(map[string]any)["cells"])[0]] = r
@@ -616,6 +637,11 @@ func TestReferenceWatch(t *testing.T) {
 			for _, events := range [][]any{got, want} {
 				for _, e := range events {
 					withoutUnkept(e.(map[string]any)["object"].(map[string]any))
+					// The test puts the pod straight into the cache,
+					// not through the API's writes, so it has no
+					// managedFields (TestReferenceManagedFieldsOnCreate
+					// holds the writes' to kube-apiserver's).
+					withoutManagedFields(e.(map[string]any)["object"].(map[string]any))
 				}
 			}
 			reportDiff(t, tc.golden, got, want)
@@ -623,10 +649,31 @@ func TestReferenceWatch(t *testing.T) {
 	}
 }
 
-// withoutUnkept takes out of a watched object what the agent does not
-// keep, on purpose: managedFields (the agent serves no server-side apply,
-// so it tracks no field managers).
+// withoutUnkept takes out of an object (or a Table's rows) what the agent
+// does not keep, on purpose: the managedFields of what kube-apiserver
+// writes itself (namespaces, the kubernetes Service), which the agent
+// makes without recording a manager. Those of writes through the API are
+// kept, and compared.
 func withoutUnkept(obj map[string]any) {
+	for _, md := range metadatas(obj) {
+		for _, m := range asList(md["managedFields"]) {
+			if m.(map[string]any)["manager"] == "kube-apiserver" {
+				delete(md, "managedFields")
+				break
+			}
+		}
+	}
+}
+
+// withoutManagedFields takes all managedFields out of obj (or its rows).
+func withoutManagedFields(obj map[string]any) {
+	for _, md := range metadatas(obj) {
+		delete(md, "managedFields")
+	}
+}
+
+// metadatas are the metadata of obj, or of a Table's row objects.
+func metadatas(obj map[string]any) []map[string]any {
 	metas := []map[string]any{}
 	if md, ok := obj["metadata"].(map[string]any); ok {
 		metas = append(metas, md)
@@ -638,9 +685,7 @@ func withoutUnkept(obj map[string]any) {
 			}
 		}
 	}
-	for _, md := range metas {
-		delete(md, "managedFields")
-	}
+	return metas
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
