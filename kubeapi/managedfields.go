@@ -121,12 +121,9 @@ func (f *fieldManagers) track(gvk schema.GroupVersionKind, live, obj Object, man
 	} else {
 		liveView = fieldView(live, false)
 	}
-	newView := fieldView(obj, true)
-	if live != nil && len(obj.GetManagedFields()) == 0 {
-		// A body without managedFields keeps the live ones, as upstream.
-		newView.SetManagedFields(live.GetManagedFields())
-	}
-	out, err := m.Update(liveView, newView, manager)
+	// A body without managedFields keeps the live ones (the field
+	// manager takes them from liveView), as upstream.
+	out, err := m.Update(liveView, fieldView(obj, true), manager)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("track the fields of %s %q: %w", gvk.Kind, obj.GetName(), err))
 	}
@@ -139,14 +136,7 @@ func (f *fieldManagers) track(gvk schema.GroupVersionKind, live, obj Object, man
 // what the agent adds to what it serves.
 func fieldView(obj Object, defaults bool) Object {
 	c := obj.DeepCopyObject().(Object)
-	if a := c.GetAnnotations(); a != nil {
-		for _, k := range append(agentAnnotations, source.AnnotationIdentity) {
-			delete(a, k)
-		}
-		if len(a) == 0 {
-			c.SetAnnotations(nil)
-		}
-	}
+	stripAgentAnnotations(c)
 	switch x := c.(type) {
 	case *v1.Pod:
 		if defaults {
@@ -162,12 +152,6 @@ func fieldView(obj Object, defaults bool) Object {
 	case *appsv1.Deployment:
 		if defaults {
 			source.SetDeploymentDefaults(x)
-		}
-		if a := x.Annotations; a != nil {
-			delete(a, annotationRevision)
-			if len(a) == 0 {
-				x.Annotations = nil
-			}
 		}
 		x.Status = appsv1.DeploymentStatus{}
 	case *v1.Secret:

@@ -624,6 +624,25 @@ var agentAnnotations = []string{source.AnnotationConfigSource, source.Annotation
 // Deployment (controllers.AnnotationRevision).
 const annotationRevision = "deployment.kubernetes.io/revision"
 
+// stripAgentAnnotations takes out of c the annotations the agent sets on
+// what it serves: its own, and a Deployment's revision (the deployment
+// controller's, whatever a manifest says).
+func stripAgentAnnotations(c Object) {
+	a := c.GetAnnotations()
+	if a == nil {
+		return
+	}
+	for _, k := range agentAnnotations {
+		delete(a, k)
+	}
+	if _, ok := c.(*appsv1.Deployment); ok {
+		delete(a, annotationRevision)
+	}
+	if len(a) == 0 {
+		c.SetAnnotations(nil)
+	}
+}
+
 // manifestOf is obj as a manifest: type, metadata the user owns, spec,
 // and the managedFields the API keeps of it (see trackFields).
 func manifestOf(obj Object) ([]byte, error) {
@@ -633,14 +652,7 @@ func manifestOf(obj Object) ([]byte, error) {
 	c.SetCreationTimestamp(metav1.Time{})
 	c.SetGeneration(0)
 	c.SetSelfLink("")
-	if a := c.GetAnnotations(); a != nil {
-		for _, k := range agentAnnotations {
-			delete(a, k)
-		}
-		if len(a) == 0 {
-			c.SetAnnotations(nil)
-		}
-	}
+	stripAgentAnnotations(c)
 	switch x := c.(type) {
 	case *v1.Pod:
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
@@ -652,13 +664,6 @@ func manifestOf(obj Object) ([]byte, error) {
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
 	case *appsv1.Deployment:
 		x.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
-		// The deployment controller's, whatever a manifest says.
-		if a := x.Annotations; a != nil {
-			delete(a, annotationRevision)
-			if len(a) == 0 {
-				x.Annotations = nil
-			}
-		}
 	}
 	data, err := json.Marshal(c)
 	if err != nil {
