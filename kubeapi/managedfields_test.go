@@ -67,18 +67,6 @@ func TestReferenceManagedFieldsOnCreate(t *testing.T) {
 	}
 }
 
-// exchangeByName is the reference exchange named name.
-func exchangeByName(t *testing.T, name string) exchange {
-	t.Helper()
-	for _, e := range referenceExchanges() {
-		if e.name == name {
-			return e
-		}
-	}
-	t.Fatalf("no exchange %s", name)
-	return exchange{}
-}
-
 // goldenManagedFields are the managedFields of the golden object name.
 func goldenManagedFields(t *testing.T, name string) any {
 	t.Helper()

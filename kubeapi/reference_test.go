@@ -118,12 +118,23 @@ func ask(t *testing.T, s *Server, e exchange) (int, http.Header, []byte) {
 // exchangeNamed finds one of referenceExchanges by golden name.
 func exchangeNamed(t *testing.T, golden string) exchange {
 	t.Helper()
+	return findExchange(t, "records "+golden, func(e exchange) bool { return e.golden == golden })
+}
+
+// exchangeByName finds one of referenceExchanges by its name.
+func exchangeByName(t *testing.T, name string) exchange {
+	t.Helper()
+	return findExchange(t, "named "+name, func(e exchange) bool { return e.name == name })
+}
+
+func findExchange(t *testing.T, what string, match func(exchange) bool) exchange {
+	t.Helper()
 	for _, e := range referenceExchanges() {
-		if e.golden == golden {
+		if match(e) {
 			return e
 		}
 	}
-	t.Fatalf("no exchange records %s", golden)
+	t.Fatalf("no exchange %s", what)
 	return exchange{}
 }
 
