@@ -25,7 +25,7 @@ const maxRedirects = 10
 // use.
 type HTTP struct {
 	mu         sync.Mutex
-	transports map[time.Duration]*http.Transport
+	transports map[time.Duration]http.RoundTripper
 }
 
 // NewHTTP returns a prober configured as kubelet's: no keep-alives (every
@@ -33,21 +33,23 @@ type HTTP struct {
 // environment, no compression (so no Accept-Encoding), no certificate check,
 // and the lingering dialer.
 func NewHTTP() *HTTP {
-	return &HTTP{transports: map[time.Duration]*http.Transport{}}
+	return &HTTP{transports: map[time.Duration]http.RoundTripper{}}
 }
 
-// transport returns the transport for probes with timeout. net/http lets a
-// dial outlive the request that started it, so the dial itself is bounded
-// by the probe's timeout: a pod that drops SYNs must not pile up dials.
-func (p *HTTP) transport(timeout time.Duration) *http.Transport {
+// transport returns the transport for probes with timeout: plainTransport
+// for http, net/http's for https. net/http lets a dial outlive the request
+// that started it, so the dial itself is bounded by the probe's timeout: a
+// pod that drops SYNs must not pile up dials.
+func (p *HTTP) transport(timeout time.Duration) http.RoundTripper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.transports[timeout]; ok {
 		return t
 	}
-	t := &http.Transport{
+	dial := dialer(timeout).DialContext
+	secure := &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialer(timeout).DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // kubelet probes skip verification
 		TLSHandshakeTimeout: 10 * time.Second,
 		DisableKeepAlives:   true,
@@ -57,6 +59,7 @@ func (p *HTTP) transport(timeout time.Duration) *http.Transport {
 		// it off.
 		ForceAttemptHTTP2: true,
 	}
+	t := &plainTransport{dial: dial, tls: secure}
 	p.transports[timeout] = t
 	return t
 }
