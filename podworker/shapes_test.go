@@ -30,7 +30,7 @@ func (v startedView) Started(c *v1.Container, _ string) bool {
 // noPublishedPods keeps the prober's workers idle: no pod is ever published.
 type noPublishedPods struct{}
 
-func (noPublishedPods) Get(types.UID) (*v1.Pod, bool) { return nil, false }
+func (noPublishedPods) Peek(types.UID) (*v1.Pod, bool) { return nil, false }
 
 type nopRecorder struct{}
 

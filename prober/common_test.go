@@ -22,7 +22,8 @@ type fakeStatus struct {
 	pods map[types.UID]*v1.Pod
 }
 
-func (f *fakeStatus) Get(uid types.UID) (*v1.Pod, bool) {
+// Peek copies: tests change the published pods in place (update).
+func (f *fakeStatus) Peek(uid types.UID) (*v1.Pod, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, ok := f.pods[uid]

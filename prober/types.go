@@ -79,9 +79,11 @@ type Execer interface {
 }
 
 // StatusProvider gives the latest published pod (spec and status) for a UID;
-// the status store implements it. The prober never modifies what it returns.
+// the status store implements it. The prober never modifies what it returns,
+// so it may be the published pod itself: every probe reads it, and a copy
+// of the whole pod per probe was the largest of the probe's allocations.
 type StatusProvider interface {
-	Get(uid types.UID) (*v1.Pod, bool)
+	Peek(uid types.UID) (*v1.Pod, bool)
 }
 
 // Options configures a Manager. Exec, Status and Recorder are required.

@@ -180,7 +180,7 @@ func (w *worker) exit() {
 // result once the threshold is reached. It reports whether the worker
 // should keep going.
 func (w *worker) doProbe() (keepGoing bool) {
-	pod, ok := w.m.status.Get(w.key.podUID)
+	pod, ok := w.m.status.Peek(w.key.podUID)
 	if !ok {
 		return true // not published yet, or already gone
 	}

@@ -1,6 +1,7 @@
 // Package status holds the published state of every pod: an immutable
 // v1.Pod (spec and status) per UID, written by its pod worker and read by the
-// API. Readers always get copies.
+// API. Readers get copies, but for Peek and watch events, which share
+// the stored pod read-only.
 package status
 
 import (
@@ -135,6 +136,17 @@ func (s *Store) Get(uid types.UID) (*v1.Pod, bool) {
 		return nil, false
 	}
 	return p.DeepCopy(), true
+}
+
+// Peek returns the pod with uid as stored, not a copy: for readers on a hot
+// path (the prober, at every probe) that only read it. Stored pods are
+// never mutated (set replaces them whole), so reading one needs no lock;
+// the caller must not change it.
+func (s *Store) Peek(uid types.UID) (*v1.Pod, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pods[uid]
+	return p, ok
 }
 
 // List returns copies of all pods in namespace ("" for all), sorted by

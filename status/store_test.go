@@ -123,3 +123,31 @@ func TestDroppedWatchLeavesNoGoroutine(t *testing.T) {
 	for range ch {
 	}
 }
+
+// Peek shares the stored pod: what it returned must stay as it was through
+// later publications and through changes to the publisher's own object.
+func TestPeekSharesAnUnchangingPod(t *testing.T) {
+	s := NewStore()
+	pod := podWith("u1", v1.PodPending)
+	s.Set(pod)
+	first, ok := s.Peek("u1")
+	if !ok || first.Status.Phase != v1.PodPending {
+		t.Fatalf("Peek = %v, %v; want the pending pod", first, ok)
+	}
+	pod.Status.Phase = v1.PodRunning // the publisher's object, not the store's
+	if first.Status.Phase != v1.PodPending {
+		t.Fatal("a change to the published object reached the stored pod")
+	}
+	s.Set(pod)
+	second, _ := s.Peek("u1")
+	if second.Status.Phase != v1.PodRunning {
+		t.Errorf("Peek after Set: phase %s, want Running", second.Status.Phase)
+	}
+	if first.Status.Phase != v1.PodPending {
+		t.Error("Set changed a pod Peek had returned; stored pods must be replaced, not mutated")
+	}
+	s.Delete("u1")
+	if _, ok := s.Peek("u1"); ok {
+		t.Error("Peek found a deleted pod")
+	}
+}
