@@ -14,7 +14,7 @@ import (
 )
 
 // Writes through the API record who set which fields, as the API server's
-// do: kubectl create, label and annotate each add their manager's entry,
+// do: kubectl create, label, annotate and apply each add their manager's entry,
 // `get --show-managed-fields` shows them (plain -o yaml does not: kubectl
 // leaves them out), and they are kept in the manifest, so the same entries
 // are served after the agent restarts.
@@ -30,6 +30,12 @@ func TestKubectlManagedFields(t *testing.T) {
 	k.ok("create", "service", "clusterip", "mf", "--tcp=80:80")
 	k.ok("create", "deployment", "mf", "--image=docker.io/library/busybox:latest", "--replicas=0")
 	k.ok("annotate", "deployment", "mf", "note=kept")
+	// kubectl's client-side apply: a create, then a patch.
+	for _, v := range []string{"one", "two"} {
+		if out, errOut, code := k.run("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mf\ndata:\n  k: "+v+"\n", "apply", "-f", "-"); code != 0 {
+			t.Fatalf("apply configmap: exit %d %s %s", code, out, errOut)
+		}
+	}
 
 	type entry struct{ Manager, Operation, APIVersion, FieldsType, Fields string }
 	managed := func(kind string) ([]metav1.ManagedFieldsEntry, []entry) {
@@ -86,9 +92,12 @@ func TestKubectlManagedFields(t *testing.T) {
 		{"kubectl-annotate", "Update", "apps/v1", "FieldsV1", `{"f:metadata":{"f:annotations":{".":{},"f:note":{}}}}`},
 		{"kubectl-create", "Update", "apps/v1", "FieldsV1", ""},
 	}
+	wantConfigMap := []entry{{"kubectl-client-side-apply", "Update", "v1", "FieldsV1",
+		`{"f:data":{".":{},"f:k":{}},"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}}}}`}}
 	podFields := check("pod", wantPod)
 	check("service", wantService)
 	check("deployment", wantDeployment)
+	check("configmap", wantConfigMap)
 	if out := k.ok("get", "pod", "mf", "-o", "yaml"); strings.Contains(out, "managedFields") {
 		t.Errorf("plain -o yaml shows managedFields:\n%s", out)
 	}
@@ -107,6 +116,7 @@ func TestKubectlManagedFields(t *testing.T) {
 	again := check("pod", wantPod)
 	check("service", wantService)
 	check("deployment", wantDeployment)
+	check("configmap", wantConfigMap)
 	if b, a := mustJSON(t, podFields), mustJSON(t, again); b != a {
 		t.Errorf("the pod's managedFields changed across the restart:\n%s\n%s", b, a)
 	}
