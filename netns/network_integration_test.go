@@ -368,8 +368,17 @@ func TestTeardownAfterNamespaceGone(t *testing.T) {
 	if chainExists(rules[0].chain) {
 		t.Errorf("chain %s left", rules[0].chain)
 	}
-	if got := bridgePorts(t, cfg.Bridge); len(got) != 0 {
-		t.Errorf("bridge ports = %v, want none (the veth dies with its namespace)", got)
+	// The veth dies with its namespace, but the kernel destroys a network
+	// namespace in a work queue after its last reference goes: the port
+	// can outlive the unmount for a moment.
+	var ports []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ports = bridgePorts(t, cfg.Bridge); len(ports) == 0 {
+			break
+		}
+	}
+	if len(ports) != 0 {
+		t.Errorf("bridge ports = %v, want none (the veth dies with its namespace)", ports)
 	}
 	if err := nw.Teardown(ctx, p.ns.Path(), p.meta); err != nil {
 		t.Errorf("second teardown: %v", err)
