@@ -19,7 +19,7 @@ import (
 const testUA = "kube-probe/1.34"
 
 // splitHostPort returns the host and port of a test server URL.
-func splitHostPort(t *testing.T, raw string) (string, int) {
+func splitHostPort(t testing.TB, raw string) (string, int) {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -134,7 +133,7 @@ func TestPlainTransportAnswersAsNetHTTP(t *testing.T) {
 func BenchmarkHTTPProbe(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer srv.Close()
-	host, port := splitHostPortB(b, srv.URL)
+	host, port := splitHostPort(b, srv.URL)
 	for _, p := range []struct {
 		name string
 		h    *HTTP
@@ -154,18 +153,6 @@ func BenchmarkHTTPProbe(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e3, "cpu-µs/op")
 		})
 	}
-}
-
-func splitHostPortB(b *testing.B, raw string) (string, int) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil {
-		b.Fatal(err)
-	}
-	return u.Hostname(), port
 }
 
 // cpuTime is this process's user and system CPU so far.
