@@ -296,10 +296,12 @@ func TestKubectlUnknownPriorityClass(t *testing.T) {
 		return name != "" && cond == `ReplicaFailure True FailedCreate: pods "`+name+`-" is forbidden: no PriorityClass with name gold was found`, out
 	})
 	msg := `Error creating: pods "` + rs + `-" is forbidden: no PriorityClass with name gold was found`
-	out := k.ok("describe", "rs", rs)
-	if !hasLineWith(out, "Warning", "FailedCreate", "replicaset-controller", msg) {
-		t.Errorf("describe rs has no FailedCreate event:\n%s", out)
-	}
+	// The condition and the event come from one sync, but the API's event
+	// feed copies events in on its own: the event may follow a moment later.
+	testenv.WaitFor(t, "describe rs to show the FailedCreate event", func() (bool, string) {
+		out := k.ok("describe", "rs", rs)
+		return hasLineWith(out, "Warning", "FailedCreate", "replicaset-controller", msg), out
+	})
 	if out := k.ok("get", "deploy", "web", "-o", `jsonpath={.status.conditions[?(@.type=="ReplicaFailure")].reason}`); out != "FailedCreate" {
 		t.Errorf("deployment ReplicaFailure: %q", out)
 	}
