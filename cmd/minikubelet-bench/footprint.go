@@ -180,19 +180,11 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 			return res, err
 		}
 	}
-	t1 := time.Now()
-	for _, name := range names {
-		if _, err := b.agent.remove(name + ".yaml"); err != nil {
-			return res, err
-		}
+	gone, err := b.removePods(ctx, names)
+	if err != nil {
+		return res, err
 	}
-	for _, name := range names {
-		pt, err := b.pods.wait(ctx, name, isGone)
-		if err != nil {
-			return res, err
-		}
-		res.Gone = max(res.Gone, pt.Deleted.Sub(t1))
-	}
+	res.Gone = gone
 	return res, sleep(ctx, time.Second)
 }
 
@@ -349,4 +341,25 @@ func (b *bench) shimGrouping(ctx context.Context) error {
 	r.GroupingSavesMiB = round2(r.ShimMiBUngrouped - r.ShimMiBGrouped)
 	b.log.Sugar().Infof("shims per pod: %.1f ungrouped (%.2f MiB), %.1f grouped (%.2f MiB)", r.ShimsUngrouped, r.ShimMiBUngrouped, r.ShimsGrouped, r.ShimMiBGrouped)
 	return nil
+}
+
+// removePods removes the named pods' manifests, all at once, and waits
+// until every pod is gone from the API. It returns the time from the first
+// removal to the last pod's deletion.
+func (b *bench) removePods(ctx context.Context, names []string) (time.Duration, error) {
+	t1 := time.Now()
+	for _, name := range names {
+		if _, err := b.agent.remove(name + ".yaml"); err != nil {
+			return 0, err
+		}
+	}
+	var gone time.Duration
+	for _, name := range names {
+		pt, err := b.pods.wait(ctx, name, isGone)
+		if err != nil {
+			return 0, err
+		}
+		gone = max(gone, pt.Deleted.Sub(t1))
+	}
+	return gone, nil
 }

@@ -78,15 +78,8 @@ func (b *bench) probeTiming(ctx context.Context) error {
 	b.log.Sugar().Infof("%d probed containers: %.0f probes/s, lateness p50 %.2f ms, p99 %.2f ms; agent CPU %.2f%%",
 		n, r.ProbesPerS, r.ProbeLatenessP50, r.ProbeLatenessP99, r.AgentCPUProbing)
 
-	for _, name := range names {
-		if _, err := b.agent.remove(name + ".yaml"); err != nil {
-			return err
-		}
-	}
-	for _, name := range names {
-		if _, err := b.pods.wait(ctx, name, isGone); err != nil {
-			return err
-		}
+	if _, err := b.removePods(ctx, names); err != nil {
+		return err
 	}
 	// The crash loop ran alongside.
 	if err := b.finishCrashLoop(ctx); err != nil {

@@ -175,15 +175,8 @@ func (b *bench) agentRestart(ctx context.Context) error {
 	if b.pods, err = watchPods(ctx, b.agent.Client); err != nil {
 		return err
 	}
-	for _, name := range names {
-		if _, err := b.agent.remove(name + ".yaml"); err != nil {
-			return err
-		}
-	}
-	for _, name := range names {
-		if _, err := b.pods.wait(ctx, name, isGone); err != nil {
-			return err
-		}
+	if _, err := b.removePods(ctx, names); err != nil {
+		return err
 	}
 	return nil
 }
