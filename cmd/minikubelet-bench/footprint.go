@@ -92,10 +92,7 @@ func (b *bench) manyPods(ctx context.Context) error {
 	r.AgentRSS100Pods, r.AgentCPU100Pods = mib(many.Idle.RSS), round2(many.Idle.CPU)
 	r.AgentRSSAnon100, r.AgentRSSFile100 = mib(many.Idle.RSSAnon), mib(many.Idle.RSSFile)
 	r.AgentGoroutines100, r.AgentThreads100 = many.Idle.Goroutines, many.Idle.Threads
-	r.AgentCPUMsPerPodStart = ms(many.AgentCPU / time.Duration(many.N))
-	r.ContainerdCPUMsPerPod = ms(many.ContainerdCPU / time.Duration(many.N))
-	r.FloorContainerdCPUMsPerPod = ms(many.FloorContainerdCPU / time.Duration(many.N))
-	r.FloorCPUMsPerPodStart = ms(many.FloorCPU / time.Duration(many.N))
+	r.AgentCPUMsPerPodStart, r.ContainerdCPUMsPerPod, r.FloorCPUMsPerPodStart, r.FloorContainerdCPUMsPerPod = many.cpuPerPod()
 	b.log.Sugar().Infof("%d pods at once: all Running in %.2f s (floor %.2f s); %d pods: %.2f s (floor %.2f s); idle with %d pods: RSS %.1f MiB, CPU %.2f%%",
 		few.N, secs(few.API), secs(few.Floor), many.N, secs(many.API), secs(many.Floor), many.N, r.AgentRSS100Pods, r.AgentCPU100Pods)
 	return nil
@@ -113,6 +110,14 @@ type dropResult struct {
 	// own and containerd's; for the floor, the bench process's (the
 	// floor's client side) and containerd's.
 	AgentCPU, ContainerdCPU, FloorCPU, FloorContainerdCPU time.Duration
+}
+
+// cpuPerPod is the CPU per pod start in ms: the agent's and containerd's
+// for the agent's pods, the floor client's and containerd's for the
+// floor's.
+func (d dropResult) cpuPerPod() (agent, containerd, floor, floorContainerd float64) {
+	per := func(cpu time.Duration) float64 { return ms(cpu / time.Duration(max(d.N, 1))) }
+	return per(d.AgentCPU), per(d.ContainerdCPU), per(d.FloorCPU), per(d.FloorContainerdCPU)
 }
 
 // drop runs one round of n pods at once; with memory it also measures the

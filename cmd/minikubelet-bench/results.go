@@ -102,6 +102,12 @@ type results struct {
 	AgentKiBPerPodScale     float64 `json:"agent_kib_per_pod_scale"`
 	AgentKiBPerPodMarginal  float64 `json:"agent_kib_per_pod_beyond_middle"`
 	FloorScalePerPodRatio   float64 `json:"floor_scale_per_pod_over_pods20"`
+	// CPU per pod start in the scale round, as in the many phase: so a
+	// miss can be told apart between the agent's own work and the load.
+	ScaleAgentCPUMsPerPod           float64 `json:"scale_agent_cpu_ms_per_pod_start"`
+	ScaleContainerdCPUMsPerPod      float64 `json:"scale_containerd_cpu_ms_per_pod_start"`
+	ScaleFloorContainerdCPUMsPerPod float64 `json:"scale_floor_containerd_cpu_ms_per_pod_start"`
+	ScaleFloorCPUMsPerPod           float64 `json:"scale_floor_client_cpu_ms_per_pod_start"`
 
 	// The agent restarted under Many running pods.
 	RestartPods            int     `json:"restart_pods"`
@@ -380,6 +386,8 @@ func (r *results) writeTable(w io.Writer) {
 			fmt.Sprintf("each pod beyond %d: %.0f KiB; linear %s", r.middleCountN(), r.AgentKiBPerPodMarginal, check(r.scaleLinear())), nil},
 		{"many", fmt.Sprintf("CPU per pod start (%d at once), ms", r.Pods100), f1(r.AgentCPUMsPerPodStart) + " agent", fmt.Sprintf("floor client %.1f", r.FloorCPUMsPerPodStart),
 			fmt.Sprintf("containerd %.1f for the agent's, %.1f for the floor's", r.ContainerdCPUMsPerPod, r.FloorContainerdCPUMsPerPod), nil},
+		{"scale", fmt.Sprintf("CPU per pod start (%d at once), ms", r.ScalePods), f1(r.ScaleAgentCPUMsPerPod) + " agent", fmt.Sprintf("floor client %.1f", r.ScaleFloorCPUMsPerPod),
+			fmt.Sprintf("containerd %.1f for the agent's, %.1f for the floor's", r.ScaleContainerdCPUMsPerPod, r.ScaleFloorContainerdCPUMsPerPod), nil},
 		{"reactions", "first restart after exit, p50 ms", f0(r.RestartReactionP50), "target 150",
 			fmt.Sprintf("%s; p90 %.0f, max %.0f, %d samples", check(r.RestartReactionP50 < 150), r.RestartReactP90, r.RestartReactMax, r.Restarts),
 			func(p *peerResults) string { return vsPeer(r.RestartReactionP50, p.RestartP50, f0) }},

@@ -50,6 +50,7 @@ func (b *bench) scalePods(ctx context.Context) error {
 	if r.FloorPods20AllRunningS > 0 {
 		r.FloorScalePerPodRatio = round2(r.FloorScaleAllRunningS / float64(big.N) / (r.FloorPods20AllRunningS / float64(r.Pods20)))
 	}
+	r.ScaleAgentCPUMsPerPod, r.ScaleContainerdCPUMsPerPod, r.ScaleFloorCPUMsPerPod, r.ScaleFloorContainerdCPUMsPerPod = big.cpuPerPod()
 	r.AgentRSSScale, r.AgentCPUScale = mib(big.Idle.RSS), round2(big.Idle.CPU)
 	r.AgentRSSAnonScale, r.AgentRSSFileScale = mib(big.Idle.RSSAnon), mib(big.Idle.RSSFile)
 	r.AgentGoroutinesScale, r.AgentThreadsScale = big.Idle.Goroutines, big.Idle.Threads
