@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
 )
@@ -166,14 +169,19 @@ func TestKubectlDryRunCreatePod(t *testing.T) {
 // and without its status, answers the pod as the update would leave it, as an API server does:
 // defaulted, with its UID and status; the pod keeps its image.
 func TestKubectlDryRunReplacePod(t *testing.T) {
-	_, _, k := startWithKubectl(t)
+	_, a, k := startWithKubectl(t)
 	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: dry\nspec:\n  containers:\n  - {name: c, image: busybox:latest, command: [sleep, '3600']}\n"
 	if out, errOut, code := k.run(pod, "create", "-f", "-"); code != 0 || out != "pod/dry created\n" {
 		t.Fatalf("create: exit %d %q %s", code, out, errOut)
 	}
+	// kubectl replace fills a missing resourceVersion with the one it reads
+	// just before its PUT, so a status write in between gets 409 Conflict,
+	// from kube-apiserver as from us: wait until the pod's status has settled.
+	a.waitPod("dry", "Ready", time.Minute, func(p *v1.Pod) bool {
+		return statusIs("Running")(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+	})
 	uid := k.ok("get", "pod", "dry", "-o", "jsonpath={.metadata.uid}")
-	// Without its resourceVersion and status, as a manifest would be: the
-	// update is unconditional (the pod's status moves on meanwhile).
+	// Without its resourceVersion and status, as a manifest would be.
 	var served map[string]any
 	if err := json.Unmarshal([]byte(k.ok("get", "pod", "dry", "-o", "json")), &served); err != nil {
 		t.Fatal(err)
