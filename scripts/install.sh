@@ -13,10 +13,10 @@ usage() {
 Usage: scripts/install.sh [--run | --service] [--test-deps]
        scripts/install.sh --uninstall
 
-Installs the missing Debian packages (containerd, runc, CNI plugins, ...),
-a Go toolchain if there is none, and builds into bin/:
+Installs the missing Debian packages (containerd, runc, CNI plugins, gcc,
+...), a Go toolchain if there is none, and builds into bin/:
   bin/minikubelet          the agent and its kubectl-like CLI
-  bin/minikubelet-pause    the pod sandbox program (static)
+  bin/minikubelet-pause    the pod sandbox program (C, static)
   bin/images/*.tar         the lab images: busybox, busyboxplus, myapp:v1, myapp:v2
 and, when no kubectl 1.30+ is on PATH, upstream's kubectl (built from the
 k8s.io/kubectl module) as bin/kubectl and /usr/local/bin/kubectl.
@@ -90,7 +90,7 @@ if [[ $mode == uninstall ]]; then
 	exit 0
 fi
 
-apt_install "${RUNTIME_PACKAGES[@]}"
+apt_install "${RUNTIME_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"
 if [[ -n $test_deps ]]; then
 	apt_install_nostart "${TEST_PACKAGES[@]}"
 fi

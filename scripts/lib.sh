@@ -14,6 +14,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck disable=SC2034 # used by the scripts that source this file
 RUNTIME_PACKAGES=(containerd runc containernetworking-plugins iproute2 nftables iptables
 	busybox-static curl ca-certificates bsdutils)
+# What builds the pause program (C, static: build_pause): the compiler and
+# glibc's static libc.
+# shellcheck disable=SC2034
+BUILD_PACKAGES=(gcc libc6-dev)
 # What only the test suite needs: a registry to pull from on 127.0.0.1.
 # shellcheck disable=SC2034
 TEST_PACKAGES=(docker-registry)
@@ -197,6 +201,14 @@ project_version() {
 	git -c safe.directory="$REPO" -C "$REPO" describe --tags --always --dirty 2>/dev/null || echo dev
 }
 
+# build_pause OUT builds the pause program (pause/pause.c) into OUT: small,
+# static (the pause image has no loader nor libc) and stripped, with every
+# warning an error; internal/gobuild's Pause builds it the same way for the
+# tests. Needs BUILD_PACKAGES.
+build_pause() {
+	gcc -Os -Wall -Werror -static -s -o "$1" "$REPO/pause/pause.c"
+}
+
 # build builds bin/minikubelet, bin/minikubelet-pause (static, as the pause
 # image needs) and the lab images in bin/images.
 build() {
@@ -206,7 +218,7 @@ build() {
 	(
 		cd "$REPO" || exit
 		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o bin/minikubelet ./cmd/minikubelet
-		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/minikubelet-pause ./pause
+		build_pause bin/minikubelet-pause
 		CGO_ENABLED=0 go build -trimpath -o bin/labimages ./cmd/labimages
 		# labimages builds the web app from this module: run it from here.
 		log "writing the lab images to bin/images"

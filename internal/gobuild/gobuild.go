@@ -1,5 +1,6 @@
 // Package gobuild builds the module's own helper programs (the pause
-// command, the lab's web app) into static binaries that an image can carry.
+// program, the lab's web app) into static binaries that an image can carry:
+// the Go ones with the go toolchain, the pause program, which is C, with gcc.
 package gobuild
 
 import (
@@ -17,7 +18,7 @@ import (
 const modulePath = "github.com/minikubelet/minikubelet"
 
 // Static builds pkg, a package path relative to the module root such as
-// "./pause", into out: static (CGO_ENABLED=0), -trimpath, stripped
+// "./images/myapp", into out: static (CGO_ENABLED=0), -trimpath, stripped
 // (-ldflags "-s -w" followed by ldflags), for linux on the architecture of
 // this program. It needs the module's source and a go toolchain.
 func Static(ctx context.Context, pkg, out string, ldflags ...string) error {
@@ -77,11 +78,25 @@ func isModuleRoot(dir string) bool {
 	return false
 }
 
-// Pause builds the pause command (./pause) into out as it is shipped, for
-// tests and scripts; the agent itself is given the binary.
+// Pause builds the pause program (pause/pause.c) into out as it is shipped,
+// for tests; the agent itself is given the binary. It needs gcc and glibc's
+// static libc (Debian's gcc and libc6-dev).
 func Pause(ctx context.Context, out string) error {
-	if err := Static(ctx, "./pause", out); err != nil {
+	root, err := moduleRoot(ctx)
+	if err != nil {
 		return fmt.Errorf("build pause: %w", err)
+	}
+	out, err = filepath.Abs(out)
+	if err != nil {
+		return fmt.Errorf("build pause: %w", err)
+	}
+	// As scripts/lib.sh's build_pause: small, static (the image has no
+	// loader nor libc) and stripped, with every warning an error.
+	args := []string{"-Os", "-Wall", "-Werror", "-static", "-s", "-o", out, "pause/pause.c"}
+	cmd := exec.CommandContext(ctx, "gcc", args...)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build pause: gcc %s in %s (needs gcc and libc6-dev): %w\n%s", strings.Join(args, " "), root, err, output)
 	}
 	return nil
 }

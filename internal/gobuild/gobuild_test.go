@@ -50,8 +50,8 @@ func TestStatic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
-	out := filepath.Join(t.TempDir(), "pause")
-	if err := Static(t.Context(), "./pause", out, "-X main.unused=1"); err != nil {
+	out := filepath.Join(t.TempDir(), "myapp")
+	if err := Static(t.Context(), "./images/myapp", out, "-X main.unused=1"); err != nil {
 		t.Fatal(err)
 	}
 	f, err := elf.Open(out)

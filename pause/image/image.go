@@ -7,8 +7,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Ref is the name of the pause image the agent creates.
-const Ref = "minikubelet.io/pause:1.0"
+// Ref is the name of the pause image the agent creates. Its tag is the
+// version pause -v prints (pause/pause.c): a new pause program needs a new
+// tag, or nodes that imported the old image would keep running it.
+const Ref = "minikubelet.io/pause:1.1"
 
 // User is the user the pause image runs as, as in upstream's pause image
 // (65535 is the traditional "nobody" of Kubernetes images). Pause needs no
@@ -24,10 +26,6 @@ func Build(binary []byte) imagebuild.Image {
 		Config: ocispec.ImageConfig{
 			Entrypoint: []string{"/pause"},
 			User:       User,
-			// One P: pause does next to nothing, and a second P costs it
-			// a heap cache, GC workers and the threads that run them (68
-			// KiB of PSS per pod, measured; see BENCHMARKS.md).
-			Env: []string{"GOMAXPROCS=1"},
 		},
 	}
 }

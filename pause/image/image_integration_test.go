@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +63,8 @@ func TestPauseImageRuns(t *testing.T) {
 	}
 
 	res := env.Run(t, ctx, image.Ref, "/pause", "-v")
-	if res.ExitCode != 0 || res.Output != "pause.minikubelet 1.0\n" {
-		t.Errorf("/pause -v in the image = %+v", res)
+	version := image.Ref[strings.LastIndexByte(image.Ref, ':')+1:]
+	if res.ExitCode != 0 || res.Output != "pause.minikubelet "+version+"\n" {
+		t.Errorf("/pause -v in the image = %+v, want it to print version %s", res, version)
 	}
 }

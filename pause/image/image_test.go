@@ -21,8 +21,8 @@ func TestBuild(t *testing.T) {
 	if !reflect.DeepEqual(img.Config.Entrypoint, []string{"/pause"}) || img.Config.Cmd != nil {
 		t.Errorf("entrypoint %v cmd %v, want [/pause] and none", img.Config.Entrypoint, img.Config.Cmd)
 	}
-	if !reflect.DeepEqual(img.Config.Env, []string{"GOMAXPROCS=1"}) {
-		t.Errorf("env = %v, want pause on one P (GOMAXPROCS=1)", img.Config.Env)
+	if img.Config.Env != nil || img.Config.User != User {
+		t.Errorf("env %v user %q, want none and %s", img.Config.Env, img.Config.User, User)
 	}
 	if len(img.Layers) != 1 || len(img.Layers[0]) != 1 {
 		t.Fatalf("layers = %+v, want one layer with only /pause", img.Layers)

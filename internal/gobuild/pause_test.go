@@ -1,9 +1,13 @@
-package main
+package gobuild
+
+// The tests of the pause program itself (pause/pause.c), built as shipped.
 
 import (
+	"bufio"
 	"bytes"
-	"context"
+	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,66 +17,110 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minikubelet/minikubelet/internal/gobuild"
 	"github.com/minikubelet/minikubelet/pause/image"
 )
 
-// The pause binary under test, built once by TestMain exactly as shipped.
-var (
-	pauseBin  string
-	buildTime time.Duration
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pause-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+// buildPause builds the pause program as shipped for one test.
+func buildPause(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc and libc6-dev")
 	}
-	pauseBin = filepath.Join(dir, "pause")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	bin := filepath.Join(t.TempDir(), "pause")
 	start := time.Now()
-	err = gobuild.Pause(ctx, pauseBin)
-	buildTime = time.Since(start)
-	cancel()
-	code := 1
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = m.Run()
+	if err := Pause(t.Context(), bin); err != nil {
+		t.Fatal(err)
 	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	t.Logf("pause built in %v", time.Since(start))
+	return bin
 }
 
-func TestBinaryIsStaticAndQuiet(t *testing.T) {
+func TestPauseBinaryIsStaticAndStripped(t *testing.T) {
+	pauseBin := buildPause(t)
 	fi, err := os.Stat(pauseBin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("pause binary: %d bytes, built in %v", fi.Size(), buildTime)
-	elf, err := os.ReadFile(pauseBin)
+	t.Logf("pause binary: %d bytes", fi.Size())
+	f, err := elf.Open(pauseBin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A dynamically linked ELF names its interpreter (ld-linux / ld-musl).
-	if bytes.Contains(elf, []byte("/ld-linux")) || bytes.Contains(elf, []byte("/ld-musl")) {
-		t.Error("pause binary is dynamically linked")
+	defer f.Close()
+	// The image holds nothing but /pause: no loader, no libc.
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("pause binary has a program interpreter, want a static binary")
+		}
 	}
+	if _, err := f.DynamicSymbols(); err == nil {
+		t.Error("pause binary has dynamic symbols, want a static binary")
+	}
+	if s := f.Section(".symtab"); s != nil {
+		t.Error("pause binary keeps its symbol table, want it stripped")
+	}
+}
 
-	out, err := exec.Command(pauseBin, "-v").CombinedOutput()
-	if err != nil || string(out) != "pause.minikubelet "+version+"\n" {
-		t.Errorf("pause -v = %q, %v", out, err)
+// TestPauseVersion checks -v (and --version) print the version the image's
+// tag carries, and nothing else.
+func TestPauseVersion(t *testing.T) {
+	pauseBin := buildPause(t)
+	version := image.Ref[strings.LastIndexByte(image.Ref, ':')+1:]
+	for _, arg := range []string{"-v", "--version"} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(pauseBin, arg)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Errorf("pause %s: %v", arg, err)
+		}
+		if want := "pause.minikubelet " + version + "\n"; stdout.String() != want || stderr.Len() != 0 {
+			t.Errorf("pause %s printed %q on stdout and %q on stderr, want %q and nothing", arg, stdout.String(), stderr.String(), want)
+		}
 	}
-	if !strings.HasSuffix(image.Ref, ":"+version) {
-		t.Errorf("image.Ref %s does not carry the binary's version %s", image.Ref, version)
+}
+
+// TestPauseWarnsWhenNotPID1 runs pause as an ordinary process: as
+// upstream's pause, it warns that it is not PID 1, then runs as usual until
+// SIGTERM, which it exits 0 on.
+func TestPauseWarnsWhenNotPID1(t *testing.T) {
+	pauseBin := buildPause(t)
+	cmd := exec.Command(pauseBin)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// pause warns once its handlers are installed: from then on SIGTERM is
+	// caught, not fatal.
+	r := bufio.NewReader(stderr)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(line, "warning: not the first process") {
+		t.Fatalf("pause's first line on stderr = %q, %v; want a warning that it is not the first process", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("pause ended with %v, want exit status 0", err)
+	}
+	if stdout.Len() != 0 || len(rest) != 0 {
+		t.Errorf("pause printed %q on stdout and %q more on stderr, want nothing", stdout.String(), rest)
 	}
 }
 
 // startInPIDNamespace starts pause as PID 1 of a new PID namespace, where it
 // adopts every orphan, as in a pod sandbox. It returns the command and a
 // channel closed when it has exited.
-func startInPIDNamespace(t *testing.T, stdout *bytes.Buffer) (*exec.Cmd, <-chan struct{}, []string) {
+func startInPIDNamespace(t *testing.T, pauseBin string, stdout *bytes.Buffer) (*exec.Cmd, <-chan struct{}, []string) {
 	t.Helper()
 	cmd := exec.Command(pauseBin)
 	cmd.Stdout, cmd.Stderr = stdout, stdout
@@ -146,14 +194,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestReapsOrphansAndExitsOnSignal runs pause as a sandbox's PID 1, hands
+// TestPauseReapsOrphansAndExitsOnSignal runs pause as a sandbox's PID 1, hands
 // it orphans, checks it reaps them once they exit and keeps running, then
 // that SIGTERM or SIGINT makes it exit 0 without a word.
-func TestReapsOrphansAndExitsOnSignal(t *testing.T) {
+func TestPauseReapsOrphansAndExitsOnSignal(t *testing.T) {
+	pauseBin := buildPause(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			var out bytes.Buffer
-			cmd, exited, nsenter := startInPIDNamespace(t, &out)
+			cmd, exited, nsenter := startInPIDNamespace(t, pauseBin, &out)
 			pid := cmd.Process.Pid
 
 			// Orphans that block on a FIFO until the test opens it: their
