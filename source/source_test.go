@@ -482,3 +482,39 @@ func TestOnEvent(t *testing.T) {
 		t.Errorf("a temp file was taken")
 	}
 }
+
+// A rescan that reads the same bytes reuses their last parse; other bytes,
+// even of the same length, are parsed again.
+func TestRescanReusesParseOfUnchangedFile(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := newTestSource(t, dir)
+	path := filepath.Join(dir, "a.yaml")
+	write := func(content string) {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := func() *v1.Pod {
+		t.Helper()
+		s.rescan(context.Background())
+		res := s.files[path]
+		if len(res.pods) != 1 {
+			t.Fatalf("got %d pods from %s, want 1 (errors: %v)", len(res.pods), path, res.errs)
+		}
+		return res.pods[0]
+	}
+
+	write(named("a", "busybox:1"))
+	first := pod()
+	if again := pod(); again != first {
+		t.Errorf("unchanged file parsed again")
+	}
+	write(named("a", "busybox:2"))
+	changed := pod()
+	if changed == first {
+		t.Fatalf("changed file (same length) not parsed again")
+	}
+	if got := changed.Spec.Containers[0].Image; got != "busybox:2" {
+		t.Errorf("image after the edit: %q, want busybox:2", got)
+	}
+}
