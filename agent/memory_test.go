@@ -204,3 +204,41 @@ func threadsAtMost(t *testing.T, n int) bool {
 	}
 	return c <= n
 }
+
+// growStack recurses n frames of about 1 KiB each.
+//
+//go:noinline
+func growStack(n int) byte {
+	var pad [1024]byte
+	pad[n%len(pad)] = byte(n)
+	if n == 0 {
+		return pad[0]
+	}
+	return growStack(n-1) + pad[n%len(pad)]
+}
+
+// A goroutine whose stack grew to 512 KiB and that now waits with a
+// shallow one gets it shrunk by freeHeap, which collects until stacks stop
+// shrinking, not once only (a collection halves a stack at most).
+func TestFreeHeapShrinksGrownStacks(t *testing.T) {
+	const goroutines = 8
+	park := make(chan struct{})
+	defer close(park)
+	var grown sync.WaitGroup
+	grown.Add(goroutines)
+	for range goroutines {
+		go func() {
+			growStack(256)
+			grown.Done()
+			<-park
+		}()
+	}
+	grown.Wait()
+	before := stackBytes()
+	freeHeap()
+	after := stackBytes()
+	// One collection would leave half of it.
+	if want := before / 4; after >= want {
+		t.Errorf("stacks hold %d bytes after freeHeap, %d before: want under %d", after, before, want)
+	}
+}
