@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
@@ -46,23 +47,17 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		return Container{}, fmt.Errorf("start container %q of pod %s: %w", ctr.Name, ref, err)
 	}
 
-	// The sandbox must be running: the container joins its namespaces.
-	sbc, err := c.client.LoadContainer(ctx, sb.ID)
+	// The sandbox must be running: the container joins its namespaces. One
+	// read of its task; its IPs are the label PodState read them from, set
+	// once when the sandbox was created.
+	sbProc, err := c.taskProcess(ctx, sb.ID)
 	if err != nil {
 		return fail(fmt.Errorf("sandbox %s: %w", sb.ID, err))
 	}
-	sbInfo, err := sbc.Info(ctx, containerd.WithoutRefreshedMetadata)
-	if err != nil {
-		return fail(fmt.Errorf("sandbox %s: %w", sb.ID, err))
+	if sbProc == nil || sbProc.Status != tasktypes.Status_RUNNING {
+		return fail(fmt.Errorf("sandbox %s is not running", sb.ID))
 	}
-	sbTask, err := sbc.Task(ctx, nil)
-	if err != nil {
-		return fail(fmt.Errorf("sandbox %s is not running: %w", sb.ID, err))
-	}
-	if st, err := sbTask.Status(ctx); err != nil || st.Status != containerd.Running {
-		return fail(fmt.Errorf("sandbox %s is not running (%v, %v)", sb.ID, st.Status, err))
-	}
-	podIPs := splitList(sbInfo.Labels[LabelPodIPs])
+	podIPs := sb.IPs
 
 	imageRef := opts.Image.Ref
 	if imageRef == "" {
@@ -153,7 +148,7 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 		oci.Compose(secOpts...),
 		withResources(ctr.Resources),
 		withOOMScoreAdj(qosOOMScoreAdj(pod, ctr, c.nodeMemory), c.ownOOMScoreAdj),
-		withPodNamespaces(sbTask.Pid(), sharePID),
+		withPodNamespaces(sbProc.Pid, sharePID),
 		oci.WithCgroup(c.cgroupsPath(pod, id)),
 		withShimGroup(sb.ID),
 	}

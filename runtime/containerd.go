@@ -123,6 +123,8 @@ type Containerd struct {
 	cgroups cgroups
 	// burstable sums the CPU requests of Burstable pods (podcgroup.go).
 	burstable burstableShares
+	// metas caches what images' content says, by digest (imagemeta.go).
+	metas imageMetas
 }
 
 // New prepares a runtime over client: it creates the namespace if needed

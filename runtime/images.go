@@ -80,19 +80,18 @@ func (c *Containerd) findByDigest(ctx context.Context, named reference.Named) (i
 
 // imageInfo describes img; named is how the caller asked for it.
 func (c *Containerd) imageInfo(ctx context.Context, img images.Image, named reference.Named) (ImageInfo, error) {
-	i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
-	size, err := i.Size(ctx)
+	meta, err := c.imageMeta(ctx, img)
 	if err != nil {
-		return ImageInfo{}, fmt.Errorf("image %q: size: %w", img.Name, err)
+		return ImageInfo{}, err
 	}
-	spec, err := i.Spec(ctx)
+	spec, err := meta.spec()
 	if err != nil {
-		return ImageInfo{}, fmt.Errorf("image %q: config: %w", img.Name, err)
+		return ImageInfo{}, fmt.Errorf("image %q: %w", img.Name, err)
 	}
 	return ImageInfo{
 		Ref:        named.String(),
 		ID:         named.Name() + "@" + img.Target.Digest.String(),
-		Size:       size,
+		Size:       meta.size,
 		StopSignal: spec.Config.StopSignal,
 	}, nil
 }
@@ -381,7 +380,11 @@ func (c *Containerd) getImage(ctx context.Context, ref string) (containerd.Image
 		}
 		return nil, nil, fmt.Errorf("image %q: %w", named.String(), err)
 	}
-	i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
+	meta, err := c.imageMeta(ctx, img)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := metaImage{Image: containerd.NewImageWithPlatform(c.client, img, platforms.Default()), meta: meta, client: c.client}
 	if err := c.ensureUnpacked(ctx, i); err != nil {
 		return nil, nil, fmt.Errorf("unpack image %q: %w", named.String(), err)
 	}

@@ -142,3 +142,48 @@ spec:
 	}
 	teardown(t, env, pod)
 }
+
+// What the runtime keeps of an image's content is tied to its digest: a
+// tag imported again over different content reads as the new image, in
+// ImageStatus and in the containers started from it.
+func TestImageRetaggedReadsAsTheNewImage(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testContext(t)
+	const ref = "example.com/lab/moving:1"
+	load := func(stopSignal string) runtime.ImageInfo {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := imagebuild.WriteOCIArchive(&buf, busyboxNamed(t, stopSignal, ref)); err != nil {
+			t.Fatal(err)
+		}
+		if names, err := env.Runtime.ImportArchive(ctx, &buf); err != nil || len(names) != 1 {
+			t.Fatalf("import: %v %v", names, err)
+		}
+		info, err := env.Runtime.ImageStatus(ctx, ref)
+		if err != nil || info.StopSignal != stopSignal {
+			t.Fatalf("image status after importing %s: %+v %v", stopSignal, info, err)
+		}
+		return info
+	}
+	pod := env.Pod(t, `
+metadata: {name: moving}
+spec:
+  containers:
+  - {name: main, image: "example.com/lab/moving:1", command: [sleep, "3600"]}
+`)
+	started := func(info runtime.ImageInfo) {
+		t.Helper()
+		_, cs := env.StartPod(t, ctx, pod)
+		if st := containerState(t, env, pod, cs[0].ID); st.ImageID != info.ID {
+			t.Errorf("container's image ID %s, want %s", st.ImageID, info.ID)
+		}
+		teardown(t, env, pod)
+	}
+	first := load("SIGUSR1")
+	started(first)
+	second := load("SIGUSR2")
+	if second.ID == first.ID {
+		t.Fatalf("the new content kept the old ID %s", first.ID)
+	}
+	started(second)
+}

@@ -805,3 +805,31 @@ spec:
 		})
 	}
 }
+
+// A container is not started into a sandbox whose pause process is gone:
+// it would join namespaces that no longer exist, or another process's.
+func TestStartContainerNeedsARunningSandbox(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: nosandbox}
+spec:
+  containers:
+  - {name: main, image: busybox, command: [sleep, "3600"]}
+`)
+	ctx := testContext(t)
+	sb, err := env.Runtime.RunSandbox(ctx, pod, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Runtime.StopSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := env.Runtime.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtime.ContainerOptions{LogPath: env.LogPath(pod, "main", 0)})
+	if err == nil || !strings.Contains(err.Error(), "is not running") || c.ID != "" {
+		t.Errorf("StartContainer in a stopped sandbox = %+v, %v; want no container and a sandbox error", c, err)
+	}
+	if ps, err := env.Runtime.PodState(ctx, pod.UID); err != nil || len(ps.Containers) != 0 {
+		t.Errorf("pod state = %+v, %v; want no container", ps, err)
+	}
+	teardown(t, env, pod)
+}
