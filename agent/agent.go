@@ -265,7 +265,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		Exec:       rt,
 		Status:     store,
 		Recorder:   rec,
-		Notify:     func(uid types.UID) { workers.Poke(uid) },
+		Notify:     func(uid types.UID) { workers.ProbeResult(uid) },
 		Version:    KubeletVersion,
 		AgentStart: time.Now(),
 	})

@@ -30,6 +30,9 @@ type Prober interface {
 	// UpdatePodStatus sets ready and started on the statuses about to be
 	// published.
 	UpdatePodStatus(pod *v1.Pod, status *v1.PodStatus)
+	// Published says that the status of the last UpdatePodStatus for the
+	// pod is in the store (or that an equal one already was).
+	Published(uid types.UID)
 	probeView
 }
 
@@ -182,6 +185,18 @@ func (m *Manager) Poke(uid types.UID) {
 	w := m.workers[uid]
 	m.mu.Unlock()
 	if w != nil {
+		w.poke()
+	}
+}
+
+// ProbeResult tells the worker of uid that one of its probe results
+// changed: it publishes the status with it at once, then syncs.
+func (m *Manager) ProbeResult(uid types.UID) {
+	m.mu.Lock()
+	w := m.workers[uid]
+	m.mu.Unlock()
+	if w != nil {
+		w.probed.Store(true)
 		w.poke()
 	}
 }
@@ -385,3 +400,4 @@ func (nopProber) AddPod(*v1.Pod)                         {}
 func (nopProber) RemovePod(types.UID)                    {}
 func (nopProber) StopLivenessAndStartup(types.UID)       {}
 func (nopProber) UpdatePodStatus(*v1.Pod, *v1.PodStatus) {}
+func (nopProber) Published(types.UID)                    {}

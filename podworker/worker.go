@@ -65,6 +65,9 @@ type worker struct {
 	wake chan struct{} // buffer 1: pokes coalesce
 	kill chan struct{} // closed once when the pod must terminate
 	done chan struct{} // closed when run returns
+	// probed is set when a probe result of the pod changed since the last
+	// wake (Manager.ProbeResult).
+	probed atomic.Bool
 	// after, when set, is closed when the previous pod of the same name has
 	// terminated: a changed static pod never overlaps its old self.
 	after <-chan struct{}
@@ -204,6 +207,12 @@ func (w *worker) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		w.takeUpdate()
+		if w.probed.Swap(false) {
+			// As the kubelet's status manager takes a readiness or startup
+			// result at once, without a sync: the status from what was last
+			// observed, before containerd is read again.
+			w.publishState(&w.observed, nil)
+		}
 		next := w.sync(w.syncCtx)
 		if !timer.Stop() {
 			select {
@@ -638,6 +647,9 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 	initSt, appSt := containerStatuses(w.pod, ps, w.reasons)
 	st := v1.PodStatus{InitContainerStatuses: initSt, ContainerStatuses: appSt}
 	w.m.prober.UpdatePodStatus(w.pod, &st)
+	// Whether published below or equal to what was, the status is the
+	// store's when this returns: probes asked for by it may read it.
+	defer w.m.prober.Published(w.pod.UID)
 	if deleting != nil {
 		markUnready(w.pod, &st)
 	}

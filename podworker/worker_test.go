@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -730,4 +731,63 @@ func TestWorkerReportsObservedGeneration(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readinessProber reports every running container ready once ready is set:
+// a readiness probe whose result the test decides.
+type readinessProber struct {
+	noProbes
+	ready atomic.Bool
+}
+
+func (*readinessProber) AddPod(*v1.Pod)                   {}
+func (*readinessProber) RemovePod(types.UID)              {}
+func (*readinessProber) StopLivenessAndStartup(types.UID) {}
+func (*readinessProber) Published(types.UID)              {}
+func (p *readinessProber) UpdatePodStatus(_ *v1.Pod, st *v1.PodStatus) {
+	for i := range st.ContainerStatuses {
+		cs := &st.ContainerStatuses[i]
+		started := cs.State.Running != nil
+		cs.Started = &started
+		cs.Ready = started && p.ready.Load()
+	}
+}
+
+// A changed probe result is published at once from what the worker last
+// observed, as the kubelet's status manager takes a readiness result
+// without a sync: the pod reads Ready while containerd has not answered
+// the sync that follows.
+func TestWorkerPublishesProbeResultBeforeReadingState(t *testing.T) {
+	rt := newFakeRuntime()
+	log := zaptest.NewLogger(t)
+	store := status.NewStore()
+	pr := &readinessProber{}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := New(log, Config{}, rt, store, events.NewStore(log, "node", 100), pr)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, rt: rt, store: store, m: m}
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	m.SetPods([]*v1.Pod{pod})
+	h.waitFor("running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	if podReady(h.pod(pod.UID)) {
+		t.Fatal("ready before the probe succeeded")
+	}
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(func() { release(); cancel(); m.Wait() })
+	rt.mu.Lock()
+	rt.hold = hold
+	reads := rt.stateReads
+	rt.mu.Unlock()
+	pr.ready.Store(true)
+	m.ProbeResult(pod.UID)
+	h.waitFor("ready while containerd is slow", func() bool { return podReady(h.pod(pod.UID)) })
+	rt.mu.Lock()
+	if rt.stateReads != reads {
+		t.Errorf("pod state read %d times before Ready was published, want 0", rt.stateReads-reads)
+	}
+	rt.mu.Unlock()
+	release()
 }

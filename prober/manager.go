@@ -55,6 +55,10 @@ type Manager struct {
 	// terminating holds pods whose liveness and startup probes were
 	// stopped, so a later AddPod for the same pod does not restart them.
 	terminating map[types.UID]struct{}
+	// kicks holds, by pod, the readiness workers UpdatePodStatus found
+	// waiting for a first success: Published asks them to probe, once the
+	// status that shows their container running is there for them to read.
+	kicks map[types.UID]map[probeKey]*worker
 	// observer counts probe runs (Options.Observe).
 	observer func(t ProbeType, pod *v1.Pod, container, result string)
 }
@@ -81,6 +85,7 @@ func NewManager(opts Options) *Manager {
 		cancel:      cancel,
 		workers:     map[probeKey]*worker{},
 		terminating: map[types.UID]struct{}{},
+		kicks:       map[types.UID]map[probeKey]*worker{},
 	}
 	if m.log == nil {
 		m.log = zap.NewNop()
@@ -153,6 +158,7 @@ func (m *Manager) RemovePod(uid types.UID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.terminating, uid)
+	delete(m.kicks, uid)
 	for key, w := range m.workers {
 		if key.podUID == uid {
 			delete(m.workers, key)
@@ -217,8 +223,8 @@ func (m *Manager) Startup(containerID string) (Result, bool) {
 //   - ready (app containers and sidecars), only when started: true if the
 //     readiness result is Success, or if there is no readiness probe. When
 //     a readiness probe exists without a Success yet, the worker is asked to
-//     probe at once, so a new container becomes ready without waiting a
-//     period.
+//     probe at once when the pod worker calls Published, so a new container
+//     becomes ready without waiting a period.
 //   - ready of a regular init container: it exited with code 0.
 func (m *Manager) UpdatePodStatus(pod *v1.Pod, status *v1.PodStatus) {
 	for i := range status.ContainerStatuses {
@@ -252,9 +258,30 @@ func (m *Manager) updateContainer(uid types.UID, cs *v1.ContainerStatus, probed 
 		cs.Ready = true
 		return
 	}
-	w, exists := m.worker(probeKey{podUID: uid, container: cs.Name, probeType: Readiness})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := probeKey{podUID: uid, container: cs.Name, probeType: Readiness}
+	w, exists := m.workers[key]
 	cs.Ready = !exists
 	if exists {
+		if m.kicks[uid] == nil {
+			m.kicks[uid] = map[probeKey]*worker{}
+		}
+		m.kicks[uid][key] = w
+	}
+}
+
+// Published tells the manager that the status of the pod's last
+// UpdatePodStatus is in the store (or was already): the readiness workers
+// it found waiting for a first success probe now. Asked before, a worker
+// could read the status from before its container ran, and wait a whole
+// period for its next probe.
+func (m *Manager) Published(uid types.UID) {
+	m.mu.Lock()
+	kicks := m.kicks[uid]
+	delete(m.kicks, uid)
+	m.mu.Unlock()
+	for _, w := range kicks {
 		w.trigger()
 	}
 }

@@ -159,8 +159,13 @@ func TestUpdatePodStatus(t *testing.T) {
 		}
 	}
 
-	// A readiness probe without a success is asked to run at once; one
-	// that has succeeded, or whose container has not started, is not.
+	// A readiness probe without a success is asked to run at once, once
+	// the status is published; one that has succeeded, or whose container
+	// has not started, is not.
+	if w, _ := h.m.worker(probeKey{podUID: pod.UID, container: "ready-fail", probeType: Readiness}); len(w.manual) != 0 {
+		t.Error("ready-fail: triggered before the status was published")
+	}
+	h.m.Published(pod.UID)
 	triggered := func(name string) bool {
 		w, _ := h.m.worker(probeKey{podUID: pod.UID, container: name, probeType: Readiness})
 		select {
