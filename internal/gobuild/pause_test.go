@@ -94,7 +94,11 @@ func TestPauseWarnsWhenNotPID1(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() {
+		// A no-op once the test has waited for pause to exit.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
 	// pause warns once its handlers are installed: from then on SIGTERM is
 	// caught, not fatal.
 	r := bufio.NewReader(stderr)
