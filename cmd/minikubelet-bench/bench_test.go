@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/bpf"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/source"
@@ -158,6 +159,51 @@ func TestCapturePackets(t *testing.T) {
 	}
 	if a := got[1]; a.Port != 81 || !a.Refused || !a.RefusedAt.Equal(t0.Add(time.Second+time.Millisecond)) {
 		t.Errorf("second attempt: %+v", a)
+	}
+}
+
+func TestConnectionFilter(t *testing.T) {
+	const fin, syn, rst, psh, ack = 0x01, 0x02, 0x04, 0x08, 0x10
+	vm, err := bpf.NewVM(connectionFilter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, pod := "10.200.0.1", "10.200.0.5"
+	withOptions := append(tcpPacket(host, pod, 40000, 80, 0), make([]byte, 4)...)
+	withOptions[0] = 0x46 // a 24-byte IP header: the TCP header moves
+	copy(withOptions[24:], withOptions[20:40])
+	withOptions[24+13] = syn
+	fragment := tcpPacket(host, pod, 40000, 80, syn)
+	fragment[7] = 1 // offset 8: not the TCP header at all
+	udp := tcpPacket(host, pod, 40000, 80, syn)
+	udp[9] = 17
+	ipv6 := tcpPacket(host, pod, 40000, 80, syn)
+	ipv6[0] = 0x60
+	// The program returns how much of a packet to keep, snapLen or 0 (the
+	// kernel keeps at most the packet).
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		want int
+	}{
+		{"SYN", tcpPacket(host, pod, 40000, 80, syn), snapLen},
+		{"SYN-ACK", tcpPacket(pod, host, 80, 40000, syn|ack), snapLen},
+		{"RST", tcpPacket(pod, host, 81, 40001, rst), snapLen},
+		{"RST-ACK", tcpPacket(pod, host, 81, 40001, rst|ack), snapLen},
+		{"SYN after IP options", withOptions, snapLen},
+		{"ACK", tcpPacket(host, pod, 40000, 80, ack), 0},
+		{"data", tcpPacket(host, pod, 40000, 80, psh|ack), 0},
+		{"FIN", tcpPacket(host, pod, 40000, 80, fin|ack), 0},
+		{"fragment", fragment, 0},
+		{"UDP", udp, 0},
+		{"IPv6", ipv6, 0},
+	} {
+		got, err := vm.Run(tc.p)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		} else if got != tc.want {
+			t.Errorf("%s: filter keeps %d bytes, want %d", tc.name, got, tc.want)
+		}
 	}
 }
 
