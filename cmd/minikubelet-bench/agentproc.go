@@ -191,6 +191,22 @@ func (a *agentProc) sample() (procSample, error) {
 	return sampleProc(a.Pid())
 }
 
+// pause stops the agent (SIGSTOP) until resume (SIGCONT): it runs no
+// code, its probes included, while its pods keep running.
+func (a *agentProc) pause() error {
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("stop the agent: %w", err)
+	}
+	return nil
+}
+
+func (a *agentProc) resume() error {
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("continue the agent: %w", err)
+	}
+	return nil
+}
+
 // stop ends the agent (pods keep running; the world's cleanup removes
 // them). Safe to call twice.
 func (a *agentProc) stop(ctx context.Context) error {

@@ -75,17 +75,17 @@ func TestGridLateness(t *testing.T) {
 	}
 }
 
-func TestParseStatCPU(t *testing.T) {
+func TestParseStatTimes(t *testing.T) {
 	// A command name with spaces and a parenthesis, utime 250, stime 50.
 	stat := "4242 (mini kubelet) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 12 0 100 1000000 2000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
-	got, err := parseStatCPU([]byte(stat))
+	user, sys, err := parseStatTimes([]byte(stat))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 3 * time.Second; got != want {
-		t.Errorf("got %v, want %v", got, want)
+	if user != 2500*time.Millisecond || sys != 500*time.Millisecond {
+		t.Errorf("got user %v, sys %v; want 2.5s, 500ms", user, sys)
 	}
-	if _, err := parseStatCPU([]byte("4242 (short) S 1")); err == nil {
+	if _, _, err := parseStatTimes([]byte("4242 (short) S 1")); err == nil {
 		t.Error("short line: want an error")
 	}
 }

@@ -63,6 +63,9 @@ func (o benchOptions) apiAddress() (string, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == probeFloorCommand {
+		os.Exit(probeFloorMain(os.Stdin, os.Stdout))
+	}
 	var o benchOptions
 	var cniDirs, only string
 	flag.BoolVar(&o.quick, "quick", false, "smaller counts and shorter windows (under 3 minutes)")

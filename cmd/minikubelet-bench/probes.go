@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -25,12 +26,14 @@ func (b *bench) probeTiming(ctx context.Context) error {
 		}
 	}
 	ips := map[string]bool{}
+	var ipList []string
 	for _, name := range names {
 		pt, err := b.pods.wait(ctx, name, isReady)
 		if err != nil {
 			return err
 		}
 		ips[pt.IP] = true
+		ipList = append(ipList, pt.IP)
 	}
 	// Readiness changes restart a probe's period; time the steady state.
 	if err := sleep(ctx, 3*time.Second); err != nil {
@@ -55,12 +58,10 @@ func (b *bench) probeTiming(ctx context.Context) error {
 		port uint16
 	}
 	times := map[series][]time.Time{}
-	count := 0
 	for _, a := range attempts {
 		if ips[a.Pod] {
 			k := series{a.Pod, a.Port}
 			times[k] = append(times[k], a.At)
-			count++
 		}
 	}
 	var late []time.Duration
@@ -72,18 +73,104 @@ func (b *bench) probeTiming(ctx context.Context) error {
 	r := b.res
 	r.ProbedContainers = n
 	r.ProbeWindowS = b.size.ProbeWindow.Seconds()
-	r.ProbesPerS = round2(float64(count) / s1.At.Sub(s0.At).Seconds())
+	r.ProbesPerS = round2(probeRate(attempts, ips, s1.At.Sub(s0.At)))
 	r.ProbeLatenessP50, r.ProbeLatenessP99, r.ProbeLatenessMax = ms2(d.P50), ms2(d.P99), ms2(d.Max)
 	r.AgentCPUProbing, r.AgentRSSProbing = round2(cpuPercent(s0, s1)), mib(s1.RSS)
-	b.log.Sugar().Infof("%d probed containers: %.0f probes/s, lateness p50 %.2f ms, p99 %.2f ms; agent CPU %.2f%%",
-		n, r.ProbesPerS, r.ProbeLatenessP50, r.ProbeLatenessP99, r.AgentCPUProbing)
+	user, sys := cpuSplit(s0, s1)
+	r.AgentCPUProbingUser, r.AgentCPUProbingSys = round2(user), round2(sys)
+	b.log.Sugar().Infof("%d probed containers: %.0f probes/s, lateness p50 %.2f ms, p99 %.2f ms; agent CPU %.2f%% (user %.2f, sys %.2f)",
+		n, r.ProbesPerS, r.ProbeLatenessP50, r.ProbeLatenessP99, r.AgentCPUProbing, r.AgentCPUProbingUser, r.AgentCPUProbingSys)
 
-	if _, err := b.removePods(ctx, names); err != nil {
-		return err
-	}
-	// The crash loop ran alongside.
+	// The crash loop ran alongside; it must be over before the agent is
+	// stopped for the floor.
 	if err := b.finishCrashLoop(ctx); err != nil {
 		return err
 	}
+	if err := b.probingFloor(ctx, ipList); err != nil {
+		return err
+	}
+	if _, err := b.removePods(ctx, names); err != nil {
+		return err
+	}
 	return sleep(ctx, time.Second)
+}
+
+// probingFloor measures the floor of probing: the agent's probes, sent to
+// the same pods at the same rate by the floor's client (probeFloorMain), a
+// process of its own whose CPU is read from /proc as the agent's is. The
+// agent is stopped meanwhile (SIGSTOP, its pods keep running): its probes
+// would double the load on the bridge and the pods, and the capture could
+// not tell its connections from the floor's.
+func (b *bench) probingFloor(ctx context.Context, ips []string) (retErr error) {
+	targets, p, err := floorTargets(ctx, ips)
+	if err != nil {
+		return err
+	}
+	if err := b.agent.pause(); err != nil {
+		return err
+	}
+	defer func() { retErr = errors.Join(retErr, b.agent.resume()) }()
+	// Both probes of probedPod have the same period and timeout.
+	fp, err := startProbeFloor(ctx, probeFloorSpec{Targets: targets,
+		Period: time.Duration(p.PeriodSeconds) * time.Second, Timeout: time.Duration(p.TimeoutSeconds) * time.Second})
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			_, err := fp.finish()
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	mark := b.capture.mark()
+	s0, err := sampleProc(fp.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	if err := sleep(ctx, b.size.ProbeWindow); err != nil {
+		return err
+	}
+	s1, err := sampleProc(fp.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	attempts := b.capture.since(mark)
+	finished = true
+	res, err := fp.finish()
+	if err != nil {
+		return err
+	}
+
+	want := map[string]bool{}
+	for _, ip := range ips {
+		want[ip] = true
+	}
+	r := b.res
+	r.ProbeFloorProbesPerS = round2(probeRate(attempts, want, s1.At.Sub(s0.At)))
+	r.ProbeFloorCPU = round2(cpuPercent(s0, s1))
+	user, sys := cpuSplit(s0, s1)
+	r.ProbeFloorCPUUser, r.ProbeFloorCPUSys = round2(user), round2(sys)
+	r.ProbeFloorFailed = res.Failed
+	if r.ProbeFloorCPU > 0 {
+		r.ProbeCPUFloorRatio = round2(r.AgentCPUProbing / r.ProbeFloorCPU)
+	}
+	b.log.Sugar().Infof("probing floor: %.0f probes/s, CPU %.2f%% (user %.2f, sys %.2f); %d of %d probes failed %s",
+		r.ProbeFloorProbesPerS, r.ProbeFloorCPU, r.ProbeFloorCPUUser, r.ProbeFloorCPUSys, res.Failed, res.Probes, res.FirstError)
+	return nil
+}
+
+// probeRate is the connections per second the capture saw to the given
+// pods over wall.
+func probeRate(attempts []connAttempt, pods map[string]bool, wall time.Duration) float64 {
+	n := 0
+	for _, a := range attempts {
+		if pods[a.Pod] {
+			n++
+		}
+	}
+	if wall <= 0 {
+		return 0
+	}
+	return float64(n) / wall.Seconds()
 }

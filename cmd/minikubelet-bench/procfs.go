@@ -19,6 +19,8 @@ const clockTicks = 100
 type procSample struct {
 	At      time.Time
 	CPU     time.Duration // utime + stime since the process started
+	User    time.Duration // of which utime: in the process's own code
+	Sys     time.Duration // and stime: in the kernel on its behalf
 	RSS     int64         // bytes (VmRSS)
 	RSSAnon int64         // of which anonymous (heap, stacks)
 	RSSFile int64         // of which file-backed (the binary's pages)
@@ -33,9 +35,10 @@ func sampleProc(pid int) (procSample, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.CPU, err = parseStatCPU(stat); err != nil {
+	if s.User, s.Sys, err = parseStatTimes(stat); err != nil {
 		return s, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
+	s.CPU = s.User + s.Sys
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
@@ -56,25 +59,25 @@ func sampleProc(pid int) (procSample, error) {
 	return s, nil
 }
 
-// parseStatCPU returns utime+stime from the contents of /proc/<pid>/stat.
-// The command name (field 2) may hold spaces and parentheses, so fields are
-// counted from the last ')'.
-func parseStatCPU(stat []byte) (time.Duration, error) {
+// parseStatTimes returns utime and stime from the contents of
+// /proc/<pid>/stat. The command name (field 2) may hold spaces and
+// parentheses, so fields are counted from the last ')'.
+func parseStatTimes(stat []byte) (user, sys time.Duration, _ error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed stat line")
+		return 0, 0, fmt.Errorf("malformed stat line")
 	}
 	f := strings.Fields(string(stat[i+1:]))
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed stat line: %d fields", len(f)+2)
+		return 0, 0, fmt.Errorf("malformed stat line: %d fields", len(f)+2)
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed utime/stime %q %q", f[11], f[12])
+		return 0, 0, fmt.Errorf("malformed utime/stime %q %q", f[11], f[12])
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return time.Duration(utime) * time.Second / clockTicks, time.Duration(stime) * time.Second / clockTicks, nil
 }
 
 // statusField returns the number after key in a /proc status-like file
@@ -143,9 +146,18 @@ func shimPIDs(namespace string) []int {
 // cpuPercent is the CPU a process used between two samples, in percent of
 // one core.
 func cpuPercent(a, b procSample) float64 {
+	return percentOf(b.CPU-a.CPU, b.At.Sub(a.At))
+}
+
+// cpuSplit is cpuPercent's user and system parts.
+func cpuSplit(a, b procSample) (user, sys float64) {
 	wall := b.At.Sub(a.At)
+	return percentOf(b.User-a.User, wall), percentOf(b.Sys-a.Sys, wall)
+}
+
+func percentOf(cpu, wall time.Duration) float64 {
 	if wall <= 0 {
 		return 0
 	}
-	return 100 * float64(b.CPU-a.CPU) / float64(wall)
+	return 100 * float64(cpu) / float64(wall)
 }

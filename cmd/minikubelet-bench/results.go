@@ -171,6 +171,18 @@ type results struct {
 	ProbeLatenessP50 float64 `json:"probe_lateness_ms_p50"`
 	ProbeLatenessMax float64 `json:"probe_lateness_ms_max"`
 	AgentCPUProbing  float64 `json:"agent_cpu_pct_probing"`
+	// The agent's CPU while probing, split: user time is its own code,
+	// system time the kernel's work on its behalf (mostly the connections).
+	AgentCPUProbingUser float64 `json:"probe_agent_cpu_user_pct"`
+	AgentCPUProbingSys  float64 `json:"probe_agent_cpu_sys_pct"`
+	// The probing floor: the same probes at the same rate to the same pods
+	// from a bare client, the agent stopped meanwhile.
+	ProbeFloorCPU        float64 `json:"probe_floor_cpu_pct"`
+	ProbeFloorCPUUser    float64 `json:"probe_floor_cpu_user_pct"`
+	ProbeFloorCPUSys     float64 `json:"probe_floor_cpu_sys_pct"`
+	ProbeFloorProbesPerS float64 `json:"probe_floor_probes_per_s"`
+	ProbeFloorFailed     int     `json:"probe_floor_failed"`
+	ProbeCPUFloorRatio   float64 `json:"probe_cpu_ratio_to_floor"` // the agent's CPU over the floor's
 
 	Logging         []logFigure `json:"logging,omitempty"`
 	AgentRSSProbing float64     `json:"agent_rss_mib_probing"`
@@ -398,7 +410,12 @@ func (r *results) writeTable(w io.Writer) {
 			func(p *peerResults) string { return orDash(p.BackoffS[0], f2(p.BackoffS[0])+" / "+f2(p.BackoffS[1])) }},
 		{"probes", fmt.Sprintf("probe lateness, %d containers × 2 probes/s, p50 / p99 ms", r.ProbedContainers), f2(r.ProbeLatenessP50) + " / " + f2(r.ProbeLatenessP99), "",
 			fmt.Sprintf("max %.1f ms, %.0f probes/s", r.ProbeLatenessMax, r.ProbesPerS), nil},
-		{"probes", "agent CPU while probing, % of a core", f2(r.AgentCPUProbing), "target 5", fmt.Sprintf("%s; RSS %.1f MiB", check(r.AgentCPUProbing <= 5), r.AgentRSSProbing), nil},
+		{"probes", "agent CPU while probing, % of a core", f2(r.AgentCPUProbing), "target 5",
+			fmt.Sprintf("%s; user %.2f + sys %.2f; RSS %.1f MiB", check(r.AgentCPUProbing <= 5), r.AgentCPUProbingUser, r.AgentCPUProbingSys, r.AgentRSSProbing), nil},
+		{"probes", "CPU of the same probes from a bare client (floor), % of a core", f2(r.AgentCPUProbing), "floor " + f2(r.ProbeFloorCPU),
+			fmt.Sprintf("%.2fx; floor user %.2f + sys %.2f, agent stopped meanwhile; %.0f probes/s, %d failed", r.ProbeCPUFloorRatio,
+				r.ProbeFloorCPUUser, r.ProbeFloorCPUSys, r.ProbeFloorProbesPerS, r.ProbeFloorFailed), nil},
+		{"probes", "kernel share while probing (system time), % of a core", f2(r.AgentCPUProbingSys), "floor " + f2(r.ProbeFloorCPUSys), r.probeKernelNote(), nil},
 		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS),
 			func(p *peerResults) string {
 				return orDash(p.RSSIdleMiB, vsPeer(r.AgentRSSIdle, p.RSSIdleMiB, f1)+fmt.Sprintf(", CPU %.2f%%", p.CPUIdleEmpty))
@@ -452,6 +469,17 @@ func (r *results) writeTable(w io.Writer) {
 	tw.Flush()
 	r.writePeers(w)
 	fmt.Fprintf(w, "\nagent API up %.0f ms after exec; run took %.0f s\n", r.AgentStartMs, r.TotalS)
+}
+
+// probeKernelNote reads the probing CPU target against the floor: when
+// the kernel's work for the floor's connections alone is over the target,
+// no prober that opens a new connection per probe (as the kubelet's does)
+// can meet it on this machine.
+func (r *results) probeKernelNote() string {
+	if r.ProbeFloorCPUSys > 5 {
+		return fmt.Sprintf("floor sys alone > 5: the target's miss is outside our code (a new connection per probe); the agent's own share is %.2f", r.AgentCPUProbing-r.ProbeFloorCPU)
+	}
+	return fmt.Sprintf("floor sys ≤ 5; the agent's own share is %.2f", r.AgentCPUProbing-r.ProbeFloorCPU)
 }
 
 func within(v, want, tol float64) bool { return v >= want-tol && v <= want+tol }

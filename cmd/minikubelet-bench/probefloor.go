@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/minikubelet/minikubelet/prober/probe"
+)
+
+// The probing floor: the probes the agent runs, sent by the least client
+// that can send them, in a process of its own, so that its CPU is the cost
+// of the probes themselves (mostly the kernel's, for a new TCP connection
+// per probe) and the agent's figure can be read against it.
+
+// probeFloorCommand, as the bench's first argument, makes the bench binary
+// the floor's client (probeFloorMain). Not a flag: only the bench runs it.
+const probeFloorCommand = "probe-floor"
+
+// probeUserAgent is the agent's probe User-Agent (kube-probe/<its kubelet
+// minor>); a test keeps the two equal.
+const probeUserAgent = "kube-probe/1.34"
+
+// floorTarget is one probed container: its HTTP probe, as the bytes of the
+// request the agent sends, and its TCP probe.
+type floorTarget struct {
+	IP       string `json:"ip"`
+	HTTPPort int    `json:"httpPort"`
+	Request  []byte `json:"request"`
+	TCPPort  int    `json:"tcpPort"`
+}
+
+// probeFloorSpec is what the bench hands the floor's client on its stdin.
+type probeFloorSpec struct {
+	Targets []floorTarget `json:"targets"`
+	Period  time.Duration `json:"period"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// probeFloorResult is what the client reports when its stdin closes.
+type probeFloorResult struct {
+	Probes     int    `json:"probes"`
+	Failed     int    `json:"failed"`
+	FirstError string `json:"firstError,omitempty"`
+}
+
+// floorTargets builds the targets for pods made by probedPod, keyed by
+// pod IP: the request as the agent's HTTP prober writes it (prober/probe's
+// request, and "Connection: close", as its transport adds), the ports from
+// the probes. The floor can therefore not drift from what the agent sends.
+func floorTargets(ctx context.Context, ips []string) ([]floorTarget, *v1.Probe, error) {
+	c := probedPod("").Spec.Containers[0]
+	readiness, liveness := c.ReadinessProbe, c.LivenessProbe
+	tcpPort, err := probe.ResolvePort(liveness.TCPSocket.Port, &c)
+	if err != nil {
+		return nil, nil, err
+	}
+	httpPort, err := probe.ResolvePort(readiness.HTTPGet.Port, &c)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []floorTarget
+	for _, ip := range ips {
+		req, err := floorRequest(ctx, readiness.HTTPGet, &c, ip)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, floorTarget{IP: ip, HTTPPort: httpPort, Request: req, TCPPort: tcpPort})
+	}
+	return out, readiness, nil
+}
+
+// floorRequest is the request the agent's HTTP probe of action sends to
+// podIP, byte for byte.
+func floorRequest(ctx context.Context, action *v1.HTTPGetAction, c *v1.Container, podIP string) ([]byte, error) {
+	req, err := probe.NewHTTPRequest(ctx, action, c, podIP, probeUserAgent)
+	if err != nil {
+		return nil, err
+	}
+	req.Close = true // as the agent's transport
+	var buf bytes.Buffer
+	if err := req.Write(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// probeSlot is one probe of a round: when in the period, which target, and
+// whether it is the HTTP (else the TCP) probe.
+type probeSlot struct {
+	At     time.Duration
+	Target int
+	HTTP   bool
+}
+
+// probeSlots spreads the 2n probes of n targets evenly over one period,
+// each target's HTTP probe followed by its TCP probe half a slot later:
+// every probe on a grid of period, as the agent's workers run them.
+func probeSlots(n int, period time.Duration) []probeSlot {
+	out := make([]probeSlot, 0, 2*n)
+	for k := range 2 * n {
+		out = append(out, probeSlot{At: period * time.Duration(k) / time.Duration(2*n), Target: k / 2, HTTP: k%2 == 0})
+	}
+	return out
+}
+
+// probeFloorMain is the floor's client: it reads a probeFloorSpec from
+// stdin and probes its targets on their grid, one probe after the other on
+// one thread, with blocking system calls and no allocation per probe to
+// speak of. After the first round it writes "ready" to stdout; when stdin
+// closes it finishes the probe it is on and writes its probeFloorResult.
+func probeFloorMain(stdin io.Reader, stdout io.Writer) int {
+	dec := json.NewDecoder(stdin)
+	var spec probeFloorSpec
+	if err := dec.Decode(&spec); err != nil {
+		fmt.Fprintln(os.Stderr, "probe-floor: reading the spec:", err)
+		return 2
+	}
+	addrs := make([][4]byte, len(spec.Targets))
+	for i, t := range spec.Targets {
+		ip := net.ParseIP(t.IP).To4()
+		if ip == nil {
+			fmt.Fprintf(os.Stderr, "probe-floor: target %d: %q is not an IPv4 address\n", i, t.IP)
+			return 2
+		}
+		addrs[i] = [4]byte(ip)
+	}
+	var stop atomic.Bool
+	go func() {
+		// Blocked in read all along: no CPU until the bench closes stdin.
+		_, _ = io.Copy(io.Discard, dec.Buffered())
+		_, _ = io.Copy(io.Discard, stdin)
+		stop.Store(true)
+	}()
+
+	var res probeFloorResult
+	buf := make([]byte, 16<<10)
+	slots := probeSlots(len(spec.Targets), spec.Period)
+	start := time.Now()
+	for round := 0; !stop.Load(); round++ {
+		base := start.Add(time.Duration(round) * spec.Period)
+		for _, s := range slots {
+			if stop.Load() {
+				break
+			}
+			time.Sleep(time.Until(base.Add(s.At)))
+			t := spec.Targets[s.Target]
+			var err error
+			if s.HTTP {
+				err = httpFloorProbe(addrs[s.Target], t.HTTPPort, t.Request, spec.Timeout, buf)
+			} else {
+				err = tcpFloorProbe(addrs[s.Target], t.TCPPort, spec.Timeout)
+			}
+			res.Probes++
+			if err != nil {
+				res.Failed++
+				if res.FirstError == "" {
+					res.FirstError = fmt.Sprintf("%s: %v", t.IP, err)
+				}
+			}
+		}
+		if round == 0 {
+			fmt.Fprintln(stdout, "ready")
+		}
+	}
+	if err := json.NewEncoder(stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// dialFloor opens a TCP connection with the socket options of the agent's
+// probe connections: SO_LINGER of 1 s (prober/probe's dialer, as the
+// kubelet's), TCP_NODELAY and keep-alive at 15 s, 15 s, 9 (what Go's net
+// sets on every TCP connection it dials). The timeout bounds the connect
+// and every later read and write, as the probe's timeout does the agent's.
+func dialFloor(ip [4]byte, port int, timeout time.Duration) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	errs := []error{
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1}),
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1),
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1),
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15),
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15),
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+	}
+	if err := errors.Join(errs...); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("socket options: %w", err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: ip}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("connect to port %d: %w", port, err)
+	}
+	return fd, nil
+}
+
+// tcpFloorProbe is a TCP probe: connect, close.
+func tcpFloorProbe(ip [4]byte, port int, timeout time.Duration) error {
+	fd, err := dialFloor(ip, port, timeout)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// httpFloorProbe is an HTTP probe: connect, send the request, read the
+// answer to its end (Content-Length, or the server's close), close; a
+// status outside 200–399 is an error.
+func httpFloorProbe(ip [4]byte, port int, request []byte, timeout time.Duration, buf []byte) error {
+	fd, err := dialFloor(ip, port, timeout)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for sent := 0; sent < len(request); {
+		n, err := unix.Write(fd, request[sent:])
+		if err != nil {
+			return fmt.Errorf("write the request: %w", err)
+		}
+		sent += n
+	}
+	got := 0
+	for {
+		if got == len(buf) {
+			return fmt.Errorf("answer longer than %d bytes", len(buf))
+		}
+		n, err := unix.Read(fd, buf[got:])
+		if err != nil {
+			return fmt.Errorf("read the answer: %w", err)
+		}
+		got += n
+		status, done := answerDone(buf[:got], n == 0)
+		if done {
+			if status < 200 || status > 399 {
+				return fmt.Errorf("answer %q", firstLine(buf[:got]))
+			}
+			return nil
+		}
+	}
+}
+
+// answerDone says whether b holds a whole HTTP/1.x answer, and its status
+// (0 for an answer that is not HTTP). An answer is whole when its body has
+// as many bytes as its Content-Length says, or, without one, when the
+// server closed (eof).
+func answerDone(b []byte, eof bool) (status int, done bool) {
+	head, body, whole := bytes.Cut(b, []byte("\r\n\r\n"))
+	if !whole {
+		return statusOf(b), eof
+	}
+	status = statusOf(head)
+	lines := bytes.Split(head, []byte("\r\n"))[1:]
+	for _, l := range lines {
+		name, value, ok := bytes.Cut(l, []byte(":"))
+		if !ok || !bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")) {
+			continue
+		}
+		n, err := strconv.Atoi(string(bytes.TrimSpace(value)))
+		if err != nil {
+			return status, eof
+		}
+		return status, eof || len(body) >= n
+	}
+	return status, eof
+}
+
+// statusOf reads the status code of an HTTP/1.x status line at b's start.
+func statusOf(b []byte) int {
+	line := firstLine(b)
+	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' {
+		return 0
+	}
+	n, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func firstLine(b []byte) []byte {
+	line, _, _ := bytes.Cut(b, []byte("\r\n"))
+	return line
+}
+
+// probeFloorProc is the floor's client running as the bench's child.
+type probeFloorProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+}
+
+// startProbeFloor starts the floor's client on targets and returns once it
+// has probed each of them once.
+func startProbeFloor(ctx context.Context, spec probeFloorSpec) (*probeFloorProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, probeFloorCommand)
+	// One P: the client runs on one thread, and an idle P would only
+	// spin looking for work. No asynchronous preemption: its signal
+	// interrupts a blocking connect that has a timeout (EINTR, never
+	// restarted), and there is no other goroutine to preempt for.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the probing floor: %w", err)
+	}
+	p := &probeFloorProc{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
+	if err := json.NewEncoder(stdin).Encode(spec); err != nil {
+		_, _ = p.finish()
+		return nil, fmt.Errorf("probing floor: %w", err)
+	}
+	line, err := p.stdout.ReadString('\n')
+	if err != nil || line != "ready\n" {
+		_, ferr := p.finish()
+		return nil, fmt.Errorf("probing floor did not start (%q): %w", line, errors.Join(err, ferr))
+	}
+	return p, nil
+}
+
+// finish stops the client and returns what it counted.
+func (p *probeFloorProc) finish() (probeFloorResult, error) {
+	var res probeFloorResult
+	_ = p.stdin.Close()
+	derr := json.NewDecoder(p.stdout).Decode(&res)
+	if err := p.cmd.Wait(); err != nil {
+		return res, fmt.Errorf("probing floor: %w", err)
+	}
+	if derr != nil {
+		return res, fmt.Errorf("probing floor's result: %w", derr)
+	}
+	return res, nil
+}
