@@ -119,12 +119,7 @@ func NewHTTPRequest(ctx context.Context, action *v1.HTTPGetAction, container *v1
 // Failures with Go's error text. Redirects are followed only while they stay
 // on the original hostname, at most 10 times.
 func (p *HTTP) Probe(req *http.Request, timeout time.Duration) (Result, string, error) {
-	client := &http.Client{
-		Timeout:       timeout,
-		Transport:     p.transport(timeout),
-		CheckRedirect: sameHostRedirects,
-	}
-	res, err := client.Do(req)
+	res, err := p.send(req, timeout)
 	if err != nil {
 		return Failure, err.Error(), nil
 	}
@@ -149,12 +144,7 @@ func (p *HTTP) Probe(req *http.Request, timeout time.Duration) (Result, string, 
 // which any HTTP answer is a success. timeout 0 leaves the bound to req's
 // context, as kubelet's hook client has no timeout of its own.
 func (p *HTTP) Do(req *http.Request, timeout time.Duration) (int, error) {
-	client := &http.Client{
-		Timeout:       timeout,
-		Transport:     p.transport(timeout),
-		CheckRedirect: sameHostRedirects,
-	}
-	res, err := client.Do(req)
+	res, err := p.send(req, timeout)
 	if err != nil {
 		return 0, err
 	}
@@ -162,6 +152,65 @@ func (p *HTTP) Do(req *http.Request, timeout time.Duration) (int, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, MaxOutput))
 	return res.StatusCode, nil
 }
+
+// send is http.Client.Do with Timeout timeout (0: none), redirects as
+// sameHostRedirects says, and the Client's own error texts for a timeout,
+// but with the timeout as a deadline on the request's context rather than
+// as the Client's: for a RoundTripper other than its own Transport the
+// Client enforces Timeout with a timer and a goroutine per request, on top
+// of the deadline, which the transports here already obey.
+func (p *HTTP) send(req *http.Request, timeout time.Duration) (*http.Response, error) {
+	client := &http.Client{Transport: p.transport(timeout), CheckRedirect: sameHostRedirects}
+	if timeout <= 0 {
+		return client.Do(req)
+	}
+	parent := req.Context()
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	// As the Client's: its deadline, not an earlier one of the caller's.
+	timedOut := func() bool { return ctx.Err() == context.DeadlineExceeded && parent.Err() == nil }
+	res, err := client.Do(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		var ue *url.Error
+		if timedOut() && errors.As(err, &ue) {
+			ue.Err = &timeoutError{ue.Err.Error() + " (Client.Timeout exceeded while awaiting headers)"}
+		}
+		return nil, err
+	}
+	res.Body = &deadlineBody{ReadCloser: res.Body, cancel: cancel, timedOut: timedOut}
+	return res, nil
+}
+
+// deadlineBody ends send's deadline with the body, and names a read cut
+// short by it as the Client does.
+type deadlineBody struct {
+	io.ReadCloser
+	cancel   context.CancelFunc
+	timedOut func() bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.timedOut() {
+		err = &timeoutError{err.Error() + " (Client.Timeout or context cancellation while reading body)"}
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// timeoutError is net/http's error for a Client.Timeout: a timeout, and
+// context.DeadlineExceeded to errors.Is.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Timeout() bool        { return true }
+func (e *timeoutError) Temporary() bool      { return true }
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // sameHostRedirects is kubelet's redirect policy for probes
 // (followNonLocalRedirects=false): a redirect to another hostname is not
