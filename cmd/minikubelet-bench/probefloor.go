@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync/atomic"
 	"time"
+	"unsafe"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -119,14 +120,15 @@ func probeSlots(n int, period time.Duration) []probeSlot {
 }
 
 // probeFloorMain is the floor's client: it reads a probeFloorSpec from
-// stdin and probes its targets on their grid, one probe after the other on
-// one thread, with blocking system calls and no allocation per probe to
-// speak of. After the first round it writes "ready" to stdout; when stdin
-// closes it finishes the probe it is on and writes its probeFloorResult.
-func probeFloorMain(stdin io.Reader, stdout io.Writer) int {
-	dec := json.NewDecoder(stdin)
+// stdin and probes its targets on their grid, one probe after the other,
+// in one goroutine that never parks: it sleeps, connects, reads and writes
+// in raw system calls (rawCall), so that the Go runtime does next to
+// nothing besides. After the first round it writes "ready" to stdout; once
+// stdin is closed, it stops at the end of a round and writes its
+// probeFloorResult.
+func probeFloorMain(stdin *os.File, stdout io.Writer) int {
 	var spec probeFloorSpec
-	if err := dec.Decode(&spec); err != nil {
+	if err := json.NewDecoder(stdin).Decode(&spec); err != nil {
 		fmt.Fprintln(os.Stderr, "probe-floor: reading the spec:", err)
 		return 2
 	}
@@ -139,25 +141,20 @@ func probeFloorMain(stdin io.Reader, stdout io.Writer) int {
 		}
 		addrs[i] = [4]byte(ip)
 	}
-	var stop atomic.Bool
-	go func() {
-		// Blocked in read all along: no CPU until the bench closes stdin.
-		_, _ = io.Copy(io.Discard, dec.Buffered())
-		_, _ = io.Copy(io.Discard, stdin)
-		stop.Store(true)
-	}()
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		fmt.Fprintln(os.Stderr, "probe-floor:", err)
+		return 1
+	}
+	start := time.Duration(now.Nano())
 
 	var res probeFloorResult
 	buf := make([]byte, 16<<10)
 	slots := probeSlots(len(spec.Targets), spec.Period)
-	start := time.Now()
-	for round := 0; !stop.Load(); round++ {
-		base := start.Add(time.Duration(round) * spec.Period)
+	for round := 0; ; round++ {
+		base := start + time.Duration(round)*spec.Period
 		for _, s := range slots {
-			if stop.Load() {
-				break
-			}
-			time.Sleep(time.Until(base.Add(s.At)))
+			sleepUntil(base + s.At)
 			t := spec.Targets[s.Target]
 			var err error
 			if s.HTTP {
@@ -176,11 +173,42 @@ func probeFloorMain(stdin io.Reader, stdout io.Writer) int {
 		if round == 0 {
 			fmt.Fprintln(stdout, "ready")
 		}
+		if closed(int(stdin.Fd())) {
+			break
+		}
 	}
 	if err := json.NewEncoder(stdout).Encode(res); err != nil {
 		return 1
 	}
 	return 0
+}
+
+// sleepUntil sleeps until at on the monotonic clock.
+func sleepUntil(at time.Duration) {
+	ts := unix.NsecToTimespec(int64(at))
+	for {
+		_, _, errno := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if errno != unix.EINTR {
+			return
+		}
+	}
+}
+
+// closed says, without waiting, whether the other end of fd (a pipe) has
+// closed it; anything written to it meanwhile is read and dropped.
+func closed(fd int) bool {
+	pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	var zero unix.Timespec
+	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
+	if errno != 0 || n == 0 {
+		return false
+	}
+	if pfd.Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+		return true
+	}
+	var b [512]byte
+	r, err := rawRetry(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return err == nil && r == 0
 }
 
 // dialFloor opens a TCP connection with the socket options of the agent's
@@ -205,14 +233,82 @@ func dialFloor(ip [4]byte, port int, timeout time.Duration) (int, error) {
 		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
 	}
 	if err := errors.Join(errs...); err != nil {
-		unix.Close(fd)
+		closeFloor(fd)
 		return -1, fmt.Errorf("socket options: %w", err)
 	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: ip}); err != nil {
-		unix.Close(fd)
+	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], uint16(port))
+	_, err = rawCall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	if err == unix.EINTR {
+		// A signal came; the handshake goes on without us.
+		err = awaitConnect(fd, timeout)
+	}
+	if err != nil {
+		closeFloor(fd)
 		return -1, fmt.Errorf("connect to port %d: %w", port, err)
 	}
 	return fd, nil
+}
+
+// awaitConnect waits for an interrupted connect to end and returns how.
+func awaitConnect(fd int, timeout time.Duration) error {
+	pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
+	ts := unix.NsecToTimespec(timeout.Nanoseconds())
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			return errno
+		case n == 0:
+			return unix.ETIMEDOUT
+		}
+		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soErr != 0 {
+			return unix.Errno(soErr)
+		}
+		return nil
+	}
+}
+
+// rawCall makes a system call without telling the Go scheduler. The
+// client's sleeps, connects, reads and closes block for as long as the
+// grid, the handshake, the server or the FIN takes; made the usual way,
+// each such wait looks to the runtime's monitor thread like a thread stuck
+// in the kernel, which it then hands the client's P away from and checks
+// every 20 µs for a while: thousands of wake-ups a second, system time
+// that is the runtime's and not the probes'. The client has nothing else
+// to schedule meanwhile.
+func rawCall(trap, a1, a2, a3 uintptr) (uintptr, error) {
+	r, _, errno := unix.RawSyscall(trap, a1, a2, a3)
+	if errno != 0 {
+		return r, errno
+	}
+	return r, nil
+}
+
+// rawRetry is rawCall for a read or write, which a signal may interrupt
+// before anything moved.
+func rawRetry(trap, a1, a2, a3 uintptr) (uintptr, error) {
+	for {
+		r, err := rawCall(trap, a1, a2, a3)
+		if err != unix.EINTR {
+			return r, err
+		}
+	}
+}
+
+// closeFloor closes fd; on Linux it is closed even when close reports
+// EINTR.
+func closeFloor(fd int) error {
+	if _, err := rawCall(unix.SYS_CLOSE, uintptr(fd), 0, 0); err != nil && err != unix.EINTR {
+		return err
+	}
+	return nil
 }
 
 // tcpFloorProbe is a TCP probe: connect, close.
@@ -221,7 +317,7 @@ func tcpFloorProbe(ip [4]byte, port int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return unix.Close(fd)
+	return closeFloor(fd)
 }
 
 // httpFloorProbe is an HTTP probe: connect, send the request, read the
@@ -232,23 +328,24 @@ func httpFloorProbe(ip [4]byte, port int, request []byte, timeout time.Duration,
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer closeFloor(fd)
 	for sent := 0; sent < len(request); {
-		n, err := unix.Write(fd, request[sent:])
+		n, err := rawRetry(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&request[sent])), uintptr(len(request)-sent))
 		if err != nil {
 			return fmt.Errorf("write the request: %w", err)
 		}
-		sent += n
+		sent += int(n)
 	}
 	got := 0
 	for {
 		if got == len(buf) {
 			return fmt.Errorf("answer longer than %d bytes", len(buf))
 		}
-		n, err := unix.Read(fd, buf[got:])
+		r, err := rawRetry(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[got])), uintptr(len(buf)-got))
 		if err != nil {
 			return fmt.Errorf("read the answer: %w", err)
 		}
+		n := int(r)
 		got += n
 		status, done := answerDone(buf[:got], n == 0)
 		if done {
@@ -318,10 +415,10 @@ func startProbeFloor(ctx context.Context, spec probeFloorSpec) (*probeFloorProc,
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, self, probeFloorCommand)
-	// One P: the client runs on one thread, and an idle P would only
-	// spin looking for work. No asynchronous preemption: its signal
-	// interrupts a blocking connect that has a timeout (EINTR, never
-	// restarted), and there is no other goroutine to preempt for.
+	// One P: the client has one goroutine. No asynchronous preemption:
+	// that goroutine never yields, and the preemption signal would
+	// interrupt its connects (EINTR, which a connect with a timeout never
+	// restarts) for no other goroutine to run.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
