@@ -54,18 +54,29 @@ func TestStatic(t *testing.T) {
 	if err := Static(t.Context(), "./images/myapp", out, "-X main.unused=1"); err != nil {
 		t.Fatal(err)
 	}
-	f, err := elf.Open(out)
+	checkStaticAndStripped(t, out)
+}
+
+// checkStaticAndStripped fails t unless the ELF binary at path is static (no
+// loader, no dynamic symbols: an image with nothing else can run it) and
+// stripped.
+func checkStaticAndStripped(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			t.Error("binary has a program interpreter, want a static binary")
+			t.Errorf("%s has a program interpreter, want a static binary", path)
 		}
 	}
+	if _, err := f.DynamicSymbols(); err == nil {
+		t.Errorf("%s has dynamic symbols, want a static binary", path)
+	}
 	if s := f.Section(".symtab"); s != nil {
-		t.Error("binary keeps its symbol table, want it stripped")
+		t.Errorf("%s keeps its symbol table, want it stripped", path)
 	}
 }
 

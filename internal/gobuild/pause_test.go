@@ -5,7 +5,6 @@ package gobuild
 import (
 	"bufio"
 	"bytes"
-	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -42,23 +41,7 @@ func TestPauseBinaryIsStaticAndStripped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("pause binary: %d bytes", fi.Size())
-	f, err := elf.Open(pauseBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	// The image holds nothing but /pause: no loader, no libc.
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Error("pause binary has a program interpreter, want a static binary")
-		}
-	}
-	if _, err := f.DynamicSymbols(); err == nil {
-		t.Error("pause binary has dynamic symbols, want a static binary")
-	}
-	if s := f.Section(".symtab"); s != nil {
-		t.Error("pause binary keeps its symbol table, want it stripped")
-	}
+	checkStaticAndStripped(t, pauseBin)
 }
 
 // TestPauseVersion checks -v (and --version) print the version the image's
