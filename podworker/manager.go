@@ -273,7 +273,9 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 				// The same pod, changed in place (labels, an image, the
 				// deadline: what the API lets change): its worker takes
 				// the change up, as the kubelet's does for an update.
-				if !equality.Semantic.DeepEqual(w.given, p) {
+				// The source hands the same pointer again while the
+				// pod's manifest is unchanged.
+				if w.given != p && !equality.Semantic.DeepEqual(w.given, p) {
 					w.given = p
 					w.updateTo(p)
 				}

@@ -101,6 +101,8 @@ type Source struct {
 	// missing is set while the directory does not exist: its pods are
 	// stopped, as for the kubelet, and the snapshot says why.
 	missing bool
+	// stamped is the last snapshot's stamped copy of each cached pod.
+	stamped map[*v1.Pod]*v1.Pod
 }
 
 type fileResult struct {
@@ -668,12 +670,24 @@ func (s *Source) snapshot() Update {
 		seen[uid] = t
 		return t
 	}
+	stamped := make(map[*v1.Pod]*v1.Pod, len(u.Pods))
 	for i, p := range u.Pods {
-		// The cached pod is shared with later snapshots: stamp a copy.
-		cp := p.DeepCopy()
-		stampSeen(cp, seenAt(p.UID))
+		// The cached pod is shared with later snapshots: stamp a copy,
+		// once per file read. The copy stands in the next snapshots too
+		// while the file is unchanged, so that receivers can tell an
+		// unchanged pod by its pointer: with many files, a copy and a
+		// comparison of every pod at each snapshot grows with the square
+		// of their number.
+		seen := seenAt(p.UID)
+		cp := s.stamped[p]
+		if cp == nil || !cp.CreationTimestamp.Time.Equal(seen) {
+			cp = p.DeepCopy()
+			stampSeen(cp, seen)
+		}
+		stamped[p] = cp
 		u.Pods[i] = cp
 	}
+	s.stamped = stamped
 	stampCreation(u.Services, seenAt)
 	stampCreation(u.Deployments, seenAt)
 	stampCreation(u.ConfigMaps, seenAt)

@@ -371,6 +371,40 @@ func TestCreationTimestampIsFirstSeen(t *testing.T) {
 	check(s.snapshot(), false, *clock)
 }
 
+// A pod whose file was not read again is handed over as the same copy in
+// the next snapshot (the pod workers then skip comparing it); an edited
+// one as a new copy, and the old copy keeps what it said.
+func TestUnchangedPodKeepsItsCopy(t *testing.T) {
+	dir := t.TempDir()
+	s, clock := newTestSource(t, dir)
+	path := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(path, []byte(named("a", "busybox")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.rescan(context.Background())
+	first := s.snapshot().Pods[0]
+	t0 := first.CreationTimestamp
+
+	*clock = clock.Add(time.Minute)
+	if again := s.snapshot().Pods[0]; again != first {
+		t.Errorf("the unchanged pod was copied anew")
+	}
+	if err := os.WriteFile(path, []byte(named("a", "busybox:2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.rescan(context.Background())
+	edited := s.snapshot().Pods[0]
+	if edited == first {
+		t.Fatalf("the edited pod is the old copy")
+	}
+	if got := edited.Spec.Containers[0].Image; !strings.HasSuffix(got, "busybox:2") {
+		t.Errorf("edited pod's image %q", got)
+	}
+	if got := first.Spec.Containers[0].Image; strings.HasSuffix(got, "busybox:2") || !first.CreationTimestamp.Equal(&t0) {
+		t.Errorf("the old copy changed: image %q, created %v (was %v)", got, first.CreationTimestamp, t0)
+	}
+}
+
 func TestDebounceReadsOnlyQuietPaths(t *testing.T) {
 	dir := t.TempDir()
 	s, clock := newTestSource(t, dir)
