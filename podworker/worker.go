@@ -305,7 +305,12 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 			return syncRetry
 		}
 		w.log.Info("sandbox running", zap.String("sandbox", sb.ID), zap.Strings("ips", sb.IPs), zap.Uint32("attempt", sb.Attempt))
-		if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
+		if len(ps.Sandboxes) == 0 && len(ps.Containers) == 0 {
+			// A pod's first sandbox: the pod has nothing else, and a read
+			// would find just what RunSandbox returned (it lists every
+			// container of the namespace to find the pod's).
+			ps = runtime.PodState{UID: w.pod.UID, Name: w.pod.Name, Namespace: w.pod.Namespace, Sandboxes: []runtime.Sandbox{sb}}
+		} else if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
 			return syncRetry
 		}
 	} else {
@@ -348,16 +353,23 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	// state once: gc works on that read, and its publish above stands.
 	idle := !acts.KillPod && !acts.CreateSandbox && len(acts.ContainersToKill) == 0 &&
 		len(acts.InitContainersToStart) == 0 && len(acts.ContainersToStart) == 0
+	// Otherwise gc and the publish after it share one fresh read, and the
+	// publish reads again only when gc removed something.
 	var seen *runtime.PodState
 	if idle {
 		seen = &ps
+	} else if read, err := w.m.rt.PodState(ctx, w.pod.UID); err == nil {
+		seen = &read
 	}
 	removed, err := w.gc(ctx, seen)
 	if err != nil {
 		w.log.Warn("remove old containers", zap.Error(err))
 	}
-	if !idle || removed {
+	switch {
+	case removed || seen == nil:
 		w.publish(ctx)
+	case !idle:
+		w.publishState(seen, nil)
 	}
 	return next
 }
