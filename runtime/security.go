@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/contrib/seccomp"
+	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
@@ -176,21 +177,52 @@ func withUser(pod *v1.Pod, sc v1.SecurityContext, imageUID *int64, imageName str
 	}
 	opts := []oci.SpecOpts{oci.WithUser(userstr)}
 	var extra []int64
+	groups := true // from the image's /etc/group
 	if psc := pod.Spec.SecurityContext; psc != nil {
-		if psc.SupplementalGroupsPolicy == nil || *psc.SupplementalGroupsPolicy != v1.SupplementalGroupsPolicyStrict {
-			opts = append(opts, oci.WithAdditionalGIDs(user))
-		}
+		groups = psc.SupplementalGroupsPolicy == nil || *psc.SupplementalGroupsPolicy != v1.SupplementalGroupsPolicyStrict
 		if psc.FSGroup != nil {
 			extra = append(extra, *psc.FSGroup)
 		}
 		extra = append(extra, psc.SupplementalGroups...)
-	} else {
+	}
+	if groups {
 		opts = append(opts, oci.WithAdditionalGIDs(user))
 	}
 	if len(extra) > 0 {
 		opts = append(opts, withExtraGIDs(extra))
 	}
+	if groups {
+		// WithAdditionalGIDs always reads the rootfs, and WithUser
+		// mostly does: one mount for both.
+		return []oci.SpecOpts{onOneMount(opts...)}
+	}
 	return opts
+}
+
+// onOneMount applies opts that read the container's rootfs (its
+// /etc/passwd and /etc/group) on one read-only mount of it. Each of
+// containerd's user options mounts the rootfs for itself, and a mount and
+// unmount of an overlay is a good part of the CPU a container start costs
+// the node; given a container without a snapshot, they read the rootfs at
+// the spec's root path instead, which is where this mounts it.
+func onOneMount(opts ...oci.SpecOpts) oci.SpecOpts {
+	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
+		if c.Snapshotter == "" || c.SnapshotKey == "" || s.Root == nil {
+			return oci.Compose(opts...)(ctx, client, c, s) // as they would alone
+		}
+		mounts, err := client.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
+		if err != nil {
+			return err
+		}
+		return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+			onRoot := *c
+			onRoot.Snapshotter, onRoot.SnapshotKey = "", ""
+			path := s.Root.Path
+			s.Root.Path = root
+			defer func() { s.Root.Path = path }()
+			return oci.Compose(opts...)(ctx, client, &onRoot, s)
+		})
+	}
 }
 
 // sandboxUserError refuses a pod whose securityContext has runAsGroup but
