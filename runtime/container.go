@@ -274,7 +274,7 @@ func (c *Containerd) newContainer(ctx context.Context, id string, img containerd
 	return c.client.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(c.cfg.Snapshotter),
-		containerd.WithNewSnapshot(id, img),
+		withNewSnapshot(id, img),
 		containerd.WithRuntime(runcRuntime, c.runcOptions()),
 		containerd.WithNewSpec(spec...),
 		containerd.WithContainerLabels(labels),

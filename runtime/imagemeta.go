@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
@@ -32,24 +33,60 @@ type imageMeta struct {
 	size    int64
 	config  []byte // the config blob, unmarshalled afresh for each caller
 	diffIDs []digest.Digest
+	// configDesc is the config's descriptor with the blob as its Data, so
+	// that containerd's content.ReadBlob (oci.WithImageConfig) takes it
+	// from there.
+	configDesc ocispec.Descriptor
 }
 
-// imageMetas caches imageMeta by target digest.
+// imageMetas caches imageMeta by target digest. Pods started together
+// wait for one read (reading) rather than each reading the content.
 type imageMetas struct {
-	mu sync.Mutex
-	m  map[digest.Digest]*imageMeta
+	mu      sync.Mutex
+	m       map[digest.Digest]*imageMeta
+	reading map[digest.Digest]chan struct{}
 }
 
 // imageMeta returns the metadata of img, read from the content store on the
 // first call for its target digest.
 func (c *Containerd) imageMeta(ctx context.Context, img images.Image) (*imageMeta, error) {
 	key := img.Target.Digest
-	c.metas.mu.Lock()
-	meta := c.metas.m[key]
-	c.metas.mu.Unlock()
-	if meta != nil {
-		return meta, nil
+	for {
+		c.metas.mu.Lock()
+		meta, wait := c.metas.m[key], c.metas.reading[key]
+		if meta == nil && wait == nil {
+			if c.metas.reading == nil {
+				c.metas.reading = map[digest.Digest]chan struct{}{}
+			}
+			done := make(chan struct{})
+			c.metas.reading[key] = done
+			c.metas.mu.Unlock()
+			meta, err := c.readImageMeta(ctx, img)
+			c.metas.mu.Lock()
+			delete(c.metas.reading, key)
+			if err == nil {
+				if c.metas.m == nil || len(c.metas.m) >= maxImageMetas {
+					c.metas.m = map[digest.Digest]*imageMeta{}
+				}
+				c.metas.m[key] = meta
+			}
+			c.metas.mu.Unlock()
+			close(done)
+			return meta, err
+		}
+		c.metas.mu.Unlock()
+		if meta != nil {
+			return meta, nil
+		}
+		select {
+		case <-wait: // read, or failed: then this call reads
+		case <-ctx.Done():
+			return nil, fmt.Errorf("image %q: %w", img.Name, ctx.Err())
+		}
 	}
+}
+
+func (c *Containerd) readImageMeta(ctx context.Context, img images.Image) (*imageMeta, error) {
 	i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
 	size, err := i.Size(ctx)
 	if err != nil {
@@ -67,14 +104,8 @@ func (c *Containerd) imageMeta(ctx context.Context, img images.Image) (*imageMet
 	if err != nil {
 		return nil, fmt.Errorf("image %q: layers: %w", img.Name, err)
 	}
-	meta = &imageMeta{size: size, config: config, diffIDs: diffIDs}
-	c.metas.mu.Lock()
-	if c.metas.m == nil || len(c.metas.m) >= maxImageMetas {
-		c.metas.m = map[digest.Digest]*imageMeta{}
-	}
-	c.metas.m[key] = meta
-	c.metas.mu.Unlock()
-	return meta, nil
+	desc.Data = config
+	return &imageMeta{size: size, config: config, diffIDs: diffIDs, configDesc: desc}, nil
 }
 
 // spec unmarshals the image config: each caller gets its own copy, free to
@@ -93,6 +124,10 @@ type metaImage struct {
 	containerd.Image
 	meta   *imageMeta
 	client *containerd.Client
+}
+
+func (i metaImage) Config(context.Context) (ocispec.Descriptor, error) {
+	return i.meta.configDesc, nil
 }
 
 func (i metaImage) RootFS(context.Context) ([]digest.Digest, error) {
@@ -118,4 +153,22 @@ func (i metaImage) IsUnpacked(ctx context.Context, snapshotter string) (bool, er
 		return false, nil
 	}
 	return false, err
+}
+
+// withNewSnapshot is containerd.WithNewSnapshot without snapshot options:
+// containerd's asks the snapshotter's capabilities (an introspection round
+// trip per container) only to find there is no ID mapping to do.
+func withNewSnapshot(id string, img containerd.Image) containerd.NewContainerOpts {
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		diffIDs, err := img.RootFS(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := client.SnapshotService(c.Snapshotter).Prepare(ctx, id, identity.ChainID(diffIDs).String()); err != nil {
+			return err
+		}
+		c.SnapshotKey = id
+		c.Image = img.Name()
+		return nil
+	}
 }
