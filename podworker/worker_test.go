@@ -520,6 +520,35 @@ func TestWorkerBackOffSurvivesClockStep(t *testing.T) {
 	}
 }
 
+// syncOnly is a worker for pod whose syncs the test runs itself.
+func (h *harness) syncOnly(pod *v1.Pod) *worker {
+	return &worker{m: h.m, pod: pod, log: h.m.log, stopped: map[string]bool{}, reasons: map[string]waitReason{},
+		backoff: newBackOff(time.Second, time.Minute), imageBackoff: newBackOff(time.Second, time.Minute),
+		volumeRetry: newRetryGate(newBackOff(time.Second, time.Minute)), startRetry: newRetryGate(newBackOff(time.Second, time.Second)),
+		published: h.store.Own(pod.UID), exitSeen: map[string]time.Time{}}
+}
+
+// A pod's first sync, which creates its sandbox and starts its container,
+// reads the pod's state twice (each read lists every container of the
+// namespace): before it acts, and once for gc and the status it then
+// publishes, which shows the container running.
+func TestWorkerFirstSyncReadsTwice(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	w := h.syncOnly(pod)
+	w.sync(context.Background())
+	rt.mu.Lock()
+	reads := rt.stateReads
+	rt.mu.Unlock()
+	if reads != 2 {
+		t.Errorf("the first sync read the pod state %d times, want 2; calls %v", reads, rt.Calls())
+	}
+	if !running(h.containerState(pod.UID, "app")) {
+		t.Errorf("published status without the app running: %+v", h.pod(pod.UID))
+	}
+}
+
 // An idle sync (a resync with nothing to do) reads the pod's state from the
 // runtime once and publishes nothing: with 100 pods, the state reads and
 // the store's comparison of whole pods were most of the agent's idle CPU.
@@ -527,10 +556,7 @@ func TestWorkerIdleSyncReadsOnceAndPublishesNothing(t *testing.T) {
 	rt := newFakeRuntime()
 	h := newHarness(t, rt, Config{})
 	pod := testPod(v1.RestartPolicyAlways, nil, "app")
-	w := &worker{m: h.m, pod: pod, log: h.m.log, stopped: map[string]bool{}, reasons: map[string]waitReason{},
-		backoff: newBackOff(time.Second, time.Minute), imageBackoff: newBackOff(time.Second, time.Minute),
-		volumeRetry: newRetryGate(newBackOff(time.Second, time.Minute)), startRetry: newRetryGate(newBackOff(time.Second, time.Second)),
-		published: h.store.Own(pod.UID), exitSeen: map[string]time.Time{}}
+	w := h.syncOnly(pod)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.sync(ctx) // sandbox and app started
