@@ -59,10 +59,11 @@ type probeFloorResult struct {
 	FirstError string `json:"firstError,omitempty"`
 }
 
-// floorTargets builds the targets for pods made by probedPod, keyed by
-// pod IP: the request as the agent's HTTP prober writes it (prober/probe's
+// floorTargets builds the targets for pods made by probedPod, one per pod
+// IP: the request as the agent's HTTP prober writes it (prober/probe's
 // request, and "Connection: close", as its transport adds), the ports from
 // the probes. The floor can therefore not drift from what the agent sends.
+// It also returns the readiness probe, for its period and timeout.
 func floorTargets(ctx context.Context, ips []string) ([]floorTarget, *v1.Probe, error) {
 	c := probedPod("").Spec.Containers[0]
 	readiness, liveness := c.ReadinessProbe, c.LivenessProbe
@@ -109,8 +110,8 @@ type probeSlot struct {
 }
 
 // probeSlots spreads the 2n probes of n targets evenly over one period,
-// each target's HTTP probe followed by its TCP probe half a slot later:
-// every probe on a grid of period, as the agent's workers run them.
+// each target's HTTP probe followed by its TCP probe: every probe on a
+// grid of period, as the agent's workers run them.
 func probeSlots(n int, period time.Duration) []probeSlot {
 	out := make([]probeSlot, 0, 2*n)
 	for k := range 2 * n {
