@@ -200,3 +200,19 @@ func TestProbeFloorProbes(t *testing.T) {
 		t.Errorf("got %+v, want every probe failed, the first on the 503", res)
 	}
 }
+
+func TestProbeKernelNote(t *testing.T) {
+	for _, tc := range []struct {
+		agent, floor, floorSys float64
+		want                   string
+	}{
+		{11, 7, 6, "miss is outside our code"},
+		{11, 4.5, 4, "the miss is the agent's own (6.50 above the floor)"},
+		{3, 2, 1.5, "the agent is 1.00 above the floor"},
+	} {
+		r := &results{AgentCPUProbing: tc.agent, ProbeFloorCPU: tc.floor, ProbeFloorCPUSys: tc.floorSys}
+		if got := r.probeKernelNote(); !strings.Contains(got, tc.want) {
+			t.Errorf("agent %v, floor %v (sys %v): got %q, want it to say %q", tc.agent, tc.floor, tc.floorSys, got, tc.want)
+		}
+	}
+}

@@ -474,12 +474,17 @@ func (r *results) writeTable(w io.Writer) {
 // probeKernelNote reads the probing CPU target against the floor: when
 // the kernel's work for the floor's connections alone is over the target,
 // no prober that opens a new connection per probe (as the kubelet's does)
-// can meet it on this machine.
+// can meet it on this machine; when it is not, a miss is the agent's.
 func (r *results) probeKernelNote() string {
-	if r.ProbeFloorCPUSys > 5 {
-		return fmt.Sprintf("floor sys alone > 5: the target's miss is outside our code (a new connection per probe); the agent's own share is %.2f", r.AgentCPUProbing-r.ProbeFloorCPU)
+	above := r.AgentCPUProbing - r.ProbeFloorCPU
+	switch {
+	case r.ProbeFloorCPUSys > 5:
+		return fmt.Sprintf("floor sys alone > 5: the target's miss is outside our code (a new connection per probe); the agent is %.2f above the floor", above)
+	case r.AgentCPUProbing > 5:
+		return fmt.Sprintf("floor sys ≤ 5: the probes' connections fit the target, the miss is the agent's own (%.2f above the floor)", above)
+	default:
+		return fmt.Sprintf("floor sys ≤ 5; the agent is %.2f above the floor", above)
 	}
-	return fmt.Sprintf("floor sys ≤ 5; the agent's own share is %.2f", r.AgentCPUProbing-r.ProbeFloorCPU)
 }
 
 func within(v, want, tol float64) bool { return v >= want-tol && v <= want+tol }
