@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -635,6 +636,55 @@ func TestCopyBufferGrowsWhenBusy(t *testing.T) {
 		})
 	}
 }
+
+// Copiers of pipes with nothing to read hold no buffer while they wait,
+// after the first output too: a running container's copier waits most of
+// its life.
+func TestIdleCopiersHoldNoBuffer(t *testing.T) {
+	const copiers = 100
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	var logged sync.WaitGroup
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for range copiers {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pr.Close(); _ = pw.Close() })
+		logged.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = Copy(ctx, writerFunc(func(p []byte) (int, error) {
+				logged.Done()
+				return len(p), nil
+			}), pr)
+		}()
+		if _, err := pw.WriteString("ready\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged.Wait()
+	// Each copier read its line and waits for the next; with a buffer each
+	// they would hold copiers*copyBufSmall.
+	if grown, limit := int64(heap())-int64(before), int64(copiers*copyBufSmall/2); grown > limit {
+		t.Errorf("heap grew by %d bytes with %d idle copiers, want under %d", grown, copiers, limit)
+	}
+}
+
+// writerFunc is an io.Writer calling f.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // BenchmarkCopyQuietStream is the memory of a copier whose container says
 // one line: what every running container costs the agent per stream.

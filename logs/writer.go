@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -384,20 +385,12 @@ type flusher interface{ Flush() error }
 func Copy(ctx context.Context, dst io.Writer, r io.Reader) error {
 	stop := context.AfterFunc(ctx, func() { interrupt(r) })
 	defer stop()
-	// Most containers write little: start small, as every container has
-	// a copier per stream for as long as it runs (two 64 KiB buffers per
-	// container were 6 MiB of the agent's memory with 100 pods). A read
-	// that fills the buffer is a busy stream: read the pipe whole (it
-	// holds 64 KiB) from then on.
-	buf := make([]byte, copyBufSmall)
+	read := newChunkReader(r)
 	var writeErr error
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			_, writeErr = dst.Write(buf[:n])
-		}
-		if n == len(buf) && len(buf) < copyBufLarge {
-			buf = make([]byte, copyBufLarge)
+		chunk, err := read.next()
+		if len(chunk) > 0 {
+			_, writeErr = dst.Write(chunk)
 		}
 		if err == nil {
 			continue
@@ -414,6 +407,89 @@ func Copy(ctx context.Context, dst io.Writer, r io.Reader) error {
 		}
 		return errors.Join(fmt.Errorf("read container output: %w", err), writeErr, flushErr)
 	}
+}
+
+// chunkReader reads a stream in chunks into a buffer of its own. Most
+// containers write little: the buffer starts small, as every container
+// has a copier per stream for as long as it runs (two 64 KiB buffers per
+// container were 6 MiB of the agent's memory with 100 pods). A read that
+// fills the buffer is a busy stream: the pipe is read whole (it holds 64
+// KiB) from then on.
+type chunkReader struct {
+	r   io.Reader
+	raw syscall.RawConn // r's, when it can wait for input without a buffer
+	buf []byte
+}
+
+func newChunkReader(r io.Reader) *chunkReader {
+	c := &chunkReader{r: r}
+	if sc, ok := r.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	return c
+}
+
+// next returns the next chunk, valid until the next call; io.EOF at the
+// end of the stream.
+func (c *chunkReader) next() ([]byte, error) {
+	if c.raw == nil {
+		c.grow()
+		n, err := c.r.Read(c.buf)
+		return c.chunk(n), err
+	}
+	// Wait for input holding no buffer while the stream is quiet: a
+	// running container's copier waits most of its life, and 100 pods'
+	// 200 idle copiers held 800 KiB of empty buffers. A busy stream keeps
+	// its large buffer: it would be allocated again at once.
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		c.grow()
+		for {
+			n, rerr = syscall.Read(int(fd), c.buf)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			if len(c.buf) < copyBufLarge {
+				c.buf = nil
+			}
+			return false // wait until readable
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case rerr != nil:
+		return nil, rerr
+	case n == 0:
+		return nil, io.EOF
+	}
+	return c.chunk(n), nil
+}
+
+// grow makes sure there is a buffer.
+func (c *chunkReader) grow() {
+	if c.buf == nil {
+		c.buf = make([]byte, copyBufSmall)
+	}
+}
+
+// chunk returns the first n bytes read into the buffer, and grows the
+// buffer for the next read when they filled it.
+func (c *chunkReader) chunk(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	chunk := c.buf[:n]
+	if n == len(c.buf) && len(c.buf) < copyBufLarge {
+		c.buf = make([]byte, copyBufLarge)
+	}
+	return chunk
 }
 
 // interrupt makes a blocked Read on r return.
