@@ -41,6 +41,15 @@ const (
 	// finalizeRetryMax caps the back-off between attempts to finalize one
 	// exit (containerd busy or restarting).
 	finalizeRetryMax = 5 * time.Second
+	// finalizeDelay is how long a streamed exit waits before it is
+	// finalized. The pod worker reacts to the exit meanwhile (the next init
+	// container, a restart): it creates and starts a container, and the
+	// finalization (a label write, then the task's deletion in the shim the
+	// pod's containers share) would compete with that for containerd and
+	// the shim. Whoever needs the exit finalized (StopContainer,
+	// RemoveContainer) asks for it, which cuts the wait short; reading the
+	// state reports the exit from the task either way.
+	finalizeDelay = 200 * time.Millisecond
 )
 
 // exitMonitor holds the subscribers and the finalizations in flight. Its
@@ -55,7 +64,13 @@ type exitMonitor struct {
 	waiters map[string][]chan struct{}
 }
 
-type finalizing struct{ again bool }
+type finalizing struct {
+	again bool
+	// waiting is set while the first pass waits out its delay; hurry,
+	// closed by a request without delay, ends that wait.
+	waiting bool
+	hurry   chan struct{}
+}
 
 // subscriber is one Subscribe call: events queue without bound, so a slow
 // consumer never holds up the stream or the finalization of exits.
@@ -319,7 +334,7 @@ func (c *Containerd) handleEvent(ctx context.Context, env *events.Envelope) {
 		}
 		c.exits.deliver(Event{Type: ContainerExited, PodUID: uid, ContainerID: e.ContainerID, ExitCode: int32(e.ExitStatus), At: at})
 		if !sandbox {
-			c.requestFinalize(e.ContainerID)
+			c.finalizeAfter(e.ContainerID, finalizeDelay)
 		}
 	case *apievents.TaskOOM:
 		uid, _, ok := c.podOf(ctx, e.ContainerID)
@@ -360,24 +375,52 @@ func (c *Containerd) recordOOM(ctx context.Context, id string) {
 
 // requestFinalize has the container's exit finalized on a goroutine of its
 // own, retried with back-off until it succeeds or the runtime closes. A
-// request while one is in flight makes it run once more. Never blocks.
+// request while one is in flight makes it run once more, at once if it was
+// waiting out its delay. Never blocks.
 func (c *Containerd) requestFinalize(id string) {
+	c.finalizeAfter(id, 0)
+}
+
+// finalizeAfter is requestFinalize with the first attempt delay from now.
+func (c *Containerd) finalizeAfter(id string, delay time.Duration) {
 	if c.ctx.Err() != nil {
 		return // closed: the next runtime's reconciliation finalizes it
 	}
 	m := c.exits
 	m.mu.Lock()
 	if f := m.inflight[id]; f != nil {
-		f.again = true
+		switch {
+		case f.waiting && delay == 0:
+			// The pass it waits for has yet to read anything.
+			f.waiting = false
+			close(f.hurry)
+		case !f.waiting:
+			f.again = true
+		}
 		m.mu.Unlock()
 		return
 	}
-	f := &finalizing{}
+	f := &finalizing{waiting: delay > 0, hurry: make(chan struct{})}
 	m.inflight[id] = f
 	m.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-f.hurry:
+			case <-c.ctx.Done():
+			}
+			t.Stop()
+			m.mu.Lock()
+			if f.waiting {
+				f.waiting = false
+				close(f.hurry)
+			}
+			m.mu.Unlock()
+		}
 		backoff := 100 * time.Millisecond
 		for {
 			ctx, cancel := context.WithTimeout(c.ns(c.ctx), cleanupTimeout)

@@ -833,3 +833,54 @@ spec:
 	}
 	teardown(t, env, pod)
 }
+
+// An exit is finalized a moment after it is streamed; a runtime closed in
+// that moment leaves it to the next one, which finalizes it with the exit
+// code the task had.
+func TestExitFinalizedByTheNextRuntime(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: handover}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'while [ ! -f /tmp/stop ]; do sleep 0.1; done; exit 5']
+`)
+	ctx := testContext(t)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := env.Runtime.Subscribe(sctx)
+	_, cs := env.StartPod(t, ctx, pod)
+	id := cs[0].ID
+	execOut(t, env, id, "touch", "/tmp/stop")
+	for ev := range events {
+		if ev.ContainerID == id && ev.Type == runtime.ContainerExited {
+			break
+		}
+	}
+	if err := env.Runtime.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := runtime.New(ctx, env.Log.Named("next"), env.Client, env.RuntimeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Runtime = second // teardown and cleanup use the live one
+	c, err := env.Client.LoadContainer(env.Ctx(ctx), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the exit to be finalized", func() (bool, string) {
+		labels, err := c.Labels(env.Ctx(ctx))
+		if err != nil || labels[runtime.LabelExitCode] == "" {
+			return false, fmt.Sprint(labels, err)
+		}
+		_, err = c.Task(env.Ctx(ctx), nil)
+		return errdefs.IsNotFound(err), fmt.Sprint(err)
+	})
+	if st := containerState(t, env, pod, id); st.State != runtime.StateExited || st.ExitCode != 5 || st.Reason != "Error" {
+		t.Errorf("container after the handover = %+v", st)
+	}
+	teardown(t, env, pod)
+}
