@@ -583,11 +583,25 @@ func TestWorkerIdleSyncReadsOnceAndPublishesNothing(t *testing.T) {
 	}
 	// A change is still published: the app exits.
 	rt.exit(pod.UID, "app", 1)
+	rt.mu.Lock()
+	before = rt.stateReads
+	rt.mu.Unlock()
 	w.sync(ctx)
 	select {
 	case <-changes:
 	default:
 		t.Errorf("the app's exit was not published")
+	}
+	// The sync that restarts it reads the state before and once after:
+	// gc and the publish share that read, and the restart is published.
+	rt.mu.Lock()
+	reads = rt.stateReads - before
+	rt.mu.Unlock()
+	if reads != 2 {
+		t.Errorf("the sync that restarted the app read the pod state %d times, want 2", reads)
+	}
+	if st := h.containerState(pod.UID, "app"); !running(st) || st.RestartCount != 1 {
+		t.Errorf("app after the restarting sync = %+v", st)
 	}
 }
 
