@@ -23,11 +23,12 @@ import (
 // reconciliation each time the subscription is (re)established.
 //
 // For each exit it forwards the event to the subscribers first, so a pod
-// worker reacts at once, and only then finalizes the exit (labels, task
-// delete) on its own goroutine per container, off the stream. Reading pod
-// state never writes: a stopped task is reported from containerd's task
-// status until it is finalized. StopContainer and RemoveContainer wait for
-// the finalization rather than doing it.
+// worker reacts at once, and only a moment later (finalizeDelay) finalizes
+// the exit (labels, task delete) on its own goroutine per container, off
+// the stream. Reading pod state never writes: a stopped task is reported
+// from containerd's task status until it is finalized. StopContainer and
+// RemoveContainer ask for the finalization at once and wait for it rather
+// than doing it.
 
 const (
 	// subscribedTopic carries the marker the monitor publishes to itself: it
