@@ -393,7 +393,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 
 	parts.run("memory release", func(ctx context.Context) error {
-		releaseMemoryEvery(ctx, log, memoryReleasePeriod, binaryReleasePeriod, synced.Load)
+		releaseMemoryEvery(ctx, log, memoryReleasePeriod, synced.Load)
 		return nil
 	})
 

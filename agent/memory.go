@@ -24,42 +24,22 @@ import (
 // kubelet's syncFrequency, as the pod resync.
 const memoryReleasePeriod = time.Minute
 
-// binaryReleasePeriod is how often the running agent unmaps the pages of
-// its binary between two full releases. What a minute of idle work touches
-// once (100 pod resyncs through the containerd client, the collector's
-// reading of types and stack maps) otherwise stays mapped until the next
-// full release: with 100 idle pods the binary was back at 14 to 21 MiB
-// within the minute, depending on when it was read. Unmapping costs a read
-// of /proc/self/smaps and three madvise calls; what runs again faults back
-// in from the page cache at one minor fault per 64 KiB.
-const binaryReleasePeriod = 10 * time.Second
-
-// releaseMemoryEvery releases memory as releaseMemory does every period,
-// and the binary's pages every binaryPeriod, once ready says start-up is
-// over, until ctx ends. Starting a pod runs code no idle pod runs again
-// (the containerd client's protobuf and gRPC paths, the OCI spec, CNI):
-// with 20 pods started and gone the binary's mapped pages were back at 21
-// MiB. What the agent keeps running faults back in at a few minor faults
-// per 64 KiB.
-func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period, binaryPeriod time.Duration, ready func() bool) {
-	full := time.NewTicker(period)
-	defer full.Stop()
-	binary := time.NewTicker(binaryPeriod)
-	defer binary.Stop()
+// releaseMemoryEvery releases memory as releaseMemory does every period
+// once ready says start-up is over, until ctx ends. Starting a pod
+// runs code no idle pod runs again (the containerd client's protobuf and
+// gRPC paths, the OCI spec, CNI): with 20 pods started and gone the
+// binary's mapped pages were back at 21 MiB. What the agent keeps
+// running faults back in at a few minor faults per 64 KiB.
+func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Duration, ready func() bool) {
+	t := time.NewTicker(period)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-full.C:
+		case <-t.C:
 			if ready() {
 				releaseMemory(log)
-			}
-		case <-binary.C:
-			if !ready() {
-				continue
-			}
-			if _, err := dropBinaryPages(); err != nil {
-				log.Warn("release the pages of the agent's binary", zap.Error(err))
 			}
 		}
 	}
