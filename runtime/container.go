@@ -271,7 +271,8 @@ func (c *Containerd) newContainer(ctx context.Context, id string, img containerd
 			c.log.Warn("release lease of container creation", zap.String("id", id), zap.Error(err))
 		}
 	}()
-	return c.client.NewContainer(ctx, id,
+	c.pods.creatingStart(id, labels)
+	container, err := c.client.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(c.cfg.Snapshotter),
 		withNewSnapshot(id, img),
@@ -279,6 +280,9 @@ func (c *Containerd) newContainer(ctx context.Context, id string, img containerd
 		containerd.WithNewSpec(spec...),
 		containerd.WithContainerLabels(labels),
 	)
+	// A creation that failed yet left the container is placed by its event.
+	c.pods.creatingDone(id, err == nil)
+	return container, err
 }
 
 // markStartError records a failed start: exit code 128, reason StartError

@@ -125,6 +125,8 @@ type Containerd struct {
 	burstable burstableShares
 	// metas caches what images' content says, by digest (imagemeta.go).
 	metas imageMetas
+	// pods knows each pod's container IDs (podindex.go).
+	pods podIndex
 }
 
 // New prepares a runtime over client: it creates the namespace if needed

@@ -204,6 +204,9 @@ func (c *Containerd) streamEvents(ctx context.Context, first bool) error {
 	envelopes, errs := c.client.EventService().Subscribe(sctx,
 		fmt.Sprintf(`namespace==%s,topic=="/tasks/exit"`, ns),
 		fmt.Sprintf(`namespace==%s,topic=="/tasks/oom"`, ns),
+		// For the pod index (podindex.go).
+		fmt.Sprintf(`namespace==%s,topic=="/containers/create"`, ns),
+		fmt.Sprintf(`namespace==%s,topic=="/containers/delete"`, ns),
 		fmt.Sprintf(`namespace==%s,topic==%q`, ns, subscribedTopic),
 	)
 	// The subscription is registered some time after Subscribe returns, so
@@ -275,12 +278,15 @@ func isMarker(env *events.Envelope, marker string) bool {
 }
 
 // reconcileExits reports, then finalizes, every container whose task
-// stopped, or vanished, while nobody was subscribed.
+// stopped, or vanished, while nobody was subscribed. Its listing also
+// reconciles the pod index.
 func (c *Containerd) reconcileExits(ctx context.Context) error {
+	known := c.pods.known()
 	recs, err := c.client.ContainerService().List(ctx, ourContainers())
 	if err != nil {
 		return fmt.Errorf("reconcile exits: %w", err)
 	}
+	c.pods.reconcile(known, recs)
 	n := 0
 	for _, r := range recs {
 		l := r.Labels
@@ -321,6 +327,14 @@ func (c *Containerd) handleEvent(ctx context.Context, env *events.Envelope) {
 		return
 	}
 	switch e := v.(type) {
+	case *apievents.ContainerCreate:
+		if !c.pods.created(e.ID) {
+			if r, err := c.client.ContainerService().Get(ctx, e.ID); err == nil {
+				c.pods.add(r)
+			}
+		}
+	case *apievents.ContainerDelete:
+		c.pods.drop(e.ID)
 	case *apievents.TaskExit:
 		if e.ID != e.ContainerID {
 			return // an exec'd process, not the container

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/minikubelet/minikubelet/internal/testenv"
@@ -882,5 +884,95 @@ spec:
 	if st := containerState(t, env, pod, id); st.State != runtime.StateExited || st.ExitCode != 5 || st.Reason != "Error" {
 		t.Errorf("container after the handover = %+v", st)
 	}
+	teardown(t, env, pod)
+}
+
+// TestPodStateSeesContainersMadeBehindItsBack checks that a pod's state
+// stays containerd's, though the runtime reads it by the IDs it knows: a
+// container of the pod created or deleted by someone else, while the
+// runtime runs or while none does, shows in PodState or leaves it.
+func TestPodStateSeesContainersMadeBehindItsBack(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: watched}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, "3600"]
+`)
+	ctx := testContext(t)
+	sb, cs := env.StartPod(t, ctx, pod)
+	cctx := env.Ctx(ctx)
+	// A container record with the pod's labels and no task: PodState
+	// reports it Created.
+	create := func(id string) {
+		t.Helper()
+		_, err := env.Client.NewContainer(cctx, id,
+			containerd.WithRuntime("io.containerd.runc.v2", nil),
+			containerd.WithSpec(&specs.Spec{}),
+			containerd.WithContainerLabels(map[string]string{
+				runtime.LabelPodUID: string(pod.UID), runtime.LabelPodName: pod.Name, runtime.LabelPodNamespace: pod.Namespace,
+				runtime.LabelKind: string(runtime.KindApp), runtime.LabelContainerName: id, runtime.LabelSandboxID: sb.ID,
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.ContainerService().Delete(env.Ctx(context.Background()), id) })
+	}
+	remove := func(id string) {
+		t.Helper()
+		if err := env.Client.ContainerService().Delete(cctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// has waits until PodState has (or lacks) id, and checks the pod's own
+	// container is still there.
+	has := func(id string, want bool) {
+		t.Helper()
+		testenv.WaitFor(t, fmt.Sprintf("container %s in the pod state: %v", id, want), func() (bool, string) {
+			ps, err := env.Runtime.PodState(ctx, pod.UID)
+			if err != nil {
+				return false, err.Error()
+			}
+			found, main := false, false
+			for _, c := range ps.Containers {
+				found = found || c.ID == id
+				main = main || c.ID == cs[0].ID && c.State == runtime.StateRunning
+			}
+			if !main {
+				t.Fatalf("the pod's own container is missing or not running: %+v", ps)
+			}
+			return found == want && len(ps.Sandboxes) == 1, fmt.Sprintf("%+v", ps)
+		})
+	}
+
+	create("while-running")
+	has("while-running", true)
+	if st := containerState(t, env, pod, "while-running"); st.State != runtime.StateCreated {
+		t.Errorf("container created behind the runtime's back: %+v", st)
+	}
+	remove("while-running")
+	has("while-running", false)
+
+	// The same while no runtime runs: the next one finds out.
+	if err := env.Runtime.Close(); err != nil {
+		t.Fatal(err)
+	}
+	create("while-down")
+	next, err := runtime.New(ctx, env.Log.Named("next"), env.Client, env.RuntimeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Runtime = next // teardown and cleanup use the live one
+	has("while-down", true)
+	// Deleted and created while the next runtime reads by ID (its index is
+	// ready once it has been subscribed a moment).
+	remove("while-down")
+	has("while-down", false)
+	create("again")
+	has("again", true)
+	remove("again")
+	has("again", false)
 	teardown(t, env, pod)
 }

@@ -29,11 +29,17 @@ func ourContainers() string {
 }
 
 // PodState returns the sandboxes and containers of one pod, newest first,
-// rebuilt from containerd labels and task status. Containers found stopped
-// are finalized on the way (see finalize).
+// rebuilt from containerd labels and task status. It only reads (see
+// statusOf).
 func (c *Containerd) PodState(ctx context.Context, uid types.UID) (PodState, error) {
 	ctx = c.ns(ctx)
-	recs, err := c.client.ContainerService().List(ctx, labelFilter(LabelPodUID, string(uid)))
+	var recs []containers.Container
+	var err error
+	if ids, ok := c.pods.pod(uid); ok {
+		recs, err = c.getContainers(ctx, ids)
+	} else {
+		recs, err = c.client.ContainerService().List(ctx, labelFilter(LabelPodUID, string(uid)))
+	}
 	if err != nil {
 		return PodState{}, fmt.Errorf("pod state of %s: %w", uid, err)
 	}
@@ -42,6 +48,23 @@ func (c *Containerd) PodState(ctx context.Context, uid types.UID) (PodState, err
 		return PodState{}, fmt.Errorf("pod state of %s: %w", uid, err)
 	}
 	return ps, nil
+}
+
+// getContainers gets the containers by ID; one deleted meanwhile is left
+// out, as a listing would.
+func (c *Containerd) getContainers(ctx context.Context, ids []string) ([]containers.Container, error) {
+	recs := make([]containers.Container, 0, len(ids))
+	for _, id := range ids {
+		r, err := c.client.ContainerService().Get(ctx, id)
+		if err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
 }
 
 // ListPods returns every pod that has containers in the namespace.

@@ -153,6 +153,7 @@ func (c *Containerd) RemoveContainer(ctx context.Context, containerID string) er
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !isNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", containerID, err)
 	}
+	c.pods.drop(containerID)
 	return c.removeContainerFiles(ctx, containerID, labels[LabelTerminationLog])
 }
 
@@ -194,16 +195,22 @@ func (c *Containerd) StopSandbox(ctx context.Context, sandboxID string) error {
 	if err != nil {
 		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
 	}
-	recs, err := c.client.ContainerService().List(ctx, labelFilter(LabelSandboxID, sandboxID))
-	if err != nil {
-		return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+	ids, ok := c.pods.sandbox(sandboxID)
+	if !ok {
+		recs, err := c.client.ContainerService().List(ctx, labelFilter(LabelSandboxID, sandboxID))
+		if err != nil {
+			return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+		}
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
 	}
 	var errs []error
-	for _, r := range recs {
-		if r.ID == sandboxID {
+	for _, id := range ids {
+		if id == sandboxID {
 			continue
 		}
-		if err := c.StopContainer(ctx, r.ID, 0); err != nil {
+		if err := c.StopContainer(ctx, id, 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -269,6 +276,7 @@ func (c *Containerd) RemoveSandbox(ctx context.Context, sandboxID string) error 
 	if err := pause.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !isNotFound(err) {
 		return fmt.Errorf("remove sandbox %s: %w", sandboxID, err)
 	}
+	c.pods.drop(sandboxID)
 	return nil
 }
 
