@@ -385,27 +385,63 @@ type flusher interface{ Flush() error }
 func Copy(ctx context.Context, dst io.Writer, r io.Reader) error {
 	stop := context.AfterFunc(ctx, func() { interrupt(r) })
 	defer stop()
-	read := newChunkReader(r)
-	var writeErr error
+	_, err := newCopier(ctx, dst, r).copy(nil, 0)
+	return err
+}
+
+// copier is the state of one Copy.
+type copier struct {
+	ctx      context.Context
+	dst      io.Writer
+	read     *chunkReader
+	writeErr error // of the last write
+}
+
+func newCopier(ctx context.Context, dst io.Writer, r io.Reader) *copier {
+	return &copier{ctx: ctx, dst: dst, read: newChunkReader(r)}
+}
+
+// copy copies until the stream ends and returns true and what Copy
+// returns. With deadline (the reader's SetReadDeadline) it also returns,
+// false and nil, once no input came for quiet; a line begun stays pending
+// in dst until the copy goes on.
+func (c *copier) copy(deadline func(time.Time) error, quiet time.Duration) (bool, error) {
 	for {
-		chunk, err := read.next()
+		if deadline != nil {
+			// Before ctx is read: ctx's interrupt, which sets a
+			// deadline in the past, must win over this one.
+			if deadline(time.Now().Add(quiet)) != nil {
+				deadline = nil
+			}
+		}
+		var chunk []byte
+		var err error
+		if deadline != nil {
+			err = c.ctx.Err()
+		}
+		if err == nil {
+			chunk, err = c.read.next()
+		}
 		if len(chunk) > 0 {
-			_, writeErr = dst.Write(chunk)
+			_, c.writeErr = c.dst.Write(chunk)
 		}
 		if err == nil {
 			continue
 		}
+		if deadline != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.ctx.Err() == nil {
+			return false, nil
+		}
 		var flushErr error
-		if fl, ok := dst.(flusher); ok {
+		if fl, ok := c.dst.(flusher); ok {
 			flushErr = fl.Flush()
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
+		if ctxErr := c.ctx.Err(); ctxErr != nil {
+			return true, ctxErr
 		}
 		if errors.Is(err, io.EOF) {
-			return errors.Join(writeErr, flushErr)
+			return true, errors.Join(c.writeErr, flushErr)
 		}
-		return errors.Join(fmt.Errorf("read container output: %w", err), writeErr, flushErr)
+		return true, errors.Join(fmt.Errorf("read container output: %w", err), c.writeErr, flushErr)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/internal/nodecap"
+	"github.com/minikubelet/minikubelet/logs"
 	"github.com/minikubelet/minikubelet/netns"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 )
@@ -112,6 +113,8 @@ type Containerd struct {
 
 	mu      sync.Mutex
 	copiers map[string]*logCopier // by container ID
+	// quiet waits for the quiet output streams of every container.
+	quiet *logs.Quiet
 
 	// taskLocks serializes finalizing and deleting each container's task.
 	taskLocks keyedMutex
@@ -196,6 +199,10 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 		return nil, fmt.Errorf("create containerd namespace %q: %w", cfg.Namespace, err)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if c.quiet, err = logs.NewQuiet(c.ctx); err != nil {
+		c.cancel()
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
 	c.removeOrphans(c.ns(ctx))
 	if err := c.adopt(ctx); err != nil {
 		c.Close()

@@ -160,21 +160,22 @@ func (c *Containerd) attachLogs(id string, owner logOwner, fifos cio.Config, log
 		go finish() // not here: c.mu is held
 		return nil
 	}
-	// The last stream to end cleans up: a copier costs one goroutine per
-	// stream and no waiter (each is a stack per running container).
+	// The last stream to end cleans up: a copier costs no waiter, and no
+	// goroutine while its streams are quiet (c.quiet waits for them).
 	var left atomic.Int32
 	left.Store(int32(len(streams)))
 	for _, s := range streams {
-		go func() {
-			w := file.Stream(s.name)
-			if err := logs.Copy(ctx, teeWriter{log: w, lc: lc, stderr: s.name == "stderr"}, s.r); err != nil && ctx.Err() == nil {
+		w := file.Stream(s.name)
+		done := func(err error) {
+			if err != nil && ctx.Err() == nil {
 				c.log.Warn("copy container output", zap.String("container", id), zap.String("stream", s.name), zap.Error(err))
 			}
 			_ = w.Close()
 			if left.Add(-1) == 0 {
 				finish()
 			}
-		}()
+		}
+		c.quiet.Copy(ctx, teeWriter{log: w, lc: lc, stderr: s.name == "stderr"}, s.r, done)
 	}
 	return nil
 }
