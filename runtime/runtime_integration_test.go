@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,39 @@ spec:
 	}
 	if p, err := env.Runtime.SavedPod(testContext(t), pod.UID); err != nil || p.Name != "hello" {
 		t.Errorf("SavedPod = %v, %v", p, err)
+	}
+	teardown(t, env, pod)
+}
+
+// Output that comes after the streams were quiet for longer than the
+// log copier waits with a goroutine of its own (5 s: they are parked in
+// the runtime's one epoll set then) is logged as any other, a line begun
+// before a quiet spell as one record.
+func TestContainerLogsAfterQuietSpells(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: quiet}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'echo before; sleep 7; printf "after\\npart"; echo err >&2; sleep 7; echo ial; exec sleep 3600']
+`)
+	_, cs := env.StartPod(t, testContext(t), pod)
+	waitLog(t, cs[0].LogPath, "stdout", "partial")
+	waitLog(t, cs[0].LogPath, "stderr", "err")
+	b, err := os.ReadFile(cs[0].LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if f := strings.SplitN(line, " ", 4); len(f) == 4 && f[1] == "stdout" {
+			stdout = append(stdout, f[2]+" "+f[3])
+		}
+	}
+	if want := []string{"F before", "F after", "F partial"}; !slices.Equal(stdout, want) {
+		t.Errorf("stdout records %q, want %q; log:\n%s", stdout, want, b)
 	}
 	teardown(t, env, pod)
 }
