@@ -287,13 +287,17 @@ func (c *Containerd) reconcileExits(ctx context.Context) error {
 		return fmt.Errorf("reconcile exits: %w", err)
 	}
 	c.pods.reconcile(known, recs)
+	tasks, err := c.listTasks(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile exits: %w", err)
+	}
 	n := 0
 	for _, r := range recs {
 		l := r.Labels
 		if l[LabelKind] == kindSandbox || l[LabelExitCode] != "" {
 			continue
 		}
-		p, err := c.taskProcess(ctx, r.ID)
+		p, err := c.process(ctx, tasks, r.ID)
 		if err != nil {
 			return fmt.Errorf("reconcile exits: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/leases"
 	"go.uber.org/zap"
 
@@ -24,9 +25,11 @@ import (
 
 // removeOrphans removes what interrupted calls left. What it cannot
 // remove is logged and tried again at the next start: it must not keep
-// the pods that are fine from running.
-func (c *Containerd) removeOrphans(ctx context.Context) {
-	for _, step := range []func(context.Context) error{c.removeOrphanNetworks, c.removeInterruptedLeases, c.stopOrphanShims} {
+// the pods that are fine from running. recs and tasks are the namespace's
+// containers of this package and their tasks, listed at the start.
+func (c *Containerd) removeOrphans(ctx context.Context, recs []containers.Container, tasks taskIndex) {
+	stopOrphanShims := func(ctx context.Context) error { return c.stopOrphanShims(ctx, recs, tasks) }
+	for _, step := range []func(context.Context) error{c.removeOrphanNetworks, c.removeInterruptedLeases, stopOrphanShims} {
 		if err := step(ctx); err != nil {
 			c.log.Warn("remove what an interrupted agent left", zap.Error(err))
 		}
@@ -147,16 +150,28 @@ func (c *Containerd) removeInterruptedLeases(ctx context.Context) error {
 // stopOrphanShims kills the shims of the namespace, on this containerd,
 // that serve no task containerd knows: a task create interrupted by the
 // agent's death can leave its shim started but unrecorded, and such a
-// shim never exits on its own (it outlives containerd too).
-func (c *Containerd) stopOrphanShims(ctx context.Context) error {
+// shim never exits on its own (it outlives containerd too). A shim whose
+// task, or a task of its sandbox's containers, is in tasks serves it; any
+// other is asked about alone before it is killed, as the listing leaves
+// out a task it could not read.
+func (c *Containerd) stopOrphanShims(ctx context.Context, recs []containers.Container, tasks taskIndex) error {
 	shims, err := Shims(c.cfg.Namespace)
 	if err != nil {
 		return err
+	}
+	grouped := map[string]bool{} // sandboxes one of whose containers has a task
+	for _, r := range recs {
+		if sb := r.Labels[LabelSandboxID]; sb != "" && tasks[r.ID] != nil {
+			grouped[sb] = true
+		}
 	}
 	address := unixPath(c.client.Conn().Target())
 	for _, sh := range shims {
 		if !samePath(sh.Address, address) {
 			continue // the same namespace on another containerd
+		}
+		if tasks[sh.ID] != nil || grouped[sh.ID] {
+			continue
 		}
 		busy, err := c.shimServes(ctx, sh.ID)
 		if err != nil {

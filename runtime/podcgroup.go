@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/containerd/containerd/containers"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
@@ -377,16 +378,12 @@ func (cg cgroups) setShares(p string, shares uint64) error {
 
 // removeStalePodCgroups removes the pod cgroups of pods that have no
 // container left in containerd: pods removed while no agent ran, or whose
-// cleanup was cut short. Run at start, before any pod worker.
-func (c *Containerd) removeStalePodCgroups(ctx context.Context) {
-	pods, err := c.ListPods(ctx)
-	if err != nil {
-		c.log.Warn("stale pod cgroups not removed", zap.Error(err))
-		return
-	}
+// cleanup was cut short. Run at start, before any pod worker, on recs,
+// the namespace's containers of this package.
+func (c *Containerd) removeStalePodCgroups(ctx context.Context, recs []containers.Container) {
 	present := map[types.UID]bool{}
-	for _, p := range pods {
-		present[p.UID] = true
+	for _, r := range recs {
+		present[types.UID(r.Labels[LabelPodUID])] = true
 	}
 	for uid, p := range c.cgroups.podCgroups(c.cfg.CgroupRoot) {
 		if present[uid] {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/api/services/tasks/v1"
@@ -43,7 +44,7 @@ func (c *Containerd) PodState(ctx context.Context, uid types.UID) (PodState, err
 	if err != nil {
 		return PodState{}, fmt.Errorf("pod state of %s: %w", uid, err)
 	}
-	ps, err := c.podState(ctx, uid, recs)
+	ps, err := c.podState(ctx, uid, recs, nil)
 	if err != nil {
 		return PodState{}, fmt.Errorf("pod state of %s: %w", uid, err)
 	}
@@ -67,10 +68,15 @@ func (c *Containerd) getContainers(ctx context.Context, ids []string) ([]contain
 	return recs, nil
 }
 
-// ListPods returns every pod that has containers in the namespace.
+// ListPods returns every pod that has containers in the namespace. The
+// tasks are read in one listing, after the containers.
 func (c *Containerd) ListPods(ctx context.Context) ([]PodState, error) {
 	ctx = c.ns(ctx)
 	recs, err := c.client.ContainerService().List(ctx, ourContainers())
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	tasks, err := c.listTasks(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
@@ -81,7 +87,7 @@ func (c *Containerd) ListPods(ctx context.Context) ([]PodState, error) {
 	}
 	var out []PodState
 	for uid, recs := range byPod {
-		ps, err := c.podState(ctx, uid, recs)
+		ps, err := c.podState(ctx, uid, recs, tasks)
 		if err != nil {
 			return nil, fmt.Errorf("list pods: pod %s: %w", uid, err)
 		}
@@ -91,21 +97,23 @@ func (c *Containerd) ListPods(ctx context.Context) ([]PodState, error) {
 	return out, nil
 }
 
-func (c *Containerd) podState(ctx context.Context, uid types.UID, recs []containers.Container) (PodState, error) {
+// podState builds a pod's state from its container records; tasks, when
+// not nil, holds their tasks as listed after the records.
+func (c *Containerd) podState(ctx context.Context, uid types.UID, recs []containers.Container, tasks taskIndex) (PodState, error) {
 	ps := PodState{UID: uid}
 	for _, r := range recs {
 		if ps.Name == "" {
 			ps.Name, ps.Namespace = r.Labels[LabelPodName], r.Labels[LabelPodNamespace]
 		}
 		if r.Labels[LabelKind] == kindSandbox {
-			sb, err := c.sandboxStatus(ctx, r)
+			sb, err := c.sandboxStatus(ctx, r, tasks)
 			if err != nil {
 				return PodState{}, err
 			}
 			ps.Sandboxes = append(ps.Sandboxes, sb)
 			continue
 		}
-		ct, err := c.statusOf(ctx, r)
+		ct, err := c.statusOf(ctx, r, tasks)
 		if err != nil {
 			return PodState{}, err
 		}
@@ -130,7 +138,7 @@ func (c *Containerd) taskProcess(ctx context.Context, id string) (*tasktypes.Pro
 	return resp.Process, nil
 }
 
-func (c *Containerd) sandboxStatus(ctx context.Context, r containers.Container) (Sandbox, error) {
+func (c *Containerd) sandboxStatus(ctx context.Context, r containers.Container, tasks taskIndex) (Sandbox, error) {
 	attempt, _ := strconv.ParseUint(r.Labels[LabelAttempt], 10, 32)
 	sb := Sandbox{
 		ID:           r.ID,
@@ -142,7 +150,7 @@ func (c *Containerd) sandboxStatus(ctx context.Context, r containers.Container) 
 		NetNSPath:    r.Labels[LabelNetNS],
 		CreatedAt:    r.CreatedAt,
 	}
-	p, err := c.taskProcess(ctx, r.ID)
+	p, err := c.process(ctx, tasks, r.ID)
 	if err != nil {
 		return Sandbox{}, err
 	}
@@ -158,15 +166,15 @@ func (c *Containerd) containerStatus(ctx context.Context, id string) (Container,
 	if err != nil {
 		return Container{}, err
 	}
-	return c.statusOf(c.ns(ctx), r)
+	return c.statusOf(c.ns(ctx), r, nil)
 }
 
 // statusOf reconstructs a container's state. It only reads: a task that
 // stopped but is not finalized yet is reported from containerd's task
 // status, the same answer the labels give once the exit monitor has
 // recorded it.
-func (c *Containerd) statusOf(ctx context.Context, r containers.Container) (Container, error) {
-	p, err := c.taskProcess(ctx, r.ID)
+func (c *Containerd) statusOf(ctx context.Context, r containers.Container, tasks taskIndex) (Container, error) {
+	p, err := c.process(ctx, tasks, r.ID)
 	if err != nil {
 		return Container{}, err
 	}
@@ -274,44 +282,34 @@ func (c *Containerd) oomKilled(r containers.Container) (oom, counted bool) {
 }
 
 // adopt takes over containers left by an earlier agent: their log FIFOs
-// are attached again (through containerd's attach, with the FIFO paths the
-// task was created with). Exits that happened while no agent was watching
-// are the exit monitor's: its first reconciliation finalizes them.
-func (c *Containerd) adopt(ctx context.Context) error {
-	ctx = c.ns(ctx)
-	recs, err := c.client.ContainerService().List(ctx, ourContainers())
-	if err != nil {
-		return fmt.Errorf("adopt containers: %w", err)
-	}
+// are attached again, at the paths their task reports (those containerd's
+// attach would open). Exits that happened while no agent was watching are
+// the exit monitor's: its first reconciliation finalizes them. recs are
+// the namespace's containers of this package, tasks their tasks listed
+// after them.
+func (c *Containerd) adopt(ctx context.Context, recs []containers.Container, tasks taskIndex) {
 	for _, r := range recs {
 		if r.Labels[LabelKind] == kindSandbox || r.Labels[LabelExitCode] != "" {
 			continue
 		}
-		container, err := c.client.LoadContainer(ctx, r.ID)
+		p, err := c.process(ctx, tasks, r.ID)
 		if err != nil {
+			c.log.Warn("re-attach container output", zap.String("id", r.ID), zap.Error(err))
 			continue
 		}
-		logPath := r.Labels[LabelLogPath]
-		task, err := container.Task(ctx, func(fs *cio.FIFOSet) (cio.IO, error) {
-			cfg := fs.Config
+		if p == nil {
+			continue
+		}
+		// As containerd's attach: a task in an unknown state has no FIFOs.
+		if p.Status != tasktypes.Status_UNKNOWN {
+			fifos := cio.Config{Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Terminal: p.Terminal}
 			owner := logOwner{types.UID(r.Labels[LabelPodUID]), r.Labels[LabelContainerName]}
-			if err := c.attachLogs(r.ID, owner, cfg, logPath); err != nil {
-				return nil, err
-			}
-			return &fifoIO{cfg: cfg}, nil
-		})
-		if err != nil {
-			if !isNotFound(err) {
+			if err := c.attachLogs(r.ID, owner, fifos, r.Labels[LabelLogPath]); err != nil {
 				c.log.Warn("re-attach container output", zap.String("id", r.ID), zap.Error(err))
+				continue
 			}
-			continue
-		}
-		st, err := task.Status(ctx)
-		if err != nil {
-			continue
 		}
 		c.log.Info("adopted container", zap.String("id", r.ID), zap.String("pod", r.Labels[LabelPodNamespace]+"/"+r.Labels[LabelPodName]),
-			zap.String("container", r.Labels[LabelContainerName]), zap.String("status", string(st.Status)))
+			zap.String("container", r.Labels[LabelContainerName]), zap.String("status", strings.ToLower(p.Status.String())))
 	}
-	return nil
 }
