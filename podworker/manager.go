@@ -262,9 +262,9 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		}
 		byName[w.given.Namespace+"/"+w.given.Name] = w
 	}
-	adopted := map[types.UID]bool{}
-	for _, ps := range m.adopted {
-		adopted[ps.UID] = true
+	adopted := map[types.UID]*runtime.PodState{}
+	for i := range m.adopted {
+		adopted[m.adopted[i].UID] = &m.adopted[i]
 	}
 	for _, p := range pods {
 		var after <-chan struct{}
@@ -286,13 +286,15 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 			after = w.done
 		}
 		given := p
-		if adopted[p.UID] {
+		seed := adopted[p.UID]
+		if seed != nil {
 			p = m.keepIdentity(p)
 		}
 		if prev := byName[p.Namespace+"/"+p.Name]; prev != nil && prev.pod.UID != p.UID {
 			after = prev.done
 		}
-		m.startWorker(p, after).given = given
+		w := m.startWorker(p, after, seed)
+		w.given = given
 	}
 	for _, ps := range m.adopted {
 		if _, ok := desired[ps.UID]; ok || m.workers[ps.UID] != nil {
@@ -305,7 +307,7 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 			pod.UID, pod.Name, pod.Namespace = ps.UID, ps.Name, ps.Namespace
 		}
 		m.log.Info("terminating pod whose manifest is gone", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("uid", string(pod.UID)))
-		w := m.startWorker(pod, nil)
+		w := m.startWorker(pod, nil, nil)
 		w.terminate()
 	}
 	m.adopted = nil
@@ -353,8 +355,9 @@ func (m *Manager) activePods(self *worker) []*v1.Pod {
 	return out
 }
 
-// startWorker must be called with m.mu held.
-func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
+// startWorker must be called with m.mu held. seed, when not nil, is the
+// pod's state as containerd held it at the agent's start (an adopted pod).
+func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}, seed *runtime.PodState) *worker {
 	w := &worker{
 		m:            m,
 		pod:          pod,
@@ -364,6 +367,7 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}) *worker {
 		kill:         make(chan struct{}),
 		done:         make(chan struct{}),
 		after:        after,
+		seed:         seed,
 		stopped:      map[string]bool{},
 		backoff:      newBackOff(m.cfg.BackOffInitial, m.cfg.BackOffMax),
 		imageBackoff: newBackOff(10*time.Second, 300*time.Second),

@@ -71,6 +71,9 @@ type worker struct {
 	// after, when set, is closed when the previous pod of the same name has
 	// terminated: a changed static pod never overlaps its old self.
 	after <-chan struct{}
+	// seed, for a pod adopted at the agent's start, is its state as
+	// containerd held it then; run publishes it before the first sync.
+	seed *runtime.PodState
 	// published is this worker's right to publish its pod's status: a
 	// worker started later for the same UID takes it over.
 	published *status.Owner
@@ -182,7 +185,9 @@ func (w *worker) terminating() bool {
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	defer w.cancelSync()
-	w.publishState(&runtime.PodState{}, nil)
+	if w.seed == nil {
+		w.publishState(&runtime.PodState{}, nil)
+	}
 	w.admit()
 	if w.after != nil {
 		select {
@@ -192,6 +197,15 @@ func (w *worker) run(ctx context.Context) {
 		}
 	}
 	w.m.prober.AddPod(w.pod)
+	if w.seed != nil {
+		// An adopted pod shows as it runs at once, not as Pending nor
+		// absent until its first sync has read containerd again: after a
+		// restart under a hundred pods those reads all come at once, and
+		// the last took half a second. After AddPod, so that a container
+		// with a readiness probe is not shown ready before its probe ran.
+		w.publishState(w.seed, nil)
+		w.seed = nil
+	}
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()

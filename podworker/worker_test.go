@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/minikubelet/minikubelet/events"
+	"github.com/minikubelet/minikubelet/internal/kuberules"
 	"github.com/minikubelet/minikubelet/runtime"
 	"github.com/minikubelet/minikubelet/status"
 )
@@ -256,6 +257,66 @@ func TestManagerAdoptsAndCleansOrphans(t *testing.T) {
 	for _, c := range rt.Calls()[before:] {
 		if strings.HasPrefix(c, "StartContainer") || strings.HasPrefix(c, "RunSandbox") {
 			t.Fatalf("adoption restarted something: %s", c)
+		}
+	}
+}
+
+// An adopted pod's status comes from what containerd held at the agent's
+// start, before its worker's first sync reads containerd again: the first
+// status published already shows the container running, as it was.
+func TestManagerPublishesAdoptedPodBeforeFirstSync(t *testing.T) {
+	rt := newFakeRuntime()
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	ctx := context.Background()
+	sb, _ := rt.RunSandbox(ctx, pod, 0)
+	ctr, err := rt.StartContainer(ctx, sb, pod, &pod.Spec.Containers[0], runtimeOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(rt.Calls())
+
+	h := newHarness(t, rt, Config{})
+	watchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	changes := h.store.Watch(watchCtx, 10)
+	hold := make(chan struct{})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold) }) }) // before the harness's: a failed test's worker returns
+	rt.mu.Lock()
+	rt.hold = hold // no pod state read returns until the first status is checked
+	rt.mu.Unlock()
+	h.m.SetPods([]*v1.Pod{pod})
+
+	first := (<-changes).Pod
+	cs := first.Status.ContainerStatuses
+	if first.Status.Phase != v1.PodRunning || len(cs) != 1 || cs[0].State.Running == nil || !cs[0].Ready ||
+		cs[0].ContainerID != kuberules.StatusContainerID(ctr.ID) || !cs[0].State.Running.StartedAt.Time.Equal(ctr.StartedAt) {
+		t.Fatalf("first status published: %+v, want %s running since %v and ready", first.Status, ctr.ID, ctr.StartedAt)
+	}
+	if len(first.Status.PodIPs) != len(sb.IPs) || first.Status.PodIP != sb.IPs[0] {
+		t.Errorf("pod IPs %v, want %v", first.Status.PodIPs, sb.IPs)
+	}
+	// The pod started with its sandbox, not when the agent came back.
+	if st := first.Status.StartTime; st == nil || !st.Time.Equal(sb.CreatedAt) {
+		t.Errorf("start time %v, want the sandbox's creation %v", st, sb.CreatedAt)
+	}
+	rt.mu.Lock()
+	reads := rt.stateReads
+	rt.mu.Unlock()
+	if reads != 0 {
+		t.Errorf("%d pod state reads before the first status", reads)
+	}
+
+	release.Do(func() { close(hold) })
+	h.waitFor("first sync", func() bool {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.stateReads > 0
+	})
+	h.waitFor("still running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	for _, c := range rt.Calls()[before:] {
+		if strings.HasPrefix(c, "StartContainer") || strings.HasPrefix(c, "RunSandbox") || strings.HasPrefix(c, "StopContainer") {
+			t.Fatalf("adoption changed the pod: %s", c)
 		}
 	}
 }
