@@ -186,7 +186,9 @@ func fullRefOnly(name string) string {
 // *.tar.zst: docker-archive or OCI layout), one file at a time, k3s style: a
 // file that fails is logged and skipped, and never stops the others or the
 // caller. The error is only for a dir that cannot be read or a ctx that
-// ended. A missing dir is not an error.
+// ended. A missing dir is not an error. An archive imported before (by
+// this runtime's Root) is not imported again while it is the same file
+// and the images it gave are still there on the same targets.
 func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -195,6 +197,8 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("import images from %s: %w", dir, err)
 	}
+	prev, next := c.loadImportRecord(), map[string]importedArchive{}
+	var present map[string]string // listed once, if an archive was imported before
 	var failed []string
 	for _, e := range entries {
 		name := e.Name()
@@ -205,6 +209,22 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 			return err
 		}
 		path := filepath.Join(dir, name)
+		// Read before the import: a file changed during it is imported
+		// again at the next start.
+		file, statErr := statArchive(path)
+		if rec, ok := prev[path]; ok && statErr == nil {
+			if present == nil {
+				if present, err = c.imageDigests(ctx); err != nil {
+					present = map[string]string{} // import them all
+				}
+			}
+			if unchangedSince(rec, file, present) {
+				next[path] = rec
+				c.imports.record(path, nil)
+				c.log.Info("image archive unchanged since its import, images present", zap.String("file", path), zap.Strings("images", slices.Sorted(maps.Keys(rec.Images))))
+				continue
+			}
+		}
 		names, err := c.importFile(ctx, path)
 		c.imports.record(path, err)
 		if err != nil {
@@ -213,6 +233,14 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 			continue
 		}
 		c.log.Info("imported images", zap.String("file", path), zap.Strings("images", names))
+		if statErr == nil {
+			if imgs, err := c.imagesOf(ctx, names); err == nil {
+				next[path] = importedArchive{File: file, Images: imgs}
+			}
+		}
+	}
+	if err := c.saveImportRecord(next); err != nil {
+		c.log.Warn("record of imported image archives not saved; the next start imports them again", zap.Error(err))
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)

@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containerd/containerd/namespaces"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	"github.com/minikubelet/minikubelet/images"
@@ -107,6 +110,47 @@ func TestImportImagesFromDir(t *testing.T) {
 	}
 	if err := env.Runtime.ImportImages(ctx, filepath.Join(dir, "missing")); err != nil {
 		t.Errorf("missing dir: %v", err)
+	}
+
+	// A start imports again only the archives that changed or whose
+	// images are gone: containerd rewrites an image's record (its update
+	// time) at each import of it.
+	imgs := env.Runtime.Client().ImageService()
+	nsCtx := namespaces.WithNamespace(ctx, env.Runtime.Namespace())
+	updated := func() map[string]time.Time {
+		out := map[string]time.Time{}
+		for _, ref := range []string{"example.com/lab/oci:1", "example.com/lab/docker:1", "example.com/lab/gz:1"} {
+			img, err := imgs.Get(nsCtx, ref)
+			if err != nil {
+				t.Fatalf("%s: %v", ref, err)
+			}
+			out[ref] = img.UpdatedAt
+		}
+		return out
+	}
+	first := updated()
+	if err := env.Runtime.ImportImages(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if again := updated(); !maps.Equal(again, first) {
+		t.Errorf("unchanged archives imported again: updated %v, then %v", first, again)
+	}
+	if err := imgs.Delete(nsCtx, "example.com/lab/docker:1"); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, "a-oci.tar"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Runtime.ImportImages(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	third := updated() // fails if the deleted image did not come back
+	if third["example.com/lab/oci:1"].Equal(first["example.com/lab/oci:1"]) {
+		t.Error("an archive touched since its import was not imported again")
+	}
+	if !third["example.com/lab/gz:1"].Equal(first["example.com/lab/gz:1"]) {
+		t.Error("an unchanged archive was imported again")
 	}
 }
 
