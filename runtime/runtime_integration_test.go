@@ -181,7 +181,7 @@ spec:
 // Output that comes after the streams were quiet for longer than the
 // log copier waits with a goroutine of its own (5 s: they are parked in
 // the runtime's one epoll set then) is logged as any other, a line begun
-// before a quiet spell as one record.
+// before a quiet spell as one record, and a stop ends parked streams.
 func TestContainerLogsAfterQuietSpells(t *testing.T) {
 	env := testenv.New(t)
 	pod := env.Pod(t, `
@@ -208,6 +208,10 @@ spec:
 	if want := []string{"F before", "F after", "F partial"}; !slices.Equal(stdout, want) {
 		t.Errorf("stdout records %q, want %q; log:\n%s", stdout, want, b)
 	}
+	// Quiet again for longer than 5 s: the streams are parked when the
+	// container is stopped, and its end must still end their copies (or
+	// RemoveContainer waits 10 s for them, then cuts them off).
+	time.Sleep(6 * time.Second)
 	teardown(t, env, pod)
 }
 
