@@ -278,7 +278,7 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 
 	acts := computePodActions(w.pod, &ps, w.m.prober)
 	if acts.KillPod || acts.Terminal || acts.CreateSandbox {
-		// No init container runs next in this sandbox.
+		// Nothing prepared ahead starts in this sandbox.
 		w.dropPrepared(ctx, &ps)
 	}
 	if acts.KillPod {
@@ -600,7 +600,6 @@ func (w *worker) runPostStart(ctx context.Context, ctr *runtime.Container, c *v1
 	return false
 }
 
-// ensureImage applies imagePullPolicy (the kubelet's EnsureImageExists).
 // mustPull tells whether c's start pulls its image, given what ImageStatus
 // found (info, present).
 func (w *worker) mustPull(c *v1.Container, info runtime.ImageInfo, present bool) bool {
@@ -614,6 +613,7 @@ func (w *worker) mustPull(c *v1.Container, info runtime.ImageInfo, present bool)
 	return pull
 }
 
+// ensureImage applies imagePullPolicy (the kubelet's EnsureImageExists).
 func (w *worker) ensureImage(ctx context.Context, c *v1.Container, now time.Time) (runtime.ImageInfo, time.Time, bool) {
 	ref := events.PodRef(w.pod, c.Name)
 	fail := func(reason, msg string, retry time.Time) (runtime.ImageInfo, time.Time, bool) {
