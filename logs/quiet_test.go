@@ -3,7 +3,6 @@ package logs
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,22 +20,52 @@ func (q *Quiet) parkedCount() int {
 	return len(q.parked)
 }
 
-// openFIFOs opens a FIFO as the runtime does (github.com/containerd/fifo,
-// non-blocking read end) and its write end as a shim does.
-func openFIFOs(t *testing.T, ctx context.Context) (io.ReadCloser, *os.File) {
+// quietRun is one stream copied by a Quiet of its own that parks it after
+// 20 ms without input: the copy's log file, the FIFO's write end (as a
+// shim holds it) and the copy's result.
+type quietRun struct {
+	q      *Quiet
+	path   string
+	w      *os.File
+	result chan error
+}
+
+// startQuiet opens a FIFO as the runtime does (github.com/containerd/fifo,
+// non-blocking read end) and copies it with a Quiet that lives as long as
+// qctx; the copy's context is ctx.
+func startQuiet(t *testing.T, qctx, ctx context.Context) *quietRun {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "stdout")
-	rc, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+	q, err := newQuiet(qctx, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, path := openTest(t)
+	fifoPath := filepath.Join(t.TempDir(), "stdout")
+	rc, err := fifo.OpenFifo(qctx, fifoPath, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rc.Close() })
-	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	w, err := os.OpenFile(fifoPath, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	return rc, w
+	r := &quietRun{q: q, path: path, w: w, result: make(chan error, 1)}
+	q.Copy(ctx, f.Stream(Stdout), rc, func(err error) { r.result <- err })
+	return r
+}
+
+// wait returns the copy's result once it ended.
+func (r *quietRun) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.result:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the copy did not end")
+		return nil
+	}
 }
 
 // A quiet stream is parked with no goroutine; input resumes it, in order,
@@ -45,14 +74,8 @@ func openFIFOs(t *testing.T, ctx context.Context) (io.ReadCloser, *os.File) {
 func TestQuietCopyParksAndResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	q, err := newQuiet(ctx, 20*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, path := openTest(t)
-	rc, w := openFIFOs(t, ctx)
-	result := make(chan error, 1)
-	q.Copy(ctx, f.Stream(Stdout), rc, func(err error) { result <- err })
+	r := startQuiet(t, ctx, ctx)
+	q, path, w := r.q, r.path, r.w
 
 	write(t, w, "one\ntw")
 	waitFor(t, "the stream parked", func() bool { return q.parkedCount() == 1 })
@@ -66,13 +89,8 @@ func TestQuietCopyParksAndResumes(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("copy ended with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("copy did not end at EOF")
+	if err := r.wait(t); err != nil {
+		t.Fatalf("copy ended with %v", err)
 	}
 	want := ts(0) + " stdout F one\n" + ts(1) + " stdout F two\n" + ts(2) + " stdout P no newline\n"
 	if got := readFile(t, path); got != want {
@@ -88,25 +106,14 @@ func TestQuietCopyParksAndResumes(t *testing.T) {
 func TestQuietCopyCancelWhileParked(t *testing.T) {
 	qctx, qcancel := context.WithCancel(context.Background())
 	defer qcancel()
-	q, err := newQuiet(qctx, 20*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, path := openTest(t)
 	ctx, cancel := context.WithCancel(qctx)
-	rc, w := openFIFOs(t, qctx)
-	result := make(chan error, 1)
-	q.Copy(ctx, f.Stream(Stdout), rc, func(err error) { result <- err })
+	r := startQuiet(t, qctx, ctx)
+	q, path, w := r.q, r.path, r.w
 	write(t, w, "partial")
 	waitFor(t, "the stream parked", func() bool { return q.parkedCount() == 1 })
 	cancel()
-	select {
-	case err := <-result:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("copy ended with %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("copy did not end when its context did")
+	if err := r.wait(t); !errors.Is(err, context.Canceled) {
+		t.Fatalf("copy ended with %v, want context.Canceled", err)
 	}
 	if got, want := readFile(t, path), ts(0)+" stdout P partial\n"; got != want {
 		t.Errorf("file:\n%s\nwant:\n%s", got, want)
@@ -123,27 +130,16 @@ func TestQuietCopyCancelWhileParked(t *testing.T) {
 // nothing is lost, and they end at EOF.
 func TestQuietCloseResumesParked(t *testing.T) {
 	qctx, qcancel := context.WithCancel(context.Background())
-	q, err := newQuiet(qctx, 20*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, path := openTest(t)
-	ctx := context.Background()
-	rc, w := openFIFOs(t, ctx)
-	result := make(chan error, 1)
-	q.Copy(ctx, f.Stream(Stdout), rc, func(err error) { result <- err })
+	defer qcancel()
+	r := startQuiet(t, qctx, context.Background())
+	q, path, w := r.q, r.path, r.w
 	waitFor(t, "the stream parked", func() bool { return q.parkedCount() == 1 })
 	qcancel()
 	waitFor(t, "the stream resumed", func() bool { return q.parkedCount() == 0 })
 	write(t, w, "after\n")
 	waitFor(t, "the line", func() bool { return strings.Contains(readFile(t, path), " stdout F after\n") })
 	_ = w.Close()
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("copy ended with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("copy did not end at EOF")
+	if err := r.wait(t); err != nil {
+		t.Fatalf("copy ended with %v", err)
 	}
 }
