@@ -267,7 +267,7 @@ func (c *Containerd) createContainer(ctx context.Context, sb Sandbox, sandboxPID
 		specOpts = append(specOpts, oci.WithTTY)
 	}
 	// Last: these read /etc/passwd and /etc/group from the rootfs.
-	specOpts = append(specOpts, userOpts...)
+	specOpts = append(specOpts, c.users.cached(img.Target().Digest, userInputs(pod, ctr, ispec.Config.User), userOpts))
 
 	labels := podLabels(pod)
 	labels[LabelKind] = string(kind)

@@ -130,6 +130,8 @@ type Containerd struct {
 	metas imageMetas
 	// pods knows each pod's container IDs (podindex.go).
 	pods podIndex
+	// users caches what images' /etc/passwd and /etc/group say (usercache.go).
+	users userCache
 }
 
 // New prepares a runtime over client: it creates the namespace if needed

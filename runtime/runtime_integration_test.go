@@ -1014,3 +1014,37 @@ spec:
 	has("again", false)
 	teardown(t, env, pod)
 }
+
+// A container's user comes from its image's /etc/passwd and /etc/group
+// (the lab's busybox has root and nobody, 65534:65534), read once per
+// image and user: containers of the same image and user that follow get
+// the same user and groups, and another user of the image its own.
+func TestUserFromTheImage(t *testing.T) {
+	env := testenv.New(t)
+	pod := env.Pod(t, `
+metadata: {name: users}
+spec:
+  securityContext: {supplementalGroups: [4000]}
+  containers:
+  - {name: root1, image: busybox, command: [sleep, '3600']}
+  - {name: nobody1, image: busybox, command: [sleep, '3600'], securityContext: {runAsUser: 65534}}
+  - {name: root2, image: busybox, command: [sleep, '3600']}
+  - {name: unlisted, image: busybox, command: [sleep, '3600'], securityContext: {runAsUser: 1}}
+  - {name: nobody2, image: busybox, command: [sleep, '3600'], securityContext: {runAsUser: 65534}}
+`)
+	_, cs := env.StartPod(t, testContext(t), pod)
+	want := map[string]string{
+		"root1":    "0 0 0 4000",
+		"root2":    "0 0 0 4000",
+		"nobody1":  "65534 65534 4000 65534",
+		"nobody2":  "65534 65534 4000 65534",
+		"unlisted": "1 0 0 4000", // not in /etc/passwd: group 0
+	}
+	for _, c := range cs {
+		got := execOut(t, env, c.ID, "sh", "-c", `echo $(id -u) $(id -g) $(id -G | tr " " "\n" | sort -n)`)
+		if got != want[c.Name] {
+			t.Errorf("%s: uid, gid and groups %q, want %q", c.Name, got, want[c.Name])
+		}
+	}
+	teardown(t, env, pod)
+}
