@@ -25,27 +25,6 @@ func netTCP(ctx context.Context, host string, port int, timeout time.Duration) (
 	return Success, "", nil
 }
 
-// closingServer listens on addr ("127.0.0.1:0", "[::1]:0") and closes
-// every connection it accepts; it returns the port.
-func closingServer(t *testing.T, addr string) (int, error) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // fullListener listens on 127.0.0.1 with an accept queue of one, filled by
 // a connection of its own and never accepted: SYNs to it are dropped, so a
 // connect to it waits until its timeout.
@@ -86,10 +65,21 @@ func openFDs(t *testing.T) int {
 }
 
 func TestDialerAnswersAsNetDialer(t *testing.T) {
-	open, err := closingServer(t, "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := ln.Addr().(*net.TCPAddr).Port
 	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +120,21 @@ func TestDialerAnswersAsNetDialer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			port := tt.port
 			if port == 0 {
-				var err error
-				if port, err = closingServer(t, "[::1]:0"); err != nil {
+				ln6, err := net.Listen("tcp", "[::1]:0")
+				if err != nil {
 					t.Skip("no IPv6 loopback:", err) // the container may have none; IPv4 cases still run
 				}
+				defer ln6.Close()
+				go func() {
+					for {
+						c, err := ln6.Accept()
+						if err != nil {
+							return
+						}
+						c.Close()
+					}
+				}()
+				port = ln6.Addr().(*net.TCPAddr).Port
 			}
 			want := strings.ReplaceAll(tt.out, "PORT", strconv.Itoa(port))
 			before := openFDs(t)
@@ -162,15 +163,24 @@ func TestDialerAnswersAsNetDialer(t *testing.T) {
 }
 
 func TestDialerBeyondItsSlots(t *testing.T) {
-	port, err := closingServer(t, "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	d := NewDialer()
 	conns := make([]net.Conn, 0, pollSlots)
 	for range pollSlots {
-		c, err := d.dial(context.Background(), addr, time.Second)
+		c, err := d.dial(context.Background(), ln.Addr().String(), time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +189,7 @@ func TestDialerBeyondItsSlots(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	c, err := d.dial(context.Background(), addr, time.Second)
+	c, err := d.dial(context.Background(), ln.Addr().String(), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,10 +48,21 @@ func TestResolvePort(t *testing.T) {
 }
 
 func TestTCP(t *testing.T) {
-	port, err := closingServer(t, "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
 	if res, out, err := NewDialer().TCP(context.Background(), "127.0.0.1", port, time.Second); res != Success || out != "" || err != nil {
 		t.Errorf("open port: got (%v, %q, %v), want success", res, out, err)
 	}
