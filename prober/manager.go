@@ -35,7 +35,6 @@ type Manager struct {
 	userAgent  string
 	agentStart time.Time
 	http       *probe.HTTP
-	tcp        *probe.Dialer
 
 	// jitter picks the start-up delay in [0, period). A field so tests can
 	// make it deterministic.
@@ -78,7 +77,6 @@ func NewManager(opts Options) *Manager {
 		userAgent:   userAgent(opts.Version),
 		agentStart:  opts.AgentStart,
 		http:        probe.NewHTTP(),
-		tcp:         probe.NewDialer(),
 		jitter:      func(p time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(p))) },
 		liveness:    newResultCache(),
 		readiness:   newResultCache(),

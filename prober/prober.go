@@ -111,7 +111,7 @@ func (w *worker) runOnce(pod *v1.Pod) (probe.Result, string, error) {
 		if host == "" {
 			return probe.Unknown, "", errNoPodIP
 		}
-		return w.m.tcp.TCP(w.ctx, host, port, timeout)
+		return probe.TCP(w.ctx, host, port, timeout)
 	case p.GRPC != nil:
 		if podIP == "" {
 			return probe.Unknown, "", errNoPodIP

@@ -24,7 +24,6 @@ const maxRedirects = 10
 // per-probe state beyond a transport per probe timeout. Safe for concurrent
 // use.
 type HTTP struct {
-	dialer     *Dialer // plainTransport's
 	mu         sync.Mutex
 	transports map[time.Duration]http.RoundTripper
 }
@@ -34,7 +33,7 @@ type HTTP struct {
 // environment, no compression (so no Accept-Encoding), no certificate check,
 // and the lingering dialer.
 func NewHTTP() *HTTP {
-	return &HTTP{dialer: NewDialer(), transports: map[time.Duration]http.RoundTripper{}}
+	return &HTTP{transports: map[time.Duration]http.RoundTripper{}}
 }
 
 // transport returns the transport for probes with timeout: plainTransport
@@ -47,9 +46,10 @@ func (p *HTTP) transport(timeout time.Duration) http.RoundTripper {
 	if t, ok := p.transports[timeout]; ok {
 		return t
 	}
+	dial := dialer(timeout).DialContext
 	secure := &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialer(timeout).DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // kubelet probes skip verification
 		TLSHandshakeTimeout: 10 * time.Second,
 		DisableKeepAlives:   true,
@@ -59,7 +59,7 @@ func (p *HTTP) transport(timeout time.Duration) http.RoundTripper {
 		// it off.
 		ForceAttemptHTTP2: true,
 	}
-	t := &plainTransport{dial: p.dialer.dialFunc(timeout), tls: secure}
+	t := &plainTransport{dial: dial, tls: secure}
 	p.transports[timeout] = t
 	return t
 }

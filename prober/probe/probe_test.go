@@ -63,7 +63,7 @@ func TestTCP(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	if res, out, err := NewDialer().TCP(context.Background(), "127.0.0.1", port, time.Second); res != Success || out != "" || err != nil {
+	if res, out, err := TCP(context.Background(), "127.0.0.1", port, time.Second); res != Success || out != "" || err != nil {
 		t.Errorf("open port: got (%v, %q, %v), want success", res, out, err)
 	}
 
@@ -73,7 +73,7 @@ func TestTCP(t *testing.T) {
 	}
 	cport := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()
-	res, out, err := NewDialer().TCP(context.Background(), "127.0.0.1", cport, time.Second)
+	res, out, err := TCP(context.Background(), "127.0.0.1", cport, time.Second)
 	want := fmt.Sprintf("dial tcp 127.0.0.1:%d: connect: connection refused", cport)
 	if res != Failure || out != want || err != nil {
 		t.Errorf("closed port: got (%v, %q, %v), want (failure, %q, nil)", res, out, err, want)
