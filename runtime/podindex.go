@@ -80,8 +80,8 @@ func (x *podIndex) dropLocked(id string) {
 	}
 }
 
-// creating marks id as being created with labels; done ends it, recording
-// the container when it was created.
+// creatingStart marks id as being created with labels; creatingDone ends
+// that, recording the container when it was created.
 func (x *podIndex) creatingStart(id string, labels map[string]string) {
 	e, ok := entryOf(labels, id)
 	if !ok {
