@@ -91,9 +91,6 @@ func Cleanup(ctx context.Context, log *zap.Logger, cfg Config) error {
 			note(rt.StopContainer(ctx, c.ID, 0))
 			note(rt.RemoveContainer(ctx, c.ID))
 		}
-		for _, id := range p.Prepared {
-			note(rt.RemoveContainer(ctx, id))
-		}
 		// Stopping a sandbox runs CNI DEL: the veth and the IP lease go.
 		for _, sb := range p.Sandboxes {
 			note(rt.StopSandbox(ctx, sb.ID))

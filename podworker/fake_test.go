@@ -39,12 +39,6 @@ type fakeRuntime struct {
 	// hold, when set, makes PodState wait until it is closed (a slow
 	// containerd).
 	hold chan struct{}
-	// prepared holds the containers PrepareContainer made and nothing
-	// started or removed yet (ID → pod), apart from calls, which stay the
-	// sequence the tests compare; prepares and preparedStarts count them.
-	prepared       map[string]types.UID
-	prepares       int
-	preparedStarts int
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
@@ -56,7 +50,6 @@ func newFakeRuntime() *fakeRuntime {
 		saved:      map[types.UID]*v1.Pod{},
 		images:     map[string]bool{"busybox": true},
 		cleaned:    map[types.UID]bool{},
-		prepared:   map[string]types.UID{},
 		events:     make(chan runtime.Event, 100),
 		graces:     map[string][]time.Duration{},
 	}
@@ -85,12 +78,6 @@ func (f *fakeRuntime) state(uid types.UID) runtime.PodState {
 			ps.Containers = append(ps.Containers, *c)
 		}
 	}
-	for id, pod := range f.prepared {
-		if pod == uid {
-			ps.Prepared = append(ps.Prepared, id)
-		}
-	}
-	sort.Strings(ps.Prepared)
 	sort.Slice(ps.Sandboxes, func(i, j int) bool { return ps.Sandboxes[i].CreatedAt.After(ps.Sandboxes[j].CreatedAt) })
 	sort.Slice(ps.Containers, func(i, j int) bool { return ps.Containers[i].CreatedAt.After(ps.Containers[j].CreatedAt) })
 	return ps
@@ -203,13 +190,6 @@ func (f *fakeRuntime) StartContainer(_ context.Context, sb runtime.Sandbox, pod 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("StartContainer %s %d", c.Name, opts.RestartCount)
-	if opts.Prepared != "" {
-		if f.prepared[opts.Prepared] != pod.UID {
-			return runtime.Container{}, fmt.Errorf("prepared container %s of another pod or gone", opts.Prepared)
-		}
-		delete(f.prepared, opts.Prepared)
-		f.preparedStarts++
-	}
 	if err := f.startErr[c.Name]; err != nil {
 		return runtime.Container{}, err
 	}
@@ -218,16 +198,6 @@ func (f *fakeRuntime) StartContainer(_ context.Context, sb runtime.Sandbox, pod 
 		RestartCount: opts.RestartCount, State: runtime.StateRunning, CreatedAt: t, StartedAt: t, LogPath: opts.LogPath, SpecHash: opts.SpecHash}
 	f.containers[ctr.ID] = ctr
 	return *ctr, nil
-}
-
-func (f *fakeRuntime) PrepareContainer(_ context.Context, sb runtime.Sandbox, pod *v1.Pod, c *v1.Container, opts runtime.ContainerOptions) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.prepares++
-	id := fmt.Sprintf("prepared-%s-%d", c.Name, f.seq)
-	f.seq++
-	f.prepared[id] = pod.UID
-	return id, nil
 }
 
 func (f *fakeRuntime) StopContainer(ctx context.Context, id string, grace time.Duration) error {
@@ -258,7 +228,6 @@ func (f *fakeRuntime) RemoveContainer(_ context.Context, id string) error {
 		f.record("RemoveContainer %s", c.Name)
 	}
 	delete(f.containers, id)
-	delete(f.prepared, id)
 	return nil
 }
 

@@ -52,11 +52,6 @@ type Runtime interface {
 	// container that was created but failed to start is returned with its ID
 	// together with the error.
 	StartContainer(ctx context.Context, sb runtime.Sandbox, pod *v1.Pod, c *v1.Container, opts runtime.ContainerOptions) (runtime.Container, error)
-	// PrepareContainer creates, without starting it, the container
-	// StartContainer would create with the same arguments; StartContainer
-	// with opts.Prepared set to its ID starts it. Until then it is no
-	// attempt: PodState lists it in Prepared. RemoveContainer removes it.
-	PrepareContainer(ctx context.Context, sb runtime.Sandbox, pod *v1.Pod, c *v1.Container, opts runtime.ContainerOptions) (string, error)
 	// StopContainer sends the container's stop signal, waits up to grace,
 	// then SIGKILLs it and waits for the exit.
 	StopContainer(ctx context.Context, containerID string, grace time.Duration) error

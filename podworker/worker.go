@@ -124,10 +124,6 @@ type worker struct {
 	// a termination started again does not run it twice (guarded by
 	// graceMu: kills run in parallel).
 	preStopRan map[string]bool
-
-	// prepared holds the containers made ahead, by name (see
-	// preparedContainer). Only the run goroutine touches it.
-	prepared map[string]*preparedContainer
 }
 
 // updateTo hands the worker a changed pod of its UID; the next sync acts
@@ -277,10 +273,6 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 	}
 
 	acts := computePodActions(w.pod, &ps, w.m.prober)
-	if acts.KillPod || acts.Terminal || acts.CreateSandbox {
-		// Nothing prepared ahead starts in this sandbox.
-		w.dropPrepared(ctx, &ps)
-	}
 	if acts.KillPod {
 		if acts.CreateSandbox {
 			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
@@ -351,9 +343,6 @@ func (w *worker) sync(ctx context.Context) time.Duration {
 		}
 	}
 
-	// Before the starts below: the next container's creation overlaps
-	// this init container's start and run.
-	w.prepareNext(ctx, sb, &ps, &acts)
 	for _, i := range acts.InitContainersToStart {
 		c := &w.pod.Spec.InitContainers[i]
 		if at, ok := w.startContainer(ctx, sb, &ps, c, runtime.KindInit, now); !ok {
@@ -536,7 +525,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 	if prev != nil {
 		restarts = prev.RestartCount + 1
 	}
-	opts := runtime.ContainerOptions{
+	ctr, err := w.m.rt.StartContainer(ctx, sb, w.pod, c, runtime.ContainerOptions{
 		Kind:         kind,
 		RestartCount: restarts,
 		SpecHash:     specHash(c),
@@ -546,9 +535,7 @@ func (w *worker) startContainer(ctx context.Context, sb runtime.Sandbox, ps *run
 			events.Eventf(w.m.rec, events.PodRef(w.pod, ""), v1.EventTypeWarning, reason, "%s", msg)
 		},
 		ServiceEnv: serviceEnv(w.pod, w.m.cfg.Services),
-	}
-	w.takePrepared(ctx, c, sb, &opts)
-	ctr, err := w.m.rt.StartContainer(ctx, sb, w.pod, c, opts)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return now, false
@@ -600,19 +587,6 @@ func (w *worker) runPostStart(ctx context.Context, ctr *runtime.Container, c *v1
 	return false
 }
 
-// mustPull tells whether c's start pulls its image, given what ImageStatus
-// found (info, present).
-func (w *worker) mustPull(c *v1.Container, info runtime.ImageInfo, present bool) bool {
-	policy := c.ImagePullPolicy
-	pull := policy == v1.PullAlways || (policy != v1.PullNever && !present)
-	if pull && present && w.m.cfg.Offline && !runtime.IsLocalRegistry(info.Ref) {
-		// An offline node cannot ask a remote registry; the copy it has is
-		// what a pull would have produced on the day it was imported.
-		pull = false
-	}
-	return pull
-}
-
 // ensureImage applies imagePullPolicy (the kubelet's EnsureImageExists).
 func (w *worker) ensureImage(ctx context.Context, c *v1.Container, now time.Time) (runtime.ImageInfo, time.Time, bool) {
 	ref := events.PodRef(w.pod, c.Name)
@@ -633,7 +607,14 @@ func (w *worker) ensureImage(ctx context.Context, c *v1.Container, now time.Time
 		return fail("ImageInspectError", msg, now.Add(syncRetry))
 	}
 
-	if !w.mustPull(c, info, present) {
+	policy := c.ImagePullPolicy
+	pull := policy == v1.PullAlways || (policy != v1.PullNever && !present)
+	if pull && present && w.m.cfg.Offline && !runtime.IsLocalRegistry(info.Ref) {
+		// An offline node cannot ask a remote registry; the copy it has is
+		// what a pull would have produced on the day it was imported.
+		pull = false
+	}
+	if !pull {
 		if present {
 			events.Eventf(w.m.rec, ref, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 			return info, time.Time{}, true
@@ -835,9 +816,6 @@ func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
 		case <-kctx.Done():
 		}
 	}()
-	// A preparation under way ends (its context was the sync's) before the
-	// state read that lists what it made.
-	w.dropPrepared(ctx, nil)
 	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
 	if err != nil {
 		return err
@@ -857,9 +835,6 @@ func (w *worker) teardown(ctx context.Context, deleting *metav1.Time) error {
 	var errs []error
 	for _, c := range ps.Containers {
 		errs = append(errs, w.m.rt.RemoveContainer(ctx, c.ID))
-	}
-	for _, id := range ps.Prepared {
-		errs = append(errs, w.m.rt.RemoveContainer(ctx, id))
 	}
 	for _, sb := range ps.Sandboxes {
 		errs = append(errs, w.m.rt.RemoveSandbox(ctx, sb.ID))

@@ -17,7 +17,6 @@ import (
 	"github.com/containerd/containerd/oci"
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // Exit codes and reasons containerd's CRI reports.
@@ -47,121 +46,17 @@ func (c *Containerd) StartContainer(ctx context.Context, sb Sandbox, pod *v1.Pod
 	fail := func(err error) (Container, error) {
 		return Container{}, fmt.Errorf("start container %q of pod %s: %w", ctr.Name, ref, err)
 	}
+
 	// The sandbox must be running: the container joins its namespaces. One
-	// read of its task, also for a prepared container, so that a sandbox
-	// gone meanwhile fails the start as before, with no attempt recorded.
-	sbProc, err := c.runningSandbox(ctx, sb.ID)
+	// read of its task; its IPs are the label PodState read them from, set
+	// once when the sandbox was created.
+	sbProc, err := c.taskProcess(ctx, sb.ID)
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("sandbox %s: %w", sb.ID, err))
 	}
-	var container containerd.Container
-	var ct Container
-	if opts.Prepared != "" {
-		if container, ct, err = c.loadPrepared(ctx, sb.ID, opts.Prepared); err != nil {
-			c.log.Info("prepared container not used: creating one", zap.String("pod", ref), zap.String("container", ctr.Name), zap.Error(err))
-			if err := c.RemoveContainer(ctx, opts.Prepared); err != nil {
-				c.log.Warn("remove prepared container", zap.String("id", opts.Prepared), zap.Error(err))
-			}
-			container = nil
-		}
+	if sbProc == nil || sbProc.Status != tasktypes.Status_RUNNING {
+		return fail(fmt.Errorf("sandbox %s is not running", sb.ID))
 	}
-	if container == nil {
-		if container, ct, err = c.createContainer(ctx, sb, sbProc.Pid, pod, ctr, opts, false); err != nil {
-			return fail(err)
-		}
-	}
-	id := container.ID()
-	log := c.log.With(zap.String("pod", ref), zap.String("container", ctr.Name), zap.String("id", id))
-
-	startedAt, pid, err := c.startTask(ctx, container, logOwner{pod.UID, ctr.Name}, c.containerFIFOs(id, ctr.TTY, ctr.Stdin), ct.LogPath)
-	if err != nil {
-		cctx, cancel := c.cleanupContext(ctx)
-		defer cancel()
-		if markErr := c.markStartError(cctx, container, err); markErr != nil {
-			log.Error("record start error", zap.Error(markErr))
-		}
-		st, _ := c.containerStatus(cctx, id)
-		st.ID = id
-		return st, fmt.Errorf("start container %q (%s) of pod %s: %w", ctr.Name, id, ref, err)
-	}
-	log.Info("container started", zap.Uint32("pid", pid), zap.String("image", ct.ImageRef), zap.Bool("prepared", opts.Prepared == id))
-	ct.State = StateRunning
-	ct.PID = pid
-	ct.CreatedAt = startedAt // refreshed from containerd by PodState
-	ct.StartedAt = startedAt
-	return ct, nil
-}
-
-// PrepareContainer creates the container StartContainer would create with
-// the same arguments, labelled LabelPrepared, and does not start it: the
-// snapshot and containerd's record are made ahead (what starts next,
-// while an init container runs), and StartContainer with
-// opts.Prepared set to the returned ID only creates and starts its task.
-// Its log file and FIFOs are made at the start, as for any container. A
-// prepared container is no attempt: PodState lists it in Prepared, and
-// RemoveContainer removes it.
-func (c *Containerd) PrepareContainer(ctx context.Context, sb Sandbox, pod *v1.Pod, ctr *v1.Container, opts ContainerOptions) (string, error) {
-	ctx = c.ns(ctx)
-	sbProc, err := c.runningSandbox(ctx, sb.ID)
-	if err == nil {
-		var container containerd.Container
-		if container, _, err = c.createContainer(ctx, sb, sbProc.Pid, pod, ctr, opts, true); err == nil {
-			return container.ID(), nil
-		}
-	}
-	return "", fmt.Errorf("prepare container %q of pod %s/%s: %w", ctr.Name, pod.Namespace, pod.Name, err)
-}
-
-// runningSandbox returns the sandbox's pause process, an error unless it
-// runs.
-func (c *Containerd) runningSandbox(ctx context.Context, id string) (*tasktypes.Process, error) {
-	p, err := c.taskProcess(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox %s: %w", id, err)
-	}
-	if p == nil || p.Status != tasktypes.Status_RUNNING {
-		return nil, fmt.Errorf("sandbox %s is not running", id)
-	}
-	return p, nil
-}
-
-// loadPrepared loads a container PrepareContainer made in the sandbox and
-// never started, with what StartContainer returns about it.
-func (c *Containerd) loadPrepared(ctx context.Context, sandboxID, id string) (containerd.Container, Container, error) {
-	container, err := c.client.LoadContainer(ctx, id)
-	if err != nil {
-		return nil, Container{}, err
-	}
-	info, err := container.Info(ctx, containerd.WithoutRefreshedMetadata)
-	if err != nil {
-		return nil, Container{}, err
-	}
-	l := info.Labels
-	if l[LabelPrepared] == "" || l[LabelStartedAt] != "" || l[LabelExitCode] != "" || l[LabelSandboxID] != sandboxID {
-		return nil, Container{}, fmt.Errorf("container %s is not a prepared container of sandbox %s", id, sandboxID)
-	}
-	restarts, _ := strconv.Atoi(l[LabelRestartCount])
-	return container, Container{
-		ID:           id,
-		PodUID:       types.UID(l[LabelPodUID]),
-		SandboxID:    sandboxID,
-		Name:         l[LabelContainerName],
-		Kind:         ContainerKind(l[LabelKind]),
-		RestartCount: int32(restarts),
-		SpecHash:     l[LabelSpecHash],
-		Image:        l[LabelImage],
-		ImageRef:     l[LabelImageRef],
-		ImageID:      l[LabelImageID],
-		LogPath:      l[LabelLogPath],
-	}, nil
-}
-
-// createContainer creates, without starting it, the container of ctr in
-// the sandbox whose pause process is sandboxPID; prepared labels it
-// LabelPrepared. It returns the container and what StartContainer
-// reports about it once started.
-func (c *Containerd) createContainer(ctx context.Context, sb Sandbox, sandboxPID uint32, pod *v1.Pod, ctr *v1.Container, opts ContainerOptions, prepared bool) (containerd.Container, Container, error) {
-	fail := func(err error) (containerd.Container, Container, error) { return nil, Container{}, err }
 	podIPs := sb.IPs
 
 	imageRef := opts.Image.Ref
@@ -253,7 +148,7 @@ func (c *Containerd) createContainer(ctx context.Context, sb Sandbox, sandboxPID
 		oci.Compose(secOpts...),
 		withResources(ctr.Resources),
 		withOOMScoreAdj(qosOOMScoreAdj(pod, ctr, c.nodeMemory), c.ownOOMScoreAdj),
-		withPodNamespaces(sandboxPID, sharePID),
+		withPodNamespaces(sbProc.Pid, sharePID),
 		oci.WithCgroup(c.cgroupsPath(pod, id)),
 		withShimGroup(sb.ID),
 	}
@@ -291,16 +186,26 @@ func (c *Containerd) createContainer(ctx context.Context, sb Sandbox, sandboxPID
 		labels[LabelStdin] = "true"
 	}
 
-	if prepared {
-		labels[LabelPrepared] = "true"
-	}
-
 	container, err := c.newContainer(ctx, id, img, specOpts, labels)
 	if err != nil {
 		_ = os.Remove(termLog)
 		return fail(fmt.Errorf("create container: %w", err))
 	}
-	return container, Container{
+	log := c.log.With(zap.String("pod", ref), zap.String("container", ctr.Name), zap.String("id", id))
+
+	startedAt, pid, err := c.startTask(ctx, container, logOwner{pod.UID, ctr.Name}, c.containerFIFOs(id, ctr.TTY, ctr.Stdin), logPath)
+	if err != nil {
+		cctx, cancel := c.cleanupContext(ctx)
+		defer cancel()
+		if markErr := c.markStartError(cctx, container, err); markErr != nil {
+			log.Error("record start error", zap.Error(markErr))
+		}
+		st, _ := c.containerStatus(cctx, id)
+		st.ID = id
+		return st, fmt.Errorf("start container %q (%s) of pod %s: %w", ctr.Name, id, ref, err)
+	}
+	log.Info("container started", zap.Uint32("pid", pid), zap.String("image", named.String()))
+	return Container{
 		ID:           id,
 		PodUID:       pod.UID,
 		SandboxID:    sb.ID,
@@ -311,6 +216,10 @@ func (c *Containerd) createContainer(ctx context.Context, sb Sandbox, sandboxPID
 		Image:        ctr.Image,
 		ImageRef:     named.String(),
 		ImageID:      imageID,
+		State:        StateRunning,
+		PID:          pid,
+		CreatedAt:    startedAt, // refreshed from containerd by PodState
+		StartedAt:    startedAt,
 		LogPath:      logPath,
 	}, nil
 }

@@ -65,11 +65,6 @@ const (
 	// with stdinOnce too: its stdin FIFO is fed by attach sessions.
 	LabelStdin = labelPrefix + "stdin"
 
-	// LabelPrepared is "true" on a container created ahead of its start
-	// (PrepareContainer: what starts next, while an init container runs). Until its task exists it is no attempt of its container:
-	// PodState lists it apart (PodState.Prepared), never as created.
-	LabelPrepared = labelPrefix + "prepared"
-
 	// LabelStartedAt is set (RFC 3339, nanoseconds) once the task started.
 	LabelStartedAt = labelPrefix + "started-at"
 	// LabelFinishedAt is set when the exit is finalized.

@@ -117,10 +117,6 @@ func (c *Containerd) podState(ctx context.Context, uid types.UID, recs []contain
 		if err != nil {
 			return PodState{}, err
 		}
-		if ct.State == statePrepared {
-			ps.Prepared = append(ps.Prepared, ct.ID)
-			continue
-		}
 		ps.Containers = append(ps.Containers, ct)
 	}
 	sort.SliceStable(ps.Sandboxes, func(i, j int) bool { return ps.Sandboxes[i].CreatedAt.After(ps.Sandboxes[j].CreatedAt) })
@@ -234,8 +230,6 @@ func (c *Containerd) statusOf(ctx context.Context, r containers.Container, tasks
 		// Started, and its task vanished without a recorded exit (the node
 		// rebooted, or containerd lost the shim): what finalize records.
 		exited(unknownExitCode, r.UpdatedAt, reasonUnknown)
-	case p == nil && l[LabelPrepared] != "":
-		ct.State = statePrepared // created ahead, never started: no attempt
 	case p == nil:
 		ct.State = StateCreated
 	default:

@@ -20,11 +20,6 @@ const (
 	StateRunning ContainerState = "running"
 	StateExited  ContainerState = "exited"
 	StateUnknown ContainerState = "unknown"
-
-	// statePrepared is a container PrepareContainer created whose task
-	// was never created. It never leaves the package: PodState lists such
-	// containers in PodState.Prepared.
-	statePrepared ContainerState = "prepared"
 )
 
 // ContainerKind tells init containers from app containers; both live in the
@@ -84,10 +79,6 @@ type PodState struct {
 	Namespace  string
 	Sandboxes  []Sandbox
 	Containers []Container
-	// Prepared are the IDs of containers created ahead of their start
-	// (LabelPrepared) whose task was never created: not attempts of any
-	// container, only for their owner to start or remove.
-	Prepared []string
 }
 
 // ImageInfo describes an image present in containerd.
@@ -160,11 +151,6 @@ type ContainerOptions struct {
 	// ServiceEnv are the Services' variables (FOO_SERVICE_HOST…): below
 	// the container's own env, which may refer to them.
 	ServiceEnv []v1.EnvVar
-	// Prepared is the ID PrepareContainer returned for this instance, made
-	// with the same options: StartContainer starts it instead of creating
-	// a container. A prepared container that is gone or belongs to another
-	// sandbox is removed and a new one created.
-	Prepared string
 }
 
 // ExecOptions describes an interactive exec.
