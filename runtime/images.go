@@ -136,6 +136,21 @@ func (c *Containerd) PullImage(ctx context.Context, ref string) (ImageInfo, erro
 // lease so nothing is garbage-collected half-way. It returns the image
 // names; index entries that carry only a tag and no repository are skipped.
 func (c *Containerd) ImportArchive(ctx context.Context, r io.Reader) ([]string, error) {
+	imgs, err := c.importArchive(ctx, r)
+	return imageNames(imgs), err
+}
+
+func imageNames(imgs []images.Image) []string {
+	names := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		names = append(names, img.Name)
+	}
+	return names
+}
+
+// importArchive is ImportArchive returning the images unpacked, each with
+// the target it was imported with.
+func (c *Containerd) importArchive(ctx context.Context, r io.Reader) ([]images.Image, error) {
 	ctx = c.ns(ctx)
 	ctx, done, err := c.client.WithLease(ctx)
 	if err != nil {
@@ -158,15 +173,13 @@ func (c *Containerd) ImportArchive(ctx context.Context, r io.Reader) ([]string, 
 	if err != nil {
 		return nil, fmt.Errorf("import images: %w", err)
 	}
-	var names []string
-	for _, img := range imgs {
+	for n, img := range imgs {
 		i := containerd.NewImageWithPlatform(c.client, img, platforms.Default())
 		if err := i.Unpack(ctx, c.cfg.Snapshotter); err != nil {
-			return names, fmt.Errorf("import images: unpack %q: %w", img.Name, err)
+			return imgs[:n], fmt.Errorf("import images: unpack %q: %w", img.Name, err)
 		}
-		names = append(names, img.Name)
 	}
-	return names, nil
+	return imgs, nil
 }
 
 // fullRefOnly keeps an OCI ref.name annotation only when it is a whole
@@ -225,18 +238,20 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 				continue
 			}
 		}
-		names, err := c.importFile(ctx, path)
+		imgs, err := c.importFile(ctx, path)
 		c.imports.record(path, err)
 		if err != nil {
 			c.log.Error("image import failed; skipping the file", zap.String("file", path), zap.Error(err))
 			failed = append(failed, name)
 			continue
 		}
-		c.log.Info("imported images", zap.String("file", path), zap.Strings("images", names))
+		targets := make(map[string]string, len(imgs))
+		for _, img := range imgs {
+			targets[img.Name] = img.Target.Digest.String()
+		}
+		c.log.Info("imported images", zap.String("file", path), zap.Strings("images", imageNames(imgs)))
 		if statErr == nil {
-			if imgs, err := c.imagesOf(ctx, names); err == nil {
-				next[path] = importedArchive{File: file, Images: imgs}
-			}
+			next[path] = importedArchive{File: file, Images: targets}
 		}
 	}
 	if err := c.saveImportRecord(next); err != nil {
@@ -318,13 +333,13 @@ func (l *importLedger) changed() []string {
 // since, and returns ref's image if it is now present.
 func (c *Containerd) retryFailedImports(ctx context.Context, ref string) (ImageInfo, error) {
 	for _, path := range c.imports.changed() {
-		names, err := c.importFile(ctx, path)
+		imgs, err := c.importFile(ctx, path)
 		c.imports.record(path, err)
 		if err != nil {
 			c.log.Error("image import failed again; skipping the file", zap.String("file", path), zap.Error(err))
 			continue
 		}
-		c.log.Info("imported images from a replaced archive", zap.String("file", path), zap.Strings("images", names))
+		c.log.Info("imported images from a replaced archive", zap.String("file", path), zap.Strings("images", imageNames(imgs)))
 	}
 	return c.ImageStatus(ctx, ref)
 }
@@ -338,13 +353,13 @@ func isImageArchive(name string) bool {
 	return false
 }
 
-func (c *Containerd) importFile(ctx context.Context, path string) ([]string, error) {
+func (c *Containerd) importFile(ctx context.Context, path string) ([]images.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return c.ImportArchive(ctx, f)
+	return c.importArchive(ctx, f)
 }
 
 // EnsurePauseImage makes the sandbox image available without a registry:

@@ -93,19 +93,6 @@ func (c *Containerd) imageDigests(ctx context.Context) (map[string]string, error
 	return out, nil
 }
 
-// imagesOf returns the target digest of each of names, as imported now.
-func (c *Containerd) imagesOf(ctx context.Context, names []string) (map[string]string, error) {
-	out := make(map[string]string, len(names))
-	for _, n := range names {
-		img, err := c.client.ImageService().Get(c.ns(ctx), n)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", n, err)
-		}
-		out[n] = img.Target.Digest.String()
-	}
-	return out, nil
-}
-
 // unchangedSince reports whether path is still the file rec was imported
 // from and every image it gave is still there, on the same target.
 func unchangedSince(rec importedArchive, file archiveFile, present map[string]string) bool {
