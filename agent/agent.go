@@ -427,7 +427,8 @@ func recordNodeStatus(rec events.Recorder, node, status string) {
 }
 
 // manifestWarnings holds the current manifest problems for the API and
-// records each new one once as a Warning event.
+// records each new one once as a Warning event; what was accepted with a
+// warning is listed too, without an event (nothing failed).
 type manifestWarnings struct {
 	mu   sync.Mutex
 	list []string
@@ -451,6 +452,9 @@ func (w *manifestWarnings) set(rec events.Recorder, u source.Update) {
 			ref.Namespace, ref.Name = ns, name
 		}
 		rec.Event(ref, v1.EventTypeWarning, "FailedValidation", msg)
+	}
+	for _, e := range u.Warnings {
+		w.list = append(w.list, e.Error())
 	}
 	w.seen = seen
 }

@@ -193,6 +193,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequ
 			return err
 		}
 	}
+	warnTemplate(w, obj, nil)
 	if err := s.trackFields(r, req, nil, obj); err != nil {
 		return err
 	}
@@ -210,6 +211,28 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req resourceRequ
 	}
 	writeJSON(w, http.StatusCreated, s.settled(r.Context(), req, obj, prev))
 	return nil
+}
+
+// warnTemplate adds the API server's warnings about a Deployment's pod
+// template (pkg/api/pod/warnings.go) to the response: on create (cur nil),
+// and on an update that changes the spec, as the deployment strategy's
+// WarningsOnUpdate does when the generation moves. A Pod gets none: the API
+// server reads its negative grace period as 1 before it looks (conversion).
+func warnTemplate(w http.ResponseWriter, obj, cur Object) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return
+	}
+	if old, ok := cur.(*appsv1.Deployment); ok {
+		spec := d.DeepCopy()
+		source.SetDeploymentDefaults(spec)
+		if equality.Semantic.DeepEqual(spec.Spec, old.Spec) {
+			return
+		}
+	}
+	for _, text := range source.PodSpecWarnings(&d.Spec.Template.Spec, field.NewPath("spec", "template", "spec")) {
+		addWarning(w, text)
+	}
 }
 
 func checkNamespace(obj Object, ns string) error {
@@ -251,6 +274,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, req resourceReq
 		return apierrors.NewConflict(req.info.groupResource(), req.name,
 			errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 	}
+	warnTemplate(w, obj, cur)
 	prev := s.cache.ResourceVersion()
 	if pod, ok := obj.(*v1.Pod); ok {
 		admitPodUpdate(pod, cur.(*v1.Pod))
@@ -753,10 +777,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, req resourceRequ
 		grace = *pod.Spec.TerminationGracePeriodSeconds
 	}
 	if g := opts.GracePeriodSeconds; g != nil {
-		if *g < 0 {
-			return apierrors.NewBadRequest(fmt.Sprintf("gracePeriodSeconds %d: must be 0 or more", *g))
-		}
 		grace = *g
+	}
+	// The API server's BeforeDelete and the pod strategy read a negative
+	// grace period, asked for or the pod's own, as 1: not refused.
+	if grace < 0 {
+		grace = 1
 	}
 	// A pod already terminating is deleted again only to shorten its grace
 	// period (the API server's graceful deletion: a later request may

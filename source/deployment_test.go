@@ -1,9 +1,12 @@
 package source
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -85,15 +88,38 @@ func TestValidateDeployment(t *testing.T) {
 
 // A negative terminationGracePeriodSeconds is not refused (the API server
 // only warns): a Pod reads it as 1, as upstream's Pod conversion does; a
-// Deployment's template keeps it, and the pods made from it read 1.
+// Deployment's template keeps it, and the pods made from it read 1. Both
+// are warned of, naming the file and the field.
 func TestNegativeGracePeriod(t *testing.T) {
 	pod := parseOne(t, "p.yaml", podYAML(metaWeb, appC+"  terminationGracePeriodSeconds: -5\n"))
 	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g != 1 {
 		t.Errorf("pod's terminationGracePeriodSeconds = %v, want 1", g)
 	}
+	podObjs := Parse("p.yaml", []byte(podYAML(metaWeb, appC+"  terminationGracePeriodSeconds: -5\n")), node)
+	const warning = "terminationGracePeriodSeconds: must be >= 0; negative values are invalid and will be treated as 1"
+	if got, want := errStrings(podObjs.Warnings), []string{"p.yaml: spec." + warning}; !slices.Equal(got, want) {
+		t.Errorf("pod's warnings %q, want %q", got, want)
+	}
 	objs := Parse("d.yaml", []byte(strings.Replace(labDeployment, "      containers:", "      terminationGracePeriodSeconds: -5\n      containers:", 1)), node)
 	if len(objs.Errors) > 0 || len(objs.Deployments) != 1 {
 		t.Fatalf("errors %v, deployments %v", errStrings(objs.Errors), objs.Deployments)
+	}
+	if got, want := errStrings(objs.Warnings), []string{`d.yaml: Deployment.apps "deployment-example": spec.template.spec.` + warning}; !slices.Equal(got, want) {
+		t.Errorf("deployment's warnings %q, want %q", got, want)
+	}
+	if w := Parse("d.yaml", []byte(labDeployment), node).Warnings; len(w) > 0 {
+		t.Errorf("warnings without a negative grace period: %q", errStrings(w))
+	}
+
+	// The source logs each warning once, with the file.
+	core, logs := observer.New(zap.WarnLevel)
+	s := New(zap.New(core), Config{Dir: t.TempDir(), NodeName: node})
+	u := Update{Warnings: podObjs.Warnings}
+	s.report(u)
+	s.report(u)
+	if got := logs.FilterMessage("manifest accepted with a warning").AllUntimed(); len(got) != 1 ||
+		got[0].ContextMap()["file"] != "p.yaml" || got[0].ContextMap()["warning"] != "spec."+warning {
+		t.Errorf("logged %v, want one warning naming p.yaml and the field", got)
 	}
 	tmpl := objs.Deployments[0].Spec.Template
 	if g := tmpl.Spec.TerminationGracePeriodSeconds; g == nil || *g != -5 {

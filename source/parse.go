@@ -276,6 +276,8 @@ type Objects struct {
 	Skipped []Skipped
 	// Errors is every problem found.
 	Errors []FileError
+	// Warnings is what is accepted but not run as written (PodSpecWarnings).
+	Warnings []FileError
 }
 
 // Parse reads one manifest file's content: every valid v1 Pod and Service,
@@ -333,6 +335,9 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 				res.Errors = append(res.Errors, ferrs...)
 				continue
 			}
+			for _, w := range PodSpecWarnings(&d.Spec.Template.Spec, field.NewPath("spec", "template", "spec")) {
+				res.Warnings = append(res.Warnings, FileError{File: path, Err: fmt.Errorf("%sDeployment.apps %q: %s", o.where(multi), d.Name, w)})
+			}
 			res.Deployments = append(res.Deployments, d)
 			continue
 		}
@@ -361,7 +366,7 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 				Namespace: namespaceOf(o.meta), Name: o.meta.Metadata.Name})
 			continue
 		}
-		pod, ferrs := loadPod(o, path, nodeName, multi)
+		pod, warns, ferrs := loadPod(o, path, nodeName, multi)
 		if len(ferrs) > 0 {
 			res.Errors = append(res.Errors, ferrs...)
 			continue
@@ -373,6 +378,9 @@ func parse(path string, data []byte, nodeName string, skipServices bool) Objects
 			continue
 		}
 		seen[key] = o
+		for _, w := range warns {
+			res.Warnings = append(res.Warnings, FileError{File: path, Pod: key, Err: fmt.Errorf("%s%s", o.where(multi), w)})
+		}
 		res.Pods = append(res.Pods, pod)
 	}
 	return res
@@ -403,8 +411,9 @@ func loadConfig[T interface {
 
 func podKey(p *v1.Pod) string { return p.Namespace + "/" + p.Name }
 
-// loadPod decodes, defaults, validates and identifies one Pod object.
-func loadPod(o object, path, nodeName string, multi bool) (*v1.Pod, []FileError) {
+// loadPod decodes, defaults, validates and identifies one Pod object; warns
+// is what the API server would warn of in it as written.
+func loadPod(o object, path, nodeName string, multi bool) (*v1.Pod, []string, []FileError) {
 	key := ""
 	if o.meta.Metadata.Name != "" {
 		ns := o.meta.Metadata.Namespace
@@ -414,25 +423,26 @@ func loadPod(o object, path, nodeName string, multi bool) (*v1.Pod, []FileError)
 		key = ns + "/" + o.meta.Metadata.Name
 	}
 	if o.meta.APIVersion != "v1" {
-		return nil, []FileError{{File: path, Pod: key,
+		return nil, nil, []FileError{{File: path, Pod: key,
 			Err: fmt.Errorf("%sno matches for kind %q in version %q", o.where(multi), o.meta.Kind, o.meta.APIVersion)}}
 	}
 	pod := &v1.Pod{}
 	if err := decodeStrict(o.json, pod); err != nil {
-		return nil, []FileError{{File: path, Pod: key, Err: fmt.Errorf("%s%w", o.where(multi), err)}}
+		return nil, nil, []FileError{{File: path, Pod: key, Err: fmt.Errorf("%s%w", o.where(multi), err)}}
 	}
+	warns := PodSpecWarnings(&pod.Spec, field.NewPath("spec"))
 	SetPodDefaults(pod)
 	if errs := ValidatePod(pod); len(errs) > 0 {
 		out := make([]FileError, 0, len(errs))
 		for _, e := range errs {
 			out = append(out, FileError{File: path, Pod: key, Err: e})
 		}
-		return nil, out
+		return nil, nil, out
 	}
 	if err := makeStatic(pod, path, nodeName); err != nil {
-		return nil, []FileError{{File: path, Pod: key, Err: err}}
+		return nil, nil, []FileError{{File: path, Pod: key, Err: err}}
 	}
-	return pod, nil
+	return pod, warns, nil
 }
 
 // decodeStrict decodes like the API server with strict field validation:

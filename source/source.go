@@ -76,6 +76,9 @@ type Update struct {
 	Errors []FileError
 	// Skipped lists the objects of kinds the agent does not run yet.
 	Skipped []Skipped
+	// Warnings is what is accepted but not run as written, sorted by file
+	// (PodSpecWarnings).
+	Warnings []FileError
 }
 
 // Source watches a manifest directory and publishes the desired pods.
@@ -114,6 +117,7 @@ type fileResult struct {
 	hashes   map[types.UID]string // content hash of each pod and service, for change detection
 	skipped  []Skipped
 	errs     []FileError
+	warns    []FileError
 	// timedOut: the read was given up on (hung file system).
 	timedOut bool
 	// digest is the SHA-256 of the bytes parsed: a read of the same bytes
@@ -462,7 +466,7 @@ func (s *Source) load(ctx context.Context, path string) (fileResult, bool) {
 	}
 	objs := Parse(path, data, s.cfg.NodeName)
 	res := fileResult{pods: objs.Pods, services: objs.Services, deploys: objs.Deployments, cms: objs.ConfigMaps, secrets: objs.Secrets,
-		skipped: objs.Skipped, errs: objs.Errors, hashes: map[types.UID]string{}, digest: digest}
+		skipped: objs.Skipped, errs: objs.Errors, warns: objs.Warnings, hashes: map[types.UID]string{}, digest: digest}
 	for _, p := range objs.Pods {
 		res.hashes[p.UID] = contentHash(p)
 	}
@@ -596,6 +600,7 @@ func (s *Source) snapshot() Update {
 		res := s.files[path]
 		u.Errors = append(u.Errors, res.errs...)
 		u.Skipped = append(u.Skipped, res.skipped...)
+		u.Warnings = append(u.Warnings, res.warns...)
 		for _, svc := range res.services {
 			key := serviceKey(svc)
 			if first, dup := svcOwner[key]; dup {
@@ -760,6 +765,9 @@ func (s *Source) signature(u Update) string {
 	for _, sk := range u.Skipped {
 		fmt.Fprintf(&b, "skip %s %s %s %s/%s\n", sk.File, sk.APIVersion, sk.Kind, sk.Namespace, sk.Name)
 	}
+	for _, w := range u.Warnings {
+		fmt.Fprintf(&b, "warn %s\n", w.Error())
+	}
 	return b.String()
 }
 
@@ -790,6 +798,13 @@ func (s *Source) report(u Update) {
 		current[key] = true
 		if !s.logged[key] {
 			s.log.Warn("invalid manifest", zap.String("file", e.File), zap.String("pod", e.Pod), zap.Error(e.Err))
+		}
+	}
+	for _, w := range u.Warnings {
+		key := "warn " + w.Error()
+		current[key] = true
+		if !s.logged[key] {
+			s.log.Warn("manifest accepted with a warning", zap.String("file", w.File), zap.String("pod", w.Pod), zap.String("warning", w.Err.Error()))
 		}
 	}
 	for _, sk := range u.Skipped {

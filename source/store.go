@@ -171,7 +171,7 @@ func readInput(name string, data []byte, nodeName string) ([]input, error) {
 func loadErrors(o object, name, nodeName string, multi bool) (ferrs []FileError, known bool) {
 	switch {
 	case isPod(o.meta):
-		_, ferrs = loadPod(o, name, nodeName, multi)
+		_, _, ferrs = loadPod(o, name, nodeName, multi)
 	case isService(o.meta):
 		_, ferrs = loadService(o, name, nodeName, multi)
 	case isDeployment(o.meta):
@@ -308,8 +308,8 @@ func sealNewPod(in input, path, nodeName string) ([]byte, error) {
 // defaulted pods (which is what the UID hashes), for other kinds the JSON.
 func sameObject(stored object, in input, nodeName string) bool {
 	if isPod(stored.meta) {
-		a, errA := loadPod(stored, "", nodeName, false)
-		b, errB := loadPod(object{json: in.json, item: -1, meta: stored.meta}, "", nodeName, false)
+		a, _, errA := loadPod(stored, "", nodeName, false)
+		b, _, errB := loadPod(object{json: in.json, item: -1, meta: stored.meta}, "", nodeName, false)
 		if len(errA) > 0 || len(errB) > 0 {
 			return false
 		}
