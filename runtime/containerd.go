@@ -122,6 +122,9 @@ type Containerd struct {
 	exits *exitMonitor
 	// imports remembers the image archives that failed to import.
 	imports importLedger
+	// importRecordMu serializes the updates of the import record
+	// (importrecord.go).
+	importRecordMu sync.Mutex
 	// cgroups holds the pod cgroups (podcgroup.go).
 	cgroups cgroups
 	// burstable sums the CPU requests of Burstable pods (podcgroup.go).

@@ -245,16 +245,15 @@ func (c *Containerd) ImportImages(ctx context.Context, dir string) error {
 			failed = append(failed, name)
 			continue
 		}
-		targets := make(map[string]string, len(imgs))
-		for _, img := range imgs {
-			targets[img.Name] = img.Target.Digest.String()
-		}
 		c.log.Info("imported images", zap.String("file", path), zap.Strings("images", imageNames(imgs)))
 		if statErr == nil {
-			next[path] = importedArchive{File: file, Images: targets}
+			next[path] = importedArchive{File: file, Images: importTargets(imgs)}
 		}
 	}
-	if err := c.saveImportRecord(next); err != nil {
+	c.importRecordMu.Lock()
+	err = c.saveImportRecord(next)
+	c.importRecordMu.Unlock()
+	if err != nil {
 		c.log.Warn("record of imported image archives not saved; the next start imports them again", zap.Error(err))
 	}
 	if len(failed) > 0 {
@@ -333,6 +332,7 @@ func (l *importLedger) changed() []string {
 // since, and returns ref's image if it is now present.
 func (c *Containerd) retryFailedImports(ctx context.Context, ref string) (ImageInfo, error) {
 	for _, path := range c.imports.changed() {
+		file, statErr := statArchive(path) // before the import, as ImportImages
 		imgs, err := c.importFile(ctx, path)
 		c.imports.record(path, err)
 		if err != nil {
@@ -340,6 +340,11 @@ func (c *Containerd) retryFailedImports(ctx context.Context, ref string) (ImageI
 			continue
 		}
 		c.log.Info("imported images from a replaced archive", zap.String("file", path), zap.Strings("images", imageNames(imgs)))
+		if statErr == nil {
+			if err := c.recordImport(path, file, imgs); err != nil {
+				c.log.Warn("record of imported image archives not updated; the next start imports the archive again", zap.String("file", path), zap.Error(err))
+			}
+		}
 	}
 	return c.ImageStatus(ctx, ref)
 }

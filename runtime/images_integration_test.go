@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/namespaces"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	"github.com/minikubelet/minikubelet/images"
@@ -230,4 +231,60 @@ spec:
 		t.Fatalf("the new content kept the old ID %s", first.ID)
 	}
 	started(second)
+}
+
+// An archive that failed to import at start and is replaced while the
+// runtime runs is imported when a pod asks for its image (offline), and
+// recorded: the next start does not import it again.
+func TestReplacedArchiveImportRecorded(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testContext(t)
+	cfg := env.RuntimeConfig()
+	cfg.Offline = true
+	rt, err := runtime.New(ctx, zaptest.NewLogger(t), env.Runtime.Client(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "fixed.tar")
+	if err := os.WriteFile(archive, []byte("not yet a tarball"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.ImportImages(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	const ref = "example.com/lab/fixed:1"
+	if _, err := rt.ImageStatus(ctx, ref); !errors.Is(err, runtime.ErrImageNotPresent) {
+		t.Fatalf("image before the archive is fixed: %v", err)
+	}
+	var fixed bytes.Buffer
+	if err := imagebuild.WriteOCIArchive(&fixed, busyboxNamed(t, "", ref)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(archive, fixed.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.PullImage(ctx, ref); err != nil {
+		t.Fatalf("pull of the fixed archive's image: %v", err)
+	}
+	img, err := rt.Client().ImageService().Get(namespaces.WithNamespace(ctx, rt.Namespace()), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next start: containerd rewrites an image's record (its update
+	// time) at each import of it.
+	if err := rt.ImportImages(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := rt.Client().ImageService().Get(namespaces.WithNamespace(ctx, rt.Namespace()), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.UpdatedAt.Equal(img.UpdatedAt) {
+		t.Errorf("the archive imported while running was imported again at the next start (updated %v, then %v)", img.UpdatedAt, again.UpdatedAt)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Root, "imported-archives.json.tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary record left: %v", err)
+	}
 }

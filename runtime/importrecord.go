@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/containerd/containerd/images"
 )
 
 // importRecordFile, under Root, lists the image archives imported and what
@@ -66,7 +68,7 @@ func (c *Containerd) loadImportRecord() map[string]importedArchive {
 }
 
 // saveImportRecord replaces the record; a failure only costs the next
-// start an import of every archive.
+// start an import of every archive, and leaves no temporary file behind.
 func (c *Containerd) saveImportRecord(rec map[string]importedArchive) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -74,10 +76,35 @@ func (c *Containerd) saveImportRecord(rec map[string]importedArchive) error {
 	}
 	path := filepath.Join(c.cfg.Root, importRecordFile)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+	err = os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	return os.Rename(tmp, path)
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("save the record of imported image archives: %w", err)
+	}
+	return nil
+}
+
+// recordImport adds an archive imported while the runtime runs (a failed
+// one replaced since) to the record, so that the next start does not
+// import it again.
+func (c *Containerd) recordImport(path string, file archiveFile, imgs []images.Image) error {
+	c.importRecordMu.Lock()
+	defer c.importRecordMu.Unlock()
+	rec := c.loadImportRecord()
+	rec[path] = importedArchive{File: file, Images: importTargets(imgs)}
+	return c.saveImportRecord(rec)
+}
+
+// importTargets is each imported image's name with its target's digest.
+func importTargets(imgs []images.Image) map[string]string {
+	targets := make(map[string]string, len(imgs))
+	for _, img := range imgs {
+		targets[img.Name] = img.Target.Digest.String()
+	}
+	return targets
 }
 
 // imageDigests lists the namespace's images: each name's target digest.
