@@ -223,6 +223,62 @@ func TestRunLoopTiming(t *testing.T) {
 	advance(4*time.Second, 4)
 }
 
+// TestRunLoopTicksOnGrid: a worker started, or triggered, between two
+// steps of tickGrid probes at once, then on the grid: its next tick is the
+// first step of the grid after one period, and one period after that.
+func TestRunLoopTicksOnGrid(t *testing.T) {
+	h := newHarness(t)
+	h.clock.Step(3 * time.Millisecond) // off the grid
+	pod := testPod("u1", nil, execProbe(1, 3), nil)
+	h.status.set(running(pod, cid, epoch, true))
+	h.m.AddPod(pod)
+	waitFor(t, "first probe", func() bool { return h.exec.count() == 1 })
+
+	// A timer that fires leaves the fake clock in Step; the worker sets
+	// its next one after the probe. So once the clock has a waiter again,
+	// the probes due by now have run.
+	advance := func(d time.Duration, wantProbes int) {
+		t.Helper()
+		waitFor(t, "worker to wait on its timer", h.clock.HasWaiters)
+		h.clock.Step(d)
+		waitFor(t, "worker to wait on its timer", h.clock.HasWaiters)
+		if n := h.exec.count(); n != wantProbes {
+			t.Fatalf("%d probes at %v, want %d", n, h.clock.Since(epoch), wantProbes)
+		}
+	}
+	advance(10*time.Second+2*time.Millisecond, 1) // epoch+10.005 s: past one period, before the grid's step
+	advance(5*time.Millisecond, 2)                // epoch+10.010 s: the grid's step
+	advance(10*time.Second-time.Millisecond, 2)
+	advance(time.Millisecond, 3) // epoch+20.010 s: exactly one period later
+
+	w, _ := h.m.worker(probeKey{podUID: pod.UID, container: "app", probeType: Readiness})
+	advance(4*time.Millisecond, 3)
+	w.trigger() // at epoch+20.014 s
+	waitFor(t, "triggered probe", func() bool { return h.exec.count() == 4 })
+	advance(10*time.Second+5*time.Millisecond, 4) // epoch+30.019 s
+	advance(time.Millisecond, 5)                  // epoch+30.020 s
+}
+
+func TestOnGrid(t *testing.T) {
+	mono := time.Now() // carries a monotonic reading
+	base := mono.Add(-mono.Sub(mono.Truncate(tickGrid)))
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, 0},
+		{time.Nanosecond, tickGrid},
+		{tickGrid - time.Nanosecond, tickGrid},
+		{tickGrid, tickGrid},
+		{3*tickGrid + 1, 4 * tickGrid},
+	} {
+		got := onGrid(base.Add(tc.in))
+		if d := got.Sub(base); d != tc.want {
+			t.Errorf("onGrid(grid+%v) = grid+%v, want grid+%v", tc.in, d, tc.want)
+		}
+		if got.Round(0) == got {
+			t.Errorf("onGrid(grid+%v) lost the monotonic clock reading", tc.in)
+		}
+	}
+}
+
 func TestWorkerExitsWithPod(t *testing.T) {
 	h := newHarness(t)
 	pod := testPod("u1", execProbe(1, 3), execProbe(1, 3), nil)

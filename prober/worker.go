@@ -9,6 +9,30 @@ import (
 	"k8s.io/utils/clock"
 )
 
+// tickGrid is the grid every probe's ticks are laid on: a worker's next
+// tick is its period after the last one, moved later to the next multiple
+// of tickGrid of the wall clock. Workers whose ticks fall within one step
+// of the grid then wake up together, and the agent with them, once instead
+// of once each: at 200 probes a second spread at random over the second,
+// a wake-up of the process (the timer, the Go scheduler's threads and
+// sysmon starting up again) is a good part of what a probe costs
+// (BENCHMARKS.md, "Probe CPU"). A worker keeps its exact period once on
+// the grid; it moves by less than one step, once, when it starts and after
+// a manual trigger, which kubelet's ticker does not (kubelet's own phase is
+// a random jitter anyway).
+const tickGrid = 10 * time.Millisecond
+
+// onGrid returns t, or the first multiple of tickGrid of the wall clock
+// after it, keeping t's monotonic clock reading.
+func onGrid(t time.Time) time.Time {
+	// Truncate drops the monotonic reading, so Sub uses the wall clock of
+	// both: the distance from t back to the grid.
+	if off := t.Sub(t.Truncate(tickGrid)); off > 0 {
+		return t.Add(tickGrid - off)
+	}
+	return t
+}
+
 // worker probes one container with one probe. Its goroutine (run) lives
 // until the pod is removed, the pod reaches a terminal phase, the container
 // exits for good, or, for liveness and startup, the pod is being deleted.
@@ -112,8 +136,9 @@ func (w *worker) run() {
 	// once; a random delay keeps their probes from firing in lockstep.
 	if clk.Since(w.m.agentStart) < period {
 		if d := w.m.jitter(period); d > 0 {
-			w.due = w.due.Add(d)
-			t := clk.NewTimer(d)
+			start := w.due
+			w.due = onGrid(start.Add(d))
+			t := clk.NewTimer(w.due.Sub(start))
 			select {
 			case <-w.ctx.Done():
 				t.Stop()
@@ -130,7 +155,7 @@ func (w *worker) run() {
 		}
 	}()
 	for w.doProbe() {
-		next := w.due.Add(period)
+		next := onGrid(w.due.Add(period))
 		now := clk.Now()
 		wait := next.Sub(now)
 		if wait <= 0 {
