@@ -731,14 +731,16 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 		w.publishedFor = w.pod
 	}
 
-	pod := w.pod.DeepCopy()
+	// A shallow copy: Set stores a deep copy of it, and only fields of
+	// the copy itself change here (w.pod is never mutated).
+	pod := *w.pod
 	pod.Status = st
 	if deleting != nil {
 		pod.DeletionTimestamp = deleting
 		g := int64(w.terminationGrace() / time.Second)
 		pod.DeletionGracePeriodSeconds = &g
 	}
-	w.published.Set(pod)
+	w.published.Set(&pod)
 }
 
 // finish terminates the pod for good: graceful kill, sandbox teardown,
