@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -87,6 +88,22 @@ func TestParseStatTimes(t *testing.T) {
 	}
 	if _, _, err := parseStatTimes([]byte("4242 (short) S 1")); err == nil {
 		t.Error("short line: want an error")
+	}
+}
+
+func TestStatTicks(t *testing.T) {
+	ppid, self, children, err := statTicks(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ppid != os.Getppid() {
+		t.Errorf("ppid %d, want %d", ppid, os.Getppid())
+	}
+	if self < 0 || children < 0 {
+		t.Errorf("negative CPU: self %v, children %v", self, children)
+	}
+	if _, _, _, err := statTicks(-1); err == nil {
+		t.Error("no error for a process that does not exist")
 	}
 }
 

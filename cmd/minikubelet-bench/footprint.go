@@ -93,6 +93,7 @@ func (b *bench) manyPods(ctx context.Context) error {
 	r.AgentRSSAnon100, r.AgentRSSFile100 = mib(many.Idle.RSSAnon), mib(many.Idle.RSSFile)
 	r.AgentGoroutines100, r.AgentThreads100 = many.Idle.Goroutines, many.Idle.Threads
 	r.AgentCPUMsPerPodStart, r.ContainerdCPUMsPerPod, r.FloorCPUMsPerPodStart, r.FloorContainerdCPUMsPerPod = many.cpuPerPod()
+	r.ShimCPUMsPerPodStart, r.ContainerCPUMsPerPodStart, r.FloorShimCPUMsPerPodStart, r.FloorContainerCPUMsPerPodStart = many.runtimePerPod()
 	b.log.Sugar().Infof("%d pods at once: all Running in %.2f s (floor %.2f s); %d pods: %.2f s (floor %.2f s); idle with %d pods: RSS %.1f MiB, CPU %.2f%%",
 		few.N, secs(few.API), secs(few.Floor), many.N, secs(many.API), secs(many.Floor), many.N, r.AgentRSS100Pods, r.AgentCPU100Pods)
 	return nil
@@ -110,6 +111,33 @@ type dropResult struct {
 	// own and containerd's; for the floor, the bench process's (the
 	// floor's client side) and containerd's.
 	AgentCPU, ContainerdCPU, FloorCPU, FloorContainerdCPU time.Duration
+	// And below containerd, for each side (runtimeCPU): the shims with
+	// the runc commands they ran (and containerd's `shim start`
+	// children), and the containers' processes (runc's init: namespaces,
+	// mounts, cgroup).
+	Runtime, FloorRuntime runtimeCost
+}
+
+// runtimeCost is a round's CPU below containerd (runtimeCPU).
+type runtimeCost struct{ Shims, Containers time.Duration }
+
+// runtimeSince is runtimeCPU for namespace, with the shims' share of
+// containerd's children (its `shim start` commands) since
+// containerdChildren was read.
+func runtimeSince(ctrd int, containerdChildren time.Duration, namespace string) runtimeCost {
+	var rc runtimeCost
+	rc.Shims, rc.Containers = runtimeCPU(namespace)
+	if _, _, children, err := statTicks(ctrd); err == nil {
+		rc.Shims += max(children-containerdChildren, 0)
+	}
+	return rc
+}
+
+// runtimePerPod is the CPU per pod start below containerd in ms: the
+// shims' and the containers' for the agent's pods, then for the floor's.
+func (d dropResult) runtimePerPod() (shims, containers, floorShims, floorContainers float64) {
+	per := func(cpu time.Duration) float64 { return ms(cpu / time.Duration(max(d.N, 1))) }
+	return per(d.Runtime.Shims), per(d.Runtime.Containers), per(d.FloorRuntime.Shims), per(d.FloorRuntime.Containers)
 }
 
 // cpuPerPod is the CPU per pod start in ms: the agent's and containerd's
@@ -131,7 +159,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	c0, _ := sampleProc(ctrd)
 	s0, _ := sampleProc(self)
 	var err error
-	if res.Floor, err = b.floorDrop(ctx, n); err != nil {
+	if res.Floor, res.FloorRuntime, err = b.floorDrop(ctx, n); err != nil {
 		return res, err
 	}
 	c1, _ := sampleProc(ctrd)
@@ -148,6 +176,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 		return res, err
 	}
 	c0, _ = sampleProc(ctrd)
+	_, _, ctrdChildren, _ := statTicks(ctrd)
 	var t0 time.Time
 	for i := range names {
 		names[i] = fmt.Sprintf("many-%d-%d", n, i)
@@ -177,6 +206,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	}
 	c1, _ = sampleProc(ctrd)
 	res.AgentCPU, res.ContainerdCPU = a1.CPU-a0.CPU, c1.CPU-c0.CPU
+	res.Runtime = runtimeSince(ctrd, ctrdChildren, b.net.Namespace)
 	if res.Idle, err = b.measureIdle(ctx); err != nil {
 		return res, err
 	}
@@ -194,8 +224,10 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 }
 
 // floorDrop starts n floor pods at once and returns how long until the last
-// app task ran; then it removes them.
-func (b *bench) floorDrop(ctx context.Context, n int) (time.Duration, error) {
+// app task ran and their CPU below containerd; then it removes them.
+func (b *bench) floorDrop(ctx context.Context, n int) (time.Duration, runtimeCost, error) {
+	ctrd := b.containerdPID()
+	_, _, ctrdChildren, _ := statTicks(ctrd)
 	mark := b.tasks.mark()
 	pods := make([]*floorPod, n)
 	errs := make([]error, n)
@@ -221,8 +253,9 @@ func (b *bench) floorDrop(ctx context.Context, n int) (time.Duration, error) {
 		}
 		last = max(last, ev.At.Sub(t0))
 	}
+	rc := runtimeSince(ctrd, ctrdChildren, b.floor.ns)
 	errs = append(errs, b.floorRemove(ctx, pods))
-	return last, errors.Join(errs...)
+	return last, rc, errors.Join(errs...)
 }
 
 // floorRemove removes floor pods in parallel.

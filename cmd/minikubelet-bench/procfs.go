@@ -161,3 +161,61 @@ func percentOf(cpu, wall time.Duration) float64 {
 	}
 	return 100 * float64(cpu) / float64(wall)
 }
+
+// statTicks reads the clock-tick fields of /proc/<pid>/stat that
+// runtimeCPU needs: the parent's PID, the process's own CPU (utime +
+// stime) and that of the children it has waited for (cutime + cstime).
+func statTicks(pid int) (ppid int, self, children time.Duration, _ error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	// f[0] is field 3 (state): ppid is field 4, utime to cstime 14 to 17.
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 15 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	var v [5]int64
+	for j, k := range []int{1, 11, 12, 13, 14} {
+		if v[j], err = strconv.ParseInt(f[k], 10, 64); err != nil {
+			return 0, 0, 0, fmt.Errorf("/proc/%d/stat: field %d: %w", pid, k+3, err)
+		}
+	}
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+	return int(v[0]), tick(v[1] + v[2]), tick(v[3] + v[4]), nil
+}
+
+// runtimeCPU is what the running containers of a containerd namespace
+// have cost below containerd so far: their shims, with the runc commands
+// the shims ran and reaped (create, start), and the containers' first
+// processes, whose CPU is runc's init setting the container up (joining
+// namespaces, the mounts, the cgroup) before it runs the container's
+// command, plus that command's own (nothing, for the bench's idle pods).
+// Neither the agent's CPU nor containerd's holds these; the kernel's work
+// for a container's mounts is in the second.
+func runtimeCPU(namespace string) (shims, containers time.Duration) {
+	shimSet := map[int]bool{}
+	for _, pid := range shimPIDs(namespace) {
+		_, self, children, err := statTicks(pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		shimSet[pid] = true
+		shims += self + children
+	}
+	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range paths {
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		if ppid, self, _, err := statTicks(pid); err == nil && shimSet[ppid] {
+			containers += self
+		}
+	}
+	return shims, containers
+}

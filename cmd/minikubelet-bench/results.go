@@ -202,6 +202,15 @@ type results struct {
 
 	// The peers (--peers), in the order they ran.
 	Peers []*peerResults `json:"peers,omitempty"`
+
+	// CPU per pod start below containerd, in the many phase's larger
+	// round (runtimeCPU): the shims with the runc commands they ran, and
+	// the containers' processes (runc's init setting each container up:
+	// namespaces, mounts, cgroup), for the agent's pods and the floor's.
+	ShimCPUMsPerPodStart           float64 `json:"shim_cpu_ms_per_pod_start"`
+	ContainerCPUMsPerPodStart      float64 `json:"container_setup_cpu_ms_per_pod_start"`
+	FloorShimCPUMsPerPodStart      float64 `json:"floor_shim_cpu_ms_per_pod_start"`
+	FloorContainerCPUMsPerPodStart float64 `json:"floor_container_setup_cpu_ms_per_pod_start"`
 }
 
 // leakCounts is one kind of object counted before and after churn.
@@ -398,6 +407,10 @@ func (r *results) writeTable(w io.Writer) {
 			fmt.Sprintf("each pod beyond %d: %.0f KiB; linear %s", r.middleCountN(), r.AgentKiBPerPodMarginal, check(r.scaleLinear())), nil},
 		{"many", fmt.Sprintf("CPU per pod start (%d at once), ms", r.Pods100), f1(r.AgentCPUMsPerPodStart) + " agent", fmt.Sprintf("floor client %.1f", r.FloorCPUMsPerPodStart),
 			fmt.Sprintf("containerd %.1f for the agent's, %.1f for the floor's", r.ContainerdCPUMsPerPod, r.FloorContainerdCPUMsPerPod), nil},
+		{"many", fmt.Sprintf("CPU per pod start below containerd (%d at once), ms", r.Pods100), f1(r.ShimCPUMsPerPodStart + r.ContainerCPUMsPerPodStart),
+			fmt.Sprintf("floor %.1f", r.FloorShimCPUMsPerPodStart+r.FloorContainerCPUMsPerPodStart),
+			fmt.Sprintf("shims and runc %.1f, container setup (runc init) %.1f; the floor's %.1f and %.1f",
+				r.ShimCPUMsPerPodStart, r.ContainerCPUMsPerPodStart, r.FloorShimCPUMsPerPodStart, r.FloorContainerCPUMsPerPodStart), nil},
 		{"scale", fmt.Sprintf("CPU per pod start (%d at once), ms", r.ScalePods), f1(r.ScaleAgentCPUMsPerPod) + " agent", fmt.Sprintf("floor client %.1f", r.ScaleFloorCPUMsPerPod),
 			fmt.Sprintf("containerd %.1f for the agent's, %.1f for the floor's", r.ScaleContainerdCPUMsPerPod, r.ScaleFloorContainerdCPUMsPerPod), nil},
 		{"reactions", "first restart after exit, p50 ms", f0(r.RestartReactionP50), "target 150",
