@@ -4,14 +4,17 @@ package agent
 
 import (
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite agent/testdata/describe_*.golden from what kubectl prints")
@@ -20,7 +23,9 @@ var updateGolden = flag.Bool("update", false, "rewrite agent/testdata/describe_*
 // kubectl prints them from what the agent serves, compared with golden
 // files: every section, field and event line must stay as it is. What
 // changes from run to run or machine to machine (ages, times, addresses,
-// IDs, the node's capacity and system info) is masked first.
+// IDs, the node's capacity and system info) is masked first, and the
+// node's huge page sizes, which are the host's, are checked against the
+// host instead.
 func TestKubectlDescribeGolden(t *testing.T) {
 	_, a, k := startWithKubectl(t)
 	a.write("golden.yaml", `apiVersion: v1
@@ -64,6 +69,13 @@ spec:
 		{"pod", "pod", "golden"}, {"svc", "svc", "golden"}, {"node", "node", "testnode"},
 	} {
 		out := maskDescribe(k.ok("describe", c.kind, c.obj))
+		if c.kind == "node" {
+			var huge map[string]int
+			out, huge = cutHugePages(out)
+			if want := hostHugePages(t); !maps.Equal(huge, want) {
+				t.Errorf("kubectl describe node: hugepages lines %v, want each of the host's sizes %v three times (capacity, allocatable, allocated)", huge, want)
+			}
+		}
 		path := filepath.Join("testdata", "describe_"+c.name+".golden")
 		if *updateGolden {
 			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
@@ -79,6 +91,45 @@ spec:
 			t.Errorf("kubectl describe %s %s differs from %s:\n--- got\n%s\n--- want\n%s", c.kind, c.obj, path, out, want)
 		}
 	}
+}
+
+// hugePagesLine is a line of a huge page size in describe node's Capacity,
+// Allocatable ("  hugepages-2Mi: <masked>") or Allocated resources
+// ("  hugepages-2Mi 0 (<pct>) 0 (<pct>)").
+var hugePagesLine = regexp.MustCompile(`^  (hugepages-[^:\s]+)[: ]`)
+
+// cutHugePages takes out of a masked describe node the lines of huge page
+// sizes, which are the host's, and counts them by resource.
+func cutHugePages(out string) (string, map[string]int) {
+	counts := map[string]int{}
+	var kept []string
+	for _, l := range strings.Split(out, "\n") {
+		if m := hugePagesLine.FindStringSubmatch(l); m != nil {
+			counts[m[1]]++
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return strings.Join(kept, "\n"), counts
+}
+
+// hostHugePages is each huge page size the kernel offers as its resource
+// name, with the 3 lines describe node has of it.
+func hostHugePages(t *testing.T) map[string]int {
+	t.Helper()
+	entries, err := os.ReadDir("/sys/kernel/mm/hugepages")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, e := range entries {
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(e.Name(), "hugepages-"), "kB"), 10, 64)
+		if err != nil {
+			t.Fatalf("huge page size %s: %v", e.Name(), err)
+		}
+		out[v1.ResourceHugePagesPrefix+resource.NewQuantity(kb*1024, resource.BinarySI).String()] = 3
+	}
+	return out
 }
 
 // describeMasks replace what varies between runs and machines.
