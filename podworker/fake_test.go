@@ -24,6 +24,7 @@ type fakeRuntime struct {
 	images     map[string]bool
 	calls      []string
 	stateReads int // PodState calls
+	listings   int // ListPods calls
 	cleaned    map[types.UID]bool
 	events     chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
@@ -86,6 +87,7 @@ func (f *fakeRuntime) state(uid types.UID) runtime.PodState {
 func (f *fakeRuntime) ListPods(context.Context) ([]runtime.PodState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.listings++
 	uids := map[types.UID]bool{}
 	for _, sb := range f.sandboxes {
 		uids[sb.PodUID] = true
@@ -259,6 +261,15 @@ func (f *fakeRuntime) exit(uid types.UID, name string, code int32) bool {
 // exitAt is exit with the finish time the runtime reports (a wall-clock
 // time, which a clock step moves).
 func (f *fakeRuntime) exitAt(uid types.UID, name string, code int32, finishedAt time.Time) bool {
+	return f.exitWith(uid, name, code, finishedAt, true)
+}
+
+// exitUnreported is exit without an event: one containerd's stream lost.
+func (f *fakeRuntime) exitUnreported(uid types.UID, name string, code int32) bool {
+	return f.exitWith(uid, name, code, time.Now(), false)
+}
+
+func (f *fakeRuntime) exitWith(uid types.UID, name string, code int32, finishedAt time.Time, report bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.containers {
@@ -268,7 +279,9 @@ func (f *fakeRuntime) exitAt(uid types.UID, name string, code int32, finishedAt 
 			if code != 0 {
 				c.Reason = "Error"
 			}
-			f.events <- runtime.Event{Type: runtime.ContainerExited, PodUID: uid, ContainerID: c.ID, ExitCode: code}
+			if report {
+				f.events <- runtime.Event{Type: runtime.ContainerExited, PodUID: uid, ContainerID: c.ID, ExitCode: code}
+			}
 			return true
 		}
 	}

@@ -61,6 +61,13 @@ type worker struct {
 	updateMu sync.Mutex
 	// update is a changed pod of the same UID that run has not taken up yet.
 	update *v1.Pod
+	// listed is the pod's state from the manager's last resync listing,
+	// not taken up yet (guarded by updateMu).
+	listed *listedState
+	// lastSync is when the last sync returned (or run began), on the
+	// monotonic clock: a listing begun before it may miss what that sync
+	// did (run only).
+	lastSync time.Time
 
 	wake chan struct{} // buffer 1: pokes coalesce
 	kill chan struct{} // closed once when the pod must terminate
@@ -196,6 +203,10 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 	}
+	// A resync listing begun before now may predate the end of the pod's
+	// previous worker (same UID, terminated for a manifest that came back):
+	// the first sync reads the state itself.
+	w.lastSync = time.Now()
 	w.m.prober.AddPod(w.pod)
 	if w.seed != nil {
 		// An adopted pod shows as it runs at once, not as Pending nor
@@ -221,33 +232,83 @@ func (w *worker) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		w.takeUpdate()
+		listed := w.takeListed()
 		if w.probed.Swap(false) {
 			// As the kubelet's status manager takes a readiness or startup
 			// result at once, without a sync: the status from what was last
 			// observed, before containerd is read again.
 			w.publishState(&w.observed, nil)
 		}
-		next := w.sync(w.syncCtx)
+		next := w.syncFrom(w.syncCtx, listed)
+		w.lastSync = time.Now()
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
 			default:
 			}
 		}
-		timer.Reset(next)
+		// The resync itself is the manager's round (resyncEvery), which
+		// reads every pod in one listing: the timer is only for what is
+		// due sooner (a back-off, a deadline, a retry).
+		if next < w.m.cfg.Resync {
+			timer.Reset(next)
+		}
 	}
+}
+
+// listedState is a pod's state read by the manager's resync listing, which
+// began at at (monotonic clock).
+type listedState struct {
+	state runtime.PodState
+	at    time.Time
+}
+
+// resyncFrom hands the worker its pod's state from a resync listing begun
+// at at, and wakes it.
+func (w *worker) resyncFrom(ps runtime.PodState, at time.Time) {
+	w.updateMu.Lock()
+	w.listed = &listedState{state: ps, at: at}
+	w.updateMu.Unlock()
+	w.poke()
+}
+
+// takeListed returns the pod's state from the last resync listing when it
+// is as fresh as a read now would be: the listing began after the
+// worker's last sync returned, so it saw everything that sync did (and
+// containerd's events since then are pokes still to come). Otherwise nil:
+// the sync reads the state itself.
+func (w *worker) takeListed() *runtime.PodState {
+	w.updateMu.Lock()
+	l := w.listed
+	w.listed = nil
+	w.updateMu.Unlock()
+	if l == nil || !w.lastSync.Before(l.at) {
+		return nil
+	}
+	return &l.state
 }
 
 // sync runs one pass: observe, decide, act, publish. It returns when the
 // worker should look again if no event comes first.
 func (w *worker) sync(ctx context.Context) time.Duration {
+	return w.syncFrom(ctx, nil)
+}
+
+// syncFrom is sync starting from listed, the pod's state from a resync
+// listing, when not nil, instead of reading it.
+func (w *worker) syncFrom(ctx context.Context, listed *runtime.PodState) time.Duration {
 	now := w.m.cfg.Now()
-	ps, err := w.m.rt.PodState(ctx, w.pod.UID)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Error("read pod state", zap.Error(err))
+	var ps runtime.PodState
+	var err error
+	if listed != nil {
+		ps = *listed
+	} else {
+		if ps, err = w.m.rt.PodState(ctx, w.pod.UID); err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("read pod state", zap.Error(err))
+			}
+			return syncRetry
 		}
-		return syncRetry
 	}
 	// Publish what was observed before acting on it, so that a watcher sees
 	// each step (an init container done → PodInitializing → Running).

@@ -892,3 +892,62 @@ func TestWorkerPublishesProbeResultBeforeReadingState(t *testing.T) {
 	rt.mu.Unlock()
 	release()
 }
+
+// An exit no event reported is acted on at the next resync: one listing
+// of every pod, not a read by each worker. Between resyncs an idle pod is
+// not read at all.
+func TestResyncActsOnUnreportedExit(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{Resync: 50 * time.Millisecond})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("app running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	listings := func() int {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.listings
+	}
+	// Past the first sync and the listing that may have overlapped it.
+	seen := listings()
+	h.waitFor("two resync listings", func() bool { return listings() >= seen+2 })
+	rt.mu.Lock()
+	reads := rt.stateReads
+	rt.mu.Unlock()
+	seen = listings()
+	h.waitFor("three more resync listings", func() bool { return listings() >= seen+3 })
+	rt.mu.Lock()
+	if rt.stateReads != reads {
+		t.Errorf("idle resyncs read the pod's state %d times, want 0 (the listing serves them)", rt.stateReads-reads)
+	}
+	rt.mu.Unlock()
+
+	if !rt.exitUnreported(pod.UID, "app", 1) {
+		t.Fatal("app was not running")
+	}
+	h.waitFor("app restarted by a resync", func() bool {
+		s := h.containerState(pod.UID, "app")
+		return running(s) && s.RestartCount == 1
+	})
+}
+
+// A listing begun before the worker's last sync ended may miss what that
+// sync did: the worker reads the state itself instead.
+func TestResyncListingOlderThanSyncIsNotUsed(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newHarness(t, rt, Config{})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	w := h.syncOnly(pod)
+	listedAt := time.Now()
+	w.lastSync = listedAt.Add(time.Millisecond)
+	w.resyncFrom(runtime.PodState{UID: pod.UID}, listedAt)
+	if ps := w.takeListed(); ps != nil {
+		t.Errorf("took a listing begun before the last sync ended: %+v", ps)
+	}
+	w.resyncFrom(runtime.PodState{UID: pod.UID}, w.lastSync.Add(time.Millisecond))
+	if ps := w.takeListed(); ps == nil || ps.UID != pod.UID {
+		t.Errorf("a listing begun after the last sync: got %+v", ps)
+	}
+	if ps := w.takeListed(); ps != nil {
+		t.Errorf("a listing was taken twice")
+	}
+}
