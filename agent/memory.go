@@ -25,7 +25,8 @@ import (
 const memoryReleasePeriod = time.Minute
 
 // releaseMemoryEvery releases memory as releaseMemory does every period
-// once ready says start-up is over, until ctx ends. Starting a pod
+// once ready says start-up is over, until ctx ends; the heap only when it
+// holds minHeapRelease to give back. Starting a pod
 // runs code no idle pod runs again (the containerd client's protobuf and
 // gRPC paths, the OCI spec, CNI): with 20 pods started and gone the
 // binary's mapped pages were back at 21 MiB. What the agent keeps
@@ -39,7 +40,7 @@ func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Durati
 			return
 		case <-t.C:
 			if ready() {
-				releaseMemory(log)
+				releaseMemory(log, releasableHeap() >= minHeapRelease)
 			}
 		}
 	}
@@ -53,21 +54,51 @@ func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Durati
 // 25 MiB of its pages mapped for good (the kernel maps 64 KiB around each
 // page fault); after this the mapping holds only what the agent executes
 // and reads from then on, faulted back in from the page cache (see
-// BENCHMARKS.md, "Agent memory").
-func releaseMemory(log *zap.Logger) {
+// BENCHMARKS.md, "Agent memory"). The heap is collected (freeHeap) only
+// when collect is set.
+func releaseMemory(log *zap.Logger, collect bool) {
 	// First, so that the stacks of the threads it ends are freed with the
 	// rest.
 	ended, err := endIdleThreads(keptThreads)
 	if err != nil {
 		log.Warn("end idle threads", zap.Error(err))
 	}
-	freeHeap()
+	if collect {
+		freeHeap()
+	}
 	dropped, err := dropBinaryPages()
 	if err != nil {
 		log.Warn("release the pages of the agent's binary", zap.Error(err))
 		return
 	}
-	log.Debug("released memory", zap.Int("binaryMappings", dropped), zap.Int("threadsEnded", ended))
+	log.Debug("released memory", zap.Bool("heap", collect), zap.Int("binaryMappings", dropped), zap.Int("threadsEnded", ended))
+}
+
+// minHeapRelease is the least heap a periodic release collects for
+// (releasableHeap). An agent whose pods are idle allocates little between
+// two releases; a forced collection then marks the whole live heap (about
+// 10 ms of CPU with 100 pods) to hand back next to nothing.
+const minHeapRelease = 1 << 20
+
+// releasableHeap is what a collection and freeHeap would give back: the
+// heap allocated since the last collection beyond what it found live (the
+// garbage, an upper bound), and the free heap the runtime keeps mapped.
+func releasableHeap() uint64 {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	metrics.Read(s)
+	var v [3]uint64
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return minHeapRelease // unknown: release
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	objects, live, free := v[0], v[1], v[2]
+	return objects - min(live, objects) + free
 }
 
 // maxStackShrinks bounds the extra collections freeHeap runs to shrink

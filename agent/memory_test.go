@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,5 +241,25 @@ func TestFreeHeapShrinksGrownStacks(t *testing.T) {
 	// One collection would leave half of it.
 	if want := before / 4; after >= want {
 		t.Errorf("stacks hold %d bytes after freeHeap, %d before: want under %d", after, before, want)
+	}
+}
+
+// releasableHeap counts garbage and the free heap kept mapped: enough
+// after a burst of allocations, next to nothing right after a release.
+func TestReleasableHeap(t *testing.T) {
+	// No collection in between: the test's small heap would collect the
+	// garbage while it is made.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var keep [][]byte
+	for range 64 {
+		keep = append(keep, make([]byte, 64<<10))
+	}
+	keep = nil // 4 MiB of garbage
+	if n := releasableHeap(); n < minHeapRelease {
+		t.Errorf("after 4 MiB of garbage, releasableHeap() = %d, want at least %d", n, minHeapRelease)
+	}
+	freeHeap()
+	if n := releasableHeap(); n >= minHeapRelease {
+		t.Errorf("right after a release, releasableHeap() = %d, want less than %d", n, minHeapRelease)
 	}
 }
