@@ -362,12 +362,17 @@ func readMemTotal(t *testing.T) int64 {
 // a Warning event) and nothing of it runs; an extended resource the node
 // does not have at all is not checked (the kubelet drops it from the
 // check, as it may be a cluster-level resource), so that pod runs; with
-// maxPods 1, a second pod is one too many (OutOfpods).
+// maxPods 1, a second pod is one too many (OutOfpods), and the node's
+// capacity and allocatable, as kubectl reads them, say 1 pod.
 func TestResourceAdmission(t *testing.T) {
 	env := testenv.New(t)
 	cfg := testConfig(t, env)
 	cfg.MaxPods = 1
 	a := startAgent(t, cfg)
+	k := newKubectl(t, a)
+	if out := k.ok("get", "node", "testnode", "-o", "jsonpath={.status.capacity.pods} {.status.allocatable.pods}"); out != "1 1" {
+		t.Errorf("node's capacity and allocatable pods %q, want maxPods: \"1 1\"", out)
+	}
 	// The node's 2 MiB huge pages: whatever this host reserved, plus one.
 	b, err := os.ReadFile("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
 	if err != nil {
