@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -42,6 +43,10 @@ func (b *bench) churn(ctx context.Context) error {
 			p, err := b.floor.run(ctx, floorSpec{App: floorApp, Apps: 2})
 			if err != nil {
 				return fmt.Errorf("floor cycle: %w", err)
+			}
+			// As the agent's cycle waits for its shells' traps.
+			if err := waitTrapped(ctx, p.appPIDs()); err != nil {
+				return errors.Join(fmt.Errorf("floor cycle: %w", err), p.remove(context.WithoutCancel(ctx)))
 			}
 			if err := p.remove(ctx); err != nil {
 				return fmt.Errorf("floor cycle: %w", err)
@@ -86,8 +91,8 @@ func (b *bench) churn(ctx context.Context) error {
 	return nil
 }
 
-// churnOnce runs one cycle: manifest written, pod Ready, manifest removed,
-// pod gone.
+// churnOnce runs one cycle: manifest written, pod Ready, its shells'
+// SIGTERM traps set (waitTrapped), manifest removed, pod gone.
 func (b *bench) churnOnce(ctx context.Context, i int) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, podTimeout)
 	defer cancel()
@@ -98,7 +103,15 @@ func (b *bench) churnOnce(ctx context.Context, i int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := b.pods.wait(ctx, name, isReady); err != nil {
+	ready, err := b.pods.wait(ctx, name, isReady)
+	if err != nil {
+		return 0, err
+	}
+	pids, err := b.podPIDs(ctx, ready.Pod)
+	if err != nil {
+		return 0, err
+	}
+	if err := waitTrapped(ctx, pids); err != nil {
 		return 0, err
 	}
 	if _, err := b.deletePod(ctx, name); err != nil {

@@ -175,6 +175,15 @@ func (f *floor) run(ctx context.Context, spec floorSpec) (_ *floorPod, retErr er
 	return p, nil
 }
 
+// appPIDs are the PIDs of the app containers' processes.
+func (p *floorPod) appPIDs() []uint32 {
+	var pids []uint32
+	for _, t := range p.tasks[1:] { // pause first
+		pids = append(pids, t.Pid())
+	}
+	return pids
+}
+
 func (p *floorPod) rt(ifName string) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{ContainerID: p.id, NetNS: p.netns.Path(), IfName: ifName,
 		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", p.id}, {"K8S_POD_INFRA_CONTAINER_ID", p.id}}}
