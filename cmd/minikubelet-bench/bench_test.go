@@ -105,6 +105,9 @@ func TestStatTicks(t *testing.T) {
 	if _, _, _, err := statTicks(-1); err == nil {
 		t.Error("no error for a process that does not exist")
 	}
+	if ran, err := firstThreadRunTime(os.Getpid()); err != nil || ran <= 0 {
+		t.Errorf("first thread's run time %v, %v; want > 0", ran, err)
+	}
 }
 
 func TestStatusField(t *testing.T) {

@@ -214,8 +214,33 @@ func runtimeCPU(namespace string) (shims, containers time.Duration) {
 			continue
 		}
 		if ppid, self, _, err := statTicks(pid); err == nil && shimSet[ppid] {
+			// In clock ticks a container's few milliseconds of setup
+			// round down to nothing; its first thread's run time is in
+			// nanoseconds, and that thread runs runc's init (the mounts)
+			// and then the command.
+			if ns, err := firstThreadRunTime(pid); err == nil {
+				self = ns
+			}
 			containers += self
 		}
 	}
 	return shims, containers
+}
+
+// firstThreadRunTime is the time a process's first thread has spent on a
+// CPU (/proc/<pid>/schedstat, in nanoseconds).
+func firstThreadRunTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 1 {
+		return 0, fmt.Errorf("/proc/%d/schedstat: empty", pid)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/schedstat: %w", pid, err)
+	}
+	return time.Duration(ns), nil
 }
