@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
@@ -33,16 +37,32 @@ func PurgeNamespace(ctx context.Context, client *containerd.Client, namespace st
 	if err != nil {
 		return fmt.Errorf("list containers of %s: %w", namespace, err)
 	}
+	// Every task is sent SIGKILL first, without waiting: one that is slow
+	// to die (or frozen) does not keep the others running when ctx runs
+	// out (a phase that failed under load). Then each is waited for and
+	// deleted, all before any container: a container cannot be deleted
+	// while its task runs.
 	for _, ct := range conts {
 		leftover("container", ct.ID())
+		killTask(ctx, ct)
+	}
+	for _, ct := range conts {
 		if task, err := ct.Task(ctx, nil); err == nil {
 			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("delete task %s: %w", ct.ID(), err))
 			}
+		} else if !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("task of container %s: %w", ct.ID(), err))
 		}
+	}
+	for _, ct := range conts {
 		if err := ct.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete container %s: %w", ct.ID(), err))
 		}
+	}
+	if left := remainingTasks(ctx, client); left != "" {
+		// Named, so that whoever runs the purge knows what still runs.
+		errs = append(errs, fmt.Errorf("namespace %s: tasks still there: %s", namespace, left))
 	}
 	is := client.ImageService()
 	list, err := is.List(ctx)
@@ -80,6 +100,37 @@ func PurgeNamespace(ctx context.Context, client *containerd.Client, namespace st
 		errs = append(errs, fmt.Errorf("delete namespace %s: %w", namespace, err))
 	}
 	return errors.Join(errs...)
+}
+
+// killTask sends SIGKILL to every process of ct's task, if it has one,
+// thawing it first if it is paused (a frozen process does not die).
+// Failures are left to the delete that follows to report.
+func killTask(ctx context.Context, ct containerd.Container) {
+	task, err := ct.Task(ctx, nil)
+	if err != nil {
+		return
+	}
+	if st, err := task.Status(ctx); err == nil && (st.Status == containerd.Paused || st.Status == containerd.Pausing) {
+		_ = task.Resume(ctx)
+	}
+	_ = task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll)
+}
+
+// remainingTasks names the tasks of ctx's namespace that are still there,
+// with their PID and status; "" when there are none.
+func remainingTasks(ctx context.Context, client *containerd.Client) string {
+	// Asked even when ctx ran out: that is when tasks are left.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	tl, err := client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return fmt.Sprintf("(cannot list: %v)", err)
+	}
+	var out []string
+	for _, t := range tl.Tasks {
+		out = append(out, fmt.Sprintf("%s (pid %d, %s)", t.ID, t.Pid, t.Status))
+	}
+	return strings.Join(out, ", ")
 }
 
 // removeSnapshots removes all snapshots, children before parents.
