@@ -258,8 +258,15 @@ func TestReleasableHeap(t *testing.T) {
 	if n := releasableHeap(); n < minHeapRelease {
 		t.Errorf("after 4 MiB of garbage, releasableHeap() = %d, want at least %d", n, minHeapRelease)
 	}
-	freeHeap()
-	if n := releasableHeap(); n >= minHeapRelease {
-		t.Errorf("right after a release, releasableHeap() = %d, want less than %d", n, minHeapRelease)
+	// Goroutines other tests of the package left behind may allocate
+	// between the release and the reading (it failed once so in a full
+	// run at high load): some release in a few must find next to nothing.
+	var n uint64
+	for range 5 {
+		freeHeap()
+		if n = releasableHeap(); n < minHeapRelease {
+			return
+		}
 	}
+	t.Errorf("right after each of 5 releases, releasableHeap() = %d or more, want less than %d", n, minHeapRelease)
 }
