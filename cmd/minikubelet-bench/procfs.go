@@ -60,25 +60,40 @@ func sampleProc(pid int) (procSample, error) {
 }
 
 // parseStatTimes returns utime and stime from the contents of
-// /proc/<pid>/stat. The command name (field 2) may hold spaces and
-// parentheses, so fields are counted from the last ')'.
+// /proc/<pid>/stat.
 func parseStatTimes(stat []byte) (user, sys time.Duration, _ error) {
+	v, err := statNumbers(stat, 14, 15)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ticks(v[0]), ticks(v[1]), nil
+}
+
+// statNumbers parses the numeric fields of a /proc/<pid>/stat line named by
+// their numbers in proc(5), from 3 on. The command name (field 2) may hold
+// spaces and parentheses, so fields are counted from the last ')'.
+func statNumbers(stat []byte, fields ...int) ([]int64, error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("malformed stat line")
+		return nil, fmt.Errorf("malformed stat line")
 	}
-	f := strings.Fields(string(stat[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("malformed stat line: %d fields", len(f)+2)
+	f := strings.Fields(string(stat[i+1:])) // f[0] is field 3 (state)
+	out := make([]int64, len(fields))
+	for j, n := range fields {
+		if n-3 >= len(f) {
+			return nil, fmt.Errorf("malformed stat line: %d fields", len(f)+2)
+		}
+		v, err := strconv.ParseInt(f[n-3], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("malformed stat line: field %d: %w", n, err)
+		}
+		out[j] = v
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("malformed utime/stime %q %q", f[11], f[12])
-	}
-	return time.Duration(utime) * time.Second / clockTicks, time.Duration(stime) * time.Second / clockTicks, nil
+	return out, nil
 }
+
+// ticks converts a count of clock ticks into a duration.
+func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
 
 // statusField returns the number after key in a /proc status-like file
 // (units, such as kB, are dropped).
@@ -170,23 +185,12 @@ func statTicks(pid int) (ppid int, self, children time.Duration, _ error) {
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	// ppid is field 4; utime, stime, cutime and cstime 14 to 17.
+	v, err := statNumbers(stat, 4, 14, 15, 16, 17)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	// f[0] is field 3 (state): ppid is field 4, utime to cstime 14 to 17.
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 15 {
-		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	var v [5]int64
-	for j, k := range []int{1, 11, 12, 13, 14} {
-		if v[j], err = strconv.ParseInt(f[k], 10, 64); err != nil {
-			return 0, 0, 0, fmt.Errorf("/proc/%d/stat: field %d: %w", pid, k+3, err)
-		}
-	}
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
-	return int(v[0]), tick(v[1] + v[2]), tick(v[3] + v[4]), nil
+	return int(v[0]), ticks(v[1] + v[2]), ticks(v[3] + v[4]), nil
 }
 
 // runtimeCPU is what the running containers of a containerd namespace
