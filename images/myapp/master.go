@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // errorLog writes nginx-style error log lines:
@@ -51,8 +53,7 @@ type master struct {
 	mu      sync.Mutex
 	conf    *Config
 	addrs   []string // configured listen addresses of the open servers
-	servers []*http.Server
-	lns     []net.Listener
+	servers []*server
 	bound   []net.Addr
 	wg      sync.WaitGroup
 }
@@ -115,14 +116,14 @@ func (m *master) openLocked(addrs []string) error {
 	m.addrs = slices.Clone(addrs)
 	m.bound = nil
 	for _, ln := range lns {
-		srv := &http.Server{Handler: m.handler, ReadHeaderTimeout: 60 * time.Second}
-		m.servers = append(m.servers, srv)
-		m.lns = append(m.lns, ln)
+		s := &server{ln: ln, busy: make(map[net.Conn]struct{})}
+		s.srv = &http.Server{Handler: m.handler, ReadHeaderTimeout: 60 * time.Second, ConnState: s.connState}
+		m.servers = append(m.servers, s)
 		m.bound = append(m.bound, ln.Addr())
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.srv.Serve(countingListener{ln, s}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				m.errlog.Printf("alert", "serve on %s: %v", ln.Addr(), err)
 			}
 		}()
@@ -130,23 +131,127 @@ func (m *master) openLocked(addrs []string) error {
 	return nil
 }
 
+// server is one listening socket and the HTTP server on it, with what a
+// graceful stop waits on.
+type server struct {
+	srv *http.Server
+	ln  net.Listener // as opened: the socket whose accept queue is read
+
+	mu sync.Mutex
+	// accepted counts the connections taken from the accept queue, taken
+	// those the HTTP server has in charge (they reached StateNew); busy
+	// holds those that have not answered a request yet or are answering
+	// one. http.Server.Shutdown closes, without an answer, a connection
+	// whose request it reads after the shutdown began.
+	accepted, taken int64
+	busy            map[net.Conn]struct{}
+}
+
+func (s *server) connState(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		s.taken++
+		s.busy[c] = struct{}{}
+	case http.StateActive:
+		s.busy[c] = struct{}{}
+	default:
+		delete(s.busy, c)
+	}
+}
+
+// quiet tells whether every accepted connection is in the HTTP server's
+// charge and none is waiting for or answering a request, and how many
+// connections were accepted so far.
+func (s *server) quiet() (bool, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted == s.taken && len(s.busy) == 0, s.accepted
+}
+
+// countingListener counts the connections its server accepts.
+type countingListener struct {
+	net.Listener
+	s *server
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.s.mu.Lock()
+		l.s.accepted++
+		l.s.mu.Unlock()
+	}
+	return c, err
+}
+
 // closeLocked stops the servers; graceful lets requests in flight finish
 // (within ctx), as nginx's graceful shutdown does.
 func (m *master) closeLocked(ctx context.Context, graceful bool) {
-	for _, srv := range m.servers {
+	for _, s := range m.servers {
 		if graceful {
-			if err := srv.Shutdown(ctx); err == nil {
+			s.drain(ctx)
+			if err := s.srv.Shutdown(ctx); err == nil {
 				continue
 			}
 		}
-		srv.Close()
+		s.srv.Close()
 	}
 	// A server whose Serve goroutine has not started yet does not know its
 	// listener; close them here so the port is closed when this returns.
-	for _, ln := range m.lns {
-		ln.Close()
+	for _, s := range m.servers {
+		s.ln.Close()
 	}
-	m.servers, m.lns, m.addrs, m.bound = nil, nil, nil, nil
+	m.servers, m.addrs, m.bound = nil, nil, nil
+}
+
+// drain waits, within ctx, until the kernel holds no connection on the
+// socket that the HTTP server has not taken in charge yet and the server
+// answers no request (it keeps serving meanwhile). Closing a listening
+// socket resets the connections still in its accept queue, and Shutdown
+// drops a request it reads after it began; on a graceful stop those are
+// clients that connected before the stop, such as the last ones a Service
+// sent to this pod before its rules dropped it, and they are owed an
+// answer. A listener whose queue cannot be read is not waited for.
+func (s *server) drain(ctx context.Context) {
+	sc, ok := s.ln.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	// A connection the kernel has handed to accept(2) but the server has
+	// not counted yet is in neither count: the queue and the server must
+	// look quiet twice in a row, with no accept in between.
+	settled := int64(-1)
+	for {
+		// For a listening socket, TCP_INFO's unacked is the length of its
+		// accept queue.
+		var info *unix.TCPInfo
+		var ierr error
+		if err := raw.Control(func(fd uintptr) {
+			info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		}); err != nil || ierr != nil {
+			return
+		}
+		quiet, accepted := s.quiet()
+		switch {
+		case info.Unacked != 0 || !quiet:
+			settled = -1
+		case accepted == settled:
+			return
+		default:
+			settled = accepted
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // Addrs returns the addresses being listened on, none while stopped.

@@ -334,3 +334,73 @@ func TestGlobalsOverridePIDFile(t *testing.T) {
 		t.Errorf("pid file = %q", conf.PIDFile)
 	}
 }
+
+// gatedListener holds the server's accepts until gate is closed, so that
+// connections wait in the kernel's accept queue as they do when a stop
+// signal comes right after a client connected.
+type gatedListener struct {
+	*net.TCPListener
+	gate chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	<-l.gate
+	return l.TCPListener.Accept()
+}
+
+// A graceful stop (SIGQUIT, the image's stop signal) answers the
+// connections the kernel accepted before it, also those the server had not
+// taken from the accept queue yet: closing the listening socket resets
+// them, and a client the Service rules sent to this pod just before they
+// dropped it would see the reset.
+func TestGracefulStopAnswersQueuedConnections(t *testing.T) {
+	dir := t.TempDir()
+	hostname := filepath.Join(dir, "hostname")
+	if err := os.WriteFile(hostname, []byte("myapp-pod\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newMaster(writeImageConf(t, dir, labConf(t, hostname)), nil, io.Discard, io.Discard)
+	gate := make(chan struct{})
+	m.listen = func(network, addr string) (net.Listener, error) {
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &gatedListener{TCPListener: ln.(*net.TCPListener), gate: gate}, nil
+	}
+	if err := m.start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := m.Addrs()[0].String()
+
+	const clients = 8
+	conns := make([]net.Conn, clients)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		m.shutdown(true)
+	}()
+	// Let the stop reach the listener before the server accepts again.
+	time.AfterFunc(200*time.Millisecond, func() { close(gate) })
+	for i, c := range conns {
+		if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := io.ReadAll(c)
+		if err != nil || !strings.HasPrefix(string(resp), "HTTP/1.0 200 OK") {
+			t.Errorf("client %d: got %q, %v; want an answer 200", i, resp, err)
+		}
+	}
+	<-stopped
+}
