@@ -25,6 +25,7 @@ type fakeRuntime struct {
 	calls      []string
 	stateReads int // PodState calls
 	listings   int // ListPods calls
+	startups   int // StartupPods calls
 	cleaned    map[types.UID]bool
 	events     chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
@@ -88,6 +89,18 @@ func (f *fakeRuntime) ListPods(context.Context) ([]runtime.PodState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.listings++
+	return f.pods(), nil
+}
+
+func (f *fakeRuntime) StartupPods(context.Context) ([]runtime.PodState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.startups++
+	return f.pods(), nil
+}
+
+// pods is every pod's state (f.mu held).
+func (f *fakeRuntime) pods() []runtime.PodState {
 	uids := map[types.UID]bool{}
 	for _, sb := range f.sandboxes {
 		uids[sb.PodUID] = true
@@ -96,7 +109,7 @@ func (f *fakeRuntime) ListPods(context.Context) ([]runtime.PodState, error) {
 	for uid := range uids {
 		out = append(out, f.state(uid))
 	}
-	return out, nil
+	return out
 }
 
 func (f *fakeRuntime) PodState(_ context.Context, uid types.UID) (runtime.PodState, error) {

@@ -141,11 +141,12 @@ func New(log *zap.Logger, cfg Config, rt Runtime, store *status.Store, rec event
 	return &Manager{log: log, cfg: cfg, rt: rt, store: store, rec: rec, prober: prober, workers: map[types.UID]*worker{}}
 }
 
-// Start lists what containerd already runs (so that pods surviving an agent
-// restart are adopted, not restarted) and starts routing runtime events.
+// Start takes what containerd ran at the runtime's start, from the
+// runtime's start-up listing (so that pods surviving an agent restart are
+// adopted, not restarted), and starts routing runtime events.
 // Workers live until ctx ends; Wait waits for them.
 func (m *Manager) Start(ctx context.Context) error {
-	existing, err := m.rt.ListPods(ctx)
+	existing, err := m.rt.StartupPods(ctx)
 	if err != nil {
 		return err
 	}

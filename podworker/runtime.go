@@ -17,8 +17,12 @@ import (
 // succeeds.
 type Runtime interface {
 	// ListPods returns every pod the runtime holds in its namespace, grouped
-	// by pod UID. Used once at start to adopt what survived an agent restart.
+	// by pod UID (the pod resync's one listing).
 	ListPods(ctx context.Context) ([]runtime.PodState, error)
+	// StartupPods is ListPods as the runtime's start-up found the
+	// namespace, on its first call (later calls list again). Used once at
+	// start to adopt what survived an agent restart.
+	StartupPods(ctx context.Context) ([]runtime.PodState, error)
 	// PodState returns the sandboxes and containers of one pod, newest first.
 	PodState(ctx context.Context, uid types.UID) (runtime.PodState, error)
 

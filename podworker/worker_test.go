@@ -259,6 +259,13 @@ func TestManagerAdoptsAndCleansOrphans(t *testing.T) {
 			t.Fatalf("adoption restarted something: %s", c)
 		}
 	}
+	// Adoption takes the runtime's start-up listing, not one of its own.
+	rt.mu.Lock()
+	startups, listings := rt.startups, rt.listings
+	rt.mu.Unlock()
+	if startups != 1 || listings != 0 {
+		t.Errorf("start-up made %d start-up listings and %d listings, want 1 and 0", startups, listings)
+	}
 }
 
 // An adopted pod's status comes from what containerd held at the agent's

@@ -135,6 +135,17 @@ type Containerd struct {
 	pods podIndex
 	// users caches what images' /etc/passwd and /etc/group say (usercache.go).
 	users userCache
+
+	// startup is the pods New read from its own listing, until
+	// StartupPods takes them.
+	startupMu sync.Mutex
+	startup   *startupPods
+}
+
+// startupPods is what New's listing held, grouped by pod.
+type startupPods struct {
+	pods []PodState
+	err  error
 }
 
 // New prepares a runtime over client: it creates the namespace if needed
@@ -225,6 +236,10 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 	c.removeOrphans(nsCtx, recs, tasks)
 	c.adopt(nsCtx, recs, tasks)
 	c.removeStalePodCgroups(nsCtx, recs)
+	// Before the exit monitor finalizes anything: the states are the
+	// listing's, as ListPods would have answered then.
+	pods, err := c.podsOf(nsCtx, recs, tasks)
+	c.startup = &startupPods{pods: pods, err: err}
 	c.wg.Add(1)
 	go c.runExitMonitor()
 	return c, nil

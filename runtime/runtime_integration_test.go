@@ -477,6 +477,25 @@ spec:
 		t.Fatal(err)
 	}
 	env.Runtime = second // teardown and cleanup use the live one
+	// The pods as its start-up listing found them: what a listing says
+	// (also once the exit monitor has finalized the short one's exit).
+	startup, err := second.StartupPods(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := second.ListPods(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(startup) != 1 || len(listed) != 1 || startup[0].UID != pod.UID {
+		t.Fatalf("StartupPods = %+v, ListPods = %+v, want pod %s", startup, listed, pod.UID)
+	}
+	if got, want := podSummary(startup[0]), podSummary(listed[0]); got != want {
+		t.Errorf("StartupPods: %s\nListPods: %s", got, want)
+	}
+	if again, err := second.StartupPods(ctx); err != nil || len(again) != 1 || podSummary(again[0]) != podSummary(listed[0]) {
+		t.Errorf("StartupPods again = %+v, %v; want a listing: %s", again, err, podSummary(listed[0]))
+	}
 	ps, err := second.PodState(ctx, pod.UID)
 	if err != nil {
 		t.Fatal(err)
@@ -499,6 +518,20 @@ spec:
 		t.Errorf("ListPods = %+v, %v", pods, err)
 	}
 	teardown(t, env, pod)
+}
+
+// podSummary is what a pod's state says of its sandboxes and containers:
+// IDs, states, PIDs, exit codes and start times.
+func podSummary(ps runtime.PodState) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s/%s", ps.UID, ps.Namespace, ps.Name)
+	for _, sb := range ps.Sandboxes {
+		fmt.Fprintf(&b, "; sandbox %s ready %v pid %d %v", sb.ID, sb.Ready, sb.PID, sb.IPs)
+	}
+	for _, c := range ps.Containers {
+		fmt.Fprintf(&b, "; %s %s %v pid %d exit %d started %s", c.Name, c.ID, c.State, c.PID, c.ExitCode, c.StartedAt.UTC().Format(time.RFC3339Nano))
+	}
+	return b.String()
 }
 
 func TestExecSyncLimits(t *testing.T) {

@@ -80,6 +80,29 @@ func (c *Containerd) ListPods(ctx context.Context) ([]PodState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
+	return c.podsOf(ctx, recs, tasks)
+}
+
+// StartupPods is ListPods answered, on its first call, from the listing New
+// made (after removing what an interrupted agent left): an agent that
+// starts under a hundred pods adopts them without listing the namespace's
+// containers and tasks again (the task listing asks every shim). A state
+// from that listing is as old as the runtime; a pod worker's first sync
+// reads its pod again. Later calls list as ListPods does.
+func (c *Containerd) StartupPods(ctx context.Context) ([]PodState, error) {
+	c.startupMu.Lock()
+	s := c.startup
+	c.startup = nil
+	c.startupMu.Unlock()
+	if s == nil || s.err != nil {
+		return c.ListPods(ctx)
+	}
+	return s.pods, nil
+}
+
+// podsOf groups the container records recs by pod and builds each pod's
+// state; tasks holds their tasks as listed after the records.
+func (c *Containerd) podsOf(ctx context.Context, recs []containers.Container, tasks taskIndex) ([]PodState, error) {
 	byPod := map[types.UID][]containers.Container{}
 	for _, r := range recs {
 		uid := types.UID(r.Labels[LabelPodUID])
