@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/containers"
 	"go.uber.org/zap"
@@ -306,6 +307,67 @@ func (cg cgroups) podCgroups(root string) map[types.UID]string {
 		}
 	}
 	return out
+}
+
+// killTree SIGKILLs every process left in cgroup p or below it, in every
+// hierarchy, and waits until they have left it (within ctx, and at most
+// strayExitWait). The kubelet does the same before it removes a pod cgroup
+// (its pod container manager's Destroy): once the pod's containers are
+// gone, a process still there is a stray, such as the runc init of a
+// container whose create an agent kill cut short, and it would keep the
+// cgroup busy for good.
+func (cg cgroups) killTree(ctx context.Context, p string) error {
+	pids := cg.procsUnder(p)
+	if len(pids) == 0 {
+		return nil
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("kill process %d left in cgroup %s: %w", pid, p, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, strayExitWait)
+	defer cancel()
+	for {
+		left := cg.procsUnder(p)
+		if len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v still in cgroup %s after SIGKILL: %w", left, p, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// strayExitWait bounds killTree's wait for the processes it killed.
+const strayExitWait = 5 * time.Second
+
+// procsUnder lists the processes in cgroup p and below it, in every
+// hierarchy.
+func (cg cgroups) procsUnder(p string) []int {
+	seen := map[int]bool{}
+	var pids []int
+	for _, h := range cg.hierarchies(p) {
+		_ = filepath.WalkDir(h, func(d string, e fs.DirEntry, err error) error {
+			if err != nil || !e.IsDir() {
+				return nil
+			}
+			b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			if err != nil {
+				return nil
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
+					seen[pid] = true
+					pids = append(pids, pid)
+				}
+			}
+			return nil
+		})
+	}
+	return pids
 }
 
 // removeTree removes the cgroup p with every cgroup below it, deepest

@@ -282,8 +282,9 @@ func (c *Containerd) RemoveSandbox(ctx context.Context, sandboxID string) error 
 
 // CleanupPod removes what the pod owns outside containerd: its state dir
 // (unmounting /dev/shm and memory-backed emptyDirs first), its log dir
-// <LogDir>/<ns>_<name>_<uid> and its pod cgroup. Call it once the pod's
-// containers and sandboxes are gone. Safe to repeat.
+// <LogDir>/<ns>_<name>_<uid> and its pod cgroup, killing what is left in
+// that cgroup first. Call it once the pod's containers and sandboxes are
+// gone. Safe to repeat.
 func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 	if uid == "" {
 		return errors.New("cleanup pod: empty UID")
@@ -302,6 +303,9 @@ func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 		}
 	}
 	if p, ok := c.cgroups.podCgroups(c.cfg.CgroupRoot)[uid]; ok {
+		if err := c.cgroups.killTree(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
 		errs = append(errs, c.cgroups.removeTree(p))
 	}
 	if err := c.burstable.set(c.cgroups, c.cfg.CgroupRoot, uid, nil); err != nil {
