@@ -137,15 +137,9 @@ type Containerd struct {
 	users userCache
 
 	// startup is the pods New read from its own listing, until
-	// StartupPods takes them.
+	// StartupPods takes them; nil also when building them failed.
 	startupMu sync.Mutex
-	startup   *startupPods
-}
-
-// startupPods is what New's listing held, grouped by pod.
-type startupPods struct {
-	pods []PodState
-	err  error
+	startup   *[]PodState
 }
 
 // New prepares a runtime over client: it creates the namespace if needed
@@ -238,8 +232,9 @@ func New(ctx context.Context, log *zap.Logger, client *containerd.Client, cfg Co
 	c.removeStalePodCgroups(nsCtx, recs)
 	// Before the exit monitor finalizes anything: the states are the
 	// listing's, as ListPods would have answered then.
-	pods, err := c.podsOf(nsCtx, recs, tasks)
-	c.startup = &startupPods{pods: pods, err: err}
+	if pods, err := c.podsOf(nsCtx, recs, tasks); err == nil {
+		c.startup = &pods
+	}
 	c.wg.Add(1)
 	go c.runExitMonitor()
 	return c, nil

@@ -349,25 +349,34 @@ const strayExitWait = 5 * time.Second
 func (cg cgroups) procsUnder(p string) []int {
 	seen := map[int]bool{}
 	var pids []int
+	for _, d := range cg.tree(p) {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
+				seen[pid] = true
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// tree lists the directories of cgroup p and of every cgroup below it, in
+// every hierarchy, each parent before its children.
+func (cg cgroups) tree(p string) []string {
+	var dirs []string
 	for _, h := range cg.hierarchies(p) {
 		_ = filepath.WalkDir(h, func(d string, e fs.DirEntry, err error) error {
-			if err != nil || !e.IsDir() {
-				return nil
-			}
-			b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-			if err != nil {
-				return nil
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
-					seen[pid] = true
-					pids = append(pids, pid)
-				}
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, d)
 			}
 			return nil
 		})
 	}
-	return pids
+	return dirs
 }
 
 // removeTree removes the cgroup p with every cgroup below it, deepest
@@ -375,19 +384,11 @@ func (cg cgroups) procsUnder(p string) []int {
 // so a cgroup still in use stays, and is reported.
 func (cg cgroups) removeTree(p string) error {
 	var errs []error
-	for _, h := range cg.hierarchies(p) {
-		var dirs []string
-		_ = filepath.WalkDir(h, func(d string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, d)
-			}
-			return nil
-		})
-		slices.Reverse(dirs) // WalkDir lists parents before children
-		for _, d := range dirs {
-			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
-			}
+	dirs := cg.tree(p)
+	slices.Reverse(dirs) // children before their parents
+	for _, d := range dirs {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
 		}
 	}
 	return errors.Join(errs...)

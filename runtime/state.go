@@ -94,10 +94,10 @@ func (c *Containerd) StartupPods(ctx context.Context) ([]PodState, error) {
 	s := c.startup
 	c.startup = nil
 	c.startupMu.Unlock()
-	if s == nil || s.err != nil {
+	if s == nil {
 		return c.ListPods(ctx)
 	}
-	return s.pods, nil
+	return *s, nil
 }
 
 // podsOf groups the container records recs by pod and builds each pod's
