@@ -6,17 +6,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	goruntime "runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/minikubelet/minikubelet/internal/osthread"
 )
 
 // memoryReleasePeriod is how often the running agent gives back what a
@@ -59,7 +59,7 @@ func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Durati
 func releaseMemory(log *zap.Logger, collect bool) {
 	// First, so that the stacks of the threads it ends are freed with the
 	// rest.
-	ended, err := endIdleThreads(keptThreads)
+	ended, err := osthread.EndIdle(keptThreads)
 	if err != nil {
 		log.Warn("end idle threads", zap.Error(err))
 	}
@@ -137,55 +137,11 @@ func stackBytes() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// keptThreads is how many OS threads endIdleThreads leaves: enough for the
+// keptThreads is how many OS threads releaseMemory leaves: enough for the
 // Ps (GOMAXPROCS, the cores), sysmon, the runtime's template thread and a
 // few system calls that block at a time. The runtime starts more when they
 // are needed.
 const keptThreads = 8
-
-// endIdleThreads ends the agent's OS threads beyond keep. The Go runtime
-// starts a thread whenever the running ones are all blocked in system
-// calls, and never ends one: 100 pods started at once (their CNI plugins
-// waited for, FIFOs and pod files opened and written) left 133 threads,
-// each with a 16 KiB system stack and a 32 KiB signal stack, 6 MiB of the
-// agent's stacks for 100 idle pods. A goroutine that exits while locked to
-// its thread ends that thread; locking n goroutines at once puts them on n
-// different threads, idle ones first. It returns how many it ended.
-func endIdleThreads(keep int) (int, error) {
-	threads, err := threadCount()
-	if err != nil {
-		return 0, err
-	}
-	n := threads - keep
-	if n <= 0 {
-		return 0, nil
-	}
-	var locked, ended sync.WaitGroup
-	locked.Add(n)
-	ended.Add(n)
-	release := make(chan struct{})
-	for range n {
-		go func() {
-			defer ended.Done()
-			goruntime.LockOSThread()
-			locked.Done()
-			<-release // never unlocked: the thread ends with the goroutine
-		}()
-	}
-	locked.Wait()
-	close(release)
-	ended.Wait()
-	return n, nil
-}
-
-// threadCount is the number of the process's threads.
-func threadCount() (int, error) {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return 0, err
-	}
-	return len(tasks), nil
-}
 
 // dropBinaryPages unmaps the resident pages of the read-only mappings of
 // the running executable (text, read-only data, the pcln table) with

@@ -16,6 +16,8 @@ import (
 
 	"github.com/containerd/containerd"
 	"go.uber.org/zap"
+
+	"github.com/minikubelet/minikubelet/internal/osthread"
 )
 
 // probeTimeout bounds one attempt to reach a containerd socket.
@@ -241,20 +243,23 @@ func (d *Daemon) spawn() error {
 		Setpgid:   true, // a ^C on the agent's terminal is for the agent only
 		Pdeathsig: syscall.SIGTERM,
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("embedded containerd: start %s: %w", bin, err)
-	}
 	exited := make(chan struct{})
+	// Under the lock, so that the exit callback cannot run before
+	// d.cmd and d.exited are set.
 	d.mu.Lock()
-	d.cmd, d.exited = cmd, exited
-	d.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
+	err = osthread.StartChild(cmd, func(err error) {
 		d.mu.Lock()
 		d.err = err
 		d.mu.Unlock()
 		close(exited)
-	}()
+	})
+	if err == nil {
+		d.cmd, d.exited = cmd, exited
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("embedded containerd: start %s: %w", bin, err)
+	}
 	d.log.Info("started containerd", zap.Int("pid", cmd.Process.Pid))
 	return nil
 }

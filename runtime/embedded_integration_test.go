@@ -24,6 +24,7 @@ import (
 
 	"github.com/minikubelet/minikubelet/imagebuild"
 	imgs "github.com/minikubelet/minikubelet/images"
+	"github.com/minikubelet/minikubelet/internal/osthread"
 )
 
 // startEmbedded starts a private containerd under a temp root and stops it
@@ -350,4 +351,36 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func podWithUID(uid types.UID) *v1.Pod {
 	return &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: uid}}
+}
+
+// TestEmbeddedDaemonOutlivesEndedThreads: the agent gives its idle OS
+// threads back (osthread.EndIdle); the embedded containerd, whose
+// parent-death signal is tied to the thread that forked it, runs on. It
+// used to get SIGTERM when that thread was among them, and tests sharing
+// one containerd with an agent saw it restart under them.
+func TestEmbeddedDaemonOutlivesEndedThreads(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	t.Cleanup(func() { removeStateDir(t, root) })
+	client, d := startEmbedded(t, root)
+	pid := d.PID()
+	for range 3 {
+		if _, err := osthread.EndIdle(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The signal is sent as a thread exits, and the supervisor restarts
+	// a containerd that died at once; a moment tells the two apart.
+	time.Sleep(time.Second)
+	if got := d.PID(); got != pid {
+		t.Fatalf("containerd %d replaced by %d after the agent's idle threads ended", pid, got)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("containerd %d: %v", pid, err)
+	}
+	if _, err := client.Version(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

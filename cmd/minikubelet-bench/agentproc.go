@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/minikubelet/minikubelet/api"
+	"github.com/minikubelet/minikubelet/internal/osthread"
 )
 
 // agentProc is the real minikubelet binary running `agent` as a child
@@ -139,14 +140,13 @@ func (a *agentProc) exec(ctx context.Context, binary string) (time.Time, error) 
 	}
 	exited := make(chan struct{})
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := osthread.StartChild(cmd, func(err error) {
+		a.exitErr = err
+		close(exited)
+	}); err != nil {
 		return time.Time{}, fmt.Errorf("start agent: %w", err)
 	}
 	a.cmd, a.exited = cmd, exited
-	go func() {
-		a.exitErr = cmd.Wait()
-		close(exited)
-	}()
 	deadline := time.After(time.Minute)
 	for {
 		vctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/minikubelet/minikubelet/internal/osthread"
 	pauseimage "github.com/minikubelet/minikubelet/pause/image"
 	"github.com/minikubelet/minikubelet/runtime"
 )
@@ -255,13 +256,12 @@ func startKubelet(ctx context.Context, w *world, binary string, n netSpec) (*kub
 	k.cmd.Stdout, k.cmd.Stderr = logFile, logFile
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	start := time.Now()
-	if err := k.cmd.Start(); err != nil {
+	if err := osthread.StartChild(k.cmd, func(err error) {
+		k.exitErr = err
+		close(k.exited)
+	}); err != nil {
 		return nil, fmt.Errorf("start kubelet %s: %w", binary, err)
 	}
-	go func() {
-		k.exitErr = k.cmd.Wait()
-		close(k.exited)
-	}()
 	w.defer_(k.stop)
 	// Its serving certificate is self-signed: loopback only, nothing to verify.
 	k.http = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/remotes/docker"
+
+	"github.com/minikubelet/minikubelet/internal/osthread"
 )
 
 // registryBinary is Debian's docker-registry (the distribution registry).
@@ -88,14 +90,10 @@ http:
 	cmd.Dir = dir
 	// Die with the test binary rather than outlive a crashed test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	if err := osthread.StartChild(cmd, func(error) { close(exited) }); err != nil {
 		return "", fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	stop := func() {
 		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
 		select {
