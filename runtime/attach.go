@@ -70,6 +70,11 @@ func (c *Containerd) Attach(ctx context.Context, containerID string, opts Attach
 	a := lc.attach(opts.Stdout, opts.Stderr)
 	defer lc.detach(a)
 	if lc.tty && opts.Resize != nil {
+		// The first size before any input: what is typed runs on a
+		// terminal of the client's size.
+		if sz, ok := firstSize(ctx, opts.Resize); ok {
+			_ = task.Resize(nctx, uint32(sz.Width), uint32(sz.Height))
+		}
 		go func() {
 			for {
 				select {

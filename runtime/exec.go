@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // maxExecOutput caps ExecSync's combined output, like the kubelet's limit
@@ -22,6 +23,12 @@ const maxExecOutput = 10 << 10
 // ioDrainTimeout bounds waiting for an exec's output after it exited: a
 // background child may hold stdout open forever.
 const ioDrainTimeout = 2 * time.Second
+
+// firstSizeWait bounds waiting for a terminal's size before an exec with
+// TTY starts, or an attach to one passes on input. kubectl sends it as soon
+// as the streams are up; a process started first ran on a terminal of 0x0
+// until the size came (`stty size` failed, as in CI's SPDY exec test).
+const firstSizeWait = time.Second
 
 // ErrExecTimeout is wrapped by ExecSync when the command outlived its
 // timeout. It also matches context.DeadlineExceeded under errors.Is: that
@@ -102,6 +109,11 @@ func (c *Containerd) exec(ctx context.Context, containerID string, opts ExecOpti
 	pspec.Args = opts.Cmd
 	pspec.Terminal = opts.TTY
 	pspec.ConsoleSize = nil
+	if opts.TTY && opts.Resize != nil {
+		if sz, ok := firstSize(ctx, opts.Resize); ok {
+			pspec.ConsoleSize = &specs.Box{Height: uint(sz.Height), Width: uint(sz.Width)}
+		}
+	}
 
 	stdin := newStdinCloser(c.ns(context.WithoutCancel(ctx)), opts.Stdin)
 	ioOpts := []cio.Opt{
@@ -235,4 +247,18 @@ func (s *stdinCloser) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// firstSize waits up to firstSizeWait for the first terminal size on
+// resize, the size the process starts with.
+func firstSize(ctx context.Context, resize <-chan TerminalSize) (TerminalSize, bool) {
+	timer := time.NewTimer(firstSizeWait)
+	defer timer.Stop()
+	select {
+	case sz, ok := <-resize:
+		return sz, ok && sz.Width > 0 && sz.Height > 0
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return TerminalSize{}, false
 }

@@ -712,6 +712,17 @@ spec:
 	if err != nil || code != 0 || !strings.HasPrefix(strings.TrimSpace(out.String()), "/dev/pts/") {
 		t.Errorf("exec with TTY: code %d err %v out %q", code, err, out.String())
 	}
+	// The process starts on a terminal of the size first sent, not on
+	// one the size reaches after it ran.
+	out.Reset()
+	resize = make(chan runtime.TerminalSize, 1)
+	resize <- runtime.TerminalSize{Width: 120, Height: 40}
+	code, err = env.Runtime.Exec(testContext(t), cs[0].ID, runtime.ExecOptions{
+		Cmd: []string{"stty", "size"}, TTY: true, Stdout: &out, Resize: resize,
+	})
+	if err != nil || code != 0 || strings.TrimSpace(out.String()) != "40 120" {
+		t.Errorf("stty size at the start of an exec with TTY: code %d err %v out %q, want 40 120", code, err, out.String())
+	}
 	teardown(t, env, pod)
 }
 
