@@ -12,7 +12,7 @@ import (
 // Linux sends a child's parent-death signal (SysProcAttr.Pdeathsig) when
 // the thread that forked it ends, not when the process does (prctl(2),
 // PR_SET_PDEATHSIG), and the runtime ends the thread of a goroutine that
-// exits locked to it, as EndIdle's do. The agent's embedded containerd,
+// exits locked to it, as EndIdle's goroutines do. The agent's embedded containerd,
 // forked from an ordinary thread, got SIGTERM when the agent gave its idle
 // threads back; a locked thread is never taken, so it lives as long as the
 // child. It costs one thread, blocked in wait4(2), for the child's life.

@@ -58,8 +58,9 @@ func TestThreadEndKillsChildOfPlainStart(t *testing.T) {
 // A child started by StartChild outlives every thread ended after it started.
 func TestStartChildKeepsChildWhileThreadsEnd(t *testing.T) {
 	cmd := sleeper()
-	exited := make(chan error, 1)
-	if err := StartChild(cmd, func(err error) { exited <- err }); err != nil {
+	exited := make(chan struct{})
+	var exitErr error
+	if err := StartChild(cmd, func(err error) { exitErr = err; close(exited) }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -73,8 +74,8 @@ func TestStartChildKeepsChildWhileThreadsEnd(t *testing.T) {
 	// The parent-death signal is sent as the thread exits; give its
 	// delivery and the reaping a moment before looking.
 	select {
-	case err := <-exited:
-		t.Fatalf("child ended while this process runs: %v", err)
+	case <-exited:
+		t.Fatalf("child ended while this process runs: %v", exitErr)
 	case <-time.After(200 * time.Millisecond):
 	}
 	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
