@@ -66,6 +66,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == probeFloorCommand {
 		os.Exit(probeFloorMain(os.Stdin, os.Stdout))
 	}
+	if len(os.Args) > 1 && os.Args[1] == probeFloorGoCommand {
+		os.Exit(probeFloorGoMain(os.Stdin, os.Stdout))
+	}
 	var o benchOptions
 	var cniDirs, only string
 	flag.BoolVar(&o.quick, "quick", false, "smaller counts and shorter windows (under 3 minutes)")

@@ -401,8 +401,9 @@ func firstLine(b []byte) []byte {
 	return line
 }
 
-// probeFloorProc is the floor's client running as the bench's child.
+// probeFloorProc is a floor's client running as the bench's child.
 type probeFloorProc struct {
+	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
@@ -411,16 +412,29 @@ type probeFloorProc struct {
 // startProbeFloor starts the floor's client on targets and returns once it
 // has probed each of them once.
 func startProbeFloor(ctx context.Context, spec probeFloorSpec) (*probeFloorProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, self, probeFloorCommand)
 	// One P: the client has one goroutine. No asynchronous preemption:
 	// that goroutine never yields, and the preemption signal would
 	// interrupt its connects (EINTR, which a connect with a timeout never
 	// restarts) for no other goroutine to run.
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
+	return startFloorClient(ctx, "probing floor", probeFloorCommand, []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1"}, spec)
+}
+
+// startProbeFloorGo starts the Go floor's client and returns once it has
+// run each probe once. It runs with the runtime's defaults, as the agent.
+func startProbeFloorGo(ctx context.Context, spec probeFloorGoSpec) (*probeFloorProc, error) {
+	return startFloorClient(ctx, "Go probing floor", probeFloorGoCommand, nil, spec)
+}
+
+// startFloorClient runs the bench binary as the client of command, with
+// env added to the bench's environment, hands it spec and waits for its
+// "ready".
+func startFloorClient(ctx context.Context, name, command string, env []string, spec any) (*probeFloorProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, command)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -431,17 +445,17 @@ func startProbeFloor(ctx context.Context, spec probeFloorSpec) (*probeFloorProc,
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the probing floor: %w", err)
+		return nil, fmt.Errorf("start the %s: %w", name, err)
 	}
-	p := &probeFloorProc{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
+	p := &probeFloorProc{name: name, cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
 	if err := json.NewEncoder(stdin).Encode(spec); err != nil {
 		_, _ = p.finish()
-		return nil, fmt.Errorf("probing floor: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	line, err := p.stdout.ReadString('\n')
 	if err != nil || line != "ready\n" {
 		_, ferr := p.finish()
-		return nil, fmt.Errorf("probing floor did not start (%q): %w", line, errors.Join(err, ferr))
+		return nil, fmt.Errorf("%s did not start (%q): %w", name, line, errors.Join(err, ferr))
 	}
 	return p, nil
 }
@@ -452,10 +466,10 @@ func (p *probeFloorProc) finish() (probeFloorResult, error) {
 	_ = p.stdin.Close()
 	derr := json.NewDecoder(p.stdout).Decode(&res)
 	if err := p.cmd.Wait(); err != nil {
-		return res, fmt.Errorf("probing floor: %w", err)
+		return res, fmt.Errorf("%s: %w", p.name, err)
 	}
 	if derr != nil {
-		return res, fmt.Errorf("probing floor's result: %w", derr)
+		return res, fmt.Errorf("%s's result: %w", p.name, derr)
 	}
 	return res, nil
 }

@@ -98,12 +98,14 @@ func (b *bench) probeTiming(ctx context.Context) error {
 	return sleep(ctx, time.Second)
 }
 
-// probingFloor measures the floor of probing: the agent's probes, sent to
-// the same pods at the same rate by the floor's client (probeFloorMain), a
-// process of its own whose CPU is read from /proc as the agent's is. The
-// agent is stopped meanwhile (SIGSTOP, its pods keep running): its probes
-// would double the load on the bridge and the pods, and the capture could
-// not tell its connections from the floor's.
+// probingFloor measures the floors of probing: the agent's probes, sent to
+// the same pods at the same rate first by the raw floor's client
+// (probeFloorMain), then for as long by the Go floor's (probeFloorGoMain,
+// the agent's own probe code alone), each a process of its own whose CPU
+// is read from /proc as the agent's is. The agent is stopped meanwhile
+// (SIGSTOP, its pods keep running): its probes would double the load on
+// the bridge and the pods, and the capture could not tell its connections
+// from the floor's.
 func (b *bench) probingFloor(ctx context.Context, ips []string) (retErr error) {
 	targets, p, err := floorTargets(ctx, ips)
 	if err != nil {
@@ -114,10 +116,54 @@ func (b *bench) probingFloor(ctx context.Context, ips []string) (retErr error) {
 	}
 	defer func() { retErr = errors.Join(retErr, b.agent.resume()) }()
 	// Both probes of probedPod have the same period and timeout.
-	fp, err := startProbeFloor(ctx, probeFloorSpec{Targets: targets,
-		Period: time.Duration(p.PeriodSeconds) * time.Second, Timeout: time.Duration(p.TimeoutSeconds) * time.Second})
+	period := time.Duration(p.PeriodSeconds) * time.Second
+	raw, err := b.floorClient(ctx, ips, func() (*probeFloorProc, error) {
+		return startProbeFloor(ctx, probeFloorSpec{Targets: targets, Period: period, Timeout: time.Duration(p.TimeoutSeconds) * time.Second})
+	})
 	if err != nil {
 		return err
+	}
+	gof, err := b.floorClient(ctx, ips, func() (*probeFloorProc, error) {
+		return startProbeFloorGo(ctx, probeFloorGoSpec{IPs: ips, Container: probedPod("").Spec.Containers[0], Period: period})
+	})
+	if err != nil {
+		return err
+	}
+
+	r := b.res
+	r.ProbeFloorProbesPerS, r.ProbeFloorCPU, r.ProbeFloorCPUUser, r.ProbeFloorCPUSys = raw.probesPerS, raw.cpu, raw.user, raw.sys
+	r.ProbeFloorFailed = raw.res.Failed
+	if r.ProbeFloorCPU > 0 {
+		r.ProbeCPUFloorRatio = round2(r.AgentCPUProbing / r.ProbeFloorCPU)
+	}
+	r.ProbeGoFloorProbesPerS, r.ProbeGoFloorCPU, r.ProbeGoFloorCPUUser, r.ProbeGoFloorCPUSys = gof.probesPerS, gof.cpu, gof.user, gof.sys
+	r.ProbeGoFloorFailed = gof.res.Failed
+	if r.ProbeGoFloorCPU > 0 {
+		r.ProbeCPUGoFloorRatio = round2(r.AgentCPUProbing / r.ProbeGoFloorCPU)
+	}
+	for _, f := range []struct {
+		name string
+		m    floorMeasure
+	}{{"probing floor", raw}, {"Go probing floor", gof}} {
+		b.log.Sugar().Infof("%s: %.0f probes/s, CPU %.2f%% (user %.2f, sys %.2f); %d of %d probes failed %s",
+			f.name, f.m.probesPerS, f.m.cpu, f.m.user, f.m.sys, f.m.res.Failed, f.m.res.Probes, f.m.res.FirstError)
+	}
+	return nil
+}
+
+// floorMeasure is what one floor's client did over the probe window.
+type floorMeasure struct {
+	probesPerS, cpu, user, sys float64
+	res                        probeFloorResult
+}
+
+// floorClient starts a floor's client, reads its CPU and the probes the
+// capture saw to ips over the probe window, and stops it.
+func (b *bench) floorClient(ctx context.Context, ips []string, start func() (*probeFloorProc, error)) (_ floorMeasure, retErr error) {
+	var m floorMeasure
+	fp, err := start()
+	if err != nil {
+		return m, err
 	}
 	finished := false
 	defer func() {
@@ -129,38 +175,29 @@ func (b *bench) probingFloor(ctx context.Context, ips []string) (retErr error) {
 	mark := b.capture.mark()
 	s0, err := sampleProc(fp.cmd.Process.Pid)
 	if err != nil {
-		return err
+		return m, err
 	}
 	if err := sleep(ctx, b.size.ProbeWindow); err != nil {
-		return err
+		return m, err
 	}
 	s1, err := sampleProc(fp.cmd.Process.Pid)
 	if err != nil {
-		return err
+		return m, err
 	}
 	attempts := b.capture.since(mark)
 	finished = true
-	res, err := fp.finish()
-	if err != nil {
-		return err
+	if m.res, err = fp.finish(); err != nil {
+		return m, err
 	}
-
 	want := map[string]bool{}
 	for _, ip := range ips {
 		want[ip] = true
 	}
-	r := b.res
-	r.ProbeFloorProbesPerS = round2(probeRate(attempts, want, s1.At.Sub(s0.At)))
-	r.ProbeFloorCPU = round2(cpuPercent(s0, s1))
+	m.probesPerS = round2(probeRate(attempts, want, s1.At.Sub(s0.At)))
+	m.cpu = round2(cpuPercent(s0, s1))
 	user, sys := cpuSplit(s0, s1)
-	r.ProbeFloorCPUUser, r.ProbeFloorCPUSys = round2(user), round2(sys)
-	r.ProbeFloorFailed = res.Failed
-	if r.ProbeFloorCPU > 0 {
-		r.ProbeCPUFloorRatio = round2(r.AgentCPUProbing / r.ProbeFloorCPU)
-	}
-	b.log.Sugar().Infof("probing floor: %.0f probes/s, CPU %.2f%% (user %.2f, sys %.2f); %d of %d probes failed %s",
-		r.ProbeFloorProbesPerS, r.ProbeFloorCPU, r.ProbeFloorCPUUser, r.ProbeFloorCPUSys, res.Failed, res.Probes, res.FirstError)
-	return nil
+	m.user, m.sys = round2(user), round2(sys)
+	return m, nil
 }
 
 // probeRate is the connections per second the capture saw to the given

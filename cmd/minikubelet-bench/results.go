@@ -183,6 +183,14 @@ type results struct {
 	ProbeFloorProbesPerS float64 `json:"probe_floor_probes_per_s"`
 	ProbeFloorFailed     int     `json:"probe_floor_failed"`
 	ProbeCPUFloorRatio   float64 `json:"probe_cpu_ratio_to_floor"` // the agent's CPU over the floor's
+	// The Go floor: the same again from the agent's own probe code alone
+	// (prober/probe) in a Go process of its own, right after the floor.
+	ProbeGoFloorCPU        float64 `json:"probe_go_floor_cpu_pct"`
+	ProbeGoFloorCPUUser    float64 `json:"probe_go_floor_cpu_user_pct"`
+	ProbeGoFloorCPUSys     float64 `json:"probe_go_floor_cpu_sys_pct"`
+	ProbeGoFloorProbesPerS float64 `json:"probe_go_floor_probes_per_s"`
+	ProbeGoFloorFailed     int     `json:"probe_go_floor_failed"`
+	ProbeCPUGoFloorRatio   float64 `json:"probe_cpu_ratio_to_go_floor"` // the agent's CPU over the Go floor's
 
 	Logging         []logFigure `json:"logging,omitempty"`
 	AgentRSSProbing float64     `json:"agent_rss_mib_probing"`
@@ -428,6 +436,9 @@ func (r *results) writeTable(w io.Writer) {
 		{"probes", "CPU of the same probes from a bare client (floor), % of a core", f2(r.AgentCPUProbing), "floor " + f2(r.ProbeFloorCPU),
 			fmt.Sprintf("%.2fx; floor user %.2f + sys %.2f, agent stopped meanwhile; %.0f probes/s, %d failed", r.ProbeCPUFloorRatio,
 				r.ProbeFloorCPUUser, r.ProbeFloorCPUSys, r.ProbeFloorProbesPerS, r.ProbeFloorFailed), nil},
+		{"probes", "CPU of the same probes from the agent's probe code alone (Go floor), % of a core", f2(r.AgentCPUProbing), "Go floor " + f2(r.ProbeGoFloorCPU),
+			fmt.Sprintf("%.2fx; Go floor user %.2f + sys %.2f, %.2fx the floor, agent stopped meanwhile; %.0f probes/s, %d failed", r.ProbeCPUGoFloorRatio,
+				r.ProbeGoFloorCPUUser, r.ProbeGoFloorCPUSys, ratio(r.ProbeGoFloorCPU, r.ProbeFloorCPU), r.ProbeGoFloorProbesPerS, r.ProbeGoFloorFailed), nil},
 		{"probes", "kernel share while probing (system time), % of a core", f2(r.AgentCPUProbingSys), "floor " + f2(r.ProbeFloorCPUSys), r.probeKernelNote(), nil},
 		{"idle", "agent RSS idle, 0 pods, MiB", f1(r.AgentRSSIdle), "", fmt.Sprintf("anon %.1f + file %.1f; CPU %.2f%% over %.0f s", r.AgentRSSAnonIdle, r.AgentRSSFileIdle, r.AgentCPUIdle, r.IdleWindowS),
 			func(p *peerResults) string {

@@ -66,7 +66,7 @@ func mib(b int64) float64 {
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // ratio is a/b rounded to 0.01, 0 when b is 0.
-func ratio(a, b time.Duration) float64 {
+func ratio[T time.Duration | float64](a, b T) float64 {
 	if b == 0 {
 		return 0
 	}
