@@ -5,6 +5,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,6 +124,60 @@ spec:
 			t.Errorf("describe lacks %q:\n%s", want, desc)
 		}
 	}
+}
+
+// A server that listens a moment after its container starts is ready well
+// within the readiness probe's first period: the probe refused at the
+// container's start is retried early, quietly, instead of a period later.
+func TestReadyBeforeTheFirstPeriod(t *testing.T) {
+	const period = 20 * time.Second
+	env := testenv.New(t)
+	a := startAgent(t, testConfig(t, env))
+	// Within a period of the agent's start a worker waits a random part of
+	// the period before its first probe, as kubelet's do (for the pods an
+	// agent restart adopts); this pod is to be probed at once.
+	time.Sleep(period)
+	a.write("late.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: late}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox
+    command: [sh, -c, 'sleep 0.5; mkdir -p /www && echo ok >/www/index.html && exec httpd -f -p 8080 -h /www']
+    readinessProbe:
+      httpGet: {path: /, port: 8080}
+      periodSeconds: %d
+`, int(period.Seconds())))
+	p := a.waitPod("late", "Ready", time.Minute, isReady)
+	started := cstatus(p, "web").State.Running.StartedAt.Time
+	var readyAt time.Time
+	for _, c := range p.Status.Conditions {
+		if c.Type == v1.PodReady {
+			readyAt = c.LastTransitionTime.Time
+		}
+	}
+	// Without the early retries the pod is ready a period after its start
+	// (the probe at the start is refused); half a period is no measure of
+	// speed, only which side of the period it fell on.
+	if d := readyAt.Sub(started); d >= period/2 {
+		t.Errorf("ready %v after the container started, want well within the first period (%v)", d, period)
+	}
+	unhealthy := int32(0)
+	for _, e := range a.events("late") {
+		if e.Reason == "Unhealthy" {
+			unhealthy += max(e.Count, 1)
+		}
+	}
+	// The early retries record no event; only a regular probe's failure
+	// (the one at the container's start, if it came too early) does.
+	if unhealthy > 1 {
+		t.Errorf("%d Unhealthy events, want at most 1:\n%s", unhealthy, a.describe("late"))
+	}
+	a.remove("late.yaml")
+	a.waitGone("late", time.Minute)
+	env.AssertPodGone(t, p)
 }
 
 // exec liveness (the upstream docs' `cat /tmp/healthy`), a startup probe

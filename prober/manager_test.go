@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -377,4 +379,143 @@ func (m *Manager) workerCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.workers)
+}
+
+// TestEarlyRetries drives a real worker goroutine with the fake clock: a
+// network readiness or startup probe that fails on a new container is
+// tried again after firstRetry, twice as long, and so on, until it passes
+// or the next retry would not come before the regular tick. The retries'
+// failures record no event and count toward no threshold; liveness and
+// exec probes are not retried early.
+func TestEarlyRetries(t *testing.T) {
+	// The clock's steps: firstRetry's doublings within a 1 s period, then
+	// just before, at, and just after the first regular tick.
+	var at []time.Duration
+	for d, sum := firstRetry, firstRetry; sum < time.Second; d, sum = 2*d, sum+2*d {
+		at = append(at, sum)
+	}
+	if len(at) != 6 {
+		t.Fatalf("early retries at %v: the table below expects 6", at)
+	}
+	at = append(at, 999*time.Millisecond, time.Second, time.Second+tickGrid)
+
+	tests := []struct {
+		name      string
+		probeType ProbeType
+		exec      bool
+		okFrom    int   // the first request answered 200 (1-based); 0: never
+		probes    []int // probes made by each step of at, the first one included
+		want      Result
+		events    int // Unhealthy events: the regular ticks' failures only
+	}{
+		{"readiness passes on the third retry", Readiness, false, 4, []int{2, 3, 4, 4, 4, 4, 4, 5, 5}, Success, 1},
+		{"readiness never passes", Readiness, false, 0, []int{2, 3, 4, 5, 6, 7, 7, 8, 8}, Failure, 2},
+		{"startup passes on the second retry", Startup, false, 3, []int{2, 3, 3, 3, 3, 3, 3, 3, 3}, Success, 1},
+		// failureThreshold 2: the early retries' failures do not count,
+		// so the startup probe fails at the regular tick, not before.
+		{"startup never passes", Startup, false, 0, []int{2, 3, 4, 5, 6, 7, 7, 8, 8}, Failure, 2},
+		{"liveness is not retried early", Liveness, false, 0, []int{1, 1, 1, 1, 1, 1, 1, 2, 2}, Success, 2},
+		{"exec is not retried early", Readiness, true, 0, []int{1, 1, 1, 1, 1, 1, 1, 2, 2}, Failure, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if n := int(requests.Add(1)); tt.okFrom == 0 || n < tt.okFrom {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			}))
+			defer srv.Close()
+			u, _ := url.Parse(srv.URL)
+			port, _ := strconv.Atoi(u.Port())
+
+			h := newHarness(t)
+			p := &v1.Probe{
+				ProbeHandler:     v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Path: "/", Port: intstr.FromInt(port)}},
+				PeriodSeconds:    1,
+				FailureThreshold: 3,
+			}
+			probes := func() int { return int(requests.Load()) }
+			if tt.exec {
+				p = execProbe(1, 3)
+				p.PeriodSeconds = 1
+				h.exec.then(fail)
+				probes = h.exec.count
+			}
+			var pod *v1.Pod
+			switch tt.probeType {
+			case Readiness:
+				pod = testPod("u1", nil, p, nil)
+			case Liveness:
+				pod = testPod("u1", p, nil, nil)
+			case Startup:
+				p.FailureThreshold = 2
+				pod = testPod("u1", nil, nil, p)
+			}
+			h.status.set(running(pod, cid, epoch, tt.probeType != Startup))
+			h.m.AddPod(pod)
+			waitFor(t, "first probe", func() bool { return probes() == 1 })
+
+			// A timer that fires leaves the fake clock in Step; the worker
+			// sets its next one after the probe. So once the clock has a
+			// waiter again, the probes due by now have run.
+			for i, d := range at {
+				waitFor(t, "worker to wait on its timer", h.clock.HasWaiters)
+				h.clock.SetTime(epoch.Add(d))
+				waitFor(t, "worker to wait on its timer", h.clock.HasWaiters)
+				if n := probes(); n != tt.probes[i] {
+					t.Fatalf("%d probes at %v, want %d", n, d, tt.probes[i])
+				}
+			}
+			r, _ := h.m.cache(tt.probeType).get(cid)
+			if r != tt.want {
+				t.Errorf("result %v, want %v", r, tt.want)
+			}
+			unhealthy := 0
+			for _, e := range h.rec.take() {
+				if strings.Contains(e, " Unhealthy ") {
+					unhealthy++
+				}
+			}
+			if unhealthy != tt.events {
+				t.Errorf("%d Unhealthy events, want %d", unhealthy, tt.events)
+			}
+		})
+	}
+}
+
+// TestTriggerWhileEarlyRetryPending: a trigger (a status published while
+// the container is not yet ready) ends a regular wait at once, but one for
+// an early retry goes on until its timer: the retry comes soon anyway, and
+// the trigger's probe would be one more.
+func TestTriggerWhileEarlyRetryPending(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprintf("early=%v", early), func(t *testing.T) {
+			h := newHarness(t)
+			w := h.worker(testPod("u1", nil, execProbe(1, 3), nil), Readiness)
+			timer := h.clock.NewTimer(firstRetry)
+			w.trigger()
+			type woke struct{ triggered, ok bool }
+			done := make(chan woke, 1)
+			go func() {
+				triggered, ok := w.wait(timer, early)
+				done <- woke{triggered, ok}
+			}()
+			if !early {
+				if got := <-done; got != (woke{true, true}) {
+					t.Fatalf("wait = %+v, want triggered", got)
+				}
+				return
+			}
+			select {
+			case got := <-done:
+				t.Fatalf("wait = %+v before its timer, want it to go on waiting", got)
+			case <-time.After(50 * time.Millisecond):
+			}
+			h.clock.Step(firstRetry)
+			if got := <-done; got != (woke{false, true}) {
+				t.Fatalf("wait = %+v, want the timer", got)
+			}
+		})
+	}
 }

@@ -29,9 +29,10 @@ var errNoPodIP = errors.New("pod has no IP address yet")
 
 // probe runs the worker's probe once (with retries on error), records the
 // events kubelet records, and maps the outcome to a result. A non-nil error
-// means there is no verdict; the caller discards it.
-func (w *worker) probe(pod *v1.Pod) (Result, error) {
-	if w.m.observe != nil {
+// means there is no verdict; the caller discards it. quiet records no event
+// and logs no failure: an early retry whose failure will be dropped.
+func (w *worker) probe(pod *v1.Pod, quiet bool) (Result, error) {
+	if w.m.observe != nil && !quiet {
 		w.m.observe(w.key, w.due)
 	}
 	var (
@@ -53,9 +54,11 @@ func (w *worker) probe(pod *v1.Pod) (Result, error) {
 	t := w.key.probeType
 	ref := events.PodRef(w.pod, w.container.Name)
 	if err != nil {
-		w.log.Info("probe errored", zap.Stringer("result", res), zap.Error(err))
-		events.Eventf(w.m.recorder, ref, v1.EventTypeWarning, reasonUnhealthy,
-			"%s probe errored and resulted in %s state: %s", t, res, err)
+		if !quiet {
+			w.log.Info("probe errored", zap.Stringer("result", res), zap.Error(err))
+			events.Eventf(w.m.recorder, ref, v1.EventTypeWarning, reasonUnhealthy,
+				"%s probe errored and resulted in %s state: %s", t, res, err)
+		}
 		return Failure, err
 	}
 	switch res {
@@ -67,8 +70,10 @@ func (w *worker) probe(pod *v1.Pod) (Result, error) {
 		events.Eventf(w.m.recorder, ref, v1.EventTypeWarning, reasonProbeWarning, "%s probe warning: %s", t, out)
 		return Success, nil
 	case probe.Failure:
-		w.log.Debug("probe failed", zap.String("output", out))
-		events.Eventf(w.m.recorder, ref, v1.EventTypeWarning, reasonUnhealthy, "%s probe failed: %s", t, out)
+		w.log.Debug("probe failed", zap.String("output", out), zap.Bool("earlyRetry", quiet))
+		if !quiet {
+			events.Eventf(w.m.recorder, ref, v1.EventTypeWarning, reasonUnhealthy, "%s probe failed: %s", t, out)
+		}
 		return Failure, nil
 	default:
 		w.log.Debug("probe result unknown")

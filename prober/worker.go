@@ -22,6 +22,21 @@ import (
 // a random jitter anyway).
 const tickGrid = 10 * time.Millisecond
 
+// firstRetry is the first delay of the early retries of a network
+// readiness or startup probe that failed on a container that has not yet
+// passed it. A server usually listens some milliseconds after its process
+// starts, while the first probe comes as soon as the container runs; on the
+// period alone, a container whose first probe came too early would wait a
+// whole period (10 s by default) to become ready. The kubelet does exactly
+// that. Here a failed first probe is tried again after firstRetry, then
+// after twice as long, and so on, as long as the retry comes before the
+// next regular tick: about log2(period/firstRetry) extra probes, only in
+// the first period of a container. An early retry that fails changes
+// nothing: it counts toward no threshold and records no event, so the
+// regular ticks decide failures as they do in the kubelet. Exec probes are
+// not retried early: each try is a process in the container.
+const firstRetry = 10 * time.Millisecond
+
 // onGrid returns t, or the first multiple of tickGrid of the wall clock
 // after it, keeping t's monotonic clock reading.
 func onGrid(t time.Time) time.Time {
@@ -62,6 +77,9 @@ type worker struct {
 	onHold      bool   // no probing until a new container ID appears
 	deleting    bool   // exited because the pod is being deleted
 	due         time.Time
+	// retryIn is the delay of the next early retry (firstRetry); zero once
+	// the container passed the probe or the retries reached a regular tick.
+	retryIn time.Duration
 }
 
 func (m *Manager) newWorker(key probeKey, pod *v1.Pod, c *v1.Container, spec v1.Probe, sidecar bool) *worker {
@@ -154,10 +172,24 @@ func (w *worker) run() {
 			timer.Stop()
 		}
 	}()
-	for w.doProbe() {
+	early := false // the probe to run is an early retry (firstRetry)
+	for {
+		keepGoing, failed := w.doProbe(early)
+		if !keepGoing {
+			return
+		}
 		next := onGrid(w.due.Add(period))
 		now := clk.Now()
 		wait := next.Sub(now)
+		early = false
+		if failed && w.retryIn > 0 {
+			if w.retryIn < wait {
+				wait, early = w.retryIn, true
+				w.retryIn *= 2
+			} else {
+				w.retryIn = 0
+			}
+		}
 		if wait <= 0 {
 			// The probe overran its period: probe again at once, like a
 			// ticker's buffered tick, and count the period from now.
@@ -174,19 +206,40 @@ func (w *worker) run() {
 		} else {
 			timer.Reset(wait)
 		}
+		triggered, ok := w.wait(timer, early)
+		switch {
+		case !ok:
+			return
+		case triggered:
+			w.due = clk.Now()
+		case !early:
+			w.due = next
+		}
+	}
+}
+
+// wait waits for timer, or for a manual trigger, which stops the timer.
+// While an early retry is pending a trigger is dropped: the retry comes
+// soon and reads the newly published status anyway; the trigger's probe
+// would be one more. ok is false when the worker is stopped.
+func (w *worker) wait(timer clock.Timer, early bool) (triggered, ok bool) {
+	for {
 		select {
 		case <-w.ctx.Done():
-			return
+			return false, false
 		case <-timer.C():
-			w.due = next
+			return false, true
 		case <-w.manual:
+			if early {
+				continue
+			}
 			if !timer.Stop() {
 				select {
 				case <-timer.C():
 				default:
 				}
 			}
-			w.due = clk.Now()
+			return true, true
 		}
 	}
 }
@@ -203,19 +256,20 @@ func (w *worker) exit() {
 // doProbe is one step of the worker: it reads the published pod, tracks the
 // container instance, runs the probe when kubelet would, and commits a
 // result once the threshold is reached. It reports whether the worker
-// should keep going.
-func (w *worker) doProbe() (keepGoing bool) {
+// should keep going, and whether a probe ran and failed. An early retry
+// (firstRetry) that fails is dropped: no event, no count, no result.
+func (w *worker) doProbe(early bool) (keepGoing, failed bool) {
 	pod, ok := w.m.status.Peek(w.key.podUID)
 	if !ok {
-		return true // not published yet, or already gone
+		return true, false // not published yet, or already gone
 	}
 	if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
 		w.log.Debug("pod is terminal, probe worker exits", zap.String("phase", string(pod.Status.Phase)))
-		return false
+		return false, false
 	}
 	cs := containerStatus(&pod.Status, w.container.Name)
 	if cs == nil {
-		return true // not created yet
+		return true, false // not created yet
 	}
 
 	if w.containerID != cs.ContainerID {
@@ -228,16 +282,20 @@ func (w *worker) doProbe() (keepGoing bool) {
 		// of results from the instance before it.
 		w.onHold = false
 		w.resultRun = 0
+		w.retryIn = 0
+		if w.key.probeType != Liveness && w.spec.Exec == nil {
+			w.retryIn = firstRetry
+		}
 		w.set(w.initial)
 	}
 	if w.onHold {
-		return true
+		return true, false
 	}
 
 	if cs.State.Running == nil {
 		w.set(Failure)
 		// Keep watching unless this container will never run again.
-		return cs.State.Terminated == nil || w.pod.Spec.RestartPolicy != v1.RestartPolicyNever || w.sidecar
+		return cs.State.Terminated == nil || w.pod.Spec.RestartPolicy != v1.RestartPolicyNever || w.sidecar, false
 	}
 
 	if w.key.probeType != Readiness && (pod.DeletionTimestamp != nil || w.pod.DeletionTimestamp != nil) {
@@ -245,24 +303,30 @@ func (w *worker) doProbe() (keepGoing bool) {
 		// restarts a container that is being stopped anyway.
 		w.set(Success)
 		w.deleting = true
-		return false
+		return false, false
 	}
 
 	if int32(w.m.clock.Since(cs.State.Running.StartedAt.Time).Seconds()) < w.spec.InitialDelaySeconds {
-		return true
+		return true, false
 	}
 
 	started := cs.Started != nil && *cs.Started
 	if started == (w.key.probeType == Startup) {
 		// Once started, the startup probe rests (its worker stays for the
 		// next instance); before that, only the startup probe runs.
-		return true
+		return true, false
 	}
 
-	result, err := w.probe(pod)
+	result, err := w.probe(pod, early)
+	if early && (err != nil || result != Success) {
+		return true, true
+	}
 	w.m.countRun(w.key.probeType, pod, w.container.Name, result, err)
 	if err != nil {
-		return true // the prober itself failed: no verdict
+		return true, false // the prober itself failed: no verdict
+	}
+	if result == Success {
+		w.retryIn = 0
 	}
 	if result == w.lastResult {
 		w.resultRun++
@@ -272,7 +336,7 @@ func (w *worker) doProbe() (keepGoing bool) {
 	}
 	if (result == Failure && w.resultRun < int(w.spec.FailureThreshold)) ||
 		(result == Success && w.resultRun < int(w.spec.SuccessThreshold)) {
-		return true
+		return true, result == Failure
 	}
 	w.set(result)
 	if (w.key.probeType == Liveness && result == Failure) || w.key.probeType == Startup {
@@ -282,7 +346,7 @@ func (w *worker) doProbe() (keepGoing bool) {
 		w.onHold = true
 		w.resultRun = 0
 	}
-	return true
+	return true, result == Failure
 }
 
 // set commits r for the current container and tells the pod worker if that

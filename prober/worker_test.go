@@ -15,7 +15,7 @@ const cid = "containerd://c1"
 // step runs doProbe once and checks it wants to keep going.
 func step(t *testing.T, w *worker) {
 	t.Helper()
-	if !w.doProbe() {
+	if keep, _ := w.doProbe(false); !keep {
 		t.Fatal("worker stopped unexpectedly")
 	}
 }
@@ -275,7 +275,7 @@ func TestNotRunningContainer(t *testing.T) {
 			h.status.set(pub)
 			w := h.worker(pod, tt.t)
 			w.sidecar = tt.sidecar
-			if got := w.doProbe(); got != tt.keep {
+			if got, _ := w.doProbe(false); got != tt.keep {
 				t.Errorf("keepGoing %v, want %v", got, tt.keep)
 			}
 			if r, _ := result(w); r != Failure {
@@ -295,7 +295,7 @@ func TestPodTerminalWorkerExits(t *testing.T) {
 		pub := running(pod, cid, epoch, true)
 		pub.Status.Phase = phase
 		h.status.set(pub)
-		if h.worker(pod, Liveness).doProbe() {
+		if keep, _ := h.worker(pod, Liveness).doProbe(false); keep {
 			t.Errorf("%s: worker keeps going", phase)
 		}
 	}
@@ -324,7 +324,7 @@ func TestDeletionStopsLivenessNotReadiness(t *testing.T) {
 	h.exec.then(fail)
 
 	live := h.worker(pod, Liveness)
-	if live.doProbe() {
+	if keep, _ := live.doProbe(false); keep {
 		t.Error("liveness worker keeps going on a deleted pod")
 	}
 	if r, _ := h.m.Liveness(cid); r != Success || !live.deleting {
