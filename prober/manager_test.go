@@ -383,21 +383,28 @@ func (m *Manager) workerCount() int {
 
 // TestEarlyRetries drives a real worker goroutine with the fake clock: a
 // network readiness or startup probe that fails on a new container is
-// tried again after firstRetry, twice as long, and so on, until it passes
-// or the next retry would not come before the regular tick. The retries'
-// failures record no event and count toward no threshold; liveness and
-// exec probes are not retried early.
+// tried again every 10 ms ten times, then after 20, 40, 80 ms and so on,
+// until it passes or the next retry would not come before the regular
+// tick. The retries' failures record no event and count toward no
+// threshold; liveness and exec probes are not retried early.
 func TestEarlyRetries(t *testing.T) {
-	// The clock's steps: firstRetry's doublings within a 1 s period, then
-	// just before, at, and just after the first regular tick.
-	var at []time.Duration
-	for d, sum := firstRetry, firstRetry; sum < time.Second; d, sum = 2*d, sum+2*d {
-		at = append(at, sum)
+	// The clock's steps: the early retries within a 1 s period, then just
+	// before, at, and just after the first regular tick.
+	at := []time.Duration{
+		10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120, 160, 240, 400, 720, // early
+		999, 1000, 1010, // the tick
 	}
-	if len(at) != 6 {
-		t.Fatalf("early retries at %v: the table below expects 6", at)
+	for i := range at {
+		at[i] *= time.Millisecond
 	}
-	at = append(at, 999*time.Millisecond, time.Second, time.Second+tickGrid)
+	const early = 15
+	counting := func(from int) (c []int) { // one more probe at each early step
+		for i := range early {
+			c = append(c, from+i)
+		}
+		return c
+	}
+	same := func(n int) []int { return slices.Repeat([]int{n}, early) }
 
 	tests := []struct {
 		name      string
@@ -408,14 +415,20 @@ func TestEarlyRetries(t *testing.T) {
 		want      Result
 		events    int // Unhealthy events: the regular ticks' failures only
 	}{
-		{"readiness passes on the third retry", Readiness, false, 4, []int{2, 3, 4, 4, 4, 4, 4, 5, 5}, Success, 1},
-		{"readiness never passes", Readiness, false, 0, []int{2, 3, 4, 5, 6, 7, 7, 8, 8}, Failure, 2},
-		{"startup passes on the second retry", Startup, false, 3, []int{2, 3, 3, 3, 3, 3, 3, 3, 3}, Success, 1},
+		{"readiness passes on the third retry", Readiness, false, 4,
+			append(append([]int{2, 3}, same(4)[2:]...), 4, 5, 5), Success, 1},
+		{"readiness never passes", Readiness, false, 0,
+			append(counting(2), 16, 17, 17), Failure, 2},
+		{"startup passes on the second retry", Startup, false, 3,
+			append(append([]int{2}, same(3)[1:]...), 3, 3, 3), Success, 1},
 		// failureThreshold 2: the early retries' failures do not count,
 		// so the startup probe fails at the regular tick, not before.
-		{"startup never passes", Startup, false, 0, []int{2, 3, 4, 5, 6, 7, 7, 8, 8}, Failure, 2},
-		{"liveness is not retried early", Liveness, false, 0, []int{1, 1, 1, 1, 1, 1, 1, 2, 2}, Success, 2},
-		{"exec is not retried early", Readiness, true, 0, []int{1, 1, 1, 1, 1, 1, 1, 2, 2}, Failure, 2},
+		{"startup never passes", Startup, false, 0,
+			append(counting(2), 16, 17, 17), Failure, 2},
+		{"liveness is not retried early", Liveness, false, 0,
+			append(same(1), 1, 2, 2), Success, 2},
+		{"exec is not retried early", Readiness, true, 0,
+			append(same(1), 1, 2, 2), Failure, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -493,7 +506,7 @@ func TestTriggerWhileEarlyRetryPending(t *testing.T) {
 		t.Run(fmt.Sprintf("early=%v", early), func(t *testing.T) {
 			h := newHarness(t)
 			w := h.worker(testPod("u1", nil, execProbe(1, 3), nil), Readiness)
-			timer := h.clock.NewTimer(firstRetry)
+			timer := h.clock.NewTimer(earlyRetry)
 			w.trigger()
 			type woke struct{ triggered, ok bool }
 			done := make(chan woke, 1)
@@ -512,7 +525,7 @@ func TestTriggerWhileEarlyRetryPending(t *testing.T) {
 				t.Fatalf("wait = %+v before its timer, want it to go on waiting", got)
 			case <-time.After(50 * time.Millisecond):
 			}
-			h.clock.Step(firstRetry)
+			h.clock.Step(earlyRetry)
 			if got := <-done; got != (woke{false, true}) {
 				t.Fatalf("wait = %+v, want the timer", got)
 			}

@@ -22,20 +22,34 @@ import (
 // a random jitter anyway).
 const tickGrid = 10 * time.Millisecond
 
-// firstRetry is the first delay of the early retries of a network
-// readiness or startup probe that failed on a container that has not yet
-// passed it. A server usually listens some milliseconds after its process
-// starts, while the first probe comes as soon as the container runs; on the
-// period alone, a container whose first probe came too early would wait a
-// whole period (10 s by default) to become ready. The kubelet does exactly
-// that. Here a failed first probe is tried again after firstRetry, then
-// after twice as long, and so on, as long as the retry comes before the
-// next regular tick: about log2(period/firstRetry) extra probes, only in
-// the first period of a container. An early retry that fails changes
-// nothing: it counts toward no threshold and records no event, so the
-// regular ticks decide failures as they do in the kubelet. Exec probes are
-// not retried early: each try is a process in the container.
-const firstRetry = 10 * time.Millisecond
+// A network readiness or startup probe that fails on a container that has
+// not yet passed it is tried again early: every earlyRetry for the first
+// earlyFlat retries, then after twice as long each time, as long as the
+// retry comes before the next regular tick. A server usually listens some
+// milliseconds after its process starts, while the first probe comes as
+// soon as the container runs; on the period alone, a container whose
+// first probe came too early would wait a whole period (10 s by default)
+// to become ready, as it does on a kubelet. That is 15 extra probes at
+// most in a 1 s period, 18 in a 10 s one, only in the first period of a
+// container. An early retry that fails changes nothing: it counts toward
+// no threshold and records no event, so the regular ticks decide failures
+// as they do in the kubelet. Exec probes are not retried early: each try
+// is a process in the container.
+const (
+	earlyRetry = 10 * time.Millisecond
+	earlyFlat  = 10
+)
+
+// noRetries is worker.retries when no early retry is to come.
+const noRetries = -1
+
+// earlyDelay is the delay before early retry n (from 0).
+func earlyDelay(n int) time.Duration {
+	if n < earlyFlat {
+		return earlyRetry
+	}
+	return earlyRetry << min(n-earlyFlat+1, 30)
+}
 
 // onGrid returns t, or the first multiple of tickGrid of the wall clock
 // after it, keeping t's monotonic clock reading.
@@ -77,9 +91,10 @@ type worker struct {
 	onHold      bool   // no probing until a new container ID appears
 	deleting    bool   // exited because the pod is being deleted
 	due         time.Time
-	// retryIn is the delay of the next early retry (firstRetry); zero once
-	// the container passed the probe or the retries reached a regular tick.
-	retryIn time.Duration
+	// retries counts the early retries (earlyDelay) of this container;
+	// noRetries once it passed the probe or the retries reached a regular
+	// tick, and for the probes not retried early.
+	retries int
 }
 
 func (m *Manager) newWorker(key probeKey, pod *v1.Pod, c *v1.Container, spec v1.Probe, sidecar bool) *worker {
@@ -95,6 +110,7 @@ func (m *Manager) newWorker(key probeKey, pod *v1.Pod, c *v1.Container, spec v1.
 		ctx:       ctx,
 		stop:      cancel,
 		manual:    make(chan struct{}, 1),
+		retries:   noRetries,
 		log: m.log.With(zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("podUID", string(pod.UID)),
 			zap.String("container", c.Name), zap.Stringer("probe", key.probeType)),
 	}
@@ -172,7 +188,7 @@ func (w *worker) run() {
 			timer.Stop()
 		}
 	}()
-	early := false // the probe to run is an early retry (firstRetry)
+	early := false // the probe to run is an early retry (earlyDelay)
 	for {
 		keepGoing, failed := w.doProbe(early)
 		if !keepGoing {
@@ -182,12 +198,12 @@ func (w *worker) run() {
 		now := clk.Now()
 		wait := next.Sub(now)
 		early = false
-		if failed && w.retryIn > 0 {
-			if w.retryIn < wait {
-				wait, early = w.retryIn, true
-				w.retryIn *= 2
+		if failed && w.retries != noRetries {
+			if d := earlyDelay(w.retries); d < wait {
+				wait, early = d, true
+				w.retries++
 			} else {
-				w.retryIn = 0
+				w.retries = noRetries
 			}
 		}
 		if wait <= 0 {
@@ -257,7 +273,7 @@ func (w *worker) exit() {
 // container instance, runs the probe when kubelet would, and commits a
 // result once the threshold is reached. It reports whether the worker
 // should keep going, and whether a probe ran and failed. An early retry
-// (firstRetry) that fails is dropped: no event, no count, no result.
+// (earlyDelay) that fails is dropped: no event, no count, no result.
 func (w *worker) doProbe(early bool) (keepGoing, failed bool) {
 	pod, ok := w.m.status.Peek(w.key.podUID)
 	if !ok {
@@ -282,9 +298,9 @@ func (w *worker) doProbe(early bool) (keepGoing, failed bool) {
 		// of results from the instance before it.
 		w.onHold = false
 		w.resultRun = 0
-		w.retryIn = 0
+		w.retries = noRetries
 		if w.key.probeType != Liveness && w.spec.Exec == nil {
-			w.retryIn = firstRetry
+			w.retries = 0
 		}
 		w.set(w.initial)
 	}
@@ -326,7 +342,7 @@ func (w *worker) doProbe(early bool) (keepGoing, failed bool) {
 		return true, false // the prober itself failed: no verdict
 	}
 	if result == Success {
-		w.retryIn = 0
+		w.retries = noRetries
 	}
 	if result == w.lastResult {
 		w.resultRun++
