@@ -203,16 +203,18 @@ func TestProbeFloorProbes(t *testing.T) {
 
 func TestProbeKernelNote(t *testing.T) {
 	for _, tc := range []struct {
-		agent, floor, floorSys float64
-		want                   string
+		agent, floor, floorSys, goFloor float64
+		want                            string
 	}{
-		{11, 7, 6, "miss is outside our code"},
-		{11, 4.5, 4, "the miss is the agent's own (6.50 above the floor)"},
-		{3, 2, 1.5, "the agent is 1.00 above the floor"},
+		{11, 7, 6, 0, "miss is outside our code"},
+		{11, 4.5, 4, 0, "the miss is the agent's own (6.50 above the floor)"},
+		{11, 4.5, 4, 4.8, "the miss is the agent's own (6.50 above the floor)"},
+		{16, 5, 3.9, 17.5, "the miss is the Go runtime's and the probe code's (12.50 above the floor); the agent is -1.50 above the Go floor"},
+		{3, 2, 1.5, 2.5, "the agent is 1.00 above the floor"},
 	} {
-		r := &results{AgentCPUProbing: tc.agent, ProbeFloorCPU: tc.floor, ProbeFloorCPUSys: tc.floorSys}
+		r := &results{AgentCPUProbing: tc.agent, ProbeFloorCPU: tc.floor, ProbeFloorCPUSys: tc.floorSys, ProbeGoFloorCPU: tc.goFloor}
 		if got := r.probeKernelNote(); !strings.Contains(got, tc.want) {
-			t.Errorf("agent %v, floor %v (sys %v): got %q, want it to say %q", tc.agent, tc.floor, tc.floorSys, got, tc.want)
+			t.Errorf("agent %v, floor %v (sys %v), Go floor %v: got %q, want it to say %q", tc.agent, tc.floor, tc.floorSys, tc.goFloor, got, tc.want)
 		}
 	}
 }

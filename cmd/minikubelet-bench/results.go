@@ -495,15 +495,21 @@ func (r *results) writeTable(w io.Writer) {
 	fmt.Fprintf(w, "\nagent API up %.0f ms after exec; run took %.0f s\n", r.AgentStartMs, r.TotalS)
 }
 
-// probeKernelNote reads the probing CPU target against the floor: when
-// the kernel's work for the floor's connections alone is over the target,
-// no prober that opens a new connection per probe (as the kubelet's does)
-// can meet it on this machine; when it is not, a miss is the agent's.
+// probeKernelNote reads the probing CPU target against the floors: when
+// the kernel's work for the raw floor's connections alone is over the
+// target, no prober that opens a new connection per probe (as the
+// kubelet's does) can meet it on this machine; when it is not, a miss is
+// the Go floor's (the agent's probe code alone: Go's network stack and
+// scheduler) as far as the Go floor misses too, and the agent's own
+// beyond that.
 func (r *results) probeKernelNote() string {
 	above := r.AgentCPUProbing - r.ProbeFloorCPU
 	switch {
 	case r.ProbeFloorCPUSys > 5:
 		return fmt.Sprintf("floor sys alone > 5: the target's miss is outside our code (a new connection per probe); the agent is %.2f above the floor", above)
+	case r.AgentCPUProbing > 5 && r.ProbeGoFloorCPU > 5:
+		return fmt.Sprintf("floor sys ≤ 5, but the Go floor alone is over the target: the miss is the Go runtime's and the probe code's (%.2f above the floor); the agent is %.2f above the Go floor",
+			r.ProbeGoFloorCPU-r.ProbeFloorCPU, r.AgentCPUProbing-r.ProbeGoFloorCPU)
 	case r.AgentCPUProbing > 5:
 		return fmt.Sprintf("floor sys ≤ 5: the probes' connections fit the target, the miss is the agent's own (%.2f above the floor)", above)
 	default:
