@@ -141,6 +141,14 @@ func runFloor(t *testing.T, spec probeFloorSpec) probeFloorResult {
 	// The client holds its P while it waits in the kernel; the servers
 	// need another one.
 	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(max(2, goruntime.GOMAXPROCS(0))))
+	return driveFloor(t, spec, probeFloorMain)
+}
+
+// driveFloor runs a floor client's main as the bench drives its child:
+// spec on its stdin, "ready" on its stdout once every probe has run, then
+// stdin closed and the result read.
+func driveFloor(t *testing.T, spec any, main func(stdin *os.File, stdout io.Writer) int) probeFloorResult {
+	t.Helper()
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +157,7 @@ func runFloor(t *testing.T, spec probeFloorSpec) probeFloorResult {
 	outR, outW := io.Pipe()
 	exit := make(chan int, 1)
 	go func() {
-		exit <- probeFloorMain(inR, outW)
+		exit <- main(inR, outW)
 		outW.Close()
 	}()
 	if err := json.NewEncoder(inW).Encode(spec); err != nil {
@@ -188,12 +196,7 @@ func TestProbeFloorProbes(t *testing.T) {
 
 	// A failing answer and a refused connection count as failed.
 	badPort, _ := oneAnswerServer(t, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	refused := refusedPort(t)
 	bad := floorTarget{IP: "127.0.0.1", HTTPPort: badPort, Request: req, TCPPort: refused}
 	res = runFloor(t, probeFloorSpec{Targets: []floorTarget{bad}, Period: 50 * time.Millisecond, Timeout: 5 * time.Second})
 	if res.Probes < 2 || res.Failed != res.Probes || !strings.Contains(res.FirstError, "503") {
@@ -217,4 +220,15 @@ func TestProbeKernelNote(t *testing.T) {
 			t.Errorf("agent %v, floor %v (sys %v), Go floor %v: got %q, want it to say %q", tc.agent, tc.floor, tc.floorSys, tc.goFloor, got, tc.want)
 		}
 	}
+}
+
+// refusedPort is a loopback port nothing listens on.
+func refusedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,29 +17,7 @@ import (
 // and returns its result.
 func runFloorGo(t *testing.T, spec probeFloorGoSpec) probeFloorResult {
 	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	exit := make(chan int, 1)
-	go func() {
-		exit <- probeFloorGoMain(inR, outW)
-		outW.Close()
-	}()
-	if err := json.NewEncoder(inW).Encode(spec); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(outR)
-	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("got %q, %v; want ready", line, err)
-	}
-	inW.Close()
-	var res probeFloorResult
-	if err := json.NewDecoder(br).Decode(&res); err != nil {
-		t.Fatal(err)
-	}
-	if code := <-exit; code != 0 {
-		t.Errorf("exit code %d", code)
-	}
-	return res
+	return driveFloor(t, spec, func(stdin *os.File, stdout io.Writer) int { return probeFloorGoMain(stdin, stdout) })
 }
 
 // goFloorContainer is a container probed as probedPod's: an httpGet
@@ -79,12 +55,7 @@ func TestProbeFloorGoProbes(t *testing.T) {
 
 	// A failing answer and a refused connection count as failed.
 	badPort, _ := oneAnswerServer(t, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	refused := refusedPort(t)
 	res = runFloorGo(t, probeFloorGoSpec{IPs: []string{"127.0.0.1"}, Container: goFloorContainer(badPort, refused), Period: 50 * time.Millisecond})
 	if res.Probes < 2 || res.Failed != res.Probes || !strings.Contains(res.FirstError, "503") {
 		t.Errorf("got %+v, want every probe failed, the first on the 503", res)
