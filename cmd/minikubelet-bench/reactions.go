@@ -14,7 +14,7 @@ import (
 // reactions times how fast the agent replaces a container: after it exits
 // (first restart, no back-off yet) and after a liveness probe fails it. It
 // also starts a crash-looping pod whose back-off (10 s, then 20 s) runs on
-// in the background through the next phase; finishCrashLoop collects it.
+// in the background through the next phases; finishCrashLoop collects it.
 func (b *bench) reactions(ctx context.Context) error {
 	if err := b.ensureCapture(ctx); err != nil {
 		return err
