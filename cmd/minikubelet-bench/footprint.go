@@ -155,6 +155,11 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	ctx, cancel := context.WithTimeout(ctx, manyTimeout*time.Duration(max(1, n/100)))
 	defer cancel()
 
+	// Each side starts on a machine done with the removal before it: the
+	// agent's pods of the round before, then the floor's.
+	if err := b.quiesce(ctx, b.net.Namespace); err != nil {
+		return res, err
+	}
 	ctrd, self := b.containerdPID(), os.Getpid()
 	c0, _ := sampleProc(ctrd)
 	s0, _ := sampleProc(self)
@@ -165,7 +170,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	c1, _ := sampleProc(ctrd)
 	s1, _ := sampleProc(self)
 	res.FloorContainerdCPU, res.FloorCPU = c1.CPU-c0.CPU, s1.CPU-s0.CPU
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := b.quiesce(ctx, b.floor.ns); err != nil {
 		return res, err
 	}
 
