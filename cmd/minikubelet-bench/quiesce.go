@@ -25,9 +25,10 @@ const (
 // ns, are digested: their shims gone and the machine quiet. Removing 100
 // pods leaves work running on after the last one is gone from the API or
 // containerd (shims exiting, containerd's garbage collection removing
-// snapshots, the kernel tearing down network namespaces); a round started
-// 1 s later ran some 30 % slower than one started after it was over, which
-// put the floor, measured first in each round, at an advantage.
+// snapshots, the kernel tearing down network namespaces), which would
+// otherwise land in the next side's time; the floor, measured first in
+// each round, never had it in its own. On the idle machine the wait ends
+// after one window (BENCHMARKS.md, "session of 2026-12-04, late morning").
 func (b *bench) quiesce(ctx context.Context, ns string) error {
 	t0 := time.Now()
 	wait, cancel := context.WithTimeout(ctx, quietLimit)
