@@ -386,7 +386,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 					synced.Store(true)
 					notifyReady(log)
 					recordNodeStatus(rec, cfg.NodeName, "NodeReady")
-					releaseMemory(log, true)
+					releaseMemory(log, true, true)
 				}
 			}
 		}

@@ -40,7 +40,7 @@ func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Durati
 			return
 		case <-t.C:
 			if ready() {
-				releaseMemory(log, releasableHeap() >= minHeapRelease)
+				releaseMemory(log, releasableHeap() >= minHeapRelease, false)
 			}
 		}
 	}
@@ -55,8 +55,9 @@ func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Durati
 // page fault); after this the mapping holds only what the agent executes
 // and reads from then on, faulted back in from the page cache (see
 // BENCHMARKS.md, "Agent memory"). The heap is collected (freeHeap) only
-// when collect is set.
-func releaseMemory(log *zap.Logger, collect bool) {
+// when collect is set; with evict the binary's page cache goes too
+// (evictBinaryCache), which start-up does once.
+func releaseMemory(log *zap.Logger, collect, evict bool) {
 	// First, so that the stacks of the threads it ends are freed with the
 	// rest.
 	ended, err := osthread.EndIdle(keptThreads)
@@ -70,6 +71,11 @@ func releaseMemory(log *zap.Logger, collect bool) {
 	if err != nil {
 		log.Warn("release the pages of the agent's binary", zap.Error(err))
 		return
+	}
+	if evict {
+		if err := evictBinaryCache(); err != nil {
+			log.Warn("evict the agent's binary from the page cache", zap.Error(err))
+		}
 	}
 	log.Debug("released memory", zap.Bool("heap", collect), zap.Int("binaryMappings", dropped), zap.Int("threadsEnded", ended))
 }
@@ -168,11 +174,43 @@ func dropBinaryPages() (int, error) {
 		return 0, err
 	}
 	for i, m := range clean {
-		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m[0], m[1]-m[0], unix.MADV_DONTNEED); errno != 0 {
-			return i, fmt.Errorf("madvise %x-%x: %w", m[0], m[1], errno)
+		// MADV_RANDOM first: no readahead for the faults that follow
+		// (evictBinaryCache says why).
+		for _, advice := range []uintptr{unix.MADV_RANDOM, unix.MADV_DONTNEED} {
+			if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m[0], m[1]-m[0], advice); errno != 0 {
+				return i, fmt.Errorf("madvise(%d) %x-%x: %w", advice, m[0], m[1], errno)
+			}
 		}
 	}
 	return len(clean), nil
+}
+
+// evictBinaryCache drops the pages of the agent's binary that nothing
+// maps from the page cache. A page fault on a file maps, with the page it
+// needs, the cached pages around it (the kernel's fault-around, 64 KiB):
+// with the whole binary cached, as go build or cp leave it and exec's
+// readahead reads it, each fault maps 16 pages. 100 reads scattered over
+// the 36 MB binary mapped 6 MB of it while it was cached and 0.45 MB once
+// it was not; under the bench's 100 pods the agent's mapped pages of the
+// binary while pods started went from 18-20 to 13.5 MiB (BENCHMARKS.md,
+// "Agent memory after the resync"). The MADV_RANDOM of dropBinaryPages
+// keeps a miss from reading ahead, so the cache then holds what the agent
+// ran. Called once, after dropBinaryPages unmapped the read-only pages;
+// later releases only unmap.
+func evictBinaryCache() error {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// Dirty pages stay cached: a binary written moments ago (a fresh
+	// build) is written out first. Best effort: where that fails, the
+	// clean pages still go.
+	_ = unix.Fdatasync(int(f.Fd()))
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("fadvise %s: %w", f.Name(), err)
+	}
+	return nil
 }
 
 // cleanReadOnlyMappings returns the ranges of the read-only mappings of

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReadOnlyMappingOf(t *testing.T) {
@@ -162,4 +165,52 @@ func TestFreeHeapShrinksGrownStacks(t *testing.T) {
 	if want := before / 4; after >= want {
 		t.Errorf("stacks hold %d bytes after freeHeap, %d before: want under %d", after, before, want)
 	}
+}
+
+// The binary's pages leave the page cache once nothing maps them, and what
+// runs afterwards reads them back.
+func TestEvictBinaryCache(t *testing.T) {
+	before := binaryCached(t)
+	if _, err := dropBinaryPages(); err != nil {
+		t.Fatal(err)
+	}
+	if err := evictBinaryCache(); err != nil {
+		t.Fatal(err)
+	}
+	after := binaryCached(t)
+	if after >= before {
+		t.Fatalf("pages of the test binary in the page cache: %d before, %d after", before, after)
+	}
+	if got := strconv.Itoa(7) + strings.Repeat("y", 2); got != "7yy" {
+		t.Fatalf("after evictBinaryCache: %q", got)
+	}
+}
+
+// binaryCached is how many pages of the running executable the page cache
+// holds (mincore on a mapping of the whole file of its own).
+func binaryCached(t *testing.T) int {
+	t.Helper()
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
 }
