@@ -271,12 +271,21 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 	defer probes.Stop()
 	initial, max := cfg.backOff()
+	// Each pod resync is followed by a memory release (releaseAfter).
+	resynced := make(chan struct{}, 1)
+	signalResync := func() {
+		select {
+		case resynced <- struct{}{}:
+		default: // a release is already due
+		}
+	}
 	workers = podworker.New(log.Named("pods"), podworker.Config{
 		LogDir:         cfg.LogDir,
 		NodeIP:         cfg.NodeIP,
 		BackOffInitial: initial,
 		BackOffMax:     max,
 		Resync:         cfg.ResyncPeriod,
+		Resynced:       signalResync,
 		Offline:        cfg.Offline,
 		Sysctls:        sysctls,
 		Allocatable:    nodecap.Allocatable(nodecap.Capacity(cfg.Root, cfg.MaxPods)),
@@ -393,7 +402,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 
 	parts.run("memory release", func(ctx context.Context) error {
-		releaseMemoryEvery(ctx, log, memoryReleasePeriod, synced.Load)
+		releaseAfter(ctx, resynced, memoryReleaseDelay, synced.Load, periodicRelease(log))
 		return nil
 	})
 

@@ -19,31 +19,45 @@ import (
 	"github.com/minikubelet/minikubelet/internal/osthread"
 )
 
-// memoryReleasePeriod is how often the running agent gives back what a
-// burst of work (pods started, stopped, adopted) left mapped; the
-// kubelet's syncFrequency, as the pod resync.
-const memoryReleasePeriod = time.Minute
+// memoryReleaseDelay is how long after each pod resync (the kubelet's
+// syncFrequency, a minute) the agent gives back what the round touched:
+// the workers' syncs of the round are over by then.
+const memoryReleaseDelay = 5 * time.Second
 
-// releaseMemoryEvery releases memory as releaseMemory does every period
-// once ready says start-up is over, until ctx ends; the heap only when it
-// holds minHeapRelease to give back. Starting a pod
-// runs code no idle pod runs again (the containerd client's protobuf and
-// gRPC paths, the OCI spec, CNI): with 20 pods started and gone the
-// binary's mapped pages were back at 21 MiB. What the agent keeps
-// running faults back in at a few minor faults per 64 KiB.
-func releaseMemoryEvery(ctx context.Context, log *zap.Logger, period time.Duration, ready func() bool) {
-	t := time.NewTicker(period)
-	defer t.Stop()
+// releaseAfter calls release delay after each signal on resynced, once
+// ready says start-up is over, until ctx ends. The agent signals it after
+// each pod resync, the work an idle agent does: with 100 pods the resync
+// maps some 8 MiB of the binary back (the listing's gRPC and protobuf
+// paths, every worker's sync). On a minute ticker of its own, started
+// with the resync's, the release came at the same arbitrary moment of the
+// resync's minute; in the bench it came right before the resync, whose
+// pages then stayed mapped until the next release (BENCHMARKS.md, "Agent
+// memory after the resync"). Starting a pod runs code no idle pod runs
+// again (the containerd client's protobuf and gRPC paths, the OCI spec,
+// CNI): with 20 pods started and gone the binary's mapped pages were back
+// at 21 MiB. What the agent keeps running faults back in at a few minor
+// faults per 64 KiB.
+func releaseAfter(ctx context.Context, resynced <-chan struct{}, delay time.Duration, ready func() bool, release func()) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if ready() {
-				releaseMemory(log, releasableHeap() >= minHeapRelease, false)
-			}
+		case <-resynced:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		if ready() {
+			release()
 		}
 	}
+}
+
+// periodicRelease is releaseAfter's release in the running agent.
+func periodicRelease(log *zap.Logger) func() {
+	return func() { releaseMemory(log, releasableHeap() >= minHeapRelease, false) }
 }
 
 // releaseMemory hands back to the kernel the memory a burst of work used

@@ -2,12 +2,15 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -164,6 +167,46 @@ func TestFreeHeapShrinksGrownStacks(t *testing.T) {
 	// One collection would leave half of it.
 	if want := before / 4; after >= want {
 		t.Errorf("stacks hold %d bytes after freeHeap, %d before: want under %d", after, before, want)
+	}
+}
+
+// A release follows each resync signal after the delay, not before start-up
+// is over; signals that come while one is pending make one release.
+func TestReleaseAfter(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resynced := make(chan struct{}, 1)
+	var ready atomic.Bool
+	released := make(chan time.Time, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		releaseAfter(ctx, resynced, 20*time.Millisecond, ready.Load, func() { released <- time.Now() })
+	}()
+
+	resynced <- struct{}{}
+	select {
+	case <-released:
+		t.Fatal("released before start-up was over")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	ready.Store(true)
+	sent := time.Now()
+	resynced <- struct{}{}
+	select {
+	case at := <-released:
+		if d := at.Sub(sent); d < 20*time.Millisecond {
+			t.Errorf("released %v after the resync, want the 20ms delay first", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no release after a resync")
+	}
+
+	cancel()
+	<-done
+	if n := len(released); n != 0 {
+		t.Errorf("%d more releases, want none", n)
 	}
 }
 

@@ -66,6 +66,9 @@ type Config struct {
 	BackOffInitial, BackOffMax time.Duration
 	// Resync is the safety-net period of a sync when no event comes.
 	Resync time.Duration
+	// Resynced, when set, is called after each periodic resync has handed
+	// every worker its pod's state.
+	Resynced func()
 	// Offline nodes never ask a remote registry: a present image satisfies
 	// imagePullPolicy Always.
 	Offline bool
@@ -195,6 +198,9 @@ func (m *Manager) resyncEvery(ctx context.Context) {
 			return
 		case <-t.C:
 			m.resyncAll(ctx)
+			if m.cfg.Resynced != nil {
+				m.cfg.Resynced()
+			}
 		}
 	}
 }

@@ -958,3 +958,31 @@ func TestResyncListingOlderThanSyncIsNotUsed(t *testing.T) {
 		t.Errorf("a listing was taken twice")
 	}
 }
+
+// Resynced is called once per resync, after its listing was handed out:
+// the agent releases memory after what the round touched.
+func TestResyncedFollowsEachListing(t *testing.T) {
+	rt := newFakeRuntime()
+	var mu sync.Mutex
+	var after []int // listings made when each call came
+	h := newHarness(t, rt, Config{Resync: 20 * time.Millisecond, Resynced: func() {
+		rt.mu.Lock()
+		n := rt.listings
+		rt.mu.Unlock()
+		mu.Lock()
+		after = append(after, n)
+		mu.Unlock()
+	}})
+	h.waitFor("three resyncs", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(after) >= 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, n := range after[:3] {
+		if n != i+1 {
+			t.Errorf("resync %d reported after %d listings, want %d", i+1, n, i+1)
+		}
+	}
+}
