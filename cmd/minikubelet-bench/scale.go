@@ -30,6 +30,7 @@ func (b *bench) scalePods(ctx context.Context) error {
 		}
 		r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.Floor)
 		r.Pods20Ratio, r.AgentRSS20Pods = ratio(few.API, few.Floor), mib(few.Idle.RSS)
+		r.FloorPods20RunsS = few.floorRunsS()
 	}
 	big, err := b.drop(ctx, b.size.Scale, false)
 	if err != nil {
@@ -37,7 +38,7 @@ func (b *bench) scalePods(ctx context.Context) error {
 	}
 	r.ScalePods, r.ScaleAllRunningS, r.FloorScaleAllRunningS = big.N, secs(big.API), secs(big.Floor)
 	r.ScaleContainerdRunningS, r.ScaleAllGoneS = secs(big.Containerd), secs(big.Gone)
-	r.ScaleFloorRatio = ratio(big.API, big.Floor)
+	r.ScaleFloorRatio, r.FloorScaleRunsS = ratio(big.API, big.Floor), big.floorRunsS()
 	// Pods dropped at once start concurrently: the time per pod is the
 	// time until the last one ran, over their number.
 	r.ScaleMsPerPod = ms(big.API / time.Duration(big.N))
