@@ -164,7 +164,11 @@ func (d dropResult) cpuPerPod() (agent, containerd, floor, floorContainerd float
 // node's memory per pod while they run.
 func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error) {
 	res := dropResult{N: n}
-	ctx, cancel := context.WithTimeout(ctx, manyTimeout*time.Duration(max(1, n/100)))
+	limit := manyTimeout * time.Duration(max(1, n/100))
+	if b.size.FloorAfter {
+		limit *= 2 // 250 pods: three rounds and their removals take 10 minutes
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
 	// Each side starts on a machine done with the removal before it: the
