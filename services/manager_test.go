@@ -187,10 +187,11 @@ func TestManagerLifecycle(t *testing.T) {
 		r, _, _ := k.state()
 		return !strings.Contains(r, "dnat to")
 	})
-	ep, _ := m.Store().GetEndpoints("default", "myservice")
-	if summary(ep) != "ready= notready=10.244.9.5 ports=:9376/TCP" {
-		t.Errorf("endpoints = %s", summary(ep))
-	}
+	// The rules are applied before the Endpoints are published.
+	waitUntil(t, "the address not ready in the Endpoints", func() bool {
+		ep, _ := m.Store().GetEndpoints("default", "myservice")
+		return summary(ep) == "ready= notready=10.244.9.5 ports=:9376/TCP"
+	})
 
 	// Removing a Service removes its address before the rules that
 	// covered it.
