@@ -166,7 +166,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	res := dropResult{N: n}
 	limit := manyTimeout * time.Duration(max(1, n/100))
 	if b.size.FloorAfter {
-		limit *= 2 // 250 pods: three rounds and their removals take 10 minutes
+		limit *= 2 // 250 pods: three rounds and their removals took 12 minutes
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -243,10 +243,10 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	res.Gone = gone
 	res.FloorRuns = []time.Duration{res.Floor}
 	if b.size.FloorAfter {
-		// The floor's time drifts with the machine's state over a run
-		// (25 to 35 s for 100 pods from one run to the next, where the
-		// agent's held at 31 to 32 s): timed before and after the
-		// agent's, its mean has the agent's round in the middle.
+		// The floor's time drifts with the machine's state (25.7 to
+		// 39.6 s for 100 pods from one run to the next, BENCHMARKS.md,
+		// "session of 2026-12-04, afternoon"): timed before and after the
+		// agent's round, its mean has the agent's in the middle.
 		if err := b.quiesce(ctx, b.net.Namespace); err != nil {
 			return res, err
 		}
