@@ -170,8 +170,8 @@ func TestFreeHeapShrinksGrownStacks(t *testing.T) {
 	}
 }
 
-// A release follows each resync signal after the delay, not before start-up
-// is over; signals that come while one is pending make one release.
+// A release follows each resync signal after the delay, and none comes
+// before start-up is over or after ctx ended.
 func TestReleaseAfter(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -111,8 +111,8 @@ type dropResult struct {
 	Gone       time.Duration // agent: manifests removed → last pod gone
 	Idle       idle
 	// CPU spent from the first manifest until all pods ran: the agent's
-	// own and containerd's; for the floor, the bench process's (the
-	// floor's client side) and containerd's.
+	// own and containerd's; for the floor (its first round), the bench
+	// process's (the floor's client side) and containerd's.
 	AgentCPU, ContainerdCPU, FloorCPU, FloorContainerdCPU time.Duration
 	// And below containerd, for each side (runtimeCPU): the shims with
 	// the runc commands they ran (and containerd's `shim start`
@@ -171,32 +171,21 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
-	// Each side starts on a machine done with the removal before it: the
-	// agent's pods of the round before, then the floor's.
-	if err := b.quiesce(ctx, b.net.Namespace); err != nil {
+	first, err := b.floorRound(ctx, n)
+	if err != nil {
 		return res, err
 	}
-	ctrd, self := b.containerdPID(), os.Getpid()
-	c0, _ := sampleProc(ctrd)
-	s0, _ := sampleProc(self)
-	var err error
-	if res.Floor, res.FloorRuntime, err = b.floorDrop(ctx, n); err != nil {
-		return res, err
-	}
-	c1, _ := sampleProc(ctrd)
-	s1, _ := sampleProc(self)
-	res.FloorContainerdCPU, res.FloorCPU = c1.CPU-c0.CPU, s1.CPU-s0.CPU
-	if err := b.quiesce(ctx, b.floor.ns); err != nil {
-		return res, err
-	}
+	res.Floor, res.FloorRuntime, res.FloorCPU, res.FloorContainerdCPU = first.Time, first.Runtime, first.CPU, first.ContainerdCPU
+	res.FloorRuns = []time.Duration{first.Time}
 
+	ctrd := b.containerdPID()
 	names := make([]string, n)
 	mark := b.tasks.mark()
 	a0, err := b.agent.sample()
 	if err != nil {
 		return res, err
 	}
-	c0, _ = sampleProc(ctrd)
+	c0, _ := sampleProc(ctrd)
 	_, _, ctrdChildren, _ := statTicks(ctrd)
 	var t0 time.Time
 	for i := range names {
@@ -225,7 +214,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	if err != nil {
 		return res, err
 	}
-	c1, _ = sampleProc(ctrd)
+	c1, _ := sampleProc(ctrd)
 	res.AgentCPU, res.ContainerdCPU = a1.CPU-a0.CPU, c1.CPU-c0.CPU
 	res.Runtime = runtimeSince(ctrd, ctrdChildren, b.net.Namespace)
 	if res.Idle, err = b.measureIdle(ctx); err != nil {
@@ -241,26 +230,49 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 		return res, err
 	}
 	res.Gone = gone
-	res.FloorRuns = []time.Duration{res.Floor}
 	if b.size.FloorAfter {
 		// The floor's time drifts with the machine's state (25.7 to
 		// 39.6 s for 100 pods from one run to the next, BENCHMARKS.md,
 		// "session of 2026-12-04, afternoon"): timed before and after the
 		// agent's round, its mean has the agent's in the middle.
-		if err := b.quiesce(ctx, b.net.Namespace); err != nil {
-			return res, err
-		}
-		again, _, err := b.floorDrop(ctx, n)
+		again, err := b.floorRound(ctx, n)
 		if err != nil {
 			return res, err
 		}
-		res.FloorRuns = append(res.FloorRuns, again)
-		res.Floor = (res.Floor + again) / 2
-		if err := b.quiesce(ctx, b.floor.ns); err != nil {
-			return res, err
-		}
+		res.FloorRuns = append(res.FloorRuns, again.Time)
+		res.Floor = (res.Floor + again.Time) / 2
 	}
 	return res, sleep(ctx, time.Second)
+}
+
+// floorSide is the floor's side of a pods-at-once round (floorRound).
+type floorSide struct {
+	Time    time.Duration
+	Runtime runtimeCost
+	// CPU is the bench process's (the floor's client side), ContainerdCPU
+	// containerd's, while the pods started.
+	CPU, ContainerdCPU time.Duration
+}
+
+// floorRound starts n floor pods at once (floorDrop) on a machine done
+// with the agent's pods before it, and returns once their removal is
+// digested too: each side of a round starts on a quiet machine.
+func (b *bench) floorRound(ctx context.Context, n int) (floorSide, error) {
+	var fs floorSide
+	if err := b.quiesce(ctx, b.net.Namespace); err != nil {
+		return fs, err
+	}
+	ctrd, self := b.containerdPID(), os.Getpid()
+	c0, _ := sampleProc(ctrd)
+	s0, _ := sampleProc(self)
+	var err error
+	if fs.Time, fs.Runtime, err = b.floorDrop(ctx, n); err != nil {
+		return fs, err
+	}
+	c1, _ := sampleProc(ctrd)
+	s1, _ := sampleProc(self)
+	fs.ContainerdCPU, fs.CPU = c1.CPU-c0.CPU, s1.CPU-s0.CPU
+	return fs, b.quiesce(ctx, b.floor.ns)
 }
 
 // floorDrop starts n floor pods at once and returns how long until the last
