@@ -27,7 +27,15 @@ type fakeRuntime struct {
 	listings   int // ListPods calls
 	startups   int // StartupPods calls
 	cleaned    map[types.UID]bool
-	events     chan runtime.Event
+	// dirs are the pods with a state or log dir: made by RunSandbox,
+	// removed by CleanupPod.
+	dirs map[types.UID]bool
+	// holdDirs, when set, makes PodDirUIDs wait until it is closed.
+	holdDirs chan struct{}
+	// holdCleanup, when set, makes CleanupPod wait until it is closed,
+	// once the call is recorded.
+	holdCleanup chan struct{}
+	events      chan runtime.Event
 	// graces holds the grace period of each StopContainer, by container name.
 	graces map[string][]time.Duration
 	// volumeErr is what PrepareVolumes returns; volumeCalls counts calls.
@@ -52,6 +60,7 @@ func newFakeRuntime() *fakeRuntime {
 		saved:      map[types.UID]*v1.Pod{},
 		images:     map[string]bool{"busybox": true},
 		cleaned:    map[types.UID]bool{},
+		dirs:       map[types.UID]bool{},
 		events:     make(chan runtime.Event, 100),
 		graces:     map[string][]time.Duration{},
 	}
@@ -145,6 +154,7 @@ func (f *fakeRuntime) RunSandbox(_ context.Context, pod *v1.Pod, attempt uint32)
 		Attempt: attempt, Ready: true, IPs: []string{"10.0.0.9"}, PID: 1, CreatedAt: f.now()}
 	f.sandboxes[sb.ID] = sb
 	f.saved[pod.UID] = pod
+	f.dirs[pod.UID] = true
 	return *sb, nil
 }
 
@@ -180,12 +190,42 @@ func (f *fakeRuntime) SavedPod(_ context.Context, uid types.UID) (*v1.Pod, error
 	return nil, fmt.Errorf("no saved pod %s", uid)
 }
 
-func (f *fakeRuntime) CleanupPod(_ context.Context, uid types.UID) error {
+func (f *fakeRuntime) CleanupPod(ctx context.Context, uid types.UID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("CleanupPod %s", uid)
+	if hold := f.holdCleanup; hold != nil {
+		f.mu.Unlock()
+		select {
+		case <-hold:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+	}
 	f.cleaned[uid] = true
+	delete(f.dirs, uid)
 	return nil
+}
+
+func (f *fakeRuntime) PodDirUIDs(ctx context.Context) ([]types.UID, error) {
+	f.mu.Lock()
+	hold := f.holdDirs
+	f.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []types.UID
+	for uid := range f.dirs {
+		out = append(out, uid)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
 }
 
 func (f *fakeRuntime) ImageStatus(_ context.Context, ref string) (runtime.ImageInfo, error) {

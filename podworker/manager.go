@@ -111,7 +111,14 @@ type Manager struct {
 	// adopted lists what containerd held at start; cleared after the first
 	// desired set terminated the orphans among it.
 	adopted []runtime.PodState
-	wg      sync.WaitGroup
+	// swept is set by the first SetPods, which starts sweepPodDirs.
+	swept bool
+	// sweeping holds, while sweepPodDirs removes their directories, the
+	// UIDs it found orphaned; a worker started meanwhile for one of them
+	// (its pod came back) waits for sweepDone before it writes them again.
+	sweeping  map[types.UID]bool
+	sweepDone chan struct{}
+	wg        sync.WaitGroup
 	// configGen counts ConfigsChanged calls: a worker whose volumes or
 	// container configuration failed on a missing ConfigMap or Secret
 	// retries at once when it moves, instead of waiting out its back-off.
@@ -304,7 +311,9 @@ func (m *Manager) PokeAll() {
 // SetPods makes pods the desired set: new UIDs get a worker, workers whose
 // UID is gone terminate their pod. A changed pod (same name, new UID)
 // starts only after its predecessor terminated. The first call also
-// terminates pods found in containerd that no manifest asks for.
+// terminates pods found in containerd that no manifest asks for, and
+// removes in the background the directories of pods nothing holds any more
+// (sweepPodDirs).
 func (m *Manager) SetPods(pods []*v1.Pod) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -367,7 +376,78 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		w := m.startWorker(pod, nil, nil)
 		w.terminate()
 	}
+	if !m.swept {
+		m.swept = true
+		keep := make(map[types.UID]bool, len(desired)+len(m.adopted))
+		for uid := range desired {
+			keep[uid] = true
+		}
+		for _, ps := range m.adopted {
+			keep[ps.UID] = true
+		}
+		m.sweepDone = make(chan struct{})
+		ctx := m.ctx
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.sweepPodDirs(ctx, keep)
+		}()
+	}
 	m.adopted = nil
+}
+
+// sweepPodDirs removes, once the first desired set is known, the
+// directories (state with its shm and memory-backed emptyDir mounts, logs)
+// of the pods that are neither in keep (desired then, or in containerd at
+// the start) nor a worker's: what a termination cut short between the
+// removal of a pod's containers and its CleanupPod leaves when the agent
+// stops meanwhile, which no worker of a later agent would ever remove, as
+// nothing of the pod is left in containerd to adopt. It is the kubelet's
+// cleanupOrphanedPodDirs. Not at the runtime's start: after a reboot a
+// desired pod has its directory (emptyDir contents) and no container, and
+// keeps it. Runs off m.mu (SetPods must not wait on unmounts and
+// removals), so workers are looked up again once the directories are
+// listed.
+func (m *Manager) sweepPodDirs(ctx context.Context, keep map[types.UID]bool) {
+	defer close(m.sweepDone)
+	uids, err := m.rt.PodDirUIDs(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("list pod directories; those of orphaned pods stay until the next start", zap.Error(err))
+		}
+		return
+	}
+	var orphans []types.UID
+	m.mu.Lock()
+	// Once ctx ends, workers of desired pods leave m.workers: sweep only
+	// while it has not, when every pod with a worker is in it.
+	if ctx.Err() == nil {
+		for _, uid := range uids {
+			if !keep[uid] && m.workers[uid] == nil {
+				orphans = append(orphans, uid)
+			}
+		}
+		m.sweeping = make(map[types.UID]bool, len(orphans))
+		for _, uid := range orphans {
+			m.sweeping[uid] = true
+		}
+	}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.sweeping = nil
+		m.mu.Unlock()
+	}()
+	for _, uid := range orphans {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := m.rt.CleanupPod(ctx, uid); err != nil {
+			m.log.Warn("remove the directories of an orphaned pod", zap.String("uid", string(uid)), zap.Error(err))
+			continue
+		}
+		m.log.Info("removed the directories of an orphaned pod", zap.String("uid", string(uid)))
+	}
 }
 
 // SetDeletionGrace records the grace period a delete request gave the pod
@@ -415,6 +495,9 @@ func (m *Manager) activePods(self *worker) []*v1.Pod {
 // startWorker must be called with m.mu held. seed, when not nil, is the
 // pod's state as containerd held it at the agent's start (an adopted pod).
 func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}, seed *runtime.PodState) *worker {
+	if m.sweeping[pod.UID] {
+		after = bothClosed(after, m.sweepDone)
+	}
 	w := &worker{
 		m:            m,
 		pod:          pod,
@@ -447,6 +530,20 @@ func (m *Manager) startWorker(pod *v1.Pod, after <-chan struct{}, seed *runtime.
 		m.mu.Unlock()
 	}()
 	return w
+}
+
+// bothClosed returns a channel closed once a (when not nil) and b are.
+func bothClosed(a, b <-chan struct{}) <-chan struct{} {
+	if a == nil {
+		return b
+	}
+	c := make(chan struct{})
+	go func() {
+		<-a
+		<-b
+		close(c)
+	}()
+	return c
 }
 
 // noHooks fails every hook: a pod that asks for one is told, rather than

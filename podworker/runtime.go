@@ -46,6 +46,9 @@ type Runtime interface {
 	// CleanupPod removes what the pod owns outside containerd: its state dir
 	// (emptyDir volumes, hosts files, shm mount) and its log dir.
 	CleanupPod(ctx context.Context, uid types.UID) error
+	// PodDirUIDs lists the UIDs of the pods that have a state dir or a log
+	// dir, whatever containerd holds of them: those CleanupPod would clean.
+	PodDirUIDs(ctx context.Context) ([]types.UID, error)
 
 	// ImageStatus reports a local image; runtime.ErrImageNotPresent if absent.
 	ImageStatus(ctx context.Context, ref string) (runtime.ImageInfo, error)

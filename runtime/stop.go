@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -315,4 +316,63 @@ func (c *Containerd) CleanupPod(ctx context.Context, uid types.UID) error {
 		return fmt.Errorf("cleanup pod %s: %w", uid, err)
 	}
 	return nil
+}
+
+// PodDirUIDs lists the UIDs of the pods that have a state dir under
+// <Root>/pods or a log dir <LogDir>/<ns>_<name>_<uid>, whether containerd
+// holds anything of them or not: what CleanupPod would remove. A pod whose
+// termination was cut short between the removal of its containers and its
+// CleanupPod (the agent stopped meanwhile) keeps both, and one cut inside
+// CleanupPod keeps its log dir alone. Like the kubelet's
+// cleanupOrphanedPodDirs and evictPodLogsDirectories, the caller removes
+// those of pods no longer desired; the log dir is the agent's (--log-dir) as
+// /var/log/pods is the kubelet's. A name that cannot be a pod UID is not
+// the agent's and is left out.
+func (c *Containerd) PodDirUIDs(ctx context.Context) ([]types.UID, error) {
+	var out []types.UID
+	seen := map[string]bool{}
+	add := func(uid string) {
+		if isPodUID(uid) && !seen[uid] {
+			seen[uid] = true
+			out = append(out, types.UID(uid))
+		}
+	}
+	podDirs, err := os.ReadDir(filepath.Join(c.cfg.Root, "pods"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list pod dirs: %w", err)
+	}
+	for _, e := range podDirs {
+		if e.IsDir() {
+			add(e.Name())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	logDirs, err := os.ReadDir(c.cfg.LogDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list pod log dirs: %w", err)
+	}
+	for _, e := range logDirs {
+		// <ns>_<name>_<uid>: neither a namespace nor a name holds "_".
+		parts := strings.Split(e.Name(), "_")
+		if e.IsDir() && len(parts) == 3 && parts[0] != "" && parts[1] != "" {
+			add(parts[2])
+		}
+	}
+	return out, nil
+}
+
+// isPodUID says whether s can be a pod UID of the agent's (a UUID, or the
+// hex hash of a static pod), and so is safe in a path and a glob pattern.
+func isPodUID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
