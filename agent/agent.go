@@ -271,12 +271,13 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 	defer probes.Stop()
 	initial, max := cfg.backOff()
-	// Each pod resync is followed by a memory release (releaseAfter).
-	resynced := make(chan struct{}, 1)
-	signalResync := func() {
+	// A memory release follows each burst of pod work and each pod resync
+	// (releaseAfter).
+	activity := make(chan struct{}, 1)
+	signalActivity := func() {
 		select {
-		case resynced <- struct{}{}:
-		default: // a release is already due
+		case activity <- struct{}{}:
+		default: // already signalled
 		}
 	}
 	workers = podworker.New(log.Named("pods"), podworker.Config{
@@ -285,7 +286,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 		BackOffInitial: initial,
 		BackOffMax:     max,
 		Resync:         cfg.ResyncPeriod,
-		Resynced:       signalResync,
+		Activity:       signalActivity,
 		Offline:        cfg.Offline,
 		Sysctls:        sysctls,
 		Allocatable:    nodecap.Allocatable(nodecap.Capacity(cfg.Root, cfg.MaxPods)),
@@ -402,7 +403,7 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 	})
 
 	parts.run("memory release", func(ctx context.Context) error {
-		releaseAfter(ctx, resynced, memoryReleaseDelay, synced.Load, periodicRelease(log))
+		releaseAfter(ctx, activity, memoryReleaseDelay, memoryReleaseMaxWait, synced.Load, periodicRelease(log))
 		return nil
 	})
 

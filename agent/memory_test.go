@@ -173,41 +173,73 @@ func TestFreeHeapShrinksGrownStacks(t *testing.T) {
 // A release follows each resync signal after the delay, and none comes
 // before start-up is over or after ctx ended.
 func TestReleaseAfter(t *testing.T) {
+	const delay, maxWait = 40 * time.Millisecond, 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	resynced := make(chan struct{}, 1)
+	activity := make(chan struct{}, 1)
 	var ready atomic.Bool
 	released := make(chan time.Time, 10)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		releaseAfter(ctx, resynced, 20*time.Millisecond, ready.Load, func() { released <- time.Now() })
+		releaseAfter(ctx, activity, delay, maxWait, ready.Load, func() { released <- time.Now() })
 	}()
-
-	resynced <- struct{}{}
-	select {
-	case <-released:
-		t.Fatal("released before start-up was over")
-	case <-time.After(100 * time.Millisecond):
+	noRelease := func(what string, d time.Duration) {
+		t.Helper()
+		select {
+		case <-released:
+			t.Fatalf("released %s", what)
+		case <-time.After(d):
+		}
+	}
+	// signal keeps signalling every delay/4 for d; it returns when the last
+	// signal was taken.
+	signal := func(d time.Duration) time.Time {
+		var last time.Time
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(delay / 4) {
+			activity <- struct{}{}
+			last = time.Now()
+		}
+		return last
 	}
 
+	activity <- struct{}{}
+	noRelease("before start-up was over", 3*delay)
+
+	// A burst: one release, delay after its last signal.
 	ready.Store(true)
-	sent := time.Now()
-	resynced <- struct{}{}
+	last := signal(maxWait / 2)
 	select {
 	case at := <-released:
-		if d := at.Sub(sent); d < 20*time.Millisecond {
-			t.Errorf("released %v after the resync, want the 20ms delay first", d)
+		if d := at.Sub(last); d < delay {
+			t.Errorf("released %v after the last signal, want %v of quiet first", d, delay)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("no release after a resync")
+		t.Fatal("no release after a burst")
 	}
+	noRelease("twice for one burst", 3*delay)
+
+	// Activity that never stops is released at least every maxWait.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case activity <- struct{}{}:
+				time.Sleep(delay / 4)
+			}
+		}
+	}()
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no release while activity went on")
+	}
+	close(stop)
 
 	cancel()
 	<-done
-	if n := len(released); n != 0 {
-		t.Errorf("%d more releases, want none", n)
-	}
 }
 
 // The binary's pages leave the page cache once nothing maps them, and what

@@ -66,9 +66,11 @@ type Config struct {
 	BackOffInitial, BackOffMax time.Duration
 	// Resync is the safety-net period of a sync when no event comes.
 	Resync time.Duration
-	// Resynced, when set, is called after each periodic resync has handed
-	// every worker its pod's state.
-	Resynced func()
+	// Activity, when set, is called after each periodic resync has handed
+	// every worker its pod's state and after each change of a pod's
+	// published status (a container started or ended, a pod removed): the
+	// agent releases memory once they stop for a while.
+	Activity func()
 	// Offline nodes never ask a remote registry: a present image satisfies
 	// imagePullPolicy Always.
 	Offline bool
@@ -205,10 +207,15 @@ func (m *Manager) resyncEvery(ctx context.Context) {
 			return
 		case <-t.C:
 			m.resyncAll(ctx)
-			if m.cfg.Resynced != nil {
-				m.cfg.Resynced()
-			}
+			m.activity()
 		}
+	}
+}
+
+// activity reports work to Config.Activity.
+func (m *Manager) activity() {
+	if m.cfg.Activity != nil {
+		m.cfg.Activity()
 	}
 }
 

@@ -802,6 +802,7 @@ func (w *worker) publishState(ps *runtime.PodState, deleting *metav1.Time) {
 		pod.DeletionGracePeriodSeconds = &g
 	}
 	w.published.Set(&pod)
+	w.m.activity()
 }
 
 // finish terminates the pod for good: graceful kill, sandbox teardown,
@@ -836,6 +837,7 @@ func (w *worker) finish(ctx context.Context) {
 	}
 	w.m.prober.RemovePod(w.pod.UID)
 	w.published.Delete()
+	w.m.activity()
 	w.log.Info("pod terminated and removed")
 }
 

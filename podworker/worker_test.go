@@ -959,13 +959,13 @@ func TestResyncListingOlderThanSyncIsNotUsed(t *testing.T) {
 	}
 }
 
-// Resynced is called once per resync, after its listing was handed out:
+// Activity is called once per resync, after its listing was handed out:
 // the agent releases memory after what the round touched.
-func TestResyncedFollowsEachListing(t *testing.T) {
+func TestActivityFollowsEachListing(t *testing.T) {
 	rt := newFakeRuntime()
 	var mu sync.Mutex
 	var after []int // listings made when each call came
-	h := newHarness(t, rt, Config{Resync: 20 * time.Millisecond, Resynced: func() {
+	h := newHarness(t, rt, Config{Resync: 20 * time.Millisecond, Activity: func() {
 		rt.mu.Lock()
 		n := rt.listings
 		rt.mu.Unlock()
@@ -985,4 +985,28 @@ func TestResyncedFollowsEachListing(t *testing.T) {
 			t.Errorf("resync %d reported after %d listings, want %d", i+1, n, i+1)
 		}
 	}
+}
+
+// Activity is also called for each change of a pod's published status,
+// its start and its removal, and not for a sync that changed nothing: the
+// agent releases memory once a burst of pod work is over, and an idle pod
+// does not put that off.
+func TestActivityOnStatusChanges(t *testing.T) {
+	rt := newFakeRuntime()
+	var calls atomic.Int32
+	h := newHarness(t, rt, Config{Activity: func() { calls.Add(1) }})
+	pod := testPod(v1.RestartPolicyAlways, nil, "app")
+	h.m.SetPods([]*v1.Pod{pod})
+	h.waitFor("pod running", func() bool { return running(h.containerState(pod.UID, "app")) })
+	started := calls.Load()
+	if started == 0 {
+		t.Fatal("no activity reported for a pod's start")
+	}
+	h.pokeSyncs(pod.UID, 3)
+	if n := calls.Load(); n != started {
+		t.Errorf("3 syncs that changed nothing reported activity %d times", n-started)
+	}
+	h.m.SetPods(nil)
+	h.waitFor("pod removed", func() bool { return h.pod(pod.UID) == nil })
+	h.waitFor("activity for the termination", func() bool { return calls.Load() > started })
 }
