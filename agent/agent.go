@@ -396,7 +396,10 @@ func Run(ctx context.Context, log *zap.Logger, cfg Config, version string) error
 					synced.Store(true)
 					notifyReady(log)
 					recordNodeStatus(rec, cfg.NodeName, "NodeReady")
-					releaseMemory(log, true, true)
+					// Start-up is a burst of work too (package
+					// initialisation, the image import, the adoption of
+					// running pods): its memory goes once it is over.
+					signalActivity()
 				}
 			}
 		}

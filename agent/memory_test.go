@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 )
 
@@ -258,6 +259,26 @@ func TestEvictBinaryCache(t *testing.T) {
 	}
 	if got := strconv.Itoa(7) + strings.Repeat("y", 2); got != "7yy" {
 		t.Fatalf("after evictBinaryCache: %q", got)
+	}
+}
+
+// The running agent's first release evicts the binary from the page
+// cache (start-up's work is over by then); later ones leave the cache.
+func TestPeriodicReleaseEvictsOnce(t *testing.T) {
+	release := periodicRelease(zaptest.NewLogger(t))
+	for i, wantEvicted := range []bool{true, false} {
+		// Read the whole binary: every page of it is cached.
+		if _, err := os.ReadFile("/proc/self/exe"); err != nil {
+			t.Fatal(err)
+		}
+		before := binaryCached(t)
+		release()
+		after := binaryCached(t)
+		// Without eviction at most what the reads of the test since then
+		// brought in changes; with it, most of the binary goes.
+		if evicted := after < before/2; evicted != wantEvicted {
+			t.Errorf("release %d: %d of the binary's pages cached before, %d after; want evicted %v", i+1, before, after, wantEvicted)
+		}
 	}
 }
 
