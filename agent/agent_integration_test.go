@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	v1 "k8s.io/api/core/v1"
 
@@ -57,9 +58,15 @@ func testConfig(t *testing.T, env *testenv.Env) Config {
 
 func startAgent(t *testing.T, cfg Config) *testAgent {
 	t.Helper()
+	return startAgentLogging(t, cfg, zaptest.NewLogger(t))
+}
+
+// startAgentLogging is startAgent with the agent logging to log.
+func startAgentLogging(t *testing.T, cfg Config, log *zap.Logger) *testAgent {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &testAgent{t: t, cfg: cfg, client: api.NewClient(cfg.Socket), cancel: cancel, done: make(chan error, 1)}
-	go func() { a.done <- Run(ctx, zaptest.NewLogger(t).Named("agent"), cfg, "test") }()
+	go func() { a.done <- Run(ctx, log.Named("agent"), cfg, "test") }()
 	t.Cleanup(a.stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -116,7 +116,7 @@ func releaseMemory(log *zap.Logger, collect, evict bool) {
 			log.Warn("evict the agent's binary from the page cache", zap.Error(err))
 		}
 	}
-	log.Debug("released memory", zap.Bool("heap", collect), zap.Int("binaryMappings", dropped), zap.Int("threadsEnded", ended))
+	log.Debug("released memory", zap.Bool("heap", collect), zap.Bool("evicted", evict), zap.Int("binaryMappings", dropped), zap.Int("threadsEnded", ended))
 }
 
 // minHeapRelease is the least heap a periodic release collects for
