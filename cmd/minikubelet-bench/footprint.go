@@ -23,12 +23,29 @@ type idle struct {
 	procSample         // at the end of the window
 	CPU        float64 // percent of one core over the window
 	Goroutines int
+	// Settling is the CPU the agent used in the idleSettle before the
+	// window: the tail of the work before it.
+	Settling time.Duration
 }
 
-// measureIdle waits a moment for the agent to settle, then measures its
-// CPU (utime+stime) over the idle window and its memory at the end.
+// idleSettle is how long after the last pod Running (or the start) an idle
+// window begins: the work a burst of pod starts leaves is over by then.
+// The agent gives back the memory of a burst once its pods have been quiet
+// for 5 s (agent.memoryReleaseDelay): ending the threads the burst
+// started, a heap collection, the shrinking of stacks, about 120 ms of CPU
+// after 100 pods. A 3 s wait put that into the idle window with 100 pods,
+// where it was two thirds of the window's CPU (BENCHMARKS.md, "Agent
+// memory after a burst").
+const idleSettle = 10 * time.Second
+
+// measureIdle waits for the agent to settle, then measures its CPU
+// (utime+stime) over the idle window and its memory at the end.
 func (b *bench) measureIdle(ctx context.Context) (idle, error) {
-	if err := sleep(ctx, 3*time.Second); err != nil {
+	start, err := b.agent.sample()
+	if err != nil {
+		return idle{}, err
+	}
+	if err := sleep(ctx, idleSettle); err != nil {
 		return idle{}, err
 	}
 	s0, err := b.agent.sample()
@@ -47,7 +64,7 @@ func (b *bench) measureIdle(ctx context.Context) (idle, error) {
 	if err != nil {
 		return idle{}, err
 	}
-	return idle{procSample: s1, CPU: cpuPercent(s0, s1), Goroutines: g}, nil
+	return idle{procSample: s1, CPU: cpuPercent(s0, s1), Goroutines: g, Settling: s0.CPU - start.CPU}, nil
 }
 
 // idleEmpty measures the agent with no pods, right after it started.
@@ -90,6 +107,7 @@ func (b *bench) manyPods(ctx context.Context) error {
 	r.Pods100ContainerdRunning, r.Pods100AllGoneS = secs(many.Containerd), secs(many.Gone)
 	r.Pods100Ratio, r.FloorPods100RunsS = ratio(many.API, many.Floor), many.floorRunsS()
 	r.AgentRSS100Pods, r.AgentCPU100Pods = mib(many.Idle.RSS), round2(many.Idle.CPU)
+	r.AgentSettlingCPUMs100 = ms(many.Idle.Settling)
 	r.AgentRSSAnon100, r.AgentRSSFile100 = mib(many.Idle.RSSAnon), mib(many.Idle.RSSFile)
 	r.AgentGoroutines100, r.AgentThreads100 = many.Idle.Goroutines, many.Idle.Threads
 	r.AgentCPUMsPerPodStart, r.ContainerdCPUMsPerPod, r.FloorCPUMsPerPodStart, r.FloorContainerdCPUMsPerPod = many.cpuPerPod()

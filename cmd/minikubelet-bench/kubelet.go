@@ -298,7 +298,7 @@ func (k *kubeletProc) Pid() int { return k.cmd.Process.Pid }
 // idle lets the kubelet settle, then returns its RSS at the end of window
 // and its CPU over it, in percent of one core.
 func (k *kubeletProc) idle(ctx context.Context, window time.Duration) (rss int64, cpu float64, _ error) {
-	if err := sleep(ctx, 3*time.Second); err != nil {
+	if err := sleep(ctx, idleSettle); err != nil {
 		return 0, 0, err
 	}
 	s0, err := sampleProc(k.Pid())
