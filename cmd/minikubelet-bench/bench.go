@@ -22,9 +22,18 @@ type size struct {
 	Probed      int           // pods with a readiness and a liveness probe
 	ProbeWindow time.Duration // how long probes are timed
 	IdleWindow  time.Duration // how long idle CPU is measured
-	Grouping    int           // floor pods per shim-grouping variant
-	Churn       int           // agent create/delete cycles
-	FloorChurn  int           // floor create/delete cycles
+	// IdleSettle is how long after the last pod Running (or the start) an
+	// idle window begins: the work a burst of pod starts leaves is over
+	// by then. The agent gives back a burst's memory once its pods have
+	// been quiet for 5 s (agent.memoryReleaseDelay): ending the threads
+	// the burst started, a heap collection, the shrinking of stacks, about
+	// 120 ms of CPU after 100 pods. A 3 s wait put that into the idle
+	// window with 100 pods, two thirds of the window's CPU (BENCHMARKS.md,
+	// "Agent memory after a burst"). --quick keeps 2 s over the 5.
+	IdleSettle time.Duration
+	Grouping   int // floor pods per shim-grouping variant
+	Churn      int // agent create/delete cycles
+	FloorChurn int // floor create/delete cycles
 	// FloorAfter runs the floor's side of a pods-at-once round again after
 	// the agent's, and takes the mean of its two times (drop).
 	FloorAfter bool
@@ -32,14 +41,14 @@ type size struct {
 
 var (
 	fullSize = size{Runs: 20, Few: 20, Many: 100, Restarts: 20, Liveness: 5, Probed: 100, ProbeWindow: 30 * time.Second,
-		IdleWindow: 60 * time.Second, Grouping: 10, Churn: 500, FloorChurn: 50, Scale: 250, FloorAfter: true}
+		IdleWindow: 60 * time.Second, IdleSettle: 10 * time.Second, Grouping: 10, Churn: 500, FloorChurn: 50, Scale: 250, FloorAfter: true}
 	// quickSize keeps --quick under 3 minutes on an idle 2-core machine:
 	// at 8 runs, 50 churn cycles and 10 s probe windows it took 217 to
 	// 253 s; at 4 runs and 12 cycles 173 s, then 182 s once the deploy
 	// phase waited for a quiet machine. The idle windows stay at 10 s, as
 	// CPU comes in 10 ms ticks.
 	quickSize = size{Runs: 3, Few: 20, Many: 20, Restarts: 6, Liveness: 2, Probed: 20, ProbeWindow: 5 * time.Second,
-		IdleWindow: 10 * time.Second, Grouping: 5, Churn: 10, FloorChurn: 3, Scale: 250}
+		IdleWindow: 10 * time.Second, IdleSettle: 7 * time.Second, Grouping: 5, Churn: 10, FloorChurn: 3, Scale: 250}
 )
 
 // Timeouts for single steps: generous, they only catch a stuck agent.

@@ -23,20 +23,10 @@ type idle struct {
 	procSample         // at the end of the window
 	CPU        float64 // percent of one core over the window
 	Goroutines int
-	// Settling is the CPU the agent used in the idleSettle before the
+	// Settling is the CPU the agent used in the size.IdleSettle before the
 	// window: the tail of the work before it.
 	Settling time.Duration
 }
-
-// idleSettle is how long after the last pod Running (or the start) an idle
-// window begins: the work a burst of pod starts leaves is over by then.
-// The agent gives back the memory of a burst once its pods have been quiet
-// for 5 s (agent.memoryReleaseDelay): ending the threads the burst
-// started, a heap collection, the shrinking of stacks, about 120 ms of CPU
-// after 100 pods. A 3 s wait put that into the idle window with 100 pods,
-// where it was two thirds of the window's CPU (BENCHMARKS.md, "Agent
-// memory after a burst").
-const idleSettle = 10 * time.Second
 
 // measureIdle waits for the agent to settle, then measures its CPU
 // (utime+stime) over the idle window and its memory at the end.
@@ -45,7 +35,7 @@ func (b *bench) measureIdle(ctx context.Context) (idle, error) {
 	if err != nil {
 		return idle{}, err
 	}
-	if err := sleep(ctx, idleSettle); err != nil {
+	if err := sleep(ctx, b.size.IdleSettle); err != nil {
 		return idle{}, err
 	}
 	s0, err := b.agent.sample()
@@ -74,7 +64,7 @@ func (b *bench) idleEmpty(ctx context.Context) error {
 		return err
 	}
 	r := b.res
-	r.IdleWindowS = b.size.IdleWindow.Seconds()
+	r.IdleWindowS, r.IdleSettleS = b.size.IdleWindow.Seconds(), b.size.IdleSettle.Seconds()
 	r.AgentRSSIdle, r.AgentCPUIdle = mib(m.RSS), round2(m.CPU)
 	r.AgentRSSAnonIdle, r.AgentRSSFileIdle = mib(m.RSSAnon), mib(m.RSSFile)
 	r.AgentGoroutinesIdle, r.AgentThreadsIdle = m.Goroutines, m.Threads

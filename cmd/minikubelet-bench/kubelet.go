@@ -297,8 +297,8 @@ func (k *kubeletProc) Pid() int { return k.cmd.Process.Pid }
 
 // idle lets the kubelet settle, then returns its RSS at the end of window
 // and its CPU over it, in percent of one core.
-func (k *kubeletProc) idle(ctx context.Context, window time.Duration) (rss int64, cpu float64, _ error) {
-	if err := sleep(ctx, idleSettle); err != nil {
+func (k *kubeletProc) idle(ctx context.Context, settle, window time.Duration) (rss int64, cpu float64, _ error) {
+	if err := sleep(ctx, settle); err != nil {
 		return 0, 0, err
 	}
 	s0, err := sampleProc(k.Pid())
@@ -473,7 +473,7 @@ func (b *bench) kubeletPeer(ctx context.Context, pr *peerResults) error {
 			_ = keepLogs(b.opts.keepLogs, k.LogPath)
 		}
 	}()
-	idleRSS, cpu, err := k.idle(ctx, b.size.IdleWindow)
+	idleRSS, cpu, err := k.idle(ctx, b.size.IdleSettle, b.size.IdleWindow)
 	if err != nil {
 		return err
 	}
@@ -584,7 +584,7 @@ func (b *bench) kubeletMany(ctx context.Context, k *kubeletProc, pr *peerResults
 		last = max(last, ev.At.Sub(t0))
 	}
 	pr.PodsAtOnce, pr.AllRunningS = n, secs(last)
-	rss, cpu, err := k.idle(ctx, b.size.IdleWindow)
+	rss, cpu, err := k.idle(ctx, b.size.IdleSettle, b.size.IdleWindow)
 	if err != nil {
 		return err
 	}
