@@ -29,7 +29,7 @@ type size struct {
 	// the burst started, a heap collection, the shrinking of stacks, about
 	// 120 ms of CPU after 100 pods. A 3 s wait put that into the idle
 	// window with 100 pods, two thirds of the window's CPU (BENCHMARKS.md,
-	// "Agent memory after a burst"). --quick keeps 2 s over the 5.
+	// "Agent memory after a burst"). --quick keeps 1 s over the 5.
 	IdleSettle time.Duration
 	Grouping   int // floor pods per shim-grouping variant
 	Churn      int // agent create/delete cycles
@@ -47,9 +47,10 @@ var (
 	// 253 s; at 4 runs and 12 cycles 173 s, then 182 s once the deploy
 	// phase waited for a quiet machine; at 3 runs and 10 cycles 163 s,
 	// then 178 s (188 s with the build) once the idle windows began 7 s
-	// after the burst. The idle windows are 8 s: CPU comes in 10 ms ticks.
-	quickSize = size{Runs: 3, Few: 20, Many: 20, Restarts: 4, Liveness: 2, Probed: 20, ProbeWindow: 5 * time.Second,
-		IdleWindow: 8 * time.Second, IdleSettle: 7 * time.Second, Grouping: 5, Churn: 8, FloorChurn: 2, Scale: 250}
+	// after the burst; with 8 s idle windows, 4 restarts and 8 cycles
+	// 173 s (183 s). The idle windows are 8 s: CPU comes in 10 ms ticks.
+	quickSize = size{Runs: 3, Few: 20, Many: 20, Restarts: 4, Liveness: 2, Probed: 20, ProbeWindow: 4 * time.Second,
+		IdleWindow: 8 * time.Second, IdleSettle: 6 * time.Second, Grouping: 5, Churn: 8, FloorChurn: 2, Scale: 250}
 )
 
 // Timeouts for single steps: generous, they only catch a stuck agent.
