@@ -83,9 +83,9 @@ func (b *bench) manyPods(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.Floor)
+	r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.floor())
 	r.Pods20ContainerdRunningS, r.Pods20AllGoneS = secs(few.Containerd), secs(few.Gone)
-	r.Pods20Ratio, r.FloorPods20RunsS = ratio(few.API, few.Floor), few.floorRunsS()
+	r.Pods20Ratio, r.FloorPods20RunsS = ratio(few.API, few.floor()), few.floorRunsS()
 	r.AgentRSS20Pods, r.AgentCPU20Pods = mib(few.Idle.RSS), round2(few.Idle.CPU)
 	many := few
 	if b.size.Many != b.size.Few {
@@ -93,9 +93,9 @@ func (b *bench) manyPods(ctx context.Context) error {
 			return err
 		}
 	}
-	r.Pods100, r.Pods100AllRunningS, r.FloorPods100AllRunningS = many.N, secs(many.API), secs(many.Floor)
+	r.Pods100, r.Pods100AllRunningS, r.FloorPods100AllRunningS = many.N, secs(many.API), secs(many.floor())
 	r.Pods100ContainerdRunning, r.Pods100AllGoneS = secs(many.Containerd), secs(many.Gone)
-	r.Pods100Ratio, r.FloorPods100RunsS = ratio(many.API, many.Floor), many.floorRunsS()
+	r.Pods100Ratio, r.FloorPods100RunsS = ratio(many.API, many.floor()), many.floorRunsS()
 	r.AgentRSS100Pods, r.AgentCPU100Pods = mib(many.Idle.RSS), round2(many.Idle.CPU)
 	r.AgentSettlingCPUMs100 = ms(many.Idle.Settling)
 	r.AgentRSSAnon100, r.AgentRSSFile100 = mib(many.Idle.RSSAnon), mib(many.Idle.RSSFile)
@@ -103,16 +103,16 @@ func (b *bench) manyPods(ctx context.Context) error {
 	r.AgentCPUMsPerPodStart, r.ContainerdCPUMsPerPod, r.FloorCPUMsPerPodStart, r.FloorContainerdCPUMsPerPod = many.cpuPerPod()
 	r.ShimCPUMsPerPodStart, r.ContainerCPUMsPerPodStart, r.FloorShimCPUMsPerPodStart, r.FloorContainerCPUMsPerPodStart = many.runtimePerPod()
 	b.log.Sugar().Infof("%d pods at once: all Running in %.2f s (floor %.2f s); %d pods: %.2f s (floor %.2f s); idle with %d pods: RSS %.1f MiB, CPU %.2f%%",
-		few.N, secs(few.API), secs(few.Floor), many.N, secs(many.API), secs(many.Floor), many.N, r.AgentRSS100Pods, r.AgentCPU100Pods)
+		few.N, secs(few.API), secs(few.floor()), many.N, secs(many.API), secs(many.floor()), many.N, r.AgentRSS100Pods, r.AgentCPU100Pods)
 	return nil
 }
 
 // dropResult is one "n pods at once" round.
 type dropResult struct {
-	N     int
-	Floor time.Duration // floor: first call → last app task running
-	// FloorRuns are the floor's rounds: before the agent's, and with
-	// size.FloorAfter after it too; Floor is their mean.
+	N int
+	// FloorRuns are the floor's times (first call → last app task
+	// running): before the agent's round, and with size.FloorAfter after
+	// it too.
 	FloorRuns  []time.Duration
 	Containerd time.Duration // agent: first manifest → last app task running
 	API        time.Duration // agent: first manifest → last pod Running in the API
@@ -127,6 +127,15 @@ type dropResult struct {
 	// children), and the containers' processes (runc's init: namespaces,
 	// mounts, cgroup).
 	Runtime, FloorRuntime runtimeCost
+}
+
+// floor is the floor's time for the round: the mean of FloorRuns.
+func (d dropResult) floor() time.Duration {
+	var sum time.Duration
+	for _, f := range d.FloorRuns {
+		sum += f
+	}
+	return sum / time.Duration(max(len(d.FloorRuns), 1))
 }
 
 // floorRunsS is FloorRuns in seconds.
@@ -183,7 +192,7 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 	if err != nil {
 		return res, err
 	}
-	res.Floor, res.FloorRuntime, res.FloorCPU, res.FloorContainerdCPU = first.Time, first.Runtime, first.CPU, first.ContainerdCPU
+	res.FloorRuntime, res.FloorCPU, res.FloorContainerdCPU = first.Runtime, first.CPU, first.ContainerdCPU
 	res.FloorRuns = []time.Duration{first.Time}
 
 	ctrd := b.containerdPID()
@@ -248,7 +257,6 @@ func (b *bench) drop(ctx context.Context, n int, memory bool) (dropResult, error
 			return res, err
 		}
 		res.FloorRuns = append(res.FloorRuns, again.Time)
-		res.Floor = (res.Floor + again.Time) / 2
 	}
 	return res, sleep(ctx, time.Second)
 }

@@ -28,17 +28,17 @@ func (b *bench) scalePods(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.Floor)
-		r.Pods20Ratio, r.AgentRSS20Pods = ratio(few.API, few.Floor), mib(few.Idle.RSS)
+		r.Pods20, r.Pods20AllRunningS, r.FloorPods20AllRunningS = few.N, secs(few.API), secs(few.floor())
+		r.Pods20Ratio, r.AgentRSS20Pods = ratio(few.API, few.floor()), mib(few.Idle.RSS)
 		r.FloorPods20RunsS = few.floorRunsS()
 	}
 	big, err := b.drop(ctx, b.size.Scale, false)
 	if err != nil {
 		return err
 	}
-	r.ScalePods, r.ScaleAllRunningS, r.FloorScaleAllRunningS = big.N, secs(big.API), secs(big.Floor)
+	r.ScalePods, r.ScaleAllRunningS, r.FloorScaleAllRunningS = big.N, secs(big.API), secs(big.floor())
 	r.ScaleContainerdRunningS, r.ScaleAllGoneS = secs(big.Containerd), secs(big.Gone)
-	r.ScaleFloorRatio, r.FloorScaleRunsS = ratio(big.API, big.Floor), big.floorRunsS()
+	r.ScaleFloorRatio, r.FloorScaleRunsS = ratio(big.API, big.floor()), big.floorRunsS()
 	// Pods dropped at once start concurrently: the time per pod is the
 	// time until the last one ran, over their number.
 	r.ScaleMsPerPod = ms(big.API / time.Duration(big.N))
