@@ -171,8 +171,8 @@ func TestFreeHeapShrinksGrownStacks(t *testing.T) {
 	}
 }
 
-// A release follows each resync signal after the delay, and none comes
-// before start-up is over or after ctx ended.
+// A release comes once the delay passed without an activity signal, at
+// most maxWait after the first, and none before start-up is over.
 func TestReleaseAfter(t *testing.T) {
 	const delay, maxWait = 40 * time.Millisecond, 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
