@@ -56,7 +56,16 @@ func TestAgentRemovesOrphanedPodDirs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, p := range []*v1.Pod{kept, doomed} {
-		removeContainersOnly(t, ctx, env, p)
+		ps, err := env.Runtime.PodState(ctx, p.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps.Sandboxes) == 0 {
+			t.Fatalf("pod %s has no sandbox in containerd", p.Name)
+		}
+		if err := env.RemoveContainers(ctx, p.UID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := runtime.UnmountUnder(podDir(kept)); err != nil {
 		t.Fatal(err)
@@ -105,35 +114,6 @@ func TestAgentRemovesOrphanedPodDirs(t *testing.T) {
 	a.waitGone("kept", time.Minute)
 	env.AssertPodGone(t, doomed)
 	env.AssertPodGone(t, again)
-}
-
-// removeContainersOnly stops and removes the pod's containers and
-// sandboxes, and nothing outside containerd.
-func removeContainersOnly(t *testing.T, ctx context.Context, env *testenv.Env, p *v1.Pod) {
-	t.Helper()
-	ps, err := env.Runtime.PodState(ctx, p.UID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ps.Sandboxes) == 0 {
-		t.Fatalf("pod %s has no sandbox in containerd", p.Name)
-	}
-	for _, c := range ps.Containers {
-		if err := env.Runtime.StopContainer(ctx, c.ID, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Runtime.RemoveContainer(ctx, c.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, sb := range ps.Sandboxes {
-		if err := env.Runtime.StopSandbox(ctx, sb.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Runtime.RemoveSandbox(ctx, sb.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func mountsUnder(t *testing.T, dir string) []string {

@@ -75,6 +75,21 @@ func (e *Env) RemovePod(ctx context.Context, uid types.UID) error {
 }
 
 func (e *Env) removePod(ctx context.Context, ps runtime.PodState) error {
+	return errors.Join(e.removeContainers(ctx, ps), e.Runtime.CleanupPod(ctx, ps.UID))
+}
+
+// RemoveContainers stops (without grace) and removes the pod's containers
+// and sandboxes, and nothing outside containerd (dirs, logs): what a
+// termination cut short before its CleanupPod leaves.
+func (e *Env) RemoveContainers(ctx context.Context, uid types.UID) error {
+	ps, err := e.Runtime.PodState(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("remove the containers of pod %s: %w", uid, err)
+	}
+	return e.removeContainers(ctx, ps)
+}
+
+func (e *Env) removeContainers(ctx context.Context, ps runtime.PodState) error {
 	var errs []error
 	for _, c := range ps.Containers {
 		errs = append(errs, e.Runtime.StopContainer(ctx, c.ID, 0), e.Runtime.RemoveContainer(ctx, c.ID))
@@ -82,7 +97,6 @@ func (e *Env) removePod(ctx context.Context, ps runtime.PodState) error {
 	for _, sb := range ps.Sandboxes {
 		errs = append(errs, e.Runtime.StopSandbox(ctx, sb.ID), e.Runtime.RemoveSandbox(ctx, sb.ID))
 	}
-	errs = append(errs, e.Runtime.CleanupPod(ctx, ps.UID))
 	return errors.Join(errs...)
 }
 
