@@ -113,11 +113,10 @@ type Manager struct {
 	// adopted lists what containerd held at start; cleared after the first
 	// desired set terminated the orphans among it.
 	adopted []runtime.PodState
-	// swept is set by the first SetPods, which starts sweepPodDirs.
-	swept bool
 	// sweeping holds, while sweepPodDirs removes their directories, the
 	// UIDs it found orphaned; a worker started meanwhile for one of them
 	// (its pod came back) waits for sweepDone before it writes them again.
+	// The first SetPods makes sweepDone and starts sweepPodDirs.
 	sweeping  map[types.UID]bool
 	sweepDone chan struct{}
 	wg        sync.WaitGroup
@@ -383,8 +382,7 @@ func (m *Manager) SetPods(pods []*v1.Pod) {
 		w := m.startWorker(pod, nil, nil)
 		w.terminate()
 	}
-	if !m.swept {
-		m.swept = true
+	if m.sweepDone == nil {
 		keep := make(map[types.UID]bool, len(desired)+len(m.adopted))
 		for uid := range desired {
 			keep[uid] = true
