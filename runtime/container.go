@@ -429,6 +429,15 @@ func podLogDirName(namespace, name, uid string) string {
 	return namespace + "_" + name + "_" + uid
 }
 
+// podLogDirUID is the UID in a name podLogDirName made, if it is one.
+func podLogDirUID(dirName string) (string, bool) {
+	parts := strings.Split(dirName, "_")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return "", false
+	}
+	return parts[2], true
+}
+
 func createEmptyFile(path string, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -354,10 +353,8 @@ func (c *Containerd) PodDirUIDs(ctx context.Context) ([]types.UID, error) {
 		return nil, fmt.Errorf("list pod log dirs: %w", err)
 	}
 	for _, e := range logDirs {
-		// <ns>_<name>_<uid>: neither a namespace nor a name holds "_".
-		parts := strings.Split(e.Name(), "_")
-		if e.IsDir() && len(parts) == 3 && parts[0] != "" && parts[1] != "" {
-			add(parts[2])
+		if uid, ok := podLogDirUID(e.Name()); ok && e.IsDir() {
+			add(uid)
 		}
 	}
 	return out, nil
